@@ -1,0 +1,145 @@
+// Package admin serves hatcheck's HTTP endpoints: /healthz, /readyz,
+// /metrics (Prometheus) and /debug/pprof.
+package admin
+
+import (
+	"net/http"
+	"net/http/pprof"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Status is what the endpoints ask of the node.
+type Status interface {
+	// Ready reports whether the node has a leader and has applied its log.
+	Ready() bool
+}
+
+// Handler returns the admin mux.
+func Handler(st Status, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !st.Ready() {
+			http.Error(w, "not ready: no leader or log not applied yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// Metrics records front-end observations; it satisfies the front ends'
+// Metrics interfaces.
+type Metrics struct {
+	commands *prometheus.HistogramVec
+	errors   *prometheus.CounterVec
+	conns    prometheus.Gauge
+}
+
+// NewMetrics registers the front-end metrics on reg.
+func NewMetrics(reg prometheus.Registerer, protocol string) *Metrics {
+	labels := prometheus.Labels{"protocol": protocol}
+	m := &Metrics{
+		commands: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hatcheck_command_duration_seconds", Help: "Command latency by command name, including replication.",
+			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(25e-6, 2, 16),
+		}, []string{"command"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hatcheck_command_errors_total", Help: "Commands answered with an error, by command name.", ConstLabels: labels,
+		}, []string{"command"}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hatcheck_connected_clients", Help: "Connected clients.", ConstLabels: labels,
+		}),
+	}
+	reg.MustRegister(m.commands, m.errors, m.conns)
+	return m
+}
+
+// Command records one command.
+func (m *Metrics) Command(name string, d time.Duration, failed bool) {
+	m.commands.WithLabelValues(name).Observe(d.Seconds())
+	if failed {
+		m.errors.WithLabelValues(name).Inc()
+	}
+}
+
+// Connections adds delta to the connected-clients gauge.
+func (m *Metrics) Connections(delta int) { m.conns.Add(float64(delta)) }
+
+// NodeStats is the node state exported as metrics.
+type NodeStats struct {
+	IsLeader                        bool
+	Term, CommitIndex, AppliedIndex uint64
+	Snapshots                       uint64
+	LastSnapshotSeconds             float64
+	Keys                            []int
+	UsedMemory, MaxMemory           int64
+	Expired, Evicted                uint64
+}
+
+// RegisterNode exports the node's state, read at every scrape.
+func RegisterNode(reg prometheus.Registerer, stats func() NodeStats) {
+	reg.MustRegister(&nodeCollector{stats: stats})
+}
+
+type nodeCollector struct{ stats func() NodeStats }
+
+var (
+	descLeader   = prometheus.NewDesc("hatcheck_raft_leader", "1 if this node is the Raft leader.", nil, nil)
+	descTerm     = prometheus.NewDesc("hatcheck_raft_term", "Current Raft term.", nil, nil)
+	descCommit   = prometheus.NewDesc("hatcheck_raft_commit_index", "Raft commit index.", nil, nil)
+	descApplied  = prometheus.NewDesc("hatcheck_raft_applied_index", "Last log index applied to the keyspace.", nil, nil)
+	descSnaps    = prometheus.NewDesc("hatcheck_snapshots_total", "Snapshots written since start.", nil, nil)
+	descSnapDur  = prometheus.NewDesc("hatcheck_snapshot_last_duration_seconds", "How long writing the last snapshot took.", nil, nil)
+	descKeys     = prometheus.NewDesc("hatcheck_keys", "Keys per database, including expired keys not yet deleted.", []string{"db"}, nil)
+	descUsed     = prometheus.NewDesc("hatcheck_used_memory_bytes", "Accounted memory of keys and values.", nil, nil)
+	descMax      = prometheus.NewDesc("hatcheck_maxmemory_bytes", "Configured memory limit (0 = none).", nil, nil)
+	descExpired  = prometheus.NewDesc("hatcheck_expired_keys_total", "Keys deleted by active expiry on this node as leader.", nil, nil)
+	descEvicted  = prometheus.NewDesc("hatcheck_evicted_keys_total", "Keys evicted for maxmemory on this node as leader.", nil, nil)
+	nodeDescList = []*prometheus.Desc{descLeader, descTerm, descCommit, descApplied, descSnaps, descSnapDur, descKeys, descUsed, descMax, descExpired, descEvicted}
+)
+
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range nodeDescList {
+		ch <- d
+	}
+}
+
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	leader := 0.0
+	if s.IsLeader {
+		leader = 1
+	}
+	g := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	cnt := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	g(descLeader, leader)
+	g(descTerm, float64(s.Term))
+	g(descCommit, float64(s.CommitIndex))
+	g(descApplied, float64(s.AppliedIndex))
+	cnt(descSnaps, float64(s.Snapshots))
+	g(descSnapDur, s.LastSnapshotSeconds)
+	for db, n := range s.Keys {
+		g(descKeys, float64(n), strconv.Itoa(db))
+	}
+	g(descUsed, float64(s.UsedMemory))
+	g(descMax, float64(s.MaxMemory))
+	cnt(descExpired, float64(s.Expired))
+	cnt(descEvicted, float64(s.Evicted))
+}

@@ -1,0 +1,344 @@
+// Package cluster owns the Raft group: the FSM over the keyspace, the log,
+// stable and snapshot stores, the peer port, proposal batching, the read
+// barrier and the leader-only expirer and evictor. Front ends reach it only
+// through Write and Read.
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
+
+	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/keyspace"
+)
+
+// Errors returned by Write and Read.
+var (
+	ErrNoLeader = command.ErrNoLeader
+	ErrShutdown = command.ErrShutdown
+	ErrNodeID   = errors.New("node id does not match the data directory")
+)
+
+// Config configures a node. Zero durations and sizes take the defaults
+// documented on each field.
+type Config struct {
+	NodeID       string // default: the one stored in DataDir, else a random id
+	DataDir      string
+	PeerAddr     string // listen address of the peer port
+	Advertise    string // address peers dial; default PeerAddr's bound address
+	Databases    int    // default 16
+	MaxMemory    int64  // bytes; 0 = unlimited
+	Policy       command.Policy
+	FailoverWait time.Duration // how long requests wait for a leader; default 5 s
+	// Snapshot policy: a snapshot is taken after SnapshotThreshold new entries
+	// (checked every SnapshotInterval); TrailingLogs entries stay behind it
+	// so that a briefly absent follower catches up from the log.
+	SnapshotThreshold uint64        // default 16384
+	SnapshotInterval  time.Duration // default 30 s
+	TrailingLogs      uint64        // default 10240
+	Logger            *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Databases == 0 {
+		c.Databases = 16
+	}
+	if c.FailoverWait == 0 {
+		c.FailoverWait = 5 * time.Second
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 16384
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 30 * time.Second
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Node is one member of the Raft group.
+type Node struct {
+	cfg    Config
+	id     string
+	log    *slog.Logger
+	raft   *raft.Raft
+	fsm    *fsm
+	wal    *wal.WAL
+	mux    *peerMux
+	trans  *raft.NetworkTransport
+	snaps  *raft.FileSnapshotStore
+	policy atomic.Uint32
+	maxmem atomic.Int64
+
+	closeMu sync.RWMutex
+	closed  bool
+
+	proposals chan *proposal
+	inflight  chan inflight
+	stop      chan struct{}
+	wg        sync.WaitGroup
+
+	leaderReady atomic.Bool // leader, and a barrier of its term is applied
+	verifyReqs  chan chan error
+
+	expired atomic.Uint64
+	evicted atomic.Uint64
+}
+
+// Open starts a node. With an empty data directory it bootstraps a new
+// one-voter cluster; otherwise it restores its snapshot and log.
+func Open(cfg Config) (*Node, error) {
+	cfg.setDefaults()
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(filepath.Join(raftDir, "wal"), 0o700); err != nil {
+		return nil, err
+	}
+	id, err := loadNodeID(cfg.DataDir, cfg.NodeID)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:        cfg,
+		id:         id,
+		log:        cfg.Logger.With("node", id),
+		fsm:        newFSM(cfg.Databases),
+		proposals:  make(chan *proposal, 4096),
+		inflight:   make(chan inflight, 1024),
+		stop:       make(chan struct{}),
+		verifyReqs: make(chan chan error, 1024),
+	}
+	n.SetMaxMemory(cfg.MaxMemory, cfg.Policy)
+	hlog := hclog.FromStandardLogger(slog.NewLogLogger(n.log.Handler(), slog.LevelInfo), &hclog.LoggerOptions{Name: "raft", Level: hclog.Info})
+
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeStores()
+		}
+	}()
+	if n.wal, err = wal.Open(filepath.Join(raftDir, "wal"), wal.WithLogger(hlog)); err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	logs, err := raft.NewLogCache(1024, n.wal)
+	if err != nil {
+		return nil, err
+	}
+	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hlog); err != nil {
+		return nil, fmt.Errorf("open snapshots: %w", err)
+	}
+	if n.mux, err = newPeerMux(cfg.PeerAddr, cfg.Advertise); err != nil {
+		return nil, fmt.Errorf("peer port: %w", err)
+	}
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: n.mux.raft, MaxPool: 3, Timeout: 2 * time.Second, Logger: hlog,
+	})
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(id)
+	rc.Logger = hlog
+	rc.HeartbeatTimeout = 500 * time.Millisecond
+	rc.ElectionTimeout = 500 * time.Millisecond
+	rc.LeaderLeaseTimeout = 250 * time.Millisecond
+	rc.CommitTimeout = 20 * time.Millisecond
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 512
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.NoSnapshotRestoreOnStart = false
+
+	existing, err := raft.HasExistingState(logs, n.wal, n.snaps)
+	if err != nil {
+		return nil, err
+	}
+	if n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.wal, n.snaps, n.trans); err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	if !existing {
+		n.log.Info("bootstrapping a new cluster", "peer_addr", string(n.trans.LocalAddr()))
+		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{
+			{Suffrage: raft.Voter, ID: raft.ServerID(id), Address: n.trans.LocalAddr()},
+		}})
+		if err := f.Error(); err != nil {
+			n.raft.Shutdown()
+			return nil, fmt.Errorf("bootstrap: %w", err)
+		}
+	}
+	ok = true
+	n.wg.Add(5)
+	go n.runProposer()
+	go n.runResponder()
+	go n.runVerifier()
+	go n.watchLeadership()
+	go n.runExpirer()
+	return n, nil
+}
+
+// loadNodeID returns the id stored in dir, storing want (or a new random id)
+// on first start. A different non-empty want is an error: a node's identity
+// belongs to its data.
+func loadNodeID(dir, want string) (string, error) {
+	p := filepath.Join(dir, "node-id")
+	b, err := os.ReadFile(p)
+	if err == nil {
+		have := strings.TrimSpace(string(b))
+		if want != "" && want != have {
+			return "", fmt.Errorf("%w: %s holds %q, --node-id says %q", ErrNodeID, p, have, want)
+		}
+		return have, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if want == "" {
+		var r [6]byte
+		_, _ = rand.Read(r[:])
+		want = "node-" + hex.EncodeToString(r[:])
+	}
+	if err := os.WriteFile(p, []byte(want+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return want, nil
+}
+
+// ID is the node's id.
+func (n *Node) ID() string { return n.id }
+
+// PeerAddr is the address peers dial.
+func (n *Node) PeerAddr() string { return string(n.trans.LocalAddr()) }
+
+// SetMaxMemory changes the memory limit and policy. The leader stamps them on
+// every batch, so they take effect in log order on every node.
+func (n *Node) SetMaxMemory(bytes int64, p command.Policy) {
+	n.maxmem.Store(bytes)
+	n.policy.Store(uint32(p))
+}
+
+// MaxMemory returns the limit and policy in force.
+func (n *Node) MaxMemory() (int64, command.Policy) {
+	return n.maxmem.Load(), command.Policy(n.policy.Load())
+}
+
+// IsLeader reports whether this node is the leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// waitLeader waits up to FailoverWait for this node to lead.
+func (n *Node) waitLeader(ctx context.Context) error {
+	if n.raft.State() == raft.Leader {
+		return nil
+	}
+	deadline := time.NewTimer(n.cfg.FailoverWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for n.raft.State() != raft.Leader {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return ErrNoLeader
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.stop:
+			return ErrShutdown
+		}
+	}
+	return nil
+}
+
+// Close stops the node: no new writes are taken, queued and in-flight writes
+// finish, a snapshot is taken so that the next start replays little, and
+// Raft, the peer port and the stores are closed.
+func (n *Node) Close() error {
+	n.closeMu.Lock()
+	if n.closed {
+		n.closeMu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.closeMu.Unlock()
+	close(n.stop)
+	n.wg.Wait()
+	var errs []error
+	if n.raft.State() == raft.Leader {
+		if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+			errs = append(errs, fmt.Errorf("snapshot: %w", err))
+		}
+	}
+	if err := n.raft.Shutdown().Error(); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, n.closeStores())
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeStores() error {
+	var errs []error
+	if n.trans != nil {
+		errs = append(errs, n.trans.Close())
+	}
+	if n.mux != nil {
+		errs = append(errs, n.mux.Close())
+	}
+	if n.wal != nil {
+		errs = append(errs, n.wal.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Stats is a point-in-time view for INFO and metrics.
+type Stats struct {
+	ID, State, Leader               string
+	Term, CommitIndex, AppliedIndex uint64
+	LastSnapshotIndex               uint64
+	Snapshots                       uint64
+	LastSnapshotDuration            time.Duration
+	Keys, Volatile                  []int
+	UsedMemory                      int64
+	Expired, Evicted                uint64
+}
+
+// Stats reports the node's state.
+func (n *Node) Stats() Stats {
+	addr, _ := n.raft.LeaderWithID()
+	s := Stats{
+		ID: n.id, State: n.raft.State().String(), Leader: string(addr),
+		Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.fsm.applied.Load(),
+		Snapshots: n.fsm.snapshots.Load(), LastSnapshotDuration: time.Duration(n.fsm.lastSnapshotNanos.Load()),
+		Expired: n.expired.Load(), Evicted: n.evicted.Load(),
+	}
+	if metas, err := n.snaps.List(); err == nil && len(metas) > 0 {
+		s.LastSnapshotIndex = metas[0].Index
+	}
+	n.fsm.read(func(ks *keyspace.Keyspace) {
+		s.UsedMemory = ks.Used()
+		for db := 0; db < ks.Databases(); db++ {
+			s.Keys = append(s.Keys, ks.Len(db))
+			s.Volatile = append(s.Volatile, ks.VolatileLen(db))
+		}
+	})
+	return s
+}
+
+// Ready reports whether the node can serve linearizable reads and writes:
+// it leads and has applied everything committed in its term.
+func (n *Node) Ready() bool {
+	return n.leaderReady.Load() && n.fsm.applied.Load() >= n.raft.CommitIndex()
+}

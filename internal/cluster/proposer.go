@@ -1,0 +1,195 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/keyspace"
+)
+
+// A proposal is one client transaction waiting for its log entry.
+type proposal struct {
+	tx   command.Tx
+	res  command.TxResult
+	err  error
+	done chan struct{}
+}
+
+// inflight is one log entry handed to Raft: its future and the proposals it
+// carries, in the entry's order. skip is how many leading transactions were
+// added by the node itself (evictions).
+type inflight struct {
+	f     raft.ApplyFuture
+	props []*proposal
+	skip  int
+}
+
+// Batching limits: one log entry carries at most this many transactions or
+// bytes. While one entry is being fsync'd the next fills up, so under load
+// many client writes share one fsync (group commit).
+const (
+	maxBatchTxs   = 512
+	maxBatchBytes = 1 << 20
+)
+
+// Write proposes a transaction and returns its result once the entry that
+// carries it is committed and applied.
+func (n *Node) Write(ctx context.Context, tx command.Tx) (command.TxResult, error) {
+	if err := n.waitLeader(ctx); err != nil {
+		return command.TxResult{}, err
+	}
+	p := &proposal{tx: tx, done: make(chan struct{})}
+	n.closeMu.RLock()
+	if n.closed {
+		n.closeMu.RUnlock()
+		return command.TxResult{}, ErrShutdown
+	}
+	select {
+	case n.proposals <- p:
+	case <-ctx.Done():
+		n.closeMu.RUnlock()
+		return command.TxResult{}, ctx.Err()
+	}
+	n.closeMu.RUnlock()
+	// Once proposed, the outcome is decided by the log; wait for it even if
+	// the client has gone, so that the result is never misreported.
+	<-p.done
+	return p.res, p.err
+}
+
+func (n *Node) runProposer() {
+	defer n.wg.Done()
+	defer close(n.inflight)
+	var last int64
+	for {
+		var first *proposal
+		select {
+		case first = <-n.proposals:
+		case <-n.stop:
+			n.failQueued()
+			return
+		}
+		props := []*proposal{first}
+		size := txSize(first.tx)
+	fill:
+		for len(props) < maxBatchTxs && size < maxBatchBytes {
+			select {
+			case p := <-n.proposals:
+				props = append(props, p)
+				size += txSize(p.tx)
+			default:
+				break fill
+			}
+		}
+		now := time.Now().UnixMilli()
+		if now < last {
+			now = last
+		}
+		last = now
+		maxmem, policy := n.MaxMemory()
+		h := command.Header{Now: now, MaxMemory: maxmem, Policy: policy}
+		txs := make([]command.Tx, 0, len(props)+1)
+		skip := 0
+		if ev := n.evictions(maxmem, policy); ev != nil {
+			txs = append(txs, ev)
+			skip = 1
+		}
+		for _, p := range props {
+			txs = append(txs, p.tx)
+		}
+		data := command.EncodeBatch(make([]byte, 0, size+64), h, txs)
+		n.inflight <- inflight{f: n.raft.Apply(data, 0), props: props, skip: skip}
+	}
+}
+
+// failQueued answers proposals still queued at shutdown.
+func (n *Node) failQueued() {
+	for {
+		select {
+		case p := <-n.proposals:
+			p.err = ErrShutdown
+			close(p.done)
+		default:
+			return
+		}
+	}
+}
+
+// runResponder waits for entries in the order they were proposed and hands
+// each transaction its result.
+func (n *Node) runResponder() {
+	defer n.wg.Done()
+	for in := range n.inflight {
+		err := in.f.Error()
+		var results []command.TxResult
+		if err == nil {
+			switch r := in.f.Response().(type) {
+			case []command.TxResult:
+				results = r
+			case error:
+				err = r
+			default:
+				err = fmt.Errorf("unexpected apply response %T", r)
+			}
+		}
+		if err == nil && len(results) != len(in.props)+in.skip {
+			err = fmt.Errorf("apply returned %d results for %d transactions", len(results), len(in.props)+in.skip)
+		}
+		if err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) {
+				err = fmt.Errorf("%w: %v", ErrNoLeader, err)
+			}
+			n.log.Warn("log entry failed", "err", err, "transactions", len(in.props))
+		}
+		if in.skip > 0 && err == nil && len(results[0].Results) > 0 {
+			n.evicted.Add(uint64(sumInts(results[0].Results)))
+		}
+		for i, p := range in.props {
+			if err != nil {
+				p.err = err
+			} else {
+				p.res = results[i+in.skip]
+			}
+			close(p.done)
+		}
+	}
+}
+
+func sumInts(rs []command.Result) int64 {
+	var s int64
+	for _, r := range rs {
+		s += r.Int
+	}
+	return s
+}
+
+func txSize(tx command.Tx) int {
+	n := 0
+	for i := range tx {
+		n += 16 + len(tx[i].Key)
+		for _, a := range tx[i].Args {
+			n += 4 + len(a)
+		}
+	}
+	return n
+}
+
+// Read executes a read-only command linearizably: after a read barrier, on
+// the leader's applied state.
+func (n *Node) Read(ctx context.Context, c *command.Cmd) (command.Result, error) {
+	if err := n.readBarrier(ctx); err != nil {
+		return command.Result{}, err
+	}
+	var r command.Result
+	n.fsm.read(func(ks *keyspace.Keyspace) {
+		// Never read at a time before the log's: a key the log has seen
+		// expire stays expired even if this clock lags the old leader's.
+		r = command.Read(ks, max(time.Now().UnixMilli(), ks.Stamp()), c)
+	})
+	return r, nil
+}

@@ -1,0 +1,113 @@
+package cluster
+
+import (
+	"context"
+	"time"
+)
+
+// readBarrier makes a read linearizable, ReadIndex style: note the commit
+// index, confirm with a quorum that this node still leads (one VerifyLeader
+// round shared by every read waiting at that moment), then wait until the
+// FSM has applied up to the noted index.
+func (n *Node) readBarrier(ctx context.Context) error {
+	if err := n.waitLeader(ctx); err != nil {
+		return err
+	}
+	if err := n.waitReady(ctx); err != nil {
+		return err
+	}
+	idx := n.raft.CommitIndex()
+	ch := make(chan error, 1)
+	select {
+	case n.verifyReqs <- ch:
+	case <-n.stop:
+		return ErrShutdown
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-ch:
+		if err != nil {
+			return ErrNoLeader
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return n.fsm.waitApplied(ctx, idx)
+}
+
+// waitReady waits until a new leader has applied a barrier of its own term,
+// so that its commit index covers every write acknowledged by earlier leaders.
+func (n *Node) waitReady(ctx context.Context) error {
+	if n.leaderReady.Load() {
+		return nil
+	}
+	deadline := time.NewTimer(n.cfg.FailoverWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !n.leaderReady.Load() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return ErrNoLeader
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.stop:
+			return ErrShutdown
+		}
+	}
+	return nil
+}
+
+// runVerifier answers read barriers in rounds: every request that arrived
+// before a round starts shares that round's VerifyLeader.
+func (n *Node) runVerifier() {
+	defer n.wg.Done()
+	for {
+		var waiting []chan error
+		select {
+		case ch := <-n.verifyReqs:
+			waiting = append(waiting, ch)
+		case <-n.stop:
+			return
+		}
+	more:
+		for {
+			select {
+			case ch := <-n.verifyReqs:
+				waiting = append(waiting, ch)
+			default:
+				break more
+			}
+		}
+		err := n.raft.VerifyLeader().Error()
+		for _, ch := range waiting {
+			ch <- err
+		}
+	}
+}
+
+// watchLeadership tracks whether this node leads and has applied a barrier
+// in its term.
+func (n *Node) watchLeadership() {
+	defer n.wg.Done()
+	for {
+		select {
+		case leader := <-n.raft.LeaderCh():
+			n.leaderReady.Store(false)
+			if !leader {
+				n.log.Info("lost leadership")
+				continue
+			}
+			if err := n.raft.Barrier(n.cfg.FailoverWait).Error(); err != nil {
+				n.log.Warn("barrier after election failed", "err", err)
+				continue
+			}
+			n.log.Info("leading", "term", n.raft.CurrentTerm(), "index", n.fsm.applied.Load())
+			n.leaderReady.Store(true)
+		case <-n.stop:
+			return
+		}
+	}
+}

@@ -1,0 +1,297 @@
+// Package command defines the typed commands that the front ends build from
+// client requests, their binary encoding for the Raft log, and the
+// deterministic executor that applies them to a keyspace.
+//
+// A write is proposed as the command itself and executed inside FSM.Apply on
+// every node, so conditional results (NX, XX, RENAME of a missing key, OOM)
+// are decided in log order alike everywhere. The executor never reads the
+// clock: relative TTLs become absolute using the batch's leader timestamp.
+package command
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Op identifies a command. The numbers are part of the log format: append
+// new ones, never renumber.
+type Op uint8
+
+// Commands. Front ends map client syntax (SETEX, SETNX, HMSET, UNLINK …) onto
+// these, normalizing options into Cmd fields.
+const (
+	OpInvalid Op = iota
+	// writes
+	OpSet        // Key, Args[0]=value; Flags NX XX GET KeepTTL, ExpireRel/ExpireAbs with N
+	OpGetEx      // Key; Flags Persist or ExpireRel/ExpireAbs with N
+	OpGetDel     // Key
+	OpMSet       // Args = k v k v …; Flags NX for MSETNX
+	OpDel        // Args = keys
+	OpExpire     // Key; N; Flags ExpireRel/ExpireAbs, NX XX GT LT
+	OpPersist    // Key
+	OpAppend     // Key, Args[0]
+	OpIncrBy     // Key, N
+	OpRename     // Key, Args[0]=new name; Flags NX for RENAMENX
+	OpHSet       // Key, Args = f v f v …; Flags NX for HSETNX
+	OpHDel       // Key, Args = fields
+	OpHIncrBy    // Key, Args[0]=field, N
+	OpSAdd       // Key, Args = members
+	OpSRem       // Key, Args = members
+	OpFlushDB    // DB
+	OpFlushAll   //
+	OpDelExpired // Args = keys; deletes those still expired at the batch time (leader's active expiry)
+	OpEvict      // Args = keys; deletes them (leader's maxmemory eviction)
+	opFirstRead  // marker: everything below is read-only
+	OpGet        // Key
+	OpMGet       // Args = keys
+	OpExists     // Args = keys
+	OpTTL        // Key; Flags Millis for PTTL, Abs for EXPIRETIME
+	OpType       // Key
+	OpStrLen     // Key
+	OpKeys       // Args[0] = pattern
+	OpScan       // N = cursor, Args[0] = pattern or empty, Args[1] = type or empty, Args[2] = count
+	OpDBSize     //
+	OpHGet       // Key, Args[0]
+	OpHMGet      // Key, Args = fields
+	OpHGetAll    // Key
+	OpHKeys      // Key
+	OpHVals      // Key
+	OpHLen       // Key
+	OpHExists    // Key, Args[0]
+	OpHStrLen    // Key, Args[0]
+	OpSMembers   // Key
+	OpSIsMember  // Key, Args[0]
+	OpSMIsMember // Key, Args = members
+	OpSCard      // Key
+	opEnd
+)
+
+// IsWrite reports whether the command changes state and so goes through the log.
+func (o Op) IsWrite() bool { return o > OpInvalid && o < opFirstRead }
+
+// Valid reports whether o is a known command.
+func (o Op) Valid() bool { return o > OpInvalid && o < opEnd && o != opFirstRead }
+
+// DenyOOM reports whether the command may grow memory and so is refused
+// when used memory is over maxmemory (redis's "denyoom" flag).
+func (o Op) DenyOOM() bool {
+	switch o {
+	case OpSet, OpMSet, OpAppend, OpIncrBy, OpHSet, OpHIncrBy, OpSAdd:
+		return true
+	}
+	return false
+}
+
+// Option bits in Cmd.Flags.
+const (
+	FlagNX uint16 = 1 << iota
+	FlagXX
+	FlagGT
+	FlagLT
+	FlagGet
+	FlagKeepTTL
+	FlagExpireRel // N is a duration in ms, made absolute with the batch time
+	FlagExpireAbs // N is a Unix time in ms
+	FlagPersist
+	FlagMillis
+	FlagAbs
+)
+
+// Cmd is one command with its options normalized.
+type Cmd struct {
+	Op    Op
+	DB    uint8
+	Flags uint16
+	N     int64
+	Key   []byte
+	Args  [][]byte
+}
+
+// Has reports whether all bits in f are set.
+func (c *Cmd) Has(f uint16) bool { return c.Flags&f == f }
+
+// Tx is a list of commands applied atomically (MULTI/EXEC, or one command).
+type Tx []Cmd
+
+// Policy is the maxmemory policy. The numbers are part of the log format.
+type Policy uint8
+
+// Policies as in redis.
+const (
+	NoEviction Policy = iota
+	VolatileTTL
+	VolatileLRU
+	AllKeysLRU
+)
+
+var policyNames = []string{"noeviction", "volatile-ttl", "volatile-lru", "allkeys-lru"}
+
+func (p Policy) String() string {
+	if int(p) < len(policyNames) {
+		return policyNames[p]
+	}
+	return fmt.Sprintf("policy(%d)", p)
+}
+
+// ParsePolicy parses a maxmemory-policy name.
+func ParsePolicy(s string) (Policy, bool) {
+	for i, n := range policyNames {
+		if n == s {
+			return Policy(i), true
+		}
+	}
+	return 0, false
+}
+
+// Header is what the leader stamps on a batch: its clock and the memory
+// limits in force, so that every node decides OOM and expiry the same way.
+type Header struct {
+	Now       int64 // Unix ms
+	MaxMemory int64 // bytes; 0 = unlimited
+	Policy    Policy
+}
+
+const batchVersion = 1
+
+// ErrBadEncoding means log data could not be decoded.
+var ErrBadEncoding = errors.New("command: bad encoding")
+
+// EncodeBatch appends the encoding of a batch of transactions to dst.
+func EncodeBatch(dst []byte, h Header, txs []Tx) []byte {
+	dst = append(dst, batchVersion)
+	dst = binary.AppendVarint(dst, h.Now)
+	dst = binary.AppendVarint(dst, h.MaxMemory)
+	dst = append(dst, byte(h.Policy))
+	dst = binary.AppendUvarint(dst, uint64(len(txs)))
+	for _, tx := range txs {
+		dst = binary.AppendUvarint(dst, uint64(len(tx)))
+		for i := range tx {
+			dst = appendCmd(dst, &tx[i])
+		}
+	}
+	return dst
+}
+
+func appendCmd(dst []byte, c *Cmd) []byte {
+	dst = append(dst, byte(c.Op), c.DB)
+	dst = binary.AppendUvarint(dst, uint64(c.Flags))
+	dst = binary.AppendVarint(dst, c.N)
+	dst = binary.AppendUvarint(dst, uint64(len(c.Key)))
+	dst = append(dst, c.Key...)
+	dst = binary.AppendUvarint(dst, uint64(len(c.Args)))
+	for _, a := range c.Args {
+		dst = binary.AppendUvarint(dst, uint64(len(a)))
+		dst = append(dst, a...)
+	}
+	return dst
+}
+
+// DecodeBatch decodes a batch. Byte slices in the commands point into data.
+func DecodeBatch(data []byte) (Header, []Tx, error) {
+	d := decoder{b: data}
+	var h Header
+	if v := d.byte(); v != batchVersion {
+		return h, nil, fmt.Errorf("%w: batch version %d", ErrBadEncoding, v)
+	}
+	h.Now = d.varint()
+	h.MaxMemory = d.varint()
+	h.Policy = Policy(d.byte())
+	ntx := d.count()
+	txs := make([]Tx, 0, ntx)
+	for i := 0; i < ntx && d.err == nil; i++ {
+		n := d.count()
+		tx := make(Tx, n)
+		for j := 0; j < n && d.err == nil; j++ {
+			c := &tx[j]
+			c.Op = Op(d.byte())
+			c.DB = d.byte()
+			c.Flags = uint16(d.uvarint())
+			c.N = d.varint()
+			c.Key = d.bytes()
+			na := d.count()
+			if na > 0 {
+				c.Args = make([][]byte, na)
+				for k := range c.Args {
+					c.Args[k] = d.bytes()
+				}
+			}
+			if d.err == nil && !c.Op.Valid() {
+				d.err = fmt.Errorf("unknown op %d", c.Op)
+			}
+		}
+		txs = append(txs, tx)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return h, nil, fmt.Errorf("%w: %v", ErrBadEncoding, d.err)
+	}
+	return h, txs, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = errors.New("truncated " + what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail("byte")
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("uvarint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a length that must fit in the remaining data (each counted
+// item takes at least one byte), so corrupt input cannot cause a huge
+// allocation.
+func (d *decoder) count() int {
+	v := d.uvarint()
+	if v > uint64(len(d.b)) {
+		d.fail("count")
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail("bytes")
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}

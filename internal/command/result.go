@@ -1,0 +1,65 @@
+package command
+
+import "errors"
+
+// Kind is the shape of a Result.
+type Kind uint8
+
+// Result kinds. Front ends encode them in their own protocol.
+const (
+	KindNil    Kind = iota // missing value
+	KindOK                 // success with no value
+	KindStatus             // short text such as a type name
+	KindInt
+	KindBulk
+	KindArray
+	KindError
+)
+
+// Result is one command's outcome.
+type Result struct {
+	Kind  Kind
+	Int   int64
+	Bulk  []byte
+	Str   string
+	Array []Result
+	Err   error
+}
+
+// TxResult is a transaction's outcome: Err set means nothing was executed.
+type TxResult struct {
+	Err     error
+	Results []Result
+}
+
+// Errors the executor returns. Front ends translate them to protocol text.
+var (
+	ErrWrongType      = errors.New("wrong type")
+	ErrNoLeader       = errors.New("no leader available")
+	ErrShutdown       = errors.New("node is shutting down")
+	ErrNotInteger     = errors.New("value is not an integer or out of range")
+	ErrHashNotInteger = errors.New("hash value is not an integer")
+	ErrOverflow       = errors.New("increment or decrement would overflow")
+	ErrNoSuchKey      = errors.New("no such key")
+	ErrOOM            = errors.New("used memory over maxmemory")
+	ErrInvalidExpire  = errors.New("invalid expire time")
+	ErrValueTooLarge  = errors.New("value too large")
+	ErrUnknownCommand = errors.New("unknown command")
+	ErrBadDB          = errors.New("database index out of range")
+)
+
+var (
+	resNil = Result{Kind: KindNil}
+	resOK  = Result{Kind: KindOK}
+)
+
+func resInt(n int64) Result     { return Result{Kind: KindInt, Int: n} }
+func resBulk(b []byte) Result   { return Result{Kind: KindBulk, Bulk: b} }
+func resErr(err error) Result   { return Result{Kind: KindError, Err: err} }
+func resStatus(s string) Result { return Result{Kind: KindStatus, Str: s} }
+func resBool(b bool) Result {
+	if b {
+		return resInt(1)
+	}
+	return resInt(0)
+}

@@ -1,0 +1,259 @@
+// Package config holds hatcheck's one Config: defaults, validation, and
+// loading from a config file, HATCHECK_* environment variables and flags,
+// in that order of precedence (flags win).
+package config
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hatcheck/hatcheck/internal/units"
+)
+
+// Config is every setting of a node.
+type Config struct {
+	NodeID       string
+	DataDir      string
+	RedisAddr    string
+	MemcacheAddr string
+	HTTPAddr     string
+	PeerAddr     string
+	Join         string
+	RequirePass  string
+
+	MaxMemory       Size
+	MaxMemoryPolicy string
+	MaxClients      int
+	Timeout         int // idle client seconds; 0 = never
+	Databases       int
+
+	ProtoMaxBulkLen  Size
+	MaxKeySize       Size
+	MaxValueSize     Size
+	QueryBufferLimit Size
+
+	FailoverWait      time.Duration
+	ShutdownTimeout   time.Duration
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+
+	LogLevel  string
+	LogFormat string
+	Config    string // the config file read, if any
+}
+
+// Size is a byte count written like redis.conf's memory values (64mb, 1gb).
+type Size int64
+
+func (s Size) String() string { return strconv.FormatInt(int64(s), 10) }
+
+// Set parses a size: a number with an optional unit (b, k, kb, m, mb, g, gb;
+// k = 1000, kb = 1024).
+func (s *Size) Set(v string) error {
+	n, err := units.ParseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = Size(n)
+	return nil
+}
+
+// Default returns the settings a newcomer gets.
+func Default() Config {
+	return Config{
+		DataDir:           "./hatcheck-data",
+		RedisAddr:         "127.0.0.1:6379",
+		MemcacheAddr:      "127.0.0.1:11211",
+		HTTPAddr:          "127.0.0.1:7480",
+		PeerAddr:          "127.0.0.1:7481",
+		MaxMemoryPolicy:   "noeviction",
+		MaxClients:        10000,
+		Databases:         16,
+		ProtoMaxBulkLen:   512 << 20,
+		MaxKeySize:        64 << 10,
+		MaxValueSize:      512 << 20,
+		QueryBufferLimit:  1 << 30,
+		FailoverWait:      5 * time.Second,
+		ShutdownTimeout:   10 * time.Second,
+		SnapshotThreshold: 16384,
+		SnapshotInterval:  30 * time.Second,
+		LogLevel:          "info",
+		LogFormat:         "text",
+	}
+}
+
+// ErrInvalid wraps every validation error.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Validate checks the settings for consistency.
+func (c *Config) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+	}
+	if c.DataDir == "" {
+		return bad("data-dir must be set")
+	}
+	for name, addr := range map[string]string{"redis-addr": c.RedisAddr, "http-addr": c.HTTPAddr, "peer-addr": c.PeerAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return bad("%s %q: %v", name, addr, err)
+		}
+	}
+	if c.MemcacheAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MemcacheAddr); err != nil {
+			return bad("memcache-addr %q: %v", c.MemcacheAddr, err)
+		}
+	}
+	switch c.MaxMemoryPolicy {
+	case "noeviction", "volatile-ttl", "volatile-lru", "allkeys-lru":
+	default:
+		return bad("maxmemory-policy %q: want noeviction, volatile-ttl, volatile-lru or allkeys-lru", c.MaxMemoryPolicy)
+	}
+	if c.MaxClients < 1 {
+		return bad("maxclients must be at least 1")
+	}
+	if c.Timeout < 0 {
+		return bad("timeout must not be negative")
+	}
+	if c.Databases < 1 || c.Databases > 256 {
+		return bad("databases must be between 1 and 256")
+	}
+	if c.ProtoMaxBulkLen < 1024 || c.MaxKeySize < 1 || c.MaxValueSize < 1 || c.QueryBufferLimit < 1024 {
+		return bad("proto-max-bulk-len and client-query-buffer-limit must be at least 1kb, key and value sizes at least 1")
+	}
+	if c.FailoverWait <= 0 || c.ShutdownTimeout <= 0 || c.SnapshotInterval <= 0 || c.SnapshotThreshold == 0 {
+		return bad("failover-wait, shutdown-timeout, snapshot-interval and snapshot-threshold must be positive")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return bad("log-format %q: want text or json", c.LogFormat)
+	}
+	return nil
+}
+
+// FlagSet returns a flag set bound to c, with c's current values as defaults.
+func (c *Config) FlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "node id (default: stored in the data dir, or generated on first start)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the Raft log, snapshots and node id")
+	fs.StringVar(&c.RedisAddr, "redis-addr", c.RedisAddr, "Redis protocol listen address")
+	fs.StringVar(&c.MemcacheAddr, "memcache-addr", c.MemcacheAddr, "memcached protocol listen address")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (health, metrics, pprof)")
+	fs.StringVar(&c.PeerAddr, "peer-addr", c.PeerAddr, "peer (Raft) listen address")
+	fs.StringVar(&c.Join, "join", c.Join, "peer address of a cluster member to join")
+	fs.StringVar(&c.RequirePass, "requirepass", c.RequirePass, "password clients must AUTH with; required to accept non-loopback clients")
+	fs.Var(&c.MaxMemory, "maxmemory", "memory limit for keys and values (0 = none), e.g. 512mb")
+	fs.StringVar(&c.MaxMemoryPolicy, "maxmemory-policy", c.MaxMemoryPolicy, "noeviction, volatile-ttl, volatile-lru or allkeys-lru")
+	fs.IntVar(&c.MaxClients, "maxclients", c.MaxClients, "maximum connected clients")
+	fs.IntVar(&c.Timeout, "timeout", c.Timeout, "close clients idle for this many seconds (0 = never)")
+	fs.IntVar(&c.Databases, "databases", c.Databases, "number of databases")
+	fs.Var(&c.ProtoMaxBulkLen, "proto-max-bulk-len", "largest bulk string a request may carry")
+	fs.Var(&c.MaxKeySize, "max-key-size", "largest key accepted")
+	fs.Var(&c.MaxValueSize, "max-value-size", "largest value accepted")
+	fs.Var(&c.QueryBufferLimit, "client-query-buffer-limit", "largest unprocessed input held for one client")
+	fs.DurationVar(&c.FailoverWait, "failover-wait", c.FailoverWait, "how long a request waits for a leader before failing")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for clients to finish")
+	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", c.SnapshotThreshold, "log entries between snapshots")
+	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", c.SnapshotInterval, "how often to check whether to snapshot")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	fs.StringVar(&c.Config, "config", c.Config, "config file: one \"name value\" per line, names as the flags")
+	return fs
+}
+
+// EnvName is the environment variable for a flag: HATCHECK_ and the name
+// upper-cased with dashes as underscores.
+func EnvName(flagName string) string {
+	return "HATCHECK_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Load parses args over the defaults, then fills every flag not given on
+// the command line from its environment variable, else from the config
+// file, and validates the result.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	c := Default()
+	fs := c.FlagSet("hatcheck serve")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected argument %q", ErrInvalid, fs.Arg(0))
+	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if !explicit["config"] {
+		if v := getenv(EnvName("config")); v != "" {
+			c.Config = v
+		}
+	}
+	file := map[string]string{}
+	if c.Config != "" {
+		var err error
+		if file, err = readFile(c.Config); err != nil {
+			return c, err
+		}
+		for k := range file {
+			if fs.Lookup(k) == nil || k == "config" {
+				return c, fmt.Errorf("%w: %s: unknown setting %q", ErrInvalid, c.Config, k)
+			}
+		}
+	}
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || explicit[f.Name] || f.Name == "config" {
+			return
+		}
+		src, v := "", ""
+		if ev := getenv(EnvName(f.Name)); ev != "" {
+			src, v = EnvName(f.Name), ev
+		} else if fv, ok := file[f.Name]; ok {
+			src, v = c.Config, fv
+		} else {
+			return
+		}
+		if e := fs.Set(f.Name, v); e != nil {
+			err = fmt.Errorf("%w: %s: %s: %v", ErrInvalid, src, f.Name, e)
+		}
+	})
+	if err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// readFile reads "name value" lines; blank lines and # comments are skipped
+// and a value may be double-quoted.
+func readFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, val, _ := strings.Cut(line, " ")
+		val = strings.TrimSpace(val)
+		if uq, err := strconv.Unquote(val); err == nil && strings.HasPrefix(val, `"`) {
+			val = uq
+		}
+		out[strings.TrimSpace(name)] = val
+	}
+	return out, sc.Err()
+}

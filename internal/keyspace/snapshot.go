@@ -1,0 +1,196 @@
+package keyspace
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+)
+
+// View is an immutable copy of the keyspace's maps. Taking one costs a copy
+// of the map of pointers per bucket; encoding it can then run concurrently
+// with further writes because stored entries are never changed.
+type View struct {
+	dbs   [][NumShards]map[string]*Entry
+	stamp int64
+}
+
+// View captures the current contents.
+func (ks *Keyspace) View() *View {
+	v := &View{dbs: make([][NumShards]map[string]*Entry, len(ks.dbs)), stamp: ks.stamp}
+	for i, d := range ks.dbs {
+		for s, m := range d.shards {
+			if len(m) > 0 {
+				v.dbs[i][s] = maps.Clone(m)
+			}
+		}
+	}
+	return v
+}
+
+const (
+	snapshotMagic   = "HCKS"
+	snapshotVersion = 1
+	recordEnd       = 0xff
+)
+
+// ErrBadSnapshot means snapshot data is corrupt or of an unknown version.
+var ErrBadSnapshot = errors.New("keyspace: bad snapshot")
+
+// Encode writes the view: a header, then one record per key
+// (db, type, key, expiry, flags, cas, payload), then an end marker.
+func (v *View) Encode(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	buf := []byte(snapshotMagic)
+	buf = append(buf, snapshotVersion)
+	buf = binary.AppendUvarint(buf, uint64(len(v.dbs)))
+	buf = binary.AppendVarint(buf, v.stamp)
+	if _, err := bw.Write(buf); err != nil {
+		return err
+	}
+	for db := range v.dbs {
+		for _, m := range v.dbs[db] {
+			for k, e := range m {
+				buf = buf[:0]
+				buf = append(buf, byte(e.Type))
+				buf = binary.AppendUvarint(buf, uint64(db))
+				buf = appendBytes(buf, []byte(k))
+				buf = binary.AppendVarint(buf, e.ExpireAt)
+				buf = binary.AppendUvarint(buf, uint64(e.Flags))
+				buf = binary.AppendUvarint(buf, e.CAS)
+				switch e.Type {
+				case TypeString:
+					buf = appendBytes(buf, e.Str)
+				case TypeHash:
+					buf = binary.AppendUvarint(buf, uint64(e.Hash.Len()))
+					e.Hash.Each(func(f string, val []byte) bool {
+						buf = appendBytes(buf, []byte(f))
+						buf = appendBytes(buf, val)
+						return true
+					})
+				case TypeSet:
+					buf = binary.AppendUvarint(buf, uint64(e.Set.Len()))
+					for m := range e.Set.members {
+						buf = appendBytes(buf, []byte(m))
+					}
+				}
+				if _, err := bw.Write(buf); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := bw.WriteByte(recordEnd); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func appendBytes(buf, b []byte) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(b)))
+	return append(buf, b...)
+}
+
+// Decode reads a snapshot written by Encode into a new keyspace. maxDBs
+// bounds the database count it accepts.
+func Decode(r io.Reader, maxDBs int) (*Keyspace, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	hdr := make([]byte, len(snapshotMagic)+1)
+	if _, err := io.ReadFull(br, hdr); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
+	if string(hdr[:4]) != snapshotMagic || hdr[4] != snapshotVersion {
+		return nil, fmt.Errorf("%w: header %q", ErrBadSnapshot, hdr)
+	}
+	n, err := binary.ReadUvarint(br)
+	if err != nil || n == 0 || n > uint64(maxDBs) {
+		return nil, fmt.Errorf("%w: %d databases (this node has %d)", ErrBadSnapshot, n, maxDBs)
+	}
+	ks := New(maxDBs)
+	if ks.stamp, err = binary.ReadVarint(br); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
+	d := decoder{r: br}
+	for {
+		t, err := br.ReadByte()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+		}
+		if t == recordEnd {
+			return ks, nil
+		}
+		db := d.uvarint()
+		key := string(d.bytes())
+		e := &Entry{Type: Type(t), ExpireAt: d.varint(), Flags: uint32(d.uvarint()), CAS: d.uvarint()}
+		switch e.Type {
+		case TypeString:
+			e.Str = d.bytes()
+		case TypeHash:
+			cnt := d.uvarint()
+			var pairs [][]byte
+			for i := uint64(0); i < cnt && d.err == nil; i++ {
+				pairs = append(pairs, d.bytes(), d.bytes())
+			}
+			e.Hash, _ = (*Hash)(nil).With(pairs)
+		case TypeSet:
+			cnt := d.uvarint()
+			var members [][]byte
+			for i := uint64(0); i < cnt && d.err == nil; i++ {
+				members = append(members, d.bytes())
+			}
+			e.Set, _ = (*Set)(nil).With(members)
+		default:
+			return nil, fmt.Errorf("%w: value type %d", ErrBadSnapshot, t)
+		}
+		if d.err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, d.err)
+		}
+		if db >= n {
+			return nil, fmt.Errorf("%w: database %d", ErrBadSnapshot, db)
+		}
+		ks.Put(int(db), key, e, 0)
+	}
+}
+
+type decoder struct {
+	r   *bufio.Reader
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, err := binary.ReadUvarint(d.r)
+	d.err = err
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, err := binary.ReadVarint(d.r)
+	d.err = err
+	return v
+}
+
+// maxSnapshotValue bounds a single length prefix so that a corrupt snapshot
+// cannot make the decoder allocate without limit.
+const maxSnapshotValue = 1 << 30
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > maxSnapshotValue {
+		d.err = fmt.Errorf("length %d", n)
+		return nil
+	}
+	b := make([]byte, n)
+	_, d.err = io.ReadFull(d.r, b)
+	return b
+}

@@ -1,0 +1,328 @@
+// Package keyspace holds the data: databases of keys whose values are
+// strings, hashes or sets, with absolute expiry times and memory accounting.
+//
+// Concurrency contract: a Keyspace is not synchronized. The owner (the
+// cluster FSM) serializes mutations and lets reads run concurrently with each
+// other but not with mutations. Entries, hashes and sets are immutable once
+// stored: every change stores a new value, so a snapshot can copy the maps of
+// pointers and encode them while writes go on. The one exception is an
+// entry's access clock, an atomic used only for LRU eviction.
+//
+// Every method that depends on time takes now (Unix milliseconds) from the
+// caller; nothing here reads the clock, draws random numbers, does I/O or
+// starts goroutines, so applying the same commands gives the same state on
+// every node.
+package keyspace
+
+import (
+	"slices"
+	"strconv"
+	"sync/atomic"
+)
+
+// Type is the type of a stored value.
+type Type uint8
+
+// Value types, numbered as in the snapshot encoding; do not renumber.
+const (
+	TypeNone Type = iota
+	TypeString
+	TypeHash
+	TypeSet
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeString:
+		return "string"
+	case TypeHash:
+		return "hash"
+	case TypeSet:
+		return "set"
+	}
+	return "none"
+}
+
+// Entry is one key's value. Fields must not be changed after the entry has
+// been stored; build a new Entry instead.
+type Entry struct {
+	Type     Type
+	Str      []byte
+	Hash     *Hash
+	Set      *Set
+	ExpireAt int64  // Unix ms; 0 means no expiry
+	Flags    uint32 // memcached client flags, opaque
+	CAS      uint64 // memcached CAS, derived from the log index
+	access   atomic.Int64
+}
+
+// Expired reports whether the entry is past its expiry at now.
+func (e *Entry) Expired(now int64) bool { return e.ExpireAt != 0 && e.ExpireAt <= now }
+
+// Touch records a read for LRU eviction. It is node-local state: it is not
+// replicated and not part of snapshots.
+func (e *Entry) Touch(now int64) {
+	if e.access.Load() < now {
+		e.access.Store(now)
+	}
+}
+
+// LastAccess is the time of the last Touch (or of the write that stored it).
+func (e *Entry) LastAccess() int64 { return e.access.Load() }
+
+// WithExpiry returns a copy of e with a new expiry time.
+func (e *Entry) WithExpiry(at int64) *Entry {
+	n := &Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, ExpireAt: at, Flags: e.Flags, CAS: e.CAS}
+	n.access.Store(e.access.Load())
+	return n
+}
+
+// Per-entry overheads used by memory accounting. They approximate what the
+// Go runtime spends on the map slot, the Entry and slice headers, so that
+// maxmemory means roughly the same as in redis-server.
+const (
+	entryOverhead = 96
+	fieldOverhead = 40
+)
+
+// Size is the memory the entry is accounted for when stored under key.
+func (e *Entry) Size(key string) int64 { return e.size(key) }
+
+func (e *Entry) size(key string) int64 {
+	n := int64(entryOverhead + len(key))
+	switch e.Type {
+	case TypeString:
+		n += int64(len(e.Str))
+	case TypeHash:
+		n += e.Hash.bytes + int64(e.Hash.Len())*fieldOverhead
+	case TypeSet:
+		n += e.Set.bytes + int64(e.Set.Len())*fieldOverhead
+	}
+	return n
+}
+
+// smallLimit is the size up to which hashes and sets are kept as plain
+// slices (like redis's listpack): small session hashes stay compact and
+// keep insertion order. Larger ones also get a map index.
+const smallLimit = 64
+
+// Hash is an immutable field→value map that remembers insertion order.
+type Hash struct {
+	fields []string
+	values [][]byte
+	index  map[string]int
+	bytes  int64
+}
+
+// Len is the number of fields.
+func (h *Hash) Len() int {
+	if h == nil {
+		return 0
+	}
+	return len(h.fields)
+}
+
+func (h *Hash) find(f string) int {
+	if h == nil {
+		return -1
+	}
+	if h.index != nil {
+		if i, ok := h.index[f]; ok {
+			return i
+		}
+		return -1
+	}
+	return slices.Index(h.fields, f)
+}
+
+// Get returns the value of field f.
+func (h *Hash) Get(f string) ([]byte, bool) {
+	i := h.find(f)
+	if i < 0 {
+		return nil, false
+	}
+	return h.values[i], true
+}
+
+// Each calls fn for every field in order until fn returns false.
+func (h *Hash) Each(fn func(field string, value []byte) bool) {
+	if h == nil {
+		return
+	}
+	for i, f := range h.fields {
+		if !fn(f, h.values[i]) {
+			return
+		}
+	}
+}
+
+// With returns a new hash with the given field/value pairs set; pairs has
+// even length. Existing fields keep their position. The count of fields that
+// were new is returned too.
+func (h *Hash) With(pairs [][]byte) (*Hash, int) {
+	n := &Hash{}
+	if h != nil {
+		n.fields = slices.Clone(h.fields)
+		n.values = slices.Clone(h.values)
+		n.bytes = h.bytes
+	}
+	n.reindex()
+	added := 0
+	for i := 0; i+1 < len(pairs); i += 2 {
+		f, v := string(pairs[i]), pairs[i+1]
+		if j := n.find(f); j >= 0 {
+			n.bytes += int64(len(v) - len(n.values[j]))
+			n.values[j] = v
+			continue
+		}
+		n.fields = append(n.fields, f)
+		n.values = append(n.values, v)
+		n.bytes += int64(len(f) + len(v))
+		added++
+		if n.index != nil {
+			n.index[f] = len(n.fields) - 1
+		} else if len(n.fields) > smallLimit {
+			n.reindex()
+		}
+	}
+	return n, added
+}
+
+// Without returns a new hash without the given fields and how many existed.
+func (h *Hash) Without(fields [][]byte) (*Hash, int) {
+	drop := map[string]bool{}
+	for _, f := range fields {
+		if h.find(string(f)) >= 0 {
+			drop[string(f)] = true
+		}
+	}
+	if len(drop) == 0 {
+		return h, 0
+	}
+	n := &Hash{}
+	for i, f := range h.fields {
+		if !drop[f] {
+			n.fields = append(n.fields, f)
+			n.values = append(n.values, h.values[i])
+			n.bytes += int64(len(f) + len(h.values[i]))
+		}
+	}
+	n.reindex()
+	return n, len(drop)
+}
+
+func (h *Hash) reindex() {
+	if len(h.fields) <= smallLimit {
+		h.index = nil
+		return
+	}
+	h.index = make(map[string]int, len(h.fields))
+	for i, f := range h.fields {
+		h.index[f] = i
+	}
+}
+
+// Set is an immutable set of members.
+type Set struct {
+	members map[string]struct{}
+	bytes   int64
+}
+
+// Len is the number of members.
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.members)
+}
+
+// Has reports whether m is a member.
+func (s *Set) Has(m string) bool {
+	if s == nil {
+		return false
+	}
+	_, ok := s.members[m]
+	return ok
+}
+
+// Members returns the members in a stable order: numeric order when every
+// member is an integer (as redis's intset encoding returns them), byte order
+// otherwise.
+func (s *Set) Members() []string {
+	if s == nil {
+		return nil
+	}
+	out := make([]string, 0, len(s.members))
+	allInts := true
+	for m := range s.members {
+		out = append(out, m)
+		if allInts {
+			allInts = isCanonicalInt(m)
+		}
+	}
+	if allInts {
+		slices.SortFunc(out, func(a, b string) int {
+			x, _ := strconv.ParseInt(a, 10, 64)
+			y, _ := strconv.ParseInt(b, 10, 64)
+			switch {
+			case x < y:
+				return -1
+			case x > y:
+				return 1
+			}
+			return 0
+		})
+	} else {
+		slices.Sort(out)
+	}
+	return out
+}
+
+// With returns a new set with members added and how many were new.
+func (s *Set) With(members [][]byte) (*Set, int) {
+	n := &Set{members: make(map[string]struct{}, s.Len()+len(members))}
+	if s != nil {
+		for m := range s.members {
+			n.members[m] = struct{}{}
+		}
+		n.bytes = s.bytes
+	}
+	added := 0
+	for _, m := range members {
+		if _, ok := n.members[string(m)]; !ok {
+			n.members[string(m)] = struct{}{}
+			n.bytes += int64(len(m))
+			added++
+		}
+	}
+	return n, added
+}
+
+// Without returns a new set without the given members and how many existed.
+func (s *Set) Without(members [][]byte) (*Set, int) {
+	removed := 0
+	var n *Set
+	for _, m := range members {
+		if !s.Has(string(m)) || (n != nil && !n.Has(string(m))) {
+			continue
+		}
+		if n == nil {
+			n, _ = s.With(nil)
+		}
+		delete(n.members, string(m))
+		n.bytes -= int64(len(m))
+		removed++
+	}
+	if n == nil {
+		return s, 0
+	}
+	return n, removed
+}
+
+// isCanonicalInt reports whether s is an integer written the way redis
+// writes it back ("12", not "012" or "+12"), the members redis stores in an
+// intset.
+func isCanonicalInt(s string) bool {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return err == nil && strconv.FormatInt(n, 10) == s
+}

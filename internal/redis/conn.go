@@ -1,0 +1,261 @@
+package redis
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/resp"
+)
+
+const (
+	readChunk  = 16 * 1024
+	flushAfter = 64 * 1024
+)
+
+// conn is one client connection and its state. Only its own goroutine
+// touches it, except shutdown and the fields CLIENT LIST reads atomically.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	id   int64
+	addr string
+
+	buf  []byte // unparsed input
+	out  []byte // replies not yet written
+	args [][]byte
+
+	db      int
+	authed  bool
+	name    atomic.Value // string
+	libName string
+	libVer  string
+	created time.Time
+	lastCmd atomic.Value // string
+
+	multi      bool
+	multiDirty bool
+	queued     []queued
+
+	closing  atomic.Bool // server shutdown asked
+	quit     bool        // close after the reply is written
+	protoErr bool
+}
+
+type queued struct {
+	spec *cmdSpec
+	args [][]byte
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{srv: s, nc: nc, id: s.nextID.Add(1), addr: nc.RemoteAddr().String(), created: time.Now()}
+	c.authed = s.cfg.RequirePass == ""
+	c.name.Store("")
+	c.lastCmd.Store("NULL")
+	return c
+}
+
+// shutdown asks the connection to stop after the command it is running.
+func (c *conn) shutdown() {
+	c.closing.Store(true)
+	_ = c.nc.SetReadDeadline(time.Now())
+}
+
+func (c *conn) limits() resp.Limits {
+	cfg := &c.srv.cfg
+	return resp.Limits{MaxMultibulk: cfg.MaxMultibulk, MaxBulk: cfg.MaxBulk, MaxInline: cfg.MaxInline, Unauthenticated: !c.authed}
+}
+
+func (c *conn) serve() {
+	defer c.nc.Close()
+	if m := c.srv.cfg.Metrics; m != nil {
+		m.Connections(1)
+		defer m.Connections(-1)
+	}
+	if c.srv.cfg.RequirePass == "" && !isLoopback(c.nc.RemoteAddr()) {
+		_, _ = c.nc.Write([]byte("-" + deniedMsg + "\r\n"))
+		return
+	}
+	c.buf = make([]byte, 0, readChunk)
+	for {
+		start := 0
+		for start < len(c.buf) && !c.quit && !c.closing.Load() {
+			args, n, err := resp.Parse(c.buf[start:], c.limits(), c.args)
+			c.args = args
+			if errors.Is(err, resp.ErrIncomplete) {
+				break
+			}
+			if err != nil {
+				// A framing error leaves the stream unusable: reply and
+				// close, as redis-server does.
+				c.out = resp.AppendError(c.out, "ERR "+err.Error())
+				c.quit = true
+				break
+			}
+			start += n
+			if len(args) > 0 {
+				c.dispatch(args)
+			}
+			if len(c.out) >= flushAfter {
+				if !c.flush() {
+					return
+				}
+			}
+		}
+		if !c.flush() || c.quit || c.closing.Load() {
+			return
+		}
+		// Keep the unparsed tail at the front of the buffer.
+		c.buf = c.buf[:copy(c.buf, c.buf[start:])]
+		if len(c.buf) >= c.srv.cfg.QueryBufLimit {
+			c.srv.log.Warn("closing client: query buffer limit reached", "conn", c.id, "addr", c.addr, "bytes", len(c.buf))
+			return
+		}
+		if cap(c.buf)-len(c.buf) < readChunk {
+			nb := make([]byte, len(c.buf), min(2*cap(c.buf)+readChunk, c.srv.cfg.QueryBufLimit+readChunk))
+			copy(nb, c.buf)
+			c.buf = nb
+		}
+		if t := time.Duration(c.srv.timeout.Load()); t > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(t))
+		} else {
+			_ = c.nc.SetReadDeadline(time.Time{})
+		}
+		if c.closing.Load() {
+			return
+		}
+		n, err := c.nc.Read(c.buf[len(c.buf):cap(c.buf)])
+		c.buf = c.buf[:len(c.buf)+n]
+		if err != nil && n == 0 {
+			return
+		}
+	}
+}
+
+func (c *conn) flush() bool {
+	if len(c.out) == 0 {
+		return true
+	}
+	_, err := c.nc.Write(c.out)
+	if cap(c.out) > 1<<20 {
+		c.out = nil
+	} else {
+		c.out = c.out[:0]
+	}
+	return err == nil
+}
+
+// dispatch runs one request: lookup, arity, auth, MULTI queueing, then the
+// command itself.
+func (c *conn) dispatch(args [][]byte) {
+	c.srv.totalCmds.Add(1)
+	name := strings.ToLower(string(args[0]))
+	spec := commands[name]
+	if spec == nil {
+		c.abortMulti()
+		c.out = resp.AppendError(c.out, unknownCommand(args))
+		return
+	}
+	if !c.authed && spec.flags&flagNoAuth == 0 {
+		c.abortMulti()
+		c.out = resp.AppendError(c.out, "NOAUTH Authentication required.")
+		return
+	}
+	if (spec.arity > 0 && len(args) != spec.arity) || (spec.arity < 0 && len(args) < -spec.arity) {
+		c.abortMulti()
+		c.out = resp.AppendError(c.out, arityError(spec.name))
+		return
+	}
+	c.lastCmd.Store(spec.name)
+	if c.multi && spec.flags&flagNoQueue == 0 {
+		c.queue(spec, args)
+		return
+	}
+	start := time.Now()
+	before := len(c.out)
+	spec.run(c, args)
+	if m := c.srv.cfg.Metrics; m != nil {
+		m.Command(spec.name, time.Since(start), bytes.HasPrefix(c.out[before:], []byte{'-'}))
+	}
+}
+
+// queue adds a command to the open transaction after checking it the way
+// redis-server does before answering QUEUED: syntax errors are reported now
+// and make EXEC fail with EXECABORT.
+func (c *conn) queue(spec *cmdSpec, args [][]byte) {
+	if spec.build != nil {
+		if _, msg := spec.build(c, args); msg != "" {
+			c.multiDirty = true
+			c.out = resp.AppendError(c.out, msg)
+			return
+		}
+	}
+	cp := make([][]byte, len(args))
+	for i, a := range args {
+		cp[i] = bytes.Clone(a)
+	}
+	c.queued = append(c.queued, queued{spec: spec, args: cp})
+	c.out = resp.AppendSimple(c.out, "QUEUED")
+}
+
+// abortMulti marks an open transaction as failed after an error that
+// redis-server reports before queuing (unknown command, arity, NOAUTH).
+func (c *conn) abortMulti() {
+	if c.multi {
+		c.multiDirty = true
+	}
+}
+
+func (c *conn) ctx() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}
+
+// write proposes a transaction and returns its results, or writes the
+// error reply and returns false.
+func (c *conn) write(tx command.Tx) (command.TxResult, bool) {
+	ctx, cancel := c.ctx()
+	defer cancel()
+	res, err := c.srv.node.Write(ctx, tx)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		c.out = resp.AppendError(c.out, errorText(err, ""))
+		return res, false
+	}
+	return res, true
+}
+
+// read runs a read-only command, or writes the error reply and returns false.
+func (c *conn) read(cmd *command.Cmd) (command.Result, bool) {
+	ctx, cancel := c.ctx()
+	defer cancel()
+	r, err := c.srv.node.Read(ctx, cmd)
+	if err != nil {
+		c.out = resp.AppendError(c.out, errorText(err, ""))
+		return r, false
+	}
+	return r, true
+}
+
+func isLoopback(a net.Addr) bool {
+	switch t := a.(type) {
+	case *net.TCPAddr:
+		return t.IP.IsLoopback()
+	case *net.UnixAddr:
+		return true
+	}
+	return false
+}
+
+// deniedMsg is redis-server's protected-mode reply, naming hatcheck's own
+// settings.
+const deniedMsg = "DENIED hatcheck is running in protected mode because no password is set " +
+	"for the default user. In this mode connections are only accepted from the loopback " +
+	"interface. If you want to connect from external computers, set a password with " +
+	"--requirepass (or HATCHECK_REQUIREPASS) and use AUTH, or bind the server to loopback only."

@@ -1,0 +1,330 @@
+package redis
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/resp"
+)
+
+// RedisVersion is the redis-server version whose behaviour hatcheck
+// reproduces; clients read it from INFO and HELLO to pick features.
+const RedisVersion = "7.0.15"
+
+func init() {
+	register(
+		&cmdSpec{name: "auth", arity: -2, flags: flagNoAuth | flagNoQueue, run: runAuth},
+		&cmdSpec{name: "hello", arity: -1, flags: flagNoAuth | flagNoQueue, run: runHello},
+		&cmdSpec{name: "ping", arity: -1, run: runPing},
+		&cmdSpec{name: "echo", arity: 2, run: func(c *conn, a [][]byte) { c.out = resp.AppendBulk(c.out, a[1]) }},
+		&cmdSpec{name: "select", arity: 2, run: runSelect},
+		&cmdSpec{name: "quit", arity: -1, flags: flagNoAuth | flagNoQueue, run: func(c *conn, _ [][]byte) {
+			c.out = resp.AppendSimple(c.out, "OK")
+			c.quit = true
+		}},
+		&cmdSpec{name: "readonly", arity: 1, run: runClusterDisabled},
+		&cmdSpec{name: "readwrite", arity: 1, run: runClusterDisabled},
+		&cmdSpec{name: "client", arity: -2, run: runClient},
+		&cmdSpec{name: "multi", arity: 1, flags: flagNoQueue, run: runMulti},
+		&cmdSpec{name: "exec", arity: 1, flags: flagNoQueue, run: runExec},
+		&cmdSpec{name: "discard", arity: 1, flags: flagNoQueue, run: runDiscard},
+		&cmdSpec{name: "time", arity: 1, run: runTime},
+	)
+}
+
+func runAuth(c *conn, a [][]byte) {
+	if len(a) > 3 {
+		c.out = resp.AppendError(c.out, errSyntax)
+		return
+	}
+	if msg := c.authenticate(a[1:]); msg != "" {
+		c.out = resp.AppendError(c.out, msg)
+		return
+	}
+	c.out = resp.AppendSimple(c.out, "OK")
+}
+
+// authenticate checks AUTH's [user] password. Only the "default" user
+// exists, as in a redis-server configured with requirepass.
+func (c *conn) authenticate(a [][]byte) string {
+	if c.srv.cfg.RequirePass == "" {
+		if len(a) == 1 {
+			return "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+		}
+		if string(a[0]) == "default" {
+			c.authed = true
+			return ""
+		}
+		return errWrongPass
+	}
+	pass := a[len(a)-1]
+	userOK := len(a) == 1 || string(a[0]) == "default"
+	if !c.srv.checkPassword(pass) || !userOK {
+		c.srv.log.Warn("authentication failed", "conn", c.id, "addr", c.addr)
+		return errWrongPass
+	}
+	c.authed = true
+	return ""
+}
+
+func runHello(c *conn, a [][]byte) {
+	if len(a) >= 2 {
+		v, ok := parseInt(a[1])
+		if !ok {
+			c.out = resp.AppendError(c.out, "ERR Protocol version is not an integer or out of range")
+			return
+		}
+		if v != 2 {
+			// RESP3 is not spoken; clients (go-redis, Lettuce, redis-py)
+			// fall back to RESP2 on this reply.
+			c.out = resp.AppendError(c.out, "NOPROTO unsupported protocol version")
+			return
+		}
+	}
+	var name []byte
+	var setName bool
+	for i := 2; i < len(a); i++ {
+		switch {
+		case eq(a[i], "AUTH") && i+2 < len(a):
+			if msg := c.authenticate(a[i+1 : i+3]); msg != "" {
+				c.out = resp.AppendError(c.out, msg)
+				return
+			}
+			i += 2
+		case eq(a[i], "SETNAME") && i+1 < len(a):
+			name, setName = a[i+1], true
+			i++
+		default:
+			c.out = resp.AppendError(c.out, "ERR Syntax error in HELLO option '"+string(a[i])+"'")
+			return
+		}
+	}
+	if !c.authed {
+		c.out = resp.AppendError(c.out, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+		return
+	}
+	if setName {
+		if msg := validClientName(name); msg != "" {
+			c.out = resp.AppendError(c.out, msg)
+			return
+		}
+		c.name.Store(string(name))
+	}
+	c.out = resp.AppendArray(c.out, 14)
+	c.out = resp.AppendBulkString(c.out, "server")
+	c.out = resp.AppendBulkString(c.out, "redis")
+	c.out = resp.AppendBulkString(c.out, "version")
+	c.out = resp.AppendBulkString(c.out, RedisVersion)
+	c.out = resp.AppendBulkString(c.out, "proto")
+	c.out = resp.AppendInt(c.out, 2)
+	c.out = resp.AppendBulkString(c.out, "id")
+	c.out = resp.AppendInt(c.out, c.id)
+	c.out = resp.AppendBulkString(c.out, "mode")
+	c.out = resp.AppendBulkString(c.out, "standalone")
+	c.out = resp.AppendBulkString(c.out, "role")
+	c.out = resp.AppendBulkString(c.out, c.srv.node.Info().Role)
+	c.out = resp.AppendBulkString(c.out, "modules")
+	c.out = resp.AppendArray(c.out, 0)
+}
+
+func runPing(c *conn, a [][]byte) {
+	switch len(a) {
+	case 1:
+		c.out = resp.AppendSimple(c.out, "PONG")
+	case 2:
+		c.out = resp.AppendBulk(c.out, a[1])
+	default:
+		c.out = resp.AppendError(c.out, arityError("ping"))
+	}
+}
+
+func runSelect(c *conn, a [][]byte) {
+	n, ok := parseInt(a[1])
+	if !ok {
+		c.out = resp.AppendError(c.out, errNotInteger)
+		return
+	}
+	if n < 0 || n >= int64(c.srv.cfg.Databases) {
+		c.out = resp.AppendError(c.out, errDBRange)
+		return
+	}
+	c.db = int(n)
+	c.out = resp.AppendSimple(c.out, "OK")
+}
+
+func runClusterDisabled(c *conn, _ [][]byte) {
+	c.out = resp.AppendError(c.out, "ERR This instance has cluster support disabled")
+}
+
+func runTime(c *conn, _ [][]byte) {
+	now := time.Now()
+	c.out = resp.AppendArray(c.out, 2)
+	c.out = resp.AppendBulkString(c.out, strconv.FormatInt(now.Unix(), 10))
+	c.out = resp.AppendBulkString(c.out, strconv.Itoa(now.Nanosecond()/1000))
+}
+
+func validClientName(b []byte) string {
+	for _, ch := range b {
+		if ch < '!' || ch > '~' {
+			return "ERR Client names cannot contain spaces, newlines or special characters."
+		}
+	}
+	return ""
+}
+
+func runClient(c *conn, a [][]byte) {
+	sub := strings.ToLower(string(a[1]))
+	arity := map[string]int{"id": 2, "getname": 2, "setname": 3, "info": 2, "list": -2, "setinfo": 4, "no-evict": 3, "no-touch": 3, "help": 2}
+	n, ok := arity[sub]
+	if !ok {
+		c.out = resp.AppendError(c.out, unknownSubcommand(a[1], "CLIENT"))
+		return
+	}
+	if (n > 0 && len(a) != n) || (n < 0 && len(a) < -n) {
+		c.out = resp.AppendError(c.out, arityError("client|"+sub))
+		return
+	}
+	switch sub {
+	case "id":
+		c.out = resp.AppendInt(c.out, c.id)
+	case "getname":
+		if name := c.name.Load().(string); name != "" {
+			c.out = resp.AppendBulkString(c.out, name)
+		} else {
+			c.out = resp.AppendNull(c.out)
+		}
+	case "setname":
+		if msg := validClientName(a[2]); msg != "" {
+			c.out = resp.AppendError(c.out, msg)
+			return
+		}
+		c.name.Store(string(a[2]))
+		c.out = resp.AppendSimple(c.out, "OK")
+	case "setinfo":
+		switch strings.ToLower(string(a[2])) {
+		case "lib-name":
+			if strings.ContainsAny(string(a[3]), " \r\n") {
+				c.out = resp.AppendError(c.out, "ERR lib-name cannot contain spaces, newlines or special characters.")
+				return
+			}
+			c.libName = string(a[3])
+		case "lib-ver":
+			c.libVer = string(a[3])
+		default:
+			c.out = resp.AppendError(c.out, "ERR Unrecognized option '"+string(a[2])+"'")
+			return
+		}
+		c.out = resp.AppendSimple(c.out, "OK")
+	case "no-evict", "no-touch":
+		if !eq(a[2], "on") && !eq(a[2], "off") {
+			c.out = resp.AppendError(c.out, errSyntax)
+			return
+		}
+		c.out = resp.AppendSimple(c.out, "OK")
+	case "info":
+		c.out = resp.AppendBulkString(c.out, c.describe()+"\n")
+	case "list":
+		var b strings.Builder
+		c.srv.mu.Lock()
+		for o := range c.srv.conns {
+			b.WriteString(o.describe())
+			b.WriteString("\n")
+		}
+		c.srv.mu.Unlock()
+		c.out = resp.AppendBulkString(c.out, b.String())
+	case "help":
+		lines := []string{
+			"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+			"ID", "    Return the ID of the current connection.",
+			"GETNAME", "    Return the name of the current connection.",
+			"SETNAME <name>", "    Assign the name <name> to the current connection.",
+			"SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client library name or version.",
+			"INFO", "    Return information about the current client connection.",
+			"LIST", "    Return information about client connections.",
+		}
+		c.out = resp.AppendArray(c.out, len(lines))
+		for _, l := range lines {
+			c.out = resp.AppendSimple(c.out, l)
+		}
+	}
+}
+
+// describe is the connection's line in CLIENT LIST and CLIENT INFO.
+func (c *conn) describe() string {
+	age := int(time.Since(c.created).Seconds())
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=0 flags=N db=%d sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s",
+		c.id, c.addr, c.nc.LocalAddr(), c.name.Load().(string), age, c.db, c.lastCmd.Load().(string), c.libName, c.libVer)
+}
+
+func runMulti(c *conn, _ [][]byte) {
+	if c.multi {
+		c.out = resp.AppendError(c.out, "ERR MULTI calls can not be nested")
+		return
+	}
+	c.multi, c.multiDirty, c.queued = true, false, nil
+	c.out = resp.AppendSimple(c.out, "OK")
+}
+
+func runDiscard(c *conn, _ [][]byte) {
+	if !c.multi {
+		c.out = resp.AppendError(c.out, "ERR DISCARD without MULTI")
+		return
+	}
+	c.multi, c.multiDirty, c.queued = false, false, nil
+	c.out = resp.AppendSimple(c.out, "OK")
+}
+
+// runExec proposes the queued data commands as one transaction, one log
+// entry, applied atomically. Connection and server commands queued with
+// them (PING, SELECT, …) run here in order; SELECT changes the database of
+// the data commands queued after it.
+func runExec(c *conn, _ [][]byte) {
+	if !c.multi {
+		c.out = resp.AppendError(c.out, "ERR EXEC without MULTI")
+		return
+	}
+	queue, dirty := c.queued, c.multiDirty
+	c.multi, c.multiDirty, c.queued = false, false, nil
+	if dirty {
+		c.out = resp.AppendError(c.out, "EXECABORT Transaction discarded because of previous errors.")
+		return
+	}
+	var tx command.Tx
+	local := make([][]byte, len(queue)) // replies of non-data commands
+	saved := c.out
+	for i, q := range queue {
+		if q.spec.build == nil {
+			c.out = nil
+			q.spec.run(c, q.args)
+			local[i] = c.out
+			continue
+		}
+		cmd, msg := q.spec.build(c, q.args)
+		if msg != "" {
+			local[i] = resp.AppendError(nil, msg)
+			continue
+		}
+		tx = append(tx, cmd)
+	}
+	c.out = saved
+	var results []command.Result
+	if len(tx) > 0 {
+		res, ok := c.write(tx)
+		if !ok {
+			return
+		}
+		results = res.Results
+	}
+	c.out = resp.AppendArray(c.out, len(queue))
+	for i, q := range queue {
+		if local[i] != nil || q.spec.build == nil {
+			c.out = append(c.out, local[i]...)
+			continue
+		}
+		c.replyResult(q.spec, results[0])
+		results = results[1:]
+	}
+}

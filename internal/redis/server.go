@@ -1,0 +1,196 @@
+// Package redis is the Redis-protocol front end: it parses RESP requests,
+// keeps per-connection state (AUTH, SELECT, MULTI, client name), turns data
+// commands into typed commands for the node and encodes the results as
+// redis-server 7 does, byte for byte.
+package redis
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hatcheck/hatcheck/internal/command"
+)
+
+// Node is what the front end needs from the replicated store.
+type Node interface {
+	Write(ctx context.Context, tx command.Tx) (command.TxResult, error)
+	Read(ctx context.Context, c *command.Cmd) (command.Result, error)
+	MaxMemory() (int64, command.Policy)
+	SetMaxMemory(bytes int64, p command.Policy)
+	Info() NodeInfo
+}
+
+// NodeInfo is the node state that INFO and ROLE report.
+type NodeInfo struct {
+	Role       string // "master" on the leader, "slave" elsewhere
+	LeaderAddr string
+	Keys       []int // per database
+	Volatile   []int
+	UsedMemory int64
+	Expired    uint64
+	Evicted    uint64
+}
+
+// Config holds the front end's settings. CONFIG SET may change Timeout,
+// MaxClients and the memory settings at run time.
+type Config struct {
+	RequirePass   string
+	MaxClients    int
+	Timeout       time.Duration // idle clients are closed after this; 0 = never
+	MaxBulk       int64         // proto-max-bulk-len
+	MaxMultibulk  int
+	MaxInline     int
+	QueryBufLimit int   // client-query-buffer-limit
+	MaxKeySize    int   // bytes; longer keys are refused
+	MaxValueSize  int64 // bytes; longer values are refused
+	Databases     int
+	Version       string // hatcheck version, reported in INFO
+	Logger        *slog.Logger
+	// Metrics, if set, is told about every command.
+	Metrics Metrics
+}
+
+// Metrics receives per-command observations.
+type Metrics interface {
+	Command(name string, d time.Duration, failed bool)
+	Connections(delta int)
+}
+
+// Server serves the Redis protocol.
+type Server struct {
+	cfg     Config
+	node    Node
+	log     *slog.Logger
+	started time.Time
+
+	timeout    atomic.Int64 // ns
+	maxClients atomic.Int64
+	notify     atomic.Value // string: notify-keyspace-events
+
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[*conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+
+	nextID      atomic.Int64
+	totalConns  atomic.Int64
+	totalCmds   atomic.Int64
+	hits, misses atomic.Int64
+	rejected    atomic.Int64
+}
+
+// New returns a server; call Serve with a listener.
+func New(cfg Config, node Node) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, node: node, log: cfg.Logger, conns: map[*conn]struct{}{}, started: time.Now()}
+	s.timeout.Store(int64(cfg.Timeout))
+	s.maxClients.Store(int64(cfg.MaxClients))
+	s.notify.Store("")
+	return s
+}
+
+// Serve accepts connections until Close. It returns nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errors.New("redis: server closed")
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		s.totalConns.Add(1)
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		tooMany := s.maxClients.Load() > 0 && int64(len(s.conns)) >= s.maxClients.Load()
+		if !tooMany {
+			s.conns[c] = struct{}{}
+			s.wg.Add(1)
+		}
+		s.mu.Unlock()
+		if tooMany {
+			s.rejected.Add(1)
+			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = nc.Write([]byte("-ERR max number of clients reached\r\n"))
+			nc.Close()
+			continue
+		}
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops accepting, lets every connection finish the command it is
+// running, closes the connections and waits for them, or until ctx ends.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for c := range s.conns {
+		c.shutdown()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Clients is the number of connected clients.
+func (s *Server) Clients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// checkPassword compares in constant time (for equal lengths; the length
+// itself is not secret enough to matter and subtle handles it).
+func (s *Server) checkPassword(p []byte) bool {
+	return subtle.ConstantTimeCompare(p, []byte(s.cfg.RequirePass)) == 1
+}

@@ -1,0 +1,376 @@
+package redis
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/resp"
+	"github.com/hatcheck/hatcheck/internal/units"
+)
+
+func init() {
+	register(
+		&cmdSpec{name: "info", arity: -1, run: runInfo},
+		&cmdSpec{name: "role", arity: 1, run: runRole},
+		&cmdSpec{name: "config", arity: -2, run: runConfig},
+		&cmdSpec{name: "command", arity: -1, run: runCommand},
+	)
+}
+
+func runRole(c *conn, _ [][]byte) {
+	info := c.srv.node.Info()
+	if info.Role == "master" {
+		c.out = resp.AppendArray(c.out, 3)
+		c.out = resp.AppendBulkString(c.out, "master")
+		c.out = resp.AppendInt(c.out, 0)
+		c.out = resp.AppendArray(c.out, 0)
+		return
+	}
+	host, port := splitHostPort(info.LeaderAddr)
+	c.out = resp.AppendArray(c.out, 5)
+	c.out = resp.AppendBulkString(c.out, "slave")
+	c.out = resp.AppendBulkString(c.out, host)
+	c.out = resp.AppendInt(c.out, int64(port))
+	c.out = resp.AppendBulkString(c.out, "connected")
+	c.out = resp.AppendInt(c.out, 0)
+}
+
+func splitHostPort(addr string) (string, int) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return addr, 0
+	}
+	p, _ := strconv.Atoi(addr[i+1:])
+	return addr[:i], p
+}
+
+// infoSections lists INFO's sections in redis-server's order; "default"
+// and "all" select all of them here, since none is expensive.
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"}
+
+func runInfo(c *conn, a [][]byte) {
+	want := map[string]bool{}
+	for _, s := range a[1:] {
+		want[strings.ToLower(string(s))] = true
+	}
+	all := len(want) == 0 || want["all"] || want["default"] || want["everything"]
+	var b strings.Builder
+	for _, sec := range infoSections {
+		if !all && !want[sec] {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("\r\n")
+		}
+		c.infoSection(&b, sec)
+	}
+	c.out = resp.AppendBulkString(c.out, b.String())
+}
+
+func (c *conn) infoSection(b *strings.Builder, sec string) {
+	s := c.srv
+	info := s.node.Info()
+	line := func(k string, v any) { fmt.Fprintf(b, "%s:%v\r\n", k, v) }
+	b.WriteString("# " + strings.ToUpper(sec[:1]) + sec[1:] + "\r\n")
+	switch sec {
+	case "server":
+		line("redis_version", RedisVersion)
+		line("hatcheck_version", s.cfg.Version)
+		line("redis_mode", "standalone")
+		line("os", runtime.GOOS+" "+runtime.GOARCH)
+		line("arch_bits", strconv.IntSize)
+		line("go_version", runtime.Version())
+		line("process_id", os.Getpid())
+		line("tcp_port", c.localPort())
+		line("uptime_in_seconds", int(time.Since(s.started).Seconds()))
+		line("uptime_in_days", int(time.Since(s.started).Hours()/24))
+	case "clients":
+		line("connected_clients", s.Clients())
+		line("maxclients", s.maxClients.Load())
+		line("blocked_clients", 0)
+	case "memory":
+		max, policy := s.node.MaxMemory()
+		line("used_memory", info.UsedMemory)
+		line("used_memory_human", humanBytes(info.UsedMemory))
+		line("maxmemory", max)
+		line("maxmemory_human", humanBytes(max))
+		line("maxmemory_policy", policy)
+	case "persistence":
+		// Every acknowledged write is in the fsync'd Raft log.
+		line("loading", 0)
+		line("async_loading", 0)
+		line("rdb_changes_since_last_save", 0)
+		line("rdb_bgsave_in_progress", 0)
+		line("aof_enabled", 1)
+		line("aof_rewrite_in_progress", 0)
+	case "stats":
+		line("total_connections_received", s.totalConns.Load())
+		line("total_commands_processed", s.totalCmds.Load())
+		line("rejected_connections", s.rejected.Load())
+		line("expired_keys", info.Expired)
+		line("evicted_keys", info.Evicted)
+	case "replication":
+		line("role", info.Role)
+		if info.Role == "master" {
+			line("connected_slaves", 0)
+		} else {
+			host, port := splitHostPort(info.LeaderAddr)
+			line("master_host", host)
+			line("master_port", port)
+			line("master_link_status", "up")
+		}
+	case "cpu":
+		line("used_cpu_sys", 0)
+		line("used_cpu_user", 0)
+	case "cluster":
+		line("cluster_enabled", 0)
+	case "keyspace":
+		for db, n := range info.Keys {
+			if n > 0 {
+				fmt.Fprintf(b, "db%d:keys=%d,expires=%d,avg_ttl=0\r\n", db, n, info.Volatile[db])
+			}
+		}
+	}
+}
+
+func (c *conn) localPort() int {
+	_, p := splitHostPort(c.nc.LocalAddr().String())
+	return p
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2fG", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2fM", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.2fK", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// configParams are the parameters CONFIG GET reports, in redis's naming.
+func (c *conn) configParams() map[string]string {
+	s := c.srv
+	max, policy := s.node.MaxMemory()
+	return map[string]string{
+		"maxmemory":                 strconv.FormatInt(max, 10),
+		"maxmemory-policy":          policy.String(),
+		"maxmemory-samples":         "5",
+		"notify-keyspace-events":    s.notify.Load().(string),
+		"databases":                 strconv.Itoa(s.cfg.Databases),
+		"timeout":                   strconv.FormatInt(s.timeout.Load()/int64(time.Second), 10),
+		"maxclients":                strconv.FormatInt(s.maxClients.Load(), 10),
+		"proto-max-bulk-len":        strconv.FormatInt(s.cfg.MaxBulk, 10),
+		"client-query-buffer-limit": strconv.Itoa(s.cfg.QueryBufLimit),
+		"port":                      strconv.Itoa(c.localPort()),
+		"appendonly":                "yes",
+		"appendfsync":               "always",
+		"save":                      "",
+		"protected-mode":            yesNo(s.cfg.RequirePass == ""),
+		"cluster-enabled":           "no",
+	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func runConfig(c *conn, a [][]byte) {
+	sub := strings.ToLower(string(a[1]))
+	switch sub {
+	case "get":
+		if len(a) < 3 {
+			c.out = resp.AppendError(c.out, arityError("config|get"))
+			return
+		}
+		params := c.configParams()
+		names := make([]string, 0, len(params))
+		for n := range params {
+			for _, p := range a[2:] {
+				if command.Match([]byte(strings.ToLower(string(p))), []byte(n)) {
+					names = append(names, n)
+					break
+				}
+			}
+		}
+		slices.Sort(names)
+		c.out = resp.AppendArray(c.out, 2*len(names))
+		for _, n := range names {
+			c.out = resp.AppendBulkString(c.out, n)
+			c.out = resp.AppendBulkString(c.out, params[n])
+		}
+	case "set":
+		if len(a) < 4 || len(a)%2 != 0 {
+			c.out = resp.AppendError(c.out, arityError("config|set"))
+			return
+		}
+		for i := 2; i < len(a); i += 2 {
+			if msg := c.configCheck(strings.ToLower(string(a[i])), string(a[i+1])); msg != "" {
+				c.out = resp.AppendError(c.out, msg)
+				return
+			}
+		}
+		for i := 2; i < len(a); i += 2 {
+			c.configSet(strings.ToLower(string(a[i])), string(a[i+1]))
+		}
+		c.out = resp.AppendSimple(c.out, "OK")
+	case "resetstat":
+		c.out = resp.AppendSimple(c.out, "OK")
+	case "rewrite":
+		c.out = resp.AppendError(c.out, "ERR The server is running without a config file")
+	default:
+		c.out = resp.AppendError(c.out, unknownSubcommand(a[1], "CONFIG"))
+	}
+}
+
+
+// configCheck validates a CONFIG SET pair without applying it, so that a
+// multi-parameter CONFIG SET applies all or nothing.
+func (c *conn) configCheck(name, val string) string {
+	bad := func(reason string) string {
+		return "ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + reason
+	}
+	switch name {
+	case "maxmemory":
+		if _, err := units.ParseSize(val); err != nil {
+			return bad("argument must be a memory value")
+		}
+	case "maxmemory-policy":
+		if _, ok := command.ParsePolicy(strings.ToLower(val)); !ok {
+			return bad("argument(s) must be one of the following: noeviction, volatile-ttl, volatile-lru, allkeys-lru")
+		}
+	case "timeout", "maxclients":
+		if n, err := strconv.ParseInt(val, 10, 64); err != nil || n < 0 {
+			return bad("argument couldn't be parsed into an integer")
+		}
+	case "notify-keyspace-events":
+		for _, ch := range val {
+			if !strings.ContainsRune("gxe$lshzKEAtmdn", ch) {
+				return bad("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+			}
+		}
+	default:
+		return "ERR Unknown option or number of arguments for CONFIG SET - '" + name + "'"
+	}
+	return ""
+}
+
+func (c *conn) configSet(name, val string) {
+	s := c.srv
+	switch name {
+	case "maxmemory":
+		n, _ := units.ParseSize(val)
+		_, p := s.node.MaxMemory()
+		s.node.SetMaxMemory(n, p)
+	case "maxmemory-policy":
+		p, _ := command.ParsePolicy(strings.ToLower(val))
+		m, _ := s.node.MaxMemory()
+		s.node.SetMaxMemory(m, p)
+	case "timeout":
+		n, _ := strconv.ParseInt(val, 10, 64)
+		s.timeout.Store(n * int64(time.Second))
+	case "maxclients":
+		n, _ := strconv.ParseInt(val, 10, 64)
+		s.maxClients.Store(n)
+	case "notify-keyspace-events":
+		s.notify.Store(val)
+	}
+}
+
+func runCommand(c *conn, a [][]byte) {
+	if len(a) == 1 {
+		names := sortedCommandNames()
+		c.out = resp.AppendArray(c.out, len(names))
+		for _, n := range names {
+			c.appendCommandInfo(commands[n])
+		}
+		return
+	}
+	switch sub := strings.ToLower(string(a[1])); sub {
+	case "count":
+		c.out = resp.AppendInt(c.out, int64(len(commands)))
+	case "info":
+		names := a[2:]
+		if len(names) == 0 {
+			all := sortedCommandNames()
+			c.out = resp.AppendArray(c.out, len(all))
+			for _, n := range all {
+				c.appendCommandInfo(commands[n])
+			}
+			return
+		}
+		c.out = resp.AppendArray(c.out, len(names))
+		for _, n := range names {
+			if spec := commands[strings.ToLower(string(n))]; spec != nil {
+				c.appendCommandInfo(spec)
+			} else {
+				c.out = resp.AppendNullArray(c.out)
+			}
+		}
+	case "docs":
+		// Docs are optional for clients; an empty map says "none".
+		c.out = resp.AppendArray(c.out, 0)
+	case "list":
+		names := sortedCommandNames()
+		c.out = resp.AppendArray(c.out, len(names))
+		for _, n := range names {
+			c.out = resp.AppendBulkString(c.out, n)
+		}
+	default:
+		c.out = resp.AppendError(c.out, unknownSubcommand(a[1], "COMMAND"))
+	}
+}
+
+func sortedCommandNames() []string {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// appendCommandInfo writes redis 7's ten-element command description.
+func (c *conn) appendCommandInfo(s *cmdSpec) {
+	var flags []string
+	switch {
+	case s.flags&flagWrite != 0:
+		flags = append(flags, "write")
+	case s.flags&flagReadOnly != 0:
+		flags = append(flags, "readonly")
+	}
+	if s.flags&flagNoAuth != 0 {
+		flags = append(flags, "no_auth")
+	}
+	c.out = resp.AppendArray(c.out, 10)
+	c.out = resp.AppendBulkString(c.out, s.name)
+	c.out = resp.AppendInt(c.out, int64(s.arity))
+	c.out = resp.AppendArray(c.out, len(flags))
+	for _, f := range flags {
+		c.out = resp.AppendSimple(c.out, f)
+	}
+	keys := s.keys
+	if s.build == nil {
+		keys = [3]int{0, 0, 0}
+	} else if keys[0] < 0 {
+		keys = [3]int{0, 0, 0}
+	}
+	c.out = resp.AppendInt(c.out, int64(keys[0]))
+	c.out = resp.AppendInt(c.out, int64(keys[1]))
+	c.out = resp.AppendInt(c.out, int64(keys[2]))
+	c.out = resp.AppendArray(c.out, 0) // ACL categories
+	c.out = resp.AppendArray(c.out, 0) // tips
+	c.out = resp.AppendArray(c.out, 0) // key specs
+	c.out = resp.AppendArray(c.out, 0) // subcommands
+}

@@ -1,0 +1,69 @@
+package resp
+
+import "strconv"
+
+// The Append* functions encode one RESP2 reply onto dst and return the
+// extended slice, so that a connection can build a whole pipeline's replies
+// in one buffer without allocating per reply.
+
+// AppendSimple appends a status reply such as "+OK".
+func AppendSimple(dst []byte, s string) []byte {
+	dst = append(dst, '+')
+	dst = append(dst, s...)
+	return append(dst, '\r', '\n')
+}
+
+// AppendError appends an error reply. msg must already carry its code
+// ("ERR ...", "WRONGTYPE ..."); line breaks are replaced by spaces, as
+// redis-server does, so that an error can never break framing.
+func AppendError(dst []byte, msg string) []byte {
+	dst = append(dst, '-')
+	for i := 0; i < len(msg); i++ {
+		c := msg[i]
+		if c == '\r' || c == '\n' {
+			c = ' '
+		}
+		dst = append(dst, c)
+	}
+	return append(dst, '\r', '\n')
+}
+
+// AppendInt appends an integer reply.
+func AppendInt(dst []byte, n int64) []byte {
+	dst = append(dst, ':')
+	dst = strconv.AppendInt(dst, n, 10)
+	return append(dst, '\r', '\n')
+}
+
+// AppendBulk appends a bulk string reply.
+func AppendBulk(dst []byte, b []byte) []byte {
+	dst = append(dst, '$')
+	dst = strconv.AppendInt(dst, int64(len(b)), 10)
+	dst = append(dst, '\r', '\n')
+	dst = append(dst, b...)
+	return append(dst, '\r', '\n')
+}
+
+// AppendBulkString appends a bulk string reply from a string.
+func AppendBulkString(dst []byte, s string) []byte {
+	dst = append(dst, '$')
+	dst = strconv.AppendInt(dst, int64(len(s)), 10)
+	dst = append(dst, '\r', '\n')
+	dst = append(dst, s...)
+	return append(dst, '\r', '\n')
+}
+
+// AppendNull appends the RESP2 null bulk string ("$-1").
+func AppendNull(dst []byte) []byte { return append(dst, '$', '-', '1', '\r', '\n') }
+
+// AppendNullArray appends the RESP2 null array ("*-1"), used by EXEC when a
+// transaction was aborted and by a few commands that reply "no array".
+func AppendNullArray(dst []byte) []byte { return append(dst, '*', '-', '1', '\r', '\n') }
+
+// AppendArray appends an array header for n elements; the caller appends
+// the elements.
+func AppendArray(dst []byte, n int) []byte {
+	dst = append(dst, '*')
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, '\r', '\n')
+}

@@ -1,0 +1,198 @@
+// Package server is the composition root: it builds the node and the front
+// ends from a Config, opens the listeners in order and shuts everything
+// down gracefully.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/hatcheck/hatcheck/internal/admin"
+	"github.com/hatcheck/hatcheck/internal/cluster"
+	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/config"
+	"github.com/hatcheck/hatcheck/internal/redis"
+)
+
+// Version is hatcheck's version, set at build time with -ldflags.
+var Version = "0.1.0-dev"
+
+// Server is a running node with its listeners.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	node     *cluster.Node
+	redis    *redis.Server
+	redisLn  net.Listener
+	httpSrv  *http.Server
+	httpLn   net.Listener
+	serveErr chan error
+}
+
+// NewLogger builds the logger the config asks for, writing to w.
+func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Start opens the node and the listeners and starts serving. The caller
+// must call Close.
+func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	policy, _ := command.ParsePolicy(cfg.MaxMemoryPolicy)
+	node, err := cluster.Open(cluster.Config{
+		NodeID: cfg.NodeID, DataDir: cfg.DataDir, PeerAddr: cfg.PeerAddr,
+		Databases: cfg.Databases, MaxMemory: int64(cfg.MaxMemory), Policy: policy,
+		FailoverWait: cfg.FailoverWait, SnapshotThreshold: cfg.SnapshotThreshold,
+		SnapshotInterval: cfg.SnapshotInterval, Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: logger, node: node, serveErr: make(chan error, 2)}
+	fail := func(err error) (*Server, error) {
+		s.closeListeners()
+		_ = node.Close()
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	admin.RegisterNode(reg, s.nodeStats)
+
+	s.redis = redis.New(redis.Config{
+		RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
+		MaxBulk: int64(cfg.ProtoMaxBulkLen), MaxMultibulk: 1024 * 1024, MaxInline: 64 * 1024,
+		QueryBufLimit: int(cfg.QueryBufferLimit), MaxKeySize: int(cfg.MaxKeySize), MaxValueSize: int64(cfg.MaxValueSize),
+		Databases: cfg.Databases, Version: Version, Logger: logger.With("frontend", "redis"),
+		Metrics: admin.NewMetrics(reg, "redis"),
+	}, nodeAdapter{node})
+	if s.redisLn, err = net.Listen("tcp", cfg.RedisAddr); err != nil {
+		return fail(fmt.Errorf("redis listener: %w", err))
+	}
+	if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return fail(fmt.Errorf("http listener: %w", err))
+	}
+	s.httpSrv = &http.Server{Handler: admin.Handler(node, reg), ReadHeaderTimeout: 10 * time.Second}
+	go func() { s.serveErr <- s.redis.Serve(s.redisLn) }()
+	go func() {
+		if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.serveErr <- err
+		}
+	}()
+	return s, nil
+}
+
+func (s *Server) closeListeners() {
+	if s.redisLn != nil {
+		s.redisLn.Close()
+	}
+	if s.httpLn != nil {
+		s.httpLn.Close()
+	}
+}
+
+// RedisAddr is the bound Redis address (useful with port 0).
+func (s *Server) RedisAddr() string { return s.redisLn.Addr().String() }
+
+// HTTPAddr is the bound HTTP address.
+func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
+
+// PeerAddr is the bound peer address.
+func (s *Server) PeerAddr() string { return s.node.PeerAddr() }
+
+// Node is the underlying cluster node.
+func (s *Server) Node() *cluster.Node { return s.node }
+
+// Listeners describes the listeners, one line each, for the start-up banner.
+func (s *Server) Listeners() []string {
+	return []string{
+		"redis protocol on " + s.RedisAddr(),
+		"http (health, metrics, pprof) on http://" + s.HTTPAddr(),
+		"peer (raft) on " + s.PeerAddr(),
+	}
+}
+
+// Close shuts down gracefully: stop accepting, let clients finish the
+// command they are running (up to ShutdownTimeout), then snapshot and close
+// the node.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := s.redis.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("redis front end: %w", err))
+	}
+	if err := s.httpSrv.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.node.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("node: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts a server, prints one line per listener to banner, serves until
+// ctx is done, then shuts down.
+func Run(ctx context.Context, cfg config.Config, logger *slog.Logger, banner io.Writer) error {
+	s, err := Start(cfg, logger)
+	if err != nil {
+		return err
+	}
+	for _, l := range s.Listeners() {
+		fmt.Fprintln(banner, "hatcheck: "+l)
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err = <-s.serveErr:
+		logger.Error("listener failed", "err", err)
+	}
+	if cerr := s.Close(); cerr != nil {
+		return errors.Join(err, cerr)
+	}
+	logger.Info("stopped")
+	return err
+}
+
+func (s *Server) nodeStats() admin.NodeStats {
+	st := s.node.Stats()
+	maxmem, _ := s.node.MaxMemory()
+	return admin.NodeStats{
+		IsLeader: st.State == "Leader", Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+		Snapshots: st.Snapshots, LastSnapshotSeconds: st.LastSnapshotDuration.Seconds(),
+		Keys: st.Keys, UsedMemory: st.UsedMemory, MaxMemory: maxmem, Expired: st.Expired, Evicted: st.Evicted,
+	}
+}
+
+// nodeAdapter gives the Redis front end the node view it declares.
+type nodeAdapter struct{ *cluster.Node }
+
+func (a nodeAdapter) Info() redis.NodeInfo {
+	st := a.Stats()
+	role := "slave"
+	if st.State == "Leader" {
+		role = "master"
+	}
+	return redis.NodeInfo{Role: role, LeaderAddr: st.Leader, Keys: st.Keys, Volatile: st.Volatile,
+		UsedMemory: st.UsedMemory, Expired: st.Expired, Evicted: st.Evicted}
+}
