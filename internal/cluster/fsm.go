@@ -22,7 +22,7 @@ type fsm struct {
 	mu sync.RWMutex // guards ks
 	ks *keyspace.Keyspace
 
-	applied  atomic.Uint64 // index of the last log entry applied
+	applied  atomic.Uint64 // index of the last command entry applied
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after every apply
 
@@ -78,19 +78,25 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 
 func (f *fsm) setApplied(idx uint64) {
 	f.applied.Store(idx)
+	f.broadcast()
+}
+
+// broadcast wakes every waitUntil caller to re-check its condition.
+func (f *fsm) broadcast() {
 	f.notifyMu.Lock()
 	close(f.notify)
 	f.notify = make(chan struct{})
 	f.notifyMu.Unlock()
 }
 
-// waitApplied blocks until the entry at idx has been applied.
-func (f *fsm) waitApplied(ctx context.Context, idx uint64) error {
+// waitUntil blocks until cond holds; cond is re-checked after every apply
+// and every broadcast.
+func (f *fsm) waitUntil(ctx context.Context, cond func() bool) error {
 	for {
 		f.notifyMu.Lock()
 		ch := f.notify
 		f.notifyMu.Unlock()
-		if f.applied.Load() >= idx {
+		if cond() {
 			return nil
 		}
 		select {

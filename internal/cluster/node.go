@@ -96,7 +96,8 @@ type Node struct {
 	stop      chan struct{}
 	wg        sync.WaitGroup
 
-	leaderReady atomic.Bool // leader, and a barrier of its term is applied
+	leaderReady atomic.Bool  // leader, and a barrier of its term is applied
+	pending     atomic.Int64 // entries proposed whose futures have not resolved
 	verifyReqs  chan chan error
 
 	expired atomic.Uint64
@@ -340,5 +341,5 @@ func (n *Node) Stats() Stats {
 // Ready reports whether the node can serve linearizable reads and writes:
 // it leads and has applied everything committed in its term.
 func (n *Node) Ready() bool {
-	return n.leaderReady.Load() && n.fsm.applied.Load() >= n.raft.CommitIndex()
+	return n.leaderReady.Load() && n.appliedThrough(n.raft.CommitIndex())
 }

@@ -103,6 +103,9 @@ func (n *Node) runProposer() {
 			txs = append(txs, p.tx)
 		}
 		data := command.EncodeBatch(make([]byte, 0, size+64), h, txs)
+		// Count the entry as pending before Raft can commit it, so that a
+		// read that sees it committed also sees it pending.
+		n.pending.Add(1)
 		n.inflight <- inflight{f: n.raft.Apply(data, 0), props: props, skip: skip}
 	}
 }
@@ -126,6 +129,8 @@ func (n *Node) runResponder() {
 	defer n.wg.Done()
 	for in := range n.inflight {
 		err := in.f.Error()
+		n.pending.Add(-1)
+		n.fsm.broadcast()
 		var results []command.TxResult
 		if err == nil {
 			switch r := in.f.Response().(type) {

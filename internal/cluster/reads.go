@@ -33,7 +33,17 @@ func (n *Node) readBarrier(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return n.fsm.waitApplied(ctx, idx)
+	return n.fsm.waitUntil(ctx, func() bool { return n.appliedThrough(idx) })
+}
+
+// appliedThrough reports whether every command entry up to idx has been
+// applied on this leader. Raft hands only command entries to the FSM, so
+// the FSM's own index stops at the last command and may stay below a later
+// no-op or barrier entry. After leaderReady, every earlier term's command is
+// applied, and the only commands not yet applied are this node's own
+// in-flight proposals: with none pending, everything is applied.
+func (n *Node) appliedThrough(idx uint64) bool {
+	return n.fsm.applied.Load() >= idx || n.pending.Load() == 0
 }
 
 // waitReady waits until a new leader has applied a barrier of its own term,

@@ -71,7 +71,7 @@ type Server struct {
 
 	timeout    atomic.Int64 // ns
 	maxClients atomic.Int64
-	notify     atomic.Value // string: notify-keyspace-events
+	notify     atomic.Int64 // notify-keyspace-events flags
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -94,7 +94,6 @@ func New(cfg Config, node Node) *Server {
 	s := &Server{cfg: cfg, node: node, log: cfg.Logger, conns: map[*conn]struct{}{}, started: time.Now()}
 	s.timeout.Store(int64(cfg.Timeout))
 	s.maxClients.Store(int64(cfg.MaxClients))
-	s.notify.Store("")
 	return s
 }
 

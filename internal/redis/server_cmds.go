@@ -2,6 +2,7 @@ package redis
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -164,7 +165,7 @@ func (c *conn) configParams() map[string]string {
 		"maxmemory":                 strconv.FormatInt(max, 10),
 		"maxmemory-policy":          policy.String(),
 		"maxmemory-samples":         "5",
-		"notify-keyspace-events":    s.notify.Load().(string),
+		"notify-keyspace-events":    formatNotify(int(s.notify.Load())),
 		"databases":                 strconv.Itoa(s.cfg.Databases),
 		"timeout":                   strconv.FormatInt(s.timeout.Load()/int64(time.Second), 10),
 		"maxclients":                strconv.FormatInt(s.maxClients.Load(), 10),
@@ -248,17 +249,20 @@ func (c *conn) configCheck(name, val string) string {
 		}
 	case "maxmemory-policy":
 		if _, ok := command.ParsePolicy(strings.ToLower(val)); !ok {
-			return bad("argument(s) must be one of the following: noeviction, volatile-ttl, volatile-lru, allkeys-lru")
+			// redis lists eight policies here; hatcheck has these four.
+			return bad("argument(s) must be one of the following: volatile-lru, volatile-ttl, allkeys-lru, noeviction")
 		}
 	case "timeout", "maxclients":
-		if n, err := strconv.ParseInt(val, 10, 64); err != nil || n < 0 {
+		n, err := strconv.ParseInt(val, 10, 64)
+		if err != nil {
 			return bad("argument couldn't be parsed into an integer")
 		}
+		if lo := map[string]int64{"timeout": 0, "maxclients": 1}[name]; n < lo || n > math.MaxInt32 {
+			return bad(fmt.Sprintf("argument must be between %d and %d inclusive", lo, math.MaxInt32))
+		}
 	case "notify-keyspace-events":
-		for _, ch := range val {
-			if !strings.ContainsRune("gxe$lshzKEAtmdn", ch) {
-				return bad("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
-			}
+		if _, ok := parseNotify(val); !ok {
+			return bad("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
 		}
 	default:
 		return "ERR Unknown option or number of arguments for CONFIG SET - '" + name + "'"
@@ -284,7 +288,8 @@ func (c *conn) configSet(name, val string) {
 		n, _ := strconv.ParseInt(val, 10, 64)
 		s.maxClients.Store(n)
 	case "notify-keyspace-events":
-		s.notify.Store(val)
+		f, _ := parseNotify(val)
+		s.notify.Store(int64(f))
 	}
 }
 
