@@ -12,10 +12,10 @@ import (
 
 // Command flags.
 const (
-	flagNoAuth  = 1 << iota // allowed before AUTH
-	flagNoQueue             // runs immediately inside MULTI (EXEC, DISCARD, MULTI, QUIT)
-	flagWrite               // reported as "write" by COMMAND
-	flagReadOnly            // reported as "readonly" by COMMAND
+	flagNoAuth   = 1 << iota // allowed before AUTH
+	flagNoQueue              // runs immediately inside MULTI (EXEC, DISCARD, MULTI, QUIT)
+	flagWrite                // reported as "write" by COMMAND
+	flagReadOnly             // reported as "readonly" by COMMAND
 )
 
 // cmdSpec describes one command. Data commands have build (request →

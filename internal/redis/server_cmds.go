@@ -235,7 +235,6 @@ func runConfig(c *conn, a [][]byte) {
 	}
 }
 
-
 // configCheck validates a CONFIG SET pair without applying it, so that a
 // multi-parameter CONFIG SET applies all or nothing.
 func (c *conn) configCheck(name, val string) string {
