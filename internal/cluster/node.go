@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 
 	"github.com/hatcheck/hatcheck/internal/command"
 	"github.com/hatcheck/hatcheck/internal/keyspace"
@@ -82,6 +83,7 @@ type Node struct {
 	raft   *raft.Raft
 	fsm    *fsm
 	wal    *wal.WAL
+	meta   *metadb.BoltMetaDB
 	mux    *peerMux
 	trans  *raft.NetworkTransport
 	snaps  *raft.FileSnapshotStore
@@ -135,7 +137,10 @@ func Open(cfg Config) (*Node, error) {
 			n.closeStores()
 		}
 	}()
-	if n.wal, err = wal.Open(filepath.Join(raftDir, "wal"), wal.WithLogger(hlog)); err != nil {
+	// raft-wal's Close leaves its metadata database open (and locked), so
+	// the node owns that store and closes it itself.
+	n.meta = &metadb.BoltMetaDB{}
+	if n.wal, err = wal.Open(filepath.Join(raftDir, "wal"), wal.WithLogger(hlog), wal.WithMetaStore(n.meta)); err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	logs, err := raft.NewLogCache(1024, n.wal)
@@ -300,6 +305,9 @@ func (n *Node) closeStores() error {
 	}
 	if n.wal != nil {
 		errs = append(errs, n.wal.Close())
+	}
+	if n.meta != nil {
+		errs = append(errs, n.meta.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -59,10 +59,13 @@ func Parse(buf []byte, lim Limits, args [][]byte) ([][]byte, int, error) {
 		return parseInline(buf, lim, args)
 	}
 	line, pos, ok := readLine(buf, 1)
+	// A count line longer than an inline request is refused whether or not
+	// its newline has arrived yet, so the outcome never depends on how the
+	// input was split into reads.
+	if (!ok && len(buf) > lim.MaxInline) || pos > lim.MaxInline {
+		return args, 0, &ProtocolError{"too big mbulk count string"}
+	}
 	if !ok {
-		if len(buf) > lim.MaxInline {
-			return args, 0, &ProtocolError{"too big mbulk count string"}
-		}
 		return args, 0, ErrIncomplete
 	}
 	n, err := strconv.ParseInt(string(line), 10, 64)
@@ -84,10 +87,10 @@ func Parse(buf []byte, lim Limits, args [][]byte) ([][]byte, int, error) {
 			return args, 0, &ProtocolError{"expected '$', got '" + string(buf[pos]) + "'"}
 		}
 		line, next, ok := readLine(buf, pos+1)
+		if (!ok && len(buf)-pos > lim.MaxInline) || next-pos > lim.MaxInline {
+			return args, 0, &ProtocolError{"too big bulk count string"}
+		}
 		if !ok {
-			if len(buf)-pos > lim.MaxInline {
-				return args, 0, &ProtocolError{"too big bulk count string"}
-			}
 			return args, 0, ErrIncomplete
 		}
 		size, err := strconv.ParseInt(string(line), 10, 64)

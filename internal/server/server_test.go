@@ -1,0 +1,289 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/hatcheck/hatcheck/internal/server"
+	"github.com/hatcheck/hatcheck/internal/server/servertest"
+)
+
+func newClient(t *testing.T, s *server.Server, opts ...func(*goredis.Options)) *goredis.Client {
+	o := &goredis.Options{Addr: s.RedisAddr(), MaxRetries: -1}
+	for _, f := range opts {
+		f(o)
+	}
+	c := goredis.NewClient(o)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestGoRedisSessionFlow(t *testing.T) {
+	s := servertest.Start(t)
+	c := newClient(t, s)
+	ctx := context.Background()
+	key := "PHPREDIS_SESSION:0123456789abcdef0123456789abcdef"
+	if err := c.SetEx(ctx, key, "user|s:5:\"alice\";", 1440*time.Second).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Get(ctx, key).Result(); err != nil || v != "user|s:5:\"alice\";" {
+		t.Fatalf("get: %q %v", v, err)
+	}
+	if ok, err := c.SetNX(ctx, key+"_LOCK", "host|123", 30*time.Second).Result(); err != nil || !ok {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	if ok, _ := c.SetNX(ctx, key+"_LOCK", "other|1", 30*time.Second).Result(); ok {
+		t.Fatal("second lock acquired")
+	}
+	if ttl, _ := c.TTL(ctx, key).Result(); ttl < 1439*time.Second || ttl > 1440*time.Second {
+		t.Fatalf("ttl %v", ttl)
+	}
+	if n, _ := c.Expire(ctx, key, time.Hour).Result(); !n {
+		t.Fatal("expire")
+	}
+	if n, _ := c.Del(ctx, key, key+"_LOCK").Result(); n != 2 {
+		t.Fatalf("del %d", n)
+	}
+	if _, err := c.Get(ctx, key).Result(); !errors.Is(err, goredis.Nil) {
+		t.Fatalf("after del: %v", err)
+	}
+	// Spring Session's hash layout.
+	hk := "spring:session:sessions:abc"
+	if err := c.HSet(ctx, hk, "creationTime", 1, "maxInactiveInterval", 1800, "sessionAttr:user", "bob").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PExpireAt(ctx, hk, time.Now().Add(time.Hour)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := c.HGetAll(ctx, hk).Result()
+	if all["sessionAttr:user"] != "bob" || len(all) != 3 {
+		t.Fatalf("hgetall %v", all)
+	}
+	if err := c.Rename(ctx, hk, hk+"2").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rename(ctx, "nokey", "x").Err(); err == nil || err.Error() != "ERR no such key" {
+		t.Fatalf("rename missing: %v", err)
+	}
+}
+
+func TestPipelineAndTransaction(t *testing.T) {
+	s := servertest.Start(t)
+	c := newClient(t, s)
+	ctx := context.Background()
+	cmds, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i := 0; i < 200; i++ {
+			p.Set(ctx, fmt.Sprint("k", i), i, 0)
+			p.Get(ctx, fmt.Sprint("k", i))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 200; i++ {
+		if v := cmds[2*i+1].(*goredis.StringCmd).Val(); v != fmt.Sprint(i) {
+			t.Fatalf("pipelined get %d = %q", i, v)
+		}
+	}
+	// redis-rack's new-session sequence; go-redis TxPipelined is MULTI/EXEC.
+	res, err := c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.SetNX(ctx, "rack:session:new", "data", 0)
+		p.Expire(ctx, "rack:session:new", time.Minute)
+		return nil
+	})
+	if err != nil || !res[0].(*goredis.BoolCmd).Val() || !res[1].(*goredis.BoolCmd).Val() {
+		t.Fatalf("tx: %v %v", res, err)
+	}
+}
+
+func TestConcurrentIncrementsAreAtomic(t *testing.T) {
+	s := servertest.Start(t)
+	c := newClient(t, s, func(o *goredis.Options) { o.PoolSize = 50 })
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := 0; g < 50; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 40; i++ {
+				if err := c.Incr(ctx, "counter").Err(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n, _ := c.Get(ctx, "counter").Int(); n != 2000 {
+		t.Fatalf("counter = %d, want 2000", n)
+	}
+}
+
+func TestActiveExpiryDeletesUnreadKeys(t *testing.T) {
+	s := servertest.Start(t)
+	c := newClient(t, s)
+	ctx := context.Background()
+	for i := 0; i < 300; i++ {
+		c.Set(ctx, fmt.Sprint("short", i), "v", 50*time.Millisecond)
+	}
+	c.Set(ctx, "long", "v", time.Hour)
+	// DBSIZE counts keys that are stored, expired or not: it drops only
+	// when the leader's expiry cycle deletes them through the log.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, _ := c.DBSize(ctx).Result()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dbsize still %d", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s.Node().Stats().Expired != 300 {
+		t.Fatalf("expired counter %d", s.Node().Stats().Expired)
+	}
+}
+
+func TestMaxMemoryNoEviction(t *testing.T) {
+	s := servertest.Start(t)
+	c := newClient(t, s)
+	ctx := context.Background()
+	if err := c.ConfigSet(ctx, "maxmemory", "200kb").Err(); err != nil {
+		t.Fatal(err)
+	}
+	val := strings.Repeat("x", 1024)
+	var err error
+	for i := 0; i < 1000 && err == nil; i++ {
+		err = c.Set(ctx, fmt.Sprint("k", i), val, 0).Err()
+	}
+	if err == nil || err.Error() != "OOM command not allowed when used memory > 'maxmemory'." {
+		t.Fatalf("want OOM, got %v", err)
+	}
+	if err := c.Get(ctx, "k1").Err(); err != nil {
+		t.Fatalf("reads must still work: %v", err)
+	}
+	if err := c.Del(ctx, "k1", "k2", "k3").Err(); err != nil {
+		t.Fatalf("deletes must still work: %v", err)
+	}
+}
+
+func TestMaxMemoryAllKeysLRU(t *testing.T) {
+	s := servertest.Start(t)
+	c := newClient(t, s)
+	ctx := context.Background()
+	c.ConfigSet(ctx, "maxmemory", "300kb")
+	c.ConfigSet(ctx, "maxmemory-policy", "allkeys-lru")
+	val := strings.Repeat("x", 1024)
+	for i := 0; i < 1000; i++ {
+		if err := c.Set(ctx, fmt.Sprint("k", i), val, 0).Err(); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	st := s.Node().Stats()
+	if st.Evicted == 0 {
+		t.Fatal("nothing evicted")
+	}
+	// Eviction runs before each batch, so usage can overshoot by at most
+	// what the batches in flight carry; with one client that is one write.
+	if st.UsedMemory > 300*1024+4096 {
+		t.Fatalf("used %d bytes over a 300kb limit", st.UsedMemory)
+	}
+	if v, _ := c.Get(ctx, "k999").Result(); v != val {
+		t.Fatal("the newest key was evicted")
+	}
+}
+
+func TestAuthAndAdminEndpoints(t *testing.T) {
+	s := servertest.Start(t, func(c *servertest.Config) { c.RequirePass = "hunter2" })
+	ctx := context.Background()
+	bad := newClient(t, s)
+	if err := bad.Ping(ctx).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOAUTH") {
+		t.Fatalf("unauthenticated ping: %v", err)
+	}
+	good := newClient(t, s, func(o *goredis.Options) { o.Password = "hunter2" })
+	if err := good.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"/healthz": "ok",
+		"/readyz":  "ready",
+		"/metrics": `hatcheck_command_duration_seconds_count{command="set",protocol="redis"} 1`,
+	} {
+		resp, err := http.Get("http://" + s.HTTPAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("%s: %d, missing %q", path, resp.StatusCode, want)
+		}
+	}
+	for _, want := range []string{"hatcheck_raft_leader 1", `hatcheck_keys{db="0"} 1`, "hatcheck_raft_applied_index"} {
+		resp, _ := http.Get("http://" + s.HTTPAddr() + "/metrics")
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// The password must never appear in CONFIG GET or INFO.
+	cfg, _ := good.ConfigGet(ctx, "*").Result()
+	info, _ := good.Info(ctx).Result()
+	if strings.Contains(fmt.Sprint(cfg)+info, "hunter2") {
+		t.Fatal("password leaked")
+	}
+}
+
+func TestRestartKeepsData(t *testing.T) {
+	cfg := servertest.Options(t)
+	cfg.SnapshotThreshold = 50 // so that the restart restores a snapshot and a log tail
+	s, err := server.Start(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !s.Node().Ready() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx := context.Background()
+	c := goredis.NewClient(&goredis.Options{Addr: s.RedisAddr()})
+	for i := 0; i < 500; i++ {
+		c.Set(ctx, fmt.Sprint("k", i), i, time.Hour)
+	}
+	c.HSet(ctx, "h", "f", "v")
+	c.SAdd(ctx, "s", "m")
+	c.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Node().Stats().Snapshots == 0 {
+		t.Fatal("no snapshot taken")
+	}
+	s2 := servertest.StartConfig(t, cfg)
+	c2 := newClient(t, s2)
+	for i := 0; i < 500; i++ {
+		if v, _ := c2.Get(ctx, fmt.Sprint("k", i)).Result(); v != fmt.Sprint(i) {
+			t.Fatalf("k%d = %q after restart", i, v)
+		}
+	}
+	if ttl, _ := c2.TTL(ctx, "k1").Result(); ttl <= 59*time.Minute {
+		t.Fatalf("ttl lost: %v", ttl)
+	}
+	if v, _ := c2.HGet(ctx, "h", "f").Result(); v != "v" {
+		t.Fatal("hash lost")
+	}
+	if ok, _ := c2.SIsMember(ctx, "s", "m").Result(); !ok {
+		t.Fatal("set lost")
+	}
+}
