@@ -43,7 +43,9 @@ func (m *memNode) MaxMemory() (int64, command.Policy) { return m.maxmem, m.polic
 func (m *memNode) SetMaxMemory(b int64, p command.Policy) {
 	m.maxmem, m.policy = b, p
 }
-func (m *memNode) Info() NodeInfo { return NodeInfo{Role: "master", Keys: make([]int, 16), Volatile: make([]int, 16)} }
+func (m *memNode) Info() NodeInfo {
+	return NodeInfo{Role: "master", Keys: make([]int, 16), Volatile: make([]int, 16)}
+}
 
 func testConfig() Config {
 	return Config{
