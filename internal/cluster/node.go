@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
@@ -95,6 +94,7 @@ type Node struct {
 
 	proposals chan *proposal
 	inflight  chan inflight
+	slots     chan struct{} // one per entry in flight
 	stop      chan struct{}
 	wg        sync.WaitGroup
 
@@ -124,12 +124,13 @@ func Open(cfg Config) (*Node, error) {
 		log:        cfg.Logger.With("node", id),
 		fsm:        newFSM(cfg.Databases),
 		proposals:  make(chan *proposal, 4096),
-		inflight:   make(chan inflight, 1024),
+		inflight:   make(chan inflight, maxInflightEntries),
+		slots:      make(chan struct{}, maxInflightEntries),
 		stop:       make(chan struct{}),
 		verifyReqs: make(chan chan error, 1024),
 	}
 	n.SetMaxMemory(cfg.MaxMemory, cfg.Policy)
-	hlog := hclog.FromStandardLogger(slog.NewLogLogger(n.log.Handler(), slog.LevelInfo), &hclog.LoggerOptions{Name: "raft", Level: hclog.Info})
+	hlog := newHCLog(n.log, "raft")
 
 	ok := false
 	defer func() {

@@ -32,9 +32,15 @@ type inflight struct {
 // Batching limits: one log entry carries at most this many transactions or
 // bytes. While one entry is being fsync'd the next fills up, so under load
 // many client writes share one fsync (group commit).
+//
+// maxInflightEntries bounds the entries handed to Raft and not yet applied.
+// raft.Apply does not block, so without the bound every proposal would
+// become its own entry; with it, proposals that arrive while the log is
+// busy wait in the queue and leave together in the next entry.
 const (
-	maxBatchTxs   = 512
-	maxBatchBytes = 1 << 20
+	maxBatchTxs        = 512
+	maxBatchBytes      = 1 << 20
+	maxInflightEntries = 4
 )
 
 // Write proposes a transaction and returns its result once the entry that
@@ -74,6 +80,8 @@ func (n *Node) runProposer() {
 			n.failQueued()
 			return
 		}
+		// Wait for room in flight; proposals keep queuing meanwhile.
+		n.slots <- struct{}{}
 		props := []*proposal{first}
 		size := txSize(first.tx)
 	fill:
@@ -129,6 +137,7 @@ func (n *Node) runResponder() {
 	defer n.wg.Done()
 	for in := range n.inflight {
 		err := in.f.Error()
+		<-n.slots
 		n.pending.Add(-1)
 		n.fsm.broadcast()
 		var results []command.TxResult
