@@ -108,6 +108,27 @@ type Cmd struct {
 	Args  [][]byte
 }
 
+// argShape is how many Args each command needs: at least min, and a
+// multiple of step. The executor indexes Args without checking, so a log
+// entry that breaks this shape is refused at decode time on every node
+// rather than crashing them all.
+var argShape = map[Op]struct{ min, step int }{
+	OpSet: {1, 1}, OpMSet: {2, 2}, OpDel: {1, 1}, OpAppend: {1, 1}, OpRename: {1, 1},
+	OpHSet: {2, 2}, OpHDel: {1, 1}, OpHIncrBy: {1, 1}, OpSAdd: {1, 1}, OpSRem: {1, 1},
+	OpMGet: {1, 1}, OpExists: {1, 1}, OpKeys: {1, 1}, OpScan: {3, 1}, OpHGet: {1, 1},
+	OpHMGet: {1, 1}, OpHExists: {1, 1}, OpHStrLen: {1, 1}, OpSIsMember: {1, 1}, OpSMIsMember: {1, 1},
+}
+
+func (c *Cmd) validate() error {
+	if !c.Op.Valid() {
+		return fmt.Errorf("unknown op %d", c.Op)
+	}
+	if s, ok := argShape[c.Op]; ok && (len(c.Args) < s.min || len(c.Args)%s.step != 0) {
+		return fmt.Errorf("op %d with %d arguments", c.Op, len(c.Args))
+	}
+	return nil
+}
+
 // Has reports whether all bits in f are set.
 func (c *Cmd) Has(f uint16) bool { return c.Flags&f == f }
 
@@ -216,8 +237,8 @@ func DecodeBatch(data []byte) (Header, []Tx, error) {
 					c.Args[k] = d.bytes()
 				}
 			}
-			if d.err == nil && !c.Op.Valid() {
-				d.err = fmt.Errorf("unknown op %d", c.Op)
+			if d.err == nil {
+				d.err = c.validate()
 			}
 		}
 		txs = append(txs, tx)

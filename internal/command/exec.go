@@ -50,7 +50,7 @@ func overMemory(ks *keyspace.Keyspace, h Header) bool {
 
 // Read executes a read-only command at now.
 func Read(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
-	if c.Op.IsWrite() || !c.Op.Valid() {
+	if c.Op.IsWrite() || c.validate() != nil {
 		return resErr(ErrUnknownCommand)
 	}
 	return exec(ks, now, c)

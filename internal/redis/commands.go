@@ -37,7 +37,8 @@ var commands = map[string]*cmdSpec{}
 func register(specs ...*cmdSpec) {
 	for _, s := range specs {
 		if s.run == nil {
-			s.run = runData
+			spec := s
+			s.run = func(c *conn, a [][]byte) { runData(c, spec, a) }
 		}
 		if s.build != nil {
 			if s.keys == [3]int{} {
@@ -49,8 +50,7 @@ func register(specs ...*cmdSpec) {
 }
 
 // runData executes a data command outside MULTI.
-func runData(c *conn, args [][]byte) {
-	spec := commands[strings.ToLower(string(args[0]))]
+func runData(c *conn, spec *cmdSpec, args [][]byte) {
 	cmd, msg := spec.build(c, args)
 	if msg != "" {
 		c.out = resp.AppendError(c.out, msg)

@@ -79,11 +79,10 @@ type Server struct {
 	closed bool
 	wg     sync.WaitGroup
 
-	nextID       atomic.Int64
-	totalConns   atomic.Int64
-	totalCmds    atomic.Int64
-	hits, misses atomic.Int64
-	rejected     atomic.Int64
+	nextID     atomic.Int64
+	totalConns atomic.Int64
+	totalCmds  atomic.Int64
+	rejected   atomic.Int64
 }
 
 // New returns a server; call Serve with a listener.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hatcheck/hatcheck/internal/command"
@@ -55,6 +56,11 @@ func splitHostPort(addr string) (string, int) {
 // and "all" select all of them here, since none is expensive.
 var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"}
 
+var sectionTitles = map[string]string{
+	"server": "Server", "clients": "Clients", "memory": "Memory", "persistence": "Persistence",
+	"stats": "Stats", "replication": "Replication", "cpu": "CPU", "cluster": "Cluster", "keyspace": "Keyspace",
+}
+
 func runInfo(c *conn, a [][]byte) {
 	want := map[string]bool{}
 	for _, s := range a[1:] {
@@ -78,7 +84,7 @@ func (c *conn) infoSection(b *strings.Builder, sec string) {
 	s := c.srv
 	info := s.node.Info()
 	line := func(k string, v any) { fmt.Fprintf(b, "%s:%v\r\n", k, v) }
-	b.WriteString("# " + strings.ToUpper(sec[:1]) + sec[1:] + "\r\n")
+	b.WriteString("# " + sectionTitles[sec] + "\r\n")
 	switch sec {
 	case "server":
 		line("redis_version", RedisVersion)
@@ -127,8 +133,10 @@ func (c *conn) infoSection(b *strings.Builder, sec string) {
 			line("master_link_status", "up")
 		}
 	case "cpu":
-		line("used_cpu_sys", 0)
-		line("used_cpu_user", 0)
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		line("used_cpu_sys", fmt.Sprintf("%.6f", time.Duration(ru.Stime.Nano()).Seconds()))
+		line("used_cpu_user", fmt.Sprintf("%.6f", time.Duration(ru.Utime.Nano()).Seconds()))
 	case "cluster":
 		line("cluster_enabled", 0)
 	case "keyspace":

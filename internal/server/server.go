@@ -58,6 +58,11 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Join != "" {
+		// Refuse rather than bootstrap a separate one-node cluster that the
+		// operator believes is a member of another.
+		return nil, fmt.Errorf("--join %s: joining an existing cluster is not available in this version", cfg.Join)
+	}
 	policy, _ := command.ParsePolicy(cfg.MaxMemoryPolicy)
 	node, err := cluster.Open(cluster.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, PeerAddr: cfg.PeerAddr,

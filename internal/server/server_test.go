@@ -287,3 +287,53 @@ func TestRestartKeepsData(t *testing.T) {
 		t.Fatal("set lost")
 	}
 }
+
+func TestServerCommands(t *testing.T) {
+	s := servertest.Start(t)
+	c := newClient(t, s)
+	ctx := context.Background()
+	c.Set(ctx, "k", "v", time.Hour)
+	info, err := c.Info(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields clients read: ioredis checks loading:0, redis-py and
+	// Sentinel clients read role, Spring and others redis_version.
+	for _, want := range []string{"# Server\r\nredis_version:7.0.15\r\n", "\r\nloading:0\r\n", "\r\nrole:master\r\n",
+		"\r\ndb0:keys=1,expires=1,avg_ttl=0\r\n", "\r\n# CPU\r\nused_cpu_sys:", "\r\nconnected_clients:1\r\n", "\r\nmaxmemory_policy:noeviction\r\n"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("INFO lacks %q", want)
+		}
+	}
+	if sec, _ := c.Info(ctx, "keyspace").Result(); strings.Contains(sec, "# Server") || !strings.Contains(sec, "# Keyspace") {
+		t.Errorf("INFO keyspace: %q", sec)
+	}
+	role, err := c.Do(ctx, "ROLE").Slice()
+	if err != nil || len(role) != 3 || role[0] != "master" {
+		t.Fatalf("ROLE %v %v", role, err)
+	}
+	n, err := c.Do(ctx, "COMMAND", "COUNT").Int()
+	if err != nil || n < 70 {
+		t.Fatalf("COMMAND COUNT %d %v", n, err)
+	}
+	ci, err := c.Command(ctx).Result()
+	if err != nil || ci["set"] == nil || ci["set"].Arity != -3 || ci["get"].FirstKeyPos != 1 || !ci["get"].ReadOnly {
+		t.Fatalf("COMMAND: %v %+v", err, ci["set"])
+	}
+	tm, err := c.Time(ctx).Result()
+	if err != nil || time.Since(tm).Abs() > time.Minute {
+		t.Fatalf("TIME %v %v", tm, err)
+	}
+	c.Do(ctx, "CLIENT", "SETNAME", "worker-1")
+	list, _ := c.ClientList(ctx).Result()
+	if !strings.Contains(list, "name=worker-1") {
+		t.Fatalf("CLIENT LIST %q", list)
+	}
+	if err := c.Do(ctx, "CLIENT", "SETINFO", "lib-name", "go-redis").Err(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := c.ConfigGet(ctx, "maxmemory*").Result()
+	if cfg["maxmemory"] != "0" || cfg["maxmemory-policy"] != "noeviction" {
+		t.Fatalf("CONFIG GET maxmemory*: %v", cfg)
+	}
+}

@@ -11,7 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-		"strings"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -301,4 +301,3 @@ func exitCode(err error) int {
 	}
 	return -1
 }
-

@@ -1,0 +1,77 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsAreValid(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RedisAddr != "127.0.0.1:6379" || c.HTTPAddr != "127.0.0.1:7480" || c.PeerAddr != "127.0.0.1:7481" ||
+		c.MemcacheAddr != "127.0.0.1:11211" || c.DataDir != "./hatcheck-data" || c.MaxMemoryPolicy != "noeviction" {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "h.conf")
+	os.WriteFile(file, []byte("# comment\n\nmaxclients 10\ntimeout 20\nmaxmemory 1mb\nrequirepass \"a b\"\nfailover-wait 2s\n"), 0o600)
+	c, err := Load([]string{"--config", file, "--maxclients", "30"}, env(map[string]string{
+		"HATCHECK_MAXCLIENTS": "40", "HATCHECK_TIMEOUT": "50",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxClients != 30 || c.Timeout != 50 || c.MaxMemory != 1<<20 || c.RequirePass != "a b" || c.FailoverWait != 2*time.Second {
+		t.Fatalf("got %+v", c)
+	}
+	// The config file may also come from the environment.
+	c, err = Load(nil, env(map[string]string{"HATCHECK_CONFIG": file}))
+	if err != nil || c.MaxClients != 10 {
+		t.Fatalf("HATCHECK_CONFIG: %v %d", err, c.MaxClients)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	cases := map[string][]string{
+		"maxmemory-policy":   {"--maxmemory-policy", "allkeys-random"},
+		"maxclients":         {"--maxclients", "0"},
+		"log-format":         {"--log-format", "xml"},
+		"redis-addr":         {"--redis-addr", "nonsense"},
+		"databases":          {"--databases", "0"},
+		"unexpected":         {"extra"},
+		"timeout":            {"--timeout", "-1"},
+		"invalid size":       {"--maxmemory", "lots"},
+		"proto-max-bulk-len": {"--proto-max-bulk-len", "10"},
+	}
+	for want, args := range cases {
+		_, err := Load(args, env(nil))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: %v, want mention of %q", args, err, want)
+		}
+	}
+	_, err := Load(nil, env(map[string]string{"HATCHECK_MAXCLIENTS": "many"}))
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "HATCHECK_MAXCLIENTS") {
+		t.Errorf("bad env value: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "h.conf")
+	os.WriteFile(file, []byte("bogus 1\n"), 0o600)
+	if _, err := Load([]string{"--config", file}, env(nil)); err == nil || !strings.Contains(err.Error(), `unknown setting "bogus"`) {
+		t.Errorf("unknown file key: %v", err)
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	if got := EnvName("client-query-buffer-limit"); got != "HATCHECK_CLIENT_QUERY_BUFFER_LIMIT" {
+		t.Fatal(got)
+	}
+}
