@@ -249,14 +249,20 @@ func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
 // waitLeader waits up to FailoverWait for this node to lead.
 func (n *Node) waitLeader(ctx context.Context) error {
-	if n.raft.State() == raft.Leader {
+	return n.waitFor(ctx, func() bool { return n.raft.State() == raft.Leader })
+}
+
+// waitFor polls cond until it holds, failing with ErrNoLeader after
+// FailoverWait: the conditions it waits for are all "a usable leader".
+func (n *Node) waitFor(ctx context.Context, cond func() bool) error {
+	if cond() {
 		return nil
 	}
 	deadline := time.NewTimer(n.cfg.FailoverWait)
 	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
+	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for n.raft.State() != raft.Leader {
+	for !cond() {
 		select {
 		case <-tick.C:
 		case <-deadline.C:

@@ -1,9 +1,6 @@
 package cluster
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
 // readBarrier makes a read linearizable, ReadIndex style: note the commit
 // index, confirm with a quorum that this node still leads (one VerifyLeader
@@ -49,25 +46,7 @@ func (n *Node) appliedThrough(idx uint64) bool {
 // waitReady waits until a new leader has applied a barrier of its own term,
 // so that its commit index covers every write acknowledged by earlier leaders.
 func (n *Node) waitReady(ctx context.Context) error {
-	if n.leaderReady.Load() {
-		return nil
-	}
-	deadline := time.NewTimer(n.cfg.FailoverWait)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !n.leaderReady.Load() {
-		select {
-		case <-tick.C:
-		case <-deadline.C:
-			return ErrNoLeader
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-n.stop:
-			return ErrShutdown
-		}
-	}
-	return nil
+	return n.waitFor(ctx, n.leaderReady.Load)
 }
 
 // runVerifier answers read barriers in rounds: every request that arrived

@@ -120,7 +120,7 @@ func replyIntFromSet(c *conn, r command.Result) {
 func replyOK(c *conn, _ command.Result) { c.out = resp.AppendSimple(c.out, "OK") }
 
 func (c *conn) cmd(op command.Op, key []byte, args ...[]byte) command.Cmd {
-	return command.Cmd{Op: op, DB: uint8(c.db), Key: key, Args: args}
+	return command.Cmd{Op: op, DB: uint8(c.db.Load()), Key: key, Args: args}
 }
 
 // keyCheck enforces the configured key size limit.

@@ -30,11 +30,13 @@ type conn struct {
 	out  []byte // replies not yet written
 	args [][]byte
 
-	db      int
+	// Fields CLIENT LIST reads from other connections' goroutines are
+	// atomics; only this connection's goroutine writes them.
+	db      atomic.Int32
 	authed  bool
 	name    atomic.Value // string
-	libName string
-	libVer  string
+	libName atomic.Value // string
+	libVer  atomic.Value // string
 	created time.Time
 	lastCmd atomic.Value // string
 
@@ -56,6 +58,8 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, id: s.nextID.Add(1), addr: nc.RemoteAddr().String(), created: time.Now()}
 	c.authed = s.cfg.RequirePass == ""
 	c.name.Store("")
+	c.libName.Store("")
+	c.libVer.Store("")
 	c.lastCmd.Store("NULL")
 	return c
 }

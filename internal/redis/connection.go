@@ -151,7 +151,7 @@ func runSelect(c *conn, a [][]byte) {
 		c.out = resp.AppendError(c.out, errDBRange)
 		return
 	}
-	c.db = int(n)
+	c.db.Store(int32(n))
 	c.out = resp.AppendSimple(c.out, "OK")
 }
 
@@ -210,9 +210,9 @@ func runClient(c *conn, a [][]byte) {
 				c.out = resp.AppendError(c.out, "ERR lib-name cannot contain spaces, newlines or special characters.")
 				return
 			}
-			c.libName = string(a[3])
+			c.libName.Store(string(a[3]))
 		case "lib-ver":
-			c.libVer = string(a[3])
+			c.libVer.Store(string(a[3]))
 		default:
 			c.out = resp.AppendError(c.out, "ERR Unrecognized option '"+string(a[2])+"'")
 			return
@@ -256,7 +256,7 @@ func runClient(c *conn, a [][]byte) {
 func (c *conn) describe() string {
 	age := int(time.Since(c.created).Seconds())
 	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=0 flags=N db=%d sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s",
-		c.id, c.addr, c.nc.LocalAddr(), c.name.Load().(string), age, c.db, c.lastCmd.Load().(string), c.libName, c.libVer)
+		c.id, c.addr, c.nc.LocalAddr(), c.name.Load().(string), age, c.db.Load(), c.lastCmd.Load().(string), c.libName.Load().(string), c.libVer.Load().(string))
 }
 
 func runMulti(c *conn, _ [][]byte) {

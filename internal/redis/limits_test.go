@@ -3,6 +3,7 @@ package redis
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -327,5 +328,42 @@ func TestGracefulCloseFinishesRunningCommand(t *testing.T) {
 	c.expectClosed()
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Fatal("still accepting after Close")
+	}
+}
+
+func TestClientListWhileOthersChangeState(t *testing.T) {
+	_, addr := serve(t, testConfig(), nil)
+	w := dial(t, addr)
+	done := make(chan error, 1)
+	go func() {
+		want := "+OK\r\n+OK\r\n+OK\r\n"
+		for i := 0; i < 200; i++ {
+			if _, err := w.c.Write([]byte("SELECT 3\r\nCLIENT SETINFO lib-name x\r\nSELECT 0\r\n")); err != nil {
+				done <- err
+				return
+			}
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(w.r, got); err != nil || string(got) != want {
+				done <- fmt.Errorf("got %q, %v", got, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	r := dial(t, addr)
+	for i := 0; i < 200; i++ {
+		r.send("CLIENT LIST\r\n")
+		hdr, err := r.r.ReadString('\n')
+		if err != nil || hdr[0] != '$' {
+			t.Fatalf("CLIENT LIST header %q %v", hdr, err)
+		}
+		n, _ := strconv.Atoi(strings.TrimSpace(hdr[1:]))
+		body := make([]byte, n+2)
+		if _, err := io.ReadFull(r.r, body); err != nil || strings.Count(string(body), "id=") != 2 {
+			t.Fatalf("CLIENT LIST body %q %v", body, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
