@@ -337,3 +337,74 @@ func TestServerCommands(t *testing.T) {
 		t.Fatalf("CONFIG GET maxmemory*: %v", cfg)
 	}
 }
+
+func TestMaxMemoryVolatileTTL(t *testing.T) {
+	s := servertest.Start(t, func(c *servertest.Config) {
+		c.MaxMemory = 300 << 10
+		c.MaxMemoryPolicy = "volatile-ttl"
+	})
+	c := newClient(t, s)
+	ctx := context.Background()
+	val := strings.Repeat("x", 1024)
+	// Keys without a TTL are never evicted by volatile-ttl.
+	for i := 0; i < 50; i++ {
+		c.Set(ctx, fmt.Sprint("keep", i), val, 0)
+	}
+	for i := 0; i < 600; i++ {
+		// Later keys live longer; the shortest TTLs go first.
+		if err := c.Set(ctx, fmt.Sprint("v", i), val, time.Duration(1000+i)*time.Second).Err(); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	for i := 0; i < 50; i++ {
+		if err := c.Get(ctx, fmt.Sprint("keep", i)).Err(); err != nil {
+			t.Fatalf("keep%d evicted: %v", i, err)
+		}
+	}
+	if err := c.Get(ctx, "v599").Err(); err != nil {
+		t.Fatal("longest-lived key evicted")
+	}
+	if s.Node().Stats().Evicted == 0 {
+		t.Fatal("nothing evicted")
+	}
+}
+
+func TestScanLikeConnectRedis(t *testing.T) {
+	s := servertest.Start(t)
+	c := newClient(t, s)
+	ctx := context.Background()
+	for i := 0; i < 1000; i++ {
+		c.Set(ctx, fmt.Sprint("sess:", i), i, time.Hour)
+		c.Set(ctx, fmt.Sprint("other:", i), i, 0)
+	}
+	seen := map[string]bool{}
+	var cursor uint64
+	for {
+		keys, next, err := c.Scan(ctx, cursor, "sess:*", 100).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) > 0 {
+			vals, err := c.MGet(ctx, keys...).Result()
+			if err != nil || len(vals) != len(keys) {
+				t.Fatalf("mget: %v", err)
+			}
+		}
+		for _, k := range keys {
+			if !strings.HasPrefix(k, "sess:") {
+				t.Fatalf("SCAN MATCH returned %q", k)
+			}
+			seen[k] = true
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	if len(seen) != 1000 {
+		t.Fatalf("scan found %d of 1000 sessions", len(seen))
+	}
+	keys, _ := c.Keys(ctx, "sess:1?").Result()
+	if len(keys) != 10 {
+		t.Fatalf("KEYS sess:1? = %d keys", len(keys))
+	}
+}
