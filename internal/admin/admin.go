@@ -46,6 +46,8 @@ type Metrics struct {
 	commands *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
 	conns    prometheus.Gauge
+	lookups  *prometheus.CounterVec
+	bytes    *prometheus.CounterVec
 }
 
 // NewMetrics registers the front-end metrics on reg.
@@ -63,8 +65,26 @@ func NewMetrics(reg prometheus.Registerer, protocol string) *Metrics {
 			Name: "hatcheck_connected_clients", Help: "Connected clients.", ConstLabels: labels,
 		}),
 	}
-	reg.MustRegister(m.commands, m.errors, m.conns)
+	m.lookups = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hatcheck_lookups_total", Help: "Key lookups by result (hit or miss).", ConstLabels: labels,
+	}, []string{"result"})
+	m.bytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hatcheck_network_bytes_total", Help: "Bytes read from and written to clients.", ConstLabels: labels,
+	}, []string{"direction"})
+	reg.MustRegister(m.commands, m.errors, m.conns, m.lookups, m.bytes)
 	return m
+}
+
+// Lookups counts key lookups that found a value and that did not.
+func (m *Metrics) Lookups(hits, misses int) {
+	m.lookups.WithLabelValues("hit").Add(float64(hits))
+	m.lookups.WithLabelValues("miss").Add(float64(misses))
+}
+
+// Bytes counts network traffic.
+func (m *Metrics) Bytes(read, written int) {
+	m.bytes.WithLabelValues("read").Add(float64(read))
+	m.bytes.WithLabelValues("written").Add(float64(written))
 }
 
 // Command records one command.

@@ -60,6 +60,8 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 			continue
 		}
 		f.ks.SetStamp(h.Now)
+		f.ks.BeginEntry(l.Index)
+		h.Index = l.Index
 		// Time never runs backwards in the log: a new leader whose clock is
 		// behind the previous one's applies at the later time.
 		h.Now = f.ks.Stamp()

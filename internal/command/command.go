@@ -64,11 +64,17 @@ const (
 	OpSIsMember  // Key, Args[0]
 	OpSMIsMember // Key, Args = members
 	OpSCard      // Key
+	// memcached (appended: the numbers are part of the log format)
+	OpMCStore // Key, Args[0]=value, ClientFlags, N expiry; Flags NX (add) XX (replace) Append Prepend; CAS ≠ 0 compares
+	OpMCIncr  // Key, Delta; Flags Decr, Create (with Initial and expiry N)
+	OpTouch   // Key; N expiry or Persist
 	opEnd
 )
 
 // IsWrite reports whether the command changes state and so goes through the log.
-func (o Op) IsWrite() bool { return o > OpInvalid && o < opFirstRead }
+func (o Op) IsWrite() bool {
+	return (o > OpInvalid && o < opFirstRead) || (o >= OpMCStore && o < opEnd)
+}
 
 // Valid reports whether o is a known command.
 func (o Op) Valid() bool { return o > OpInvalid && o < opEnd && o != opFirstRead }
@@ -77,7 +83,7 @@ func (o Op) Valid() bool { return o > OpInvalid && o < opEnd && o != opFirstRead
 // when used memory is over maxmemory (redis's "denyoom" flag).
 func (o Op) DenyOOM() bool {
 	switch o {
-	case OpSet, OpMSet, OpAppend, OpIncrBy, OpHSet, OpHIncrBy, OpSAdd:
+	case OpSet, OpMSet, OpAppend, OpIncrBy, OpHSet, OpHIncrBy, OpSAdd, OpMCStore, OpMCIncr:
 		return true
 	}
 	return false
@@ -85,7 +91,7 @@ func (o Op) DenyOOM() bool {
 
 // Option bits in Cmd.Flags.
 const (
-	FlagNX uint16 = 1 << iota
+	FlagNX uint32 = 1 << iota
 	FlagXX
 	FlagGT
 	FlagLT
@@ -96,16 +102,25 @@ const (
 	FlagPersist
 	FlagMillis
 	FlagAbs
+	FlagAppend  // memcached append
+	FlagPrepend // memcached prepend
+	FlagDecr    // memcached decr
+	FlagCreate  // memcached binary incr/decr: create with Initial when missing
 )
 
 // Cmd is one command with its options normalized.
 type Cmd struct {
 	Op    Op
 	DB    uint8
-	Flags uint16
+	Flags uint32
 	N     int64
 	Key   []byte
 	Args  [][]byte
+	// memcached item fields
+	ClientFlags uint32 // opaque flags stored with the item
+	CAS         uint64 // compare-and-swap value; 0 = no compare
+	Delta       uint64 // incr/decr amount
+	Initial     uint64 // incr/decr value when created
 }
 
 // argShape is how many Args each command needs: at least min, and a
@@ -117,6 +132,7 @@ var argShape = map[Op]struct{ min, step int }{
 	OpHSet: {2, 2}, OpHDel: {1, 1}, OpHIncrBy: {1, 1}, OpSAdd: {1, 1}, OpSRem: {1, 1},
 	OpMGet: {1, 1}, OpExists: {1, 1}, OpKeys: {1, 1}, OpScan: {3, 1}, OpHGet: {1, 1},
 	OpHMGet: {1, 1}, OpHExists: {1, 1}, OpHStrLen: {1, 1}, OpSIsMember: {1, 1}, OpSMIsMember: {1, 1},
+	OpMCStore: {1, 1},
 }
 
 func (c *Cmd) validate() error {
@@ -130,7 +146,7 @@ func (c *Cmd) validate() error {
 }
 
 // Has reports whether all bits in f are set.
-func (c *Cmd) Has(f uint16) bool { return c.Flags&f == f }
+func (c *Cmd) Has(f uint32) bool { return c.Flags&f == f }
 
 // Tx is a list of commands applied atomically (MULTI/EXEC, or one command).
 type Tx []Cmd
@@ -168,6 +184,9 @@ func ParsePolicy(s string) (Policy, bool) {
 // Header is what the leader stamps on a batch: its clock and the memory
 // limits in force, so that every node decides OOM and expiry the same way.
 type Header struct {
+	// Index is the log index of the entry, set by the FSM when applying
+	// (not encoded): memcached CAS values are derived from it.
+	Index     uint64
 	Now       int64 // Unix ms
 	MaxMemory int64 // bytes; 0 = unlimited
 	Policy    Policy
@@ -205,6 +224,12 @@ func appendCmd(dst []byte, c *Cmd) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(a)))
 		dst = append(dst, a...)
 	}
+	if c.Op >= OpMCStore {
+		dst = binary.AppendUvarint(dst, uint64(c.ClientFlags))
+		dst = binary.AppendUvarint(dst, c.CAS)
+		dst = binary.AppendUvarint(dst, c.Delta)
+		dst = binary.AppendUvarint(dst, c.Initial)
+	}
 	return dst
 }
 
@@ -216,6 +241,7 @@ func DecodeBatch(data []byte) (Header, []Tx, error) {
 		return h, nil, fmt.Errorf("%w: batch version %d", ErrBadEncoding, v)
 	}
 	h.Now = d.varint()
+	h.Index = 0
 	h.MaxMemory = d.varint()
 	h.Policy = Policy(d.byte())
 	ntx := d.count()
@@ -227,7 +253,7 @@ func DecodeBatch(data []byte) (Header, []Tx, error) {
 			c := &tx[j]
 			c.Op = Op(d.byte())
 			c.DB = d.byte()
-			c.Flags = uint16(d.uvarint())
+			c.Flags = uint32(d.uvarint())
 			c.N = d.varint()
 			c.Key = d.bytes()
 			na := d.count()
@@ -236,6 +262,12 @@ func DecodeBatch(data []byte) (Header, []Tx, error) {
 				for k := range c.Args {
 					c.Args[k] = d.bytes()
 				}
+			}
+			if c.Op >= OpMCStore {
+				c.ClientFlags = uint32(d.uvarint())
+				c.CAS = d.uvarint()
+				c.Delta = d.uvarint()
+				c.Initial = d.uvarint()
 			}
 			if d.err == nil {
 				d.err = c.validate()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/hatcheck/hatcheck/internal/keyspace"
 )
@@ -89,7 +90,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 				ks.Put(db, key, e.WithExpiry(at), now)
 			}
 		}
-		return resBulk(e.Str)
+		return resValue(e)
 	case OpGetDel:
 		e := ks.Get(db, key, now)
 		if e == nil {
@@ -242,6 +243,28 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 			putOrDelete(ks, db, key, now, ns.Len(), &keyspace.Entry{Type: keyspace.TypeSet, Set: ns, ExpireAt: exp})
 		}
 		return resInt(int64(n))
+	case OpMCStore:
+		return execMCStore(ks, db, key, now, c)
+	case OpMCIncr:
+		return execMCIncr(ks, db, key, now, c)
+	case OpTouch:
+		e := ks.Get(db, key, now)
+		if e == nil {
+			return resInt(NotFound)
+		}
+		at := int64(0)
+		if !c.Has(FlagPersist) {
+			var err error
+			if at, err = expireAt(c, now); err != nil {
+				return resErr(err)
+			}
+		}
+		if at != 0 && at <= now {
+			ks.Delete(db, key)
+		} else {
+			ks.Put(db, key, e.WithExpiry(at), now)
+		}
+		return resInt(Stored)
 	case OpFlushDB:
 		ks.Flush(db)
 		return resOK
@@ -304,6 +327,116 @@ func execSet(ks *keyspace.Keyspace, db int, key string, now int64, c *Cmd) Resul
 	return reply
 }
 
+// execMCStore is memcached's set/add/replace/append/prepend/cas.
+func execMCStore(ks *keyspace.Keyspace, db int, key string, now int64, c *Cmd) Result {
+	old := ks.Get(db, key, now)
+	if c.CAS != 0 {
+		if old == nil {
+			return resInt(NotFound)
+		}
+		if old.CAS != c.CAS {
+			return resInt(Exists)
+		}
+	}
+	if (c.Has(FlagNX) && old != nil) || (c.Has(FlagXX) && old == nil) {
+		return resInt(NotStored)
+	}
+	e := &keyspace.Entry{Type: keyspace.TypeString, Flags: c.ClientFlags}
+	if c.Flags&(FlagAppend|FlagPrepend) != 0 {
+		// Appending keeps the item's flags and expiry, as memcached does.
+		if old == nil || old.Type != keyspace.TypeString {
+			return resInt(NotStored)
+		}
+		v := make([]byte, 0, len(old.Str)+len(c.Args[0]))
+		if c.Has(FlagAppend) {
+			v = append(append(v, old.Str...), c.Args[0]...)
+		} else {
+			v = append(append(v, c.Args[0]...), old.Str...)
+		}
+		e.Str, e.Flags, e.ExpireAt = v, old.Flags, old.ExpireAt
+	} else {
+		e.Str = bytes.Clone(c.Args[0])
+		if c.Flags&(FlagExpireRel|FlagExpireAbs) != 0 {
+			at, err := expireAt(c, now)
+			if err != nil {
+				return resErr(err)
+			}
+			if at <= now {
+				// Stored already expired: nothing is readable, and the old
+				// value is gone.
+				ks.Delete(db, key)
+				return resInt(Stored)
+			}
+			e.ExpireAt = at
+		}
+	}
+	ks.Put(db, key, e, now)
+	return Result{Kind: KindInt, Int: Stored, CAS: e.CAS}
+}
+
+// execMCIncr is memcached's incr/decr: unsigned 64-bit, incr wraps, decr
+// stops at 0, and a shorter result is padded with spaces to the old length
+// (memcached rewrites the item in place).
+func execMCIncr(ks *keyspace.Keyspace, db int, key string, now int64, c *Cmd) Result {
+	e := ks.Get(db, key, now)
+	if e == nil {
+		if !c.Has(FlagCreate) {
+			return resInt(NotFound)
+		}
+		ne := &keyspace.Entry{Type: keyspace.TypeString, Str: strconv.AppendUint(nil, c.Initial, 10)}
+		if c.Flags&(FlagExpireRel|FlagExpireAbs) != 0 {
+			at, err := expireAt(c, now)
+			if err != nil {
+				return resErr(err)
+			}
+			ne.ExpireAt = at
+		}
+		ks.Put(db, key, ne, now)
+		return Result{Kind: KindInt, Int: Stored, Bulk: ne.Str, CAS: ne.CAS}
+	}
+	if e.Type != keyspace.TypeString {
+		return resErr(ErrNotNumeric)
+	}
+	v, ok := ParseUint(e.Str)
+	if !ok {
+		return resErr(ErrNotNumeric)
+	}
+	switch {
+	case !c.Has(FlagDecr):
+		v += c.Delta
+	case c.Delta > v:
+		v = 0
+	default:
+		v -= c.Delta
+	}
+	digits := strconv.AppendUint(nil, v, 10)
+	stored := digits
+	if len(digits) < len(e.Str) {
+		stored = append(bytes.Clone(digits), bytes.Repeat([]byte{' '}, len(e.Str)-len(digits))...)
+	}
+	ne := &keyspace.Entry{Type: keyspace.TypeString, Str: stored, Flags: e.Flags, ExpireAt: e.ExpireAt}
+	ks.Put(db, key, ne, now)
+	return Result{Kind: KindInt, Int: Stored, Bulk: digits, CAS: ne.CAS}
+}
+
+// ParseUint parses an unsigned decimal as memcached's safe_strtoull: leading
+// spaces allowed, digits, then the end or a space; a value over 2^63 that
+// carries a minus sign is refused.
+func ParseUint(b []byte) (uint64, bool) {
+	s := strings.TrimLeft(string(b), " \t\n\v\f\r")
+	end := 0
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	if end == 0 || (end < len(s) && !isSpace(s[end])) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(s[:end], 10, 64)
+	return v, err == nil
+}
+
+func isSpace(c byte) bool { return c == ' ' || (c >= '\t' && c <= '\r') }
+
 func execExpire(ks *keyspace.Keyspace, db int, key string, now int64, c *Cmd) Result {
 	e := ks.Get(db, key, now)
 	if e == nil {
@@ -352,14 +485,14 @@ func execRead(ks *keyspace.Keyspace, db int, key string, now int64, c *Cmd) Resu
 			return resErr(ErrWrongType)
 		}
 		e.Touch(now)
-		return resBulk(e.Str)
+		return resValue(e)
 	case OpMGet:
 		out := make([]Result, len(c.Args))
 		for i, k := range c.Args {
 			out[i] = resNil
 			if e := ks.Get(db, string(k), now); e != nil && e.Type == keyspace.TypeString {
 				e.Touch(now)
-				out[i] = resBulk(e.Str)
+				out[i] = resValue(e)
 			}
 		}
 		return Result{Kind: KindArray, Array: out}

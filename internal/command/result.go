@@ -1,6 +1,10 @@
 package command
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/hatcheck/hatcheck/internal/keyspace"
+)
 
 // Kind is the shape of a Result.
 type Kind uint8
@@ -24,13 +28,27 @@ type Result struct {
 	Str   string
 	Array []Result
 	Err   error
+	// memcached item fields of a value read or stored
+	Flags uint32
+	CAS   uint64
 }
+
+// Outcomes of a memcached store, incr/decr or touch, in Result.Int.
+const (
+	Stored    = 0
+	NotStored = 1
+	Exists    = 2
+	NotFound  = 3
+)
 
 // TxResult is a transaction's outcome: Err set means nothing was executed.
 type TxResult struct {
 	Err     error
 	Results []Result
 }
+
+// ErrNotNumeric is memcached's incr/decr of a value that is not a number.
+var ErrNotNumeric = errors.New("cannot increment or decrement non-numeric value")
 
 // Errors the executor returns. Front ends translate them to protocol text.
 var (
@@ -53,8 +71,13 @@ var (
 	resOK  = Result{Kind: KindOK}
 )
 
-func resInt(n int64) Result     { return Result{Kind: KindInt, Int: n} }
-func resBulk(b []byte) Result   { return Result{Kind: KindBulk, Bulk: b} }
+func resInt(n int64) Result   { return Result{Kind: KindInt, Int: n} }
+func resBulk(b []byte) Result { return Result{Kind: KindBulk, Bulk: b} }
+
+// resValue is a string entry's value with its memcached fields.
+func resValue(e *keyspace.Entry) Result {
+	return Result{Kind: KindBulk, Bulk: e.Str, Flags: e.Flags, CAS: e.CAS}
+}
 func resErr(err error) Result   { return Result{Kind: KindError, Err: err} }
 func resStatus(s string) Result { return Result{Kind: KindStatus, Str: s} }
 func resBool(b bool) Result {

@@ -38,6 +38,7 @@ type Config struct {
 	MaxKeySize       Size
 	MaxValueSize     Size
 	QueryBufferLimit Size
+	MaxItemSize      Size
 
 	FailoverWait      time.Duration
 	ShutdownTimeout   time.Duration
@@ -80,6 +81,7 @@ func Default() Config {
 		MaxKeySize:        64 << 10,
 		MaxValueSize:      512 << 20,
 		QueryBufferLimit:  1 << 30,
+		MaxItemSize:       1 << 20,
 		FailoverWait:      5 * time.Second,
 		ShutdownTimeout:   10 * time.Second,
 		SnapshotThreshold: 16384,
@@ -124,8 +126,8 @@ func (c *Config) Validate() error {
 	if c.Databases < 1 || c.Databases > 256 {
 		return bad("databases must be between 1 and 256")
 	}
-	if c.ProtoMaxBulkLen < 1024 || c.MaxKeySize < 1 || c.MaxValueSize < 1 || c.QueryBufferLimit < 1024 {
-		return bad("proto-max-bulk-len and client-query-buffer-limit must be at least 1kb, key and value sizes at least 1")
+	if c.ProtoMaxBulkLen < 1024 || c.MaxKeySize < 1 || c.MaxValueSize < 1 || c.QueryBufferLimit < 1024 || c.MaxItemSize < 1024 {
+		return bad("proto-max-bulk-len, client-query-buffer-limit and max-item-size must be at least 1kb, key and value sizes at least 1")
 	}
 	if c.FailoverWait <= 0 || c.ShutdownTimeout <= 0 || c.SnapshotInterval <= 0 || c.SnapshotThreshold == 0 {
 		return bad("failover-wait, shutdown-timeout, snapshot-interval and snapshot-threshold must be positive")
@@ -163,6 +165,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.Var(&c.MaxKeySize, "max-key-size", "largest key accepted")
 	fs.Var(&c.MaxValueSize, "max-value-size", "largest value accepted")
 	fs.Var(&c.QueryBufferLimit, "client-query-buffer-limit", "largest unprocessed input held for one client")
+	fs.Var(&c.MaxItemSize, "max-item-size", "largest memcached item value (like memcached -I)")
 	fs.DurationVar(&c.FailoverWait, "failover-wait", c.FailoverWait, "how long a request waits for a leader before failing")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for clients to finish")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", c.SnapshotThreshold, "log entries between snapshots")

@@ -19,6 +19,19 @@ type Keyspace struct {
 	dbs   []*DB
 	used  int64
 	stamp int64 // the leader's timestamp of the last applied batch
+
+	casBase, casSeq uint64 // CAS values of the entry being applied
+}
+
+// casShift leaves room for 16M modifications in one log entry: CAS values
+// are the entry's log index followed by a sequence number, so they are
+// unique, increasing and identical on every node.
+const casShift = 24
+
+// BeginEntry starts applying the log entry at index; entries stored from
+// now on get CAS values derived from it.
+func (ks *Keyspace) BeginEntry(index uint64) {
+	ks.casBase, ks.casSeq = index<<casShift, 0
 }
 
 // New returns an empty keyspace with n databases.
@@ -77,7 +90,9 @@ func (ks *Keyspace) Get(db int, key string, now int64) *Entry {
 	return e
 }
 
-// Put stores e under key, replacing any entry, and keeps accounting.
+// Put stores e under key, replacing any entry, and keeps accounting. An
+// entry without a CAS value gets the next one (a new value); one that has
+// a CAS (a copy with a new expiry, a snapshot entry) keeps it.
 func (ks *Keyspace) Put(db int, key string, e *Entry, now int64) {
 	d := ks.dbs[db]
 	s := shardOf(key)
@@ -95,6 +110,10 @@ func (ks *Keyspace) Put(db int, key string, e *Entry, now int64) {
 		d.keys++
 	}
 	e.access.Store(now)
+	if e.CAS == 0 {
+		ks.casSeq++
+		e.CAS = ks.casBase + ks.casSeq
+	}
 	m[key] = e
 	ks.used += e.size(key)
 	if e.ExpireAt != 0 {

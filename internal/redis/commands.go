@@ -149,7 +149,7 @@ func eq(b []byte, s string) bool { return strings.EqualFold(string(b), s) }
 
 // expiry parses an expiry argument in the unit given and normalizes it to
 // milliseconds, as redis's getExpireMillisecondsOrReply does.
-func expiry(v []byte, seconds, abs bool, name string) (int64, uint16, string) {
+func expiry(v []byte, seconds, abs bool, name string) (int64, uint32, string) {
 	n, ok := parseInt(v)
 	if !ok {
 		return 0, 0, errNotInteger
@@ -347,7 +347,7 @@ func buildExpire(seconds, abs bool, name string) func(c *conn, a [][]byte) (comm
 	}
 }
 
-func buildTTL(flags uint16) func(c *conn, a [][]byte) (command.Cmd, string) {
+func buildTTL(flags uint32) func(c *conn, a [][]byte) (command.Cmd, string) {
 	return func(c *conn, a [][]byte) (command.Cmd, string) {
 		cmd := c.cmd(command.OpTTL, a[1])
 		cmd.Flags = flags

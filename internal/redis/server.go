@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,6 +145,14 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		go func() {
 			defer s.wg.Done()
+			defer func() {
+				// A bug in one request must not take down the server and
+				// every other client with it: log it and drop this client.
+				if v := recover(); v != nil {
+					s.log.Error("panic serving client; connection closed", "panic", v, "stack", string(debug.Stack()))
+					c.nc.Close()
+				}
+			}()
 			c.serve()
 			s.mu.Lock()
 			delete(s.conns, c)

@@ -20,6 +20,7 @@ import (
 	"github.com/hatcheck/hatcheck/internal/cluster"
 	"github.com/hatcheck/hatcheck/internal/command"
 	"github.com/hatcheck/hatcheck/internal/config"
+	"github.com/hatcheck/hatcheck/internal/memcache"
 	"github.com/hatcheck/hatcheck/internal/redis"
 )
 
@@ -33,6 +34,8 @@ type Server struct {
 	node     *cluster.Node
 	redis    *redis.Server
 	redisLn  net.Listener
+	mc       *memcache.Server
+	mcLn     net.Listener
 	httpSrv  *http.Server
 	httpLn   net.Listener
 	serveErr chan error
@@ -94,11 +97,24 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	if s.redisLn, err = net.Listen("tcp", cfg.RedisAddr); err != nil {
 		return fail(fmt.Errorf("redis listener: %w", err))
 	}
+	if cfg.MemcacheAddr != "" {
+		s.mc = memcache.New(memcache.Config{
+			RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
+			MaxItemSize: int(cfg.MaxItemSize), Logger: logger.With("frontend", "memcache"),
+			Metrics: admin.NewMetrics(reg, "memcache"),
+		}, node)
+		if s.mcLn, err = net.Listen("tcp", cfg.MemcacheAddr); err != nil {
+			return fail(fmt.Errorf("memcache listener: %w", err))
+		}
+	}
 	if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return fail(fmt.Errorf("http listener: %w", err))
 	}
 	s.httpSrv = &http.Server{Handler: admin.Handler(node, reg), ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.serveErr <- s.redis.Serve(s.redisLn) }()
+	if s.mc != nil {
+		go func() { s.serveErr <- s.mc.Serve(s.mcLn) }()
+	}
 	go func() {
 		if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr <- err
@@ -114,10 +130,21 @@ func (s *Server) closeListeners() {
 	if s.httpLn != nil {
 		s.httpLn.Close()
 	}
+	if s.mcLn != nil {
+		s.mcLn.Close()
+	}
 }
 
 // RedisAddr is the bound Redis address (useful with port 0).
 func (s *Server) RedisAddr() string { return s.redisLn.Addr().String() }
+
+// MemcacheAddr is the bound memcached address ("" when not served).
+func (s *Server) MemcacheAddr() string {
+	if s.mcLn == nil {
+		return ""
+	}
+	return s.mcLn.Addr().String()
+}
 
 // HTTPAddr is the bound HTTP address.
 func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
@@ -130,11 +157,14 @@ func (s *Server) Node() *cluster.Node { return s.node }
 
 // Listeners describes the listeners, one line each, for the start-up banner.
 func (s *Server) Listeners() []string {
-	return []string{
-		"redis protocol on " + s.RedisAddr(),
-		"http (health, metrics, pprof) on http://" + s.HTTPAddr(),
-		"peer (raft) on " + s.PeerAddr(),
+	l := []string{"redis protocol on " + s.RedisAddr()}
+	if s.mc != nil {
+		l = append(l, "memcached protocol (text and binary) on "+s.MemcacheAddr())
 	}
+	return append(l,
+		"http (health, metrics, pprof) on http://"+s.HTTPAddr(),
+		"peer (raft) on "+s.PeerAddr(),
+	)
 }
 
 // Close shuts down gracefully: stop accepting, let clients finish the
@@ -146,6 +176,11 @@ func (s *Server) Close() error {
 	var errs []error
 	if err := s.redis.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("redis front end: %w", err))
+	}
+	if s.mc != nil {
+		if err := s.mc.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("memcache front end: %w", err))
+		}
 	}
 	if err := s.httpSrv.Shutdown(ctx); err != nil {
 		errs = append(errs, err)

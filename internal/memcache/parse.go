@@ -1,0 +1,188 @@
+package memcache
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"strconv"
+)
+
+// errIncomplete means more input is needed before a request can be parsed.
+var errIncomplete = errors.New("memcache: incomplete request")
+
+// errCloseConn means the input cannot be answered and the connection must
+// close (memcached closes on a runaway line or a bad binary magic).
+var errCloseConn = errors.New("memcache: closing connection")
+
+const (
+	maxKeyLen = 250
+	// maxLine is the longest command line memcached reads before giving up
+	// on a client; multi-key get lines may be longer (maxGetLine).
+	maxLine    = 2048
+	maxGetLine = 1 << 20
+)
+
+// textReq is one parsed text request.
+type textReq struct {
+	cmd     string   // command name as sent
+	args    [][]byte // tokens after the name
+	data    []byte   // data block of a storage command
+	noreply bool
+	// errReply, when set, is sent instead of running the command; swallow
+	// is how many bytes after the request to discard (an oversized value).
+	errReply string
+	swallow  int
+}
+
+var storageCmds = map[string]bool{"set": true, "add": true, "replace": true, "append": true, "prepend": true, "cas": true}
+
+// parseText parses one text request from the front of buf and returns it
+// with the number of bytes it used.
+func parseText(buf []byte, maxItem int) (textReq, int, error) {
+	i := bytes.IndexByte(buf, '\n')
+	if i < 0 {
+		limit := maxLine
+		if isGetLine(buf) {
+			limit = maxGetLine
+		}
+		if len(buf) > limit {
+			return textReq{}, 0, errCloseConn
+		}
+		return textReq{}, 0, errIncomplete
+	}
+	line := buf[:i]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	n := i + 1
+	toks := bytes.Fields(line)
+	if len(toks) == 0 {
+		return textReq{errReply: "ERROR"}, n, nil
+	}
+	r := textReq{cmd: string(toks[0]), args: toks[1:]}
+	if !storageCmds[r.cmd] {
+		return r, n, nil
+	}
+	// <cmd> <key> <flags> <exptime> <bytes> [<cas>] [noreply]
+	want := 4
+	if r.cmd == "cas" {
+		want = 5
+	}
+	if len(r.args) < want || len(r.args) > want+1 {
+		return textReq{errReply: "ERROR"}, n, nil
+	}
+	size, err := strconv.ParseInt(string(r.args[3]), 10, 32)
+	if err != nil || size < 0 || !validKey(r.args[0]) || !isUint32(r.args[1]) || !isInt(r.args[2]) ||
+		(r.cmd == "cas" && !isUint64(r.args[4])) {
+		return textReq{errReply: "CLIENT_ERROR bad command line format"}, n, nil
+	}
+	r.noreply = len(r.args) == want+1 && string(r.args[want]) == "noreply"
+	if int(size) > maxItem {
+		return textReq{errReply: "SERVER_ERROR object too large for cache", swallow: int(size) + 2, noreply: r.noreply}, n, nil
+	}
+	end := n + int(size)
+	if len(buf) < end+2 {
+		return textReq{}, 0, errIncomplete
+	}
+	if buf[end] != '\r' || buf[end+1] != '\n' {
+		return textReq{errReply: "CLIENT_ERROR bad data chunk"}, end + 2, nil
+	}
+	r.data = buf[n:end]
+	return r, end + 2, nil
+}
+
+func isGetLine(b []byte) bool {
+	for _, p := range []string{"get ", "gets ", "gat ", "gats "} {
+		if bytes.HasPrefix(b, []byte(p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// validKey: 1..250 bytes, no whitespace or control characters.
+func validKey(k []byte) bool {
+	if len(k) == 0 || len(k) > maxKeyLen {
+		return false
+	}
+	for _, c := range k {
+		if c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func isUint32(b []byte) bool { _, err := strconv.ParseUint(string(b), 10, 32); return err == nil }
+func isUint64(b []byte) bool { _, err := strconv.ParseUint(string(b), 10, 64); return err == nil }
+func isInt(b []byte) bool    { _, err := strconv.ParseInt(string(b), 10, 64); return err == nil }
+
+// Binary protocol framing.
+const (
+	magicRequest  = 0x80
+	magicResponse = 0x81
+	headerLen     = 24
+)
+
+// binReq is one binary request.
+type binReq struct {
+	op      byte
+	opaque  uint32
+	cas     uint64
+	extras  []byte
+	key     []byte
+	value   []byte
+	bodyLen int
+}
+
+// parseBinary parses one binary request from the front of buf. A body
+// longer than maxBody is not buffered: the caller answers it and discards
+// the body as it arrives (tooLarge is true, n covers only the header).
+func parseBinary(buf []byte, maxBody int) (r binReq, n int, tooLarge bool, err error) {
+	if len(buf) < headerLen {
+		if len(buf) > 0 && buf[0] != magicRequest {
+			return r, 0, false, errCloseConn
+		}
+		return r, 0, false, errIncomplete
+	}
+	if buf[0] != magicRequest {
+		return r, 0, false, errCloseConn
+	}
+	r.op = buf[1]
+	keyLen := int(binary.BigEndian.Uint16(buf[2:4]))
+	extLen := int(buf[4])
+	r.bodyLen = int(binary.BigEndian.Uint32(buf[8:12]))
+	r.opaque = binary.BigEndian.Uint32(buf[12:16])
+	r.cas = binary.BigEndian.Uint64(buf[16:24])
+	if keyLen+extLen > r.bodyLen {
+		return r, 0, false, errCloseConn
+	}
+	if r.bodyLen > maxBody {
+		return r, headerLen, true, nil
+	}
+	if len(buf) < headerLen+r.bodyLen {
+		return r, 0, false, errIncomplete
+	}
+	body := buf[headerLen : headerLen+r.bodyLen]
+	r.extras = body[:extLen]
+	r.key = body[extLen : extLen+keyLen]
+	r.value = body[extLen+keyLen:]
+	return r, headerLen + r.bodyLen, false, nil
+}
+
+// appendBinResponse appends a response header and body.
+func appendBinResponse(dst []byte, op byte, status uint16, opaque uint32, cas uint64, extras, key, value []byte) []byte {
+	var h [headerLen]byte
+	h[0] = magicResponse
+	h[1] = op
+	binary.BigEndian.PutUint16(h[2:4], uint16(len(key)))
+	h[4] = byte(len(extras))
+	binary.BigEndian.PutUint16(h[6:8], status)
+	binary.BigEndian.PutUint32(h[8:12], uint32(len(extras)+len(key)+len(value)))
+	binary.BigEndian.PutUint32(h[12:16], opaque)
+	binary.BigEndian.PutUint64(h[16:24], cas)
+	dst = append(dst, h[:]...)
+	dst = append(dst, extras...)
+	dst = append(dst, key...)
+	return append(dst, value...)
+}

@@ -1,0 +1,356 @@
+package memcache
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/hatcheck/hatcheck/internal/command"
+)
+
+// textRequest parses and runs one text request.
+func (c *conn) textRequest(buf []byte) (int, error) {
+	r, n, err := parseText(buf, c.srv.cfg.MaxItemSize)
+	if err != nil {
+		return n, err
+	}
+	if r.errReply != "" {
+		c.swallow = r.swallow
+		if !r.noreply {
+			c.line(r.errReply)
+		}
+		return n, nil
+	}
+	start := time.Now()
+	before := len(c.out)
+	if !c.authed {
+		c.textLogin(r)
+	} else {
+		c.runText(r)
+	}
+	c.observe(r.cmd, start, bytes.Contains(c.out[before:], []byte("ERROR")))
+	return n, nil
+}
+
+func (c *conn) line(s string) { c.out = append(append(c.out, s...), '\r', '\n') }
+
+// textLogin implements memcached's text authentication: with a password
+// set, a client first sends "set <any key> <flags> <exptime> <bytes>" whose
+// data is "<username> <password>".
+func (c *conn) textLogin(r textReq) {
+	if r.cmd != "set" {
+		c.line("CLIENT_ERROR unauthenticated")
+		return
+	}
+	user, pass, ok := bytes.Cut(r.data, []byte(" "))
+	if !ok || len(user) == 0 || !c.srv.checkPassword(bytes.TrimRight(pass, "\r\n")) {
+		c.srv.log.Warn("memcache authentication failed", "addr", c.nc.RemoteAddr().String())
+		c.line("CLIENT_ERROR authentication failure")
+		return
+	}
+	c.authed = true
+	c.line("STORED")
+}
+
+func (c *conn) runText(r textReq) {
+	a := r.args
+	switch r.cmd {
+	case "get", "gets":
+		c.textGet(a, r.cmd == "gets", nil)
+	case "gat", "gats":
+		if len(a) < 2 {
+			c.line("ERROR")
+			return
+		}
+		exp, err := strconv.ParseInt(string(a[0]), 10, 64)
+		if err != nil {
+			c.line("CLIENT_ERROR invalid exptime argument")
+			return
+		}
+		c.textGet(a[1:], r.cmd == "gats", &exp)
+	case "set", "add", "replace", "append", "prepend", "cas":
+		c.textStore(r)
+	case "delete":
+		if len(a) == 0 {
+			c.line("ERROR")
+			return
+		}
+		noreply := len(a) > 1 && string(a[len(a)-1]) == "noreply"
+		rest := a[1:]
+		if noreply {
+			rest = rest[:len(rest)-1]
+		}
+		if len(rest) > 1 || (len(rest) == 1 && string(rest[0]) != "0") {
+			c.line("CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]")
+			return
+		}
+		if !validKey(a[0]) {
+			c.line("CLIENT_ERROR bad command line format")
+			return
+		}
+		res, err := c.write(command.Cmd{Op: command.OpDel, Args: [][]byte{a[0]}})
+		c.reply(noreply, err, func() string {
+			if res.Int > 0 {
+				return "DELETED"
+			}
+			return "NOT_FOUND"
+		})
+	case "incr", "decr":
+		if len(a) != 2 && len(a) != 3 {
+			c.line("ERROR")
+			return
+		}
+		noreply := len(a) == 3 && string(a[2]) == "noreply"
+		if !validKey(a[0]) {
+			c.line("CLIENT_ERROR bad command line format")
+			return
+		}
+		delta, ok := command.ParseUint(a[1])
+		if !ok {
+			c.line("CLIENT_ERROR invalid numeric delta argument")
+			return
+		}
+		cmd := command.Cmd{Op: command.OpMCIncr, Key: a[0], Delta: delta}
+		if r.cmd == "decr" {
+			cmd.Flags = command.FlagDecr
+		}
+		res, err := c.write(cmd)
+		c.reply(noreply, err, func() string {
+			if res.Int == command.NotFound {
+				return "NOT_FOUND"
+			}
+			return string(res.Bulk)
+		})
+	case "touch":
+		if len(a) != 2 && len(a) != 3 {
+			c.line("ERROR")
+			return
+		}
+		noreply := len(a) == 3 && string(a[2]) == "noreply"
+		if !validKey(a[0]) {
+			c.line("CLIENT_ERROR bad command line format")
+			return
+		}
+		exp, err := strconv.ParseInt(string(a[1]), 10, 64)
+		if err != nil {
+			c.line("CLIENT_ERROR invalid exptime argument")
+			return
+		}
+		cmd := touchCmd(a[0], exp)
+		res, werr := c.write(cmd)
+		c.reply(noreply, werr, func() string {
+			if res.Int == command.NotFound {
+				return "NOT_FOUND"
+			}
+			return "TOUCHED"
+		})
+	case "version":
+		c.line("VERSION " + Version)
+	case "verbosity":
+		if len(a) == 0 || len(a) > 2 {
+			c.line("ERROR")
+			return
+		}
+		if !(len(a) == 2 && string(a[1]) == "noreply") && !(len(a) == 1 && string(a[0]) == "noreply") {
+			c.line("OK")
+		}
+	case "flush_all":
+		noreply := len(a) > 0 && string(a[len(a)-1]) == "noreply"
+		if noreply {
+			a = a[:len(a)-1]
+		}
+		var delay int64
+		if len(a) > 1 {
+			c.line("ERROR")
+			return
+		}
+		if len(a) == 1 {
+			var err error
+			if delay, err = strconv.ParseInt(string(a[0]), 10, 64); err != nil {
+				c.line("CLIENT_ERROR bad command line format")
+				return
+			}
+		}
+		if delay > 0 {
+			c.srv.scheduleFlush(time.Duration(delay) * time.Second)
+			if !noreply {
+				c.line("OK")
+			}
+			return
+		}
+		_, err := c.write(command.Cmd{Op: command.OpFlushDB})
+		c.reply(noreply, err, func() string { return "OK" })
+	case "stats":
+		c.textStats(a)
+	case "quit":
+		c.quit = true
+	default:
+		c.line("ERROR")
+	}
+}
+
+// touchCmd builds a touch: exptime 0 removes the expiry.
+func touchCmd(key []byte, exp int64) command.Cmd {
+	cmd := command.Cmd{Op: command.OpTouch, Key: key}
+	if exp == 0 {
+		cmd.Flags = command.FlagPersist
+	} else {
+		expiry(exp, &cmd)
+	}
+	return cmd
+}
+
+// reply writes the outcome of a write unless noreply; errors are always
+// reported as memcached reports server trouble.
+func (c *conn) reply(noreply bool, err error, ok func() string) {
+	switch {
+	case errors.Is(err, command.ErrNotNumeric):
+		c.line("CLIENT_ERROR cannot increment or decrement non-numeric value")
+	case errors.Is(err, command.ErrOOM):
+		c.line("SERVER_ERROR out of memory storing object")
+	case err != nil:
+		c.line("SERVER_ERROR " + err.Error())
+	case !noreply:
+		c.line(ok())
+	}
+}
+
+// textGet answers get/gets, and gat/gats when exp is set.
+func (c *conn) textGet(keys [][]byte, withCAS bool, exp *int64) {
+	if len(keys) == 0 {
+		c.line("ERROR")
+		return
+	}
+	for _, k := range keys {
+		if !validKey(k) {
+			c.line("CLIENT_ERROR bad command line format")
+			return
+		}
+	}
+	var results []command.Result
+	if exp == nil {
+		res, err := c.read(command.Cmd{Op: command.OpMGet, Args: keys})
+		if err != nil {
+			c.line("SERVER_ERROR " + err.Error())
+			return
+		}
+		results = res.Array
+		c.srv.cmdGet.Add(int64(len(keys)))
+	} else {
+		for _, k := range keys {
+			cmd := command.Cmd{Op: command.OpGetEx, Key: k}
+			if *exp == 0 {
+				cmd.Flags = command.FlagPersist
+			} else {
+				expiry(*exp, &cmd)
+			}
+			r, err := c.write(cmd)
+			if err != nil && !errors.Is(err, command.ErrWrongType) {
+				c.line("SERVER_ERROR " + err.Error())
+				return
+			}
+			results = append(results, r)
+		}
+	}
+	hits := 0
+	for i, r := range results {
+		if r.Kind != command.KindBulk {
+			continue
+		}
+		hits++
+		c.out = append(c.out, "VALUE "...)
+		c.out = append(c.out, keys[i]...)
+		c.out = fmt.Appendf(c.out, " %d %d", r.Flags, len(r.Bulk))
+		if withCAS {
+			c.out = fmt.Appendf(c.out, " %d", r.CAS)
+		}
+		c.out = append(c.out, '\r', '\n')
+		c.out = append(c.out, r.Bulk...)
+		c.out = append(c.out, '\r', '\n')
+	}
+	c.lookups(hits, len(results)-hits)
+	c.line("END")
+}
+
+func (c *conn) textStore(r textReq) {
+	a := r.args
+	flags, _ := strconv.ParseUint(string(a[1]), 10, 32)
+	exp, _ := strconv.ParseInt(string(a[2]), 10, 64)
+	cmd := command.Cmd{Op: command.OpMCStore, Key: a[0], Args: [][]byte{r.data}, ClientFlags: uint32(flags)}
+	switch r.cmd {
+	case "add":
+		cmd.Flags = command.FlagNX
+	case "replace":
+		cmd.Flags = command.FlagXX
+	case "append":
+		cmd.Flags = command.FlagAppend
+	case "prepend":
+		cmd.Flags = command.FlagPrepend
+	case "cas":
+		cmd.CAS, _ = strconv.ParseUint(string(a[4]), 10, 64)
+		if cmd.CAS == 0 {
+			// No item ever has CAS 0; compare with a value none has.
+			cmd.CAS = math.MaxUint64
+		}
+	}
+	if r.cmd != "append" && r.cmd != "prepend" {
+		expiry(exp, &cmd)
+	}
+	c.srv.cmdSet.Add(1)
+	res, err := c.write(cmd)
+	c.reply(r.noreply, err, func() string {
+		return [...]string{command.Stored: "STORED", command.NotStored: "NOT_STORED", command.Exists: "EXISTS", command.NotFound: "NOT_FOUND"}[res.Int]
+	})
+}
+
+func (c *conn) textStats(a [][]byte) {
+	if len(a) > 0 {
+		switch string(a[0]) {
+		case "reset":
+			c.line("RESET")
+		case "settings":
+			c.line(fmt.Sprintf("STAT maxconns %d", c.srv.cfg.MaxClients))
+			c.line(fmt.Sprintf("STAT item_size_max %d", c.srv.cfg.MaxItemSize))
+			c.line("END")
+		case "items", "slabs", "sizes", "conns":
+			c.line("END")
+		default:
+			c.line("ERROR")
+		}
+		return
+	}
+	for _, kv := range c.srv.stats() {
+		c.line("STAT " + kv[0] + " " + kv[1])
+	}
+	c.line("END")
+}
+
+// stats lists the general statistics, shared by text "stats" and binary STAT.
+func (s *Server) stats() [][2]string {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	now := time.Now()
+	i := func(n int64) string { return strconv.FormatInt(n, 10) }
+	return [][2]string{
+		{"pid", i(int64(os.Getpid()))},
+		{"uptime", i(int64(now.Sub(s.started).Seconds()))},
+		{"time", i(now.Unix())},
+		{"version", Version},
+		{"pointer_size", "64"},
+		{"rusage_user", fmt.Sprintf("%.6f", time.Duration(ru.Utime.Nano()).Seconds())},
+		{"rusage_system", fmt.Sprintf("%.6f", time.Duration(ru.Stime.Nano()).Seconds())},
+		{"max_connections", i(int64(s.cfg.MaxClients))},
+		{"curr_connections", i(int64(s.connections()))},
+		{"total_connections", i(s.totalConns.Load())},
+		{"cmd_get", i(s.cmdGet.Load())},
+		{"cmd_set", i(s.cmdSet.Load())},
+		{"get_hits", i(s.hits.Load())},
+		{"get_misses", i(s.misses.Load())},
+		{"threads", "1"},
+	}
+}
