@@ -128,11 +128,11 @@ func (s *Server) Serve(ln net.Listener) error {
 					s.log.Error("panic serving client; connection closed", "panic", v, "stack", string(debug.Stack()))
 					c.nc.Close()
 				}
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
 			}()
 			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
 		}()
 	}
 }
