@@ -50,6 +50,7 @@ func freePort(t *testing.T) string {
 type proc struct {
 	cmd       *exec.Cmd
 	redisAddr string
+	mcAddr    string
 	httpAddr  string
 	banner    chan string
 	stderr    *strings.Builder
@@ -59,8 +60,8 @@ type proc struct {
 // args, and waits until it answers PING.
 func start(t *testing.T, dataDir string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{redisAddr: freePort(t), httpAddr: freePort(t), banner: make(chan string, 10), stderr: &strings.Builder{}}
-	all := append([]string{"serve", "--data-dir", dataDir, "--redis-addr", p.redisAddr,
+	p := &proc{redisAddr: freePort(t), mcAddr: freePort(t), httpAddr: freePort(t), banner: make(chan string, 10), stderr: &strings.Builder{}}
+	all := append([]string{"serve", "--data-dir", dataDir, "--redis-addr", p.redisAddr, "--memcache-addr", p.mcAddr,
 		"--http-addr", p.httpAddr, "--peer-addr", freePort(t)}, args...)
 	p.cmd = exec.Command(binary, all...)
 	p.cmd.Env = append(os.Environ(), env...)
@@ -104,10 +105,15 @@ func (p *proc) client(t *testing.T) *goredis.Client {
 func TestBannerAndVersion(t *testing.T) {
 	p := start(t, t.TempDir(), nil)
 	var lines []string
-	for i := 0; i < 3; i++ {
+	want := []string{
+		"hatcheck: redis protocol on " + p.redisAddr,
+		"hatcheck: memcached protocol (text and binary) on " + p.mcAddr,
+		"hatcheck: http (health, metrics, pprof) on http://" + p.httpAddr,
+		"hatcheck: peer (raft) on ",
+	}
+	for range want {
 		lines = append(lines, <-p.banner)
 	}
-	want := []string{"hatcheck: redis protocol on " + p.redisAddr, "hatcheck: http (health, metrics, pprof) on http://" + p.httpAddr, "hatcheck: peer (raft) on "}
 	for i, w := range want {
 		if !strings.HasPrefix(lines[i], w) {
 			t.Errorf("banner line %d = %q, want prefix %q", i, lines[i], w)
