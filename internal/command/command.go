@@ -65,9 +65,10 @@ const (
 	OpSMIsMember // Key, Args = members
 	OpSCard      // Key
 	// memcached (appended: the numbers are part of the log format)
-	OpMCStore // Key, Args[0]=value, ClientFlags, N expiry; Flags NX (add) XX (replace) Append Prepend; CAS ≠ 0 compares
-	OpMCIncr  // Key, Delta; Flags Decr, Create (with Initial and expiry N)
-	OpTouch   // Key; N expiry or Persist
+	OpMCStore  // Key, Args[0]=value, ClientFlags, N expiry; Flags NX (add) XX (replace) Append Prepend; CAS ≠ 0 compares
+	OpMCIncr   // Key, Delta; Flags Decr, Create (with Initial and expiry N)
+	OpTouch    // Key; N expiry or Persist
+	OpMCDelete // Key; CAS ≠ 0 compares
 	opEnd
 )
 

@@ -264,6 +264,18 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		} else {
 			ks.Put(db, key, e.WithExpiry(at), now)
 		}
+		// memcached answers a touch with the item's flags and CAS, which
+		// a new expiry does not change.
+		return Result{Kind: KindInt, Int: Stored, Flags: e.Flags, CAS: e.CAS}
+	case OpMCDelete:
+		e := ks.Get(db, key, now)
+		switch {
+		case e == nil:
+			return resInt(NotFound)
+		case c.CAS != 0 && e.CAS != c.CAS:
+			return resInt(Exists)
+		}
+		ks.Delete(db, key)
 		return resInt(Stored)
 	case OpFlushDB:
 		ks.Flush(db)
@@ -362,10 +374,11 @@ func execMCStore(ks *keyspace.Keyspace, db int, key string, now int64, c *Cmd) R
 				return resErr(err)
 			}
 			if at <= now {
-				// Stored already expired: nothing is readable, and the old
-				// value is gone.
+				// Stored already expired: nothing is readable and the old
+				// value is gone, but the store used a CAS value as
+				// memcached's does, and answers with it.
 				ks.Delete(db, key)
-				return resInt(Stored)
+				return Result{Kind: KindInt, Int: Stored, CAS: ks.NextCAS()}
 			}
 			e.ExpireAt = at
 		}

@@ -33,7 +33,8 @@ type Result struct {
 	CAS   uint64
 }
 
-// Outcomes of a memcached store, incr/decr or touch, in Result.Int.
+// Outcomes of a memcached store, incr/decr, touch or delete, in Result.Int
+// (Stored also means touched or deleted).
 const (
 	Stored    = 0
 	NotStored = 1

@@ -34,6 +34,13 @@ func (ks *Keyspace) BeginEntry(index uint64) {
 	ks.casBase, ks.casSeq = index<<casShift, 0
 }
 
+// NextCAS returns a CAS value no entry has had, as a modification that
+// stores nothing (an item stored already expired) still uses one.
+func (ks *Keyspace) NextCAS() uint64 {
+	ks.casSeq++
+	return ks.casBase + ks.casSeq
+}
+
 // New returns an empty keyspace with n databases.
 func New(n int) *Keyspace {
 	ks := &Keyspace{dbs: make([]*DB, n)}
@@ -111,8 +118,7 @@ func (ks *Keyspace) Put(db int, key string, e *Entry, now int64) {
 	}
 	e.access.Store(now)
 	if e.CAS == 0 {
-		ks.casSeq++
-		e.CAS = ks.casBase + ks.casSeq
+		e.CAS = ks.NextCAS()
 	}
 	m[key] = e
 	ks.used += e.size(key)

@@ -93,12 +93,17 @@ func (c *conn) binaryRequest(buf []byte) (int, error) {
 	}
 	if tooLarge {
 		c.binError(r.op, r.opaque, stTooLarge)
-		c.swallow = r.bodyLen
+		c.swallow = r.bodyLen - len(r.extras) - len(r.key)
+		if op, _ := loud(r.op); op == opSet {
+			// As memcached: a failed set must not leave the old value
+			// readable.
+			c.dropKey(r.key)
+		}
 		return n, nil
 	}
 	start := time.Now()
 	before := len(c.out)
-	c.runBinary(r)
+	err = c.runBinary(r)
 	failed := len(c.out) > before+7 && binary.BigEndian.Uint16(c.out[before+6:before+8]) != stOK
 	name := binNames[r.op]
 	if q, ok := quiet[r.op]; ok {
@@ -108,33 +113,66 @@ func (c *conn) binaryRequest(buf []byte) (int, error) {
 		name = "unknown"
 	}
 	c.observe(name, start, failed)
-	return n, nil
+	return n, err
+}
+
+// loud returns the loud form of op and whether op is a quiet one.
+func loud(op byte) (byte, bool) {
+	if base, ok := quiet[op]; ok {
+		return base, true
+	}
+	return op, false
+}
+
+// frameOK checks a request's extras, key and value lengths the way
+// memcached does before running it; a request that fails gets "Invalid
+// arguments" and the connection is closed. Unknown opcodes pass (they are
+// answered "Unknown command").
+func frameOK(base byte, r binReq) bool {
+	ext, key, val := len(r.extras), len(r.key), len(r.value)
+	if key > maxKeyLen {
+		return false
+	}
+	switch base {
+	case opVersion, opNoop, opQuit, opSASLList:
+		return ext == 0 && key == 0 && val == 0
+	case opFlush:
+		return key == 0 && val == 0 && (ext == 0 || ext == 4)
+	case opSet, opAdd, opReplace:
+		return ext == 8 && key > 0
+	case opGet, opGetK, opDelete:
+		return ext == 0 && key > 0 && val == 0
+	case opIncr, opDecr:
+		return ext == 20 && key > 0 && val == 0
+	case opAppend, opPrepend:
+		return ext == 0 && key > 0
+	case opStat:
+		return ext == 0
+	case opSASLAuth, opSASLStep:
+		return ext == 0 && key > 0
+	case opTouch, opGAT, opGATK:
+		return ext == 4 && key > 0
+	}
+	return true
 }
 
 func (c *conn) binError(op byte, opaque uint32, status uint16) {
 	c.out = appendBinResponse(c.out, op, status, opaque, 0, nil, nil, []byte(statusText[status]))
 }
 
-func (c *conn) runBinary(r binReq) {
+// runBinary runs one request; an error means the connection must close
+// after the reply is sent.
+func (c *conn) runBinary(r binReq) error {
 	op := r.op
-	base, isQuiet := quiet[op]
-	if !isQuiet {
-		base = op
+	base, isQuiet := loud(op)
+	if !frameOK(base, r) {
+		c.binError(op, r.opaque, stInvalid)
+		return errCloseConn
 	}
-	if !c.authed && base != opSASLList && base != opSASLAuth && base != opSASLStep && base != opVersion && base != opNoop && base != opQuit {
+	if !c.authed && base != opSASLList && base != opSASLAuth && base != opSASLStep && base != opVersion {
+		// memcached closes a connection that skips authentication.
 		c.binError(op, r.opaque, stAuthError)
-		return
-	}
-	needKey := map[byte]bool{opGet: true, opGetK: true, opSet: true, opAdd: true, opReplace: true, opDelete: true,
-		opIncr: true, opDecr: true, opAppend: true, opPrepend: true, opTouch: true, opGAT: true, opGATK: true}
-	extLen := map[byte]int{opSet: 8, opAdd: 8, opReplace: 8, opIncr: 20, opDecr: 20, opTouch: 4, opGAT: 4, opGATK: 4}
-	if needKey[base] && !validKey(r.key) {
-		c.binError(op, r.opaque, stInvalid)
-		return
-	}
-	if want, ok := extLen[base]; (ok && len(r.extras) != want) || (!ok && base != opFlush && base != opVerbosity && len(r.extras) != 0) {
-		c.binError(op, r.opaque, stInvalid)
-		return
+		return errCloseConn
 	}
 	ok := func(cas uint64, extras, key, value []byte) {
 		if !isQuiet || base == opGet || base == opGetK || base == opGAT || base == opGATK {
@@ -172,7 +210,7 @@ func (c *conn) runBinary(r binReq) {
 		}
 		if err != nil {
 			fail(err)
-			return
+			return nil
 		}
 		var key []byte
 		if base == opGetK || base == opGATK {
@@ -180,10 +218,16 @@ func (c *conn) runBinary(r binReq) {
 		}
 		if res.Kind != command.KindBulk {
 			c.lookups(0, 1)
-			if !isQuiet {
-				c.out = appendBinResponse(c.out, op, stNotFound, r.opaque, 0, nil, key, []byte(statusText[stNotFound]))
+			if isQuiet {
+				return nil
 			}
-			return
+			if key != nil {
+				// GETK's miss carries the key instead of a message.
+				c.out = appendBinResponse(c.out, op, stNotFound, r.opaque, 0, nil, key, nil)
+			} else {
+				c.binError(op, r.opaque, stNotFound)
+			}
+			return nil
 		}
 		c.lookups(1, 0)
 		var fl [4]byte
@@ -209,7 +253,7 @@ func (c *conn) runBinary(r binReq) {
 		res, err := c.write(cmd)
 		if err != nil {
 			fail(err)
-			return
+			return nil
 		}
 		switch res.Int {
 		case command.Stored:
@@ -229,12 +273,14 @@ func (c *conn) runBinary(r binReq) {
 			}
 		}
 	case opDelete:
-		res, err := c.write(command.Cmd{Op: command.OpDel, Args: [][]byte{r.key}})
+		res, err := c.write(command.Cmd{Op: command.OpMCDelete, Key: r.key, CAS: r.cas})
 		switch {
 		case err != nil:
 			fail(err)
-		case res.Int == 0:
+		case res.Int == command.NotFound:
 			c.binError(op, r.opaque, stNotFound)
+		case res.Int == command.Exists:
+			c.binError(op, r.opaque, stExists)
 		default:
 			ok(0, nil, nil, nil)
 		}
@@ -251,11 +297,11 @@ func (c *conn) runBinary(r binReq) {
 		res, err := c.write(cmd)
 		if err != nil {
 			fail(err)
-			return
+			return nil
 		}
 		if res.Int == command.NotFound {
 			c.binError(op, r.opaque, stNotFound)
-			return
+			return nil
 		}
 		v, _ := command.ParseUint(res.Bulk)
 		var body [8]byte
@@ -269,7 +315,9 @@ func (c *conn) runBinary(r binReq) {
 		case res.Int == command.NotFound:
 			c.binError(op, r.opaque, stNotFound)
 		default:
-			ok(0, nil, nil, nil)
+			var fl [4]byte
+			binary.BigEndian.PutUint32(fl[:], res.Flags)
+			ok(res.CAS, fl[:], nil, nil)
 		}
 	case opQuit:
 		ok(0, nil, nil, nil)
@@ -279,15 +327,15 @@ func (c *conn) runBinary(r binReq) {
 			if d := binary.BigEndian.Uint32(r.extras); d > 0 {
 				c.srv.scheduleFlush(time.Duration(d) * time.Second)
 				ok(0, nil, nil, nil)
-				return
+				return nil
 			}
 		}
 		if _, err := c.write(command.Cmd{Op: command.OpFlushDB}); err != nil {
 			fail(err)
-			return
+			return nil
 		}
 		ok(0, nil, nil, nil)
-	case opNoop, opVerbosity:
+	case opNoop:
 		ok(0, nil, nil, nil)
 	case opVersion:
 		ok(0, nil, nil, []byte(Version))
@@ -307,7 +355,7 @@ func (c *conn) runBinary(r binReq) {
 		if string(r.key) != "PLAIN" || len(parts) != 3 || len(parts[1]) == 0 || !c.srv.checkPassword(parts[2]) {
 			c.srv.log.Warn("memcache SASL authentication failed", "addr", c.nc.RemoteAddr().String())
 			c.binError(op, r.opaque, stAuthError)
-			return
+			return nil
 		}
 		c.authed = true
 		ok(0, nil, nil, []byte("Authenticated"))
@@ -316,4 +364,5 @@ func (c *conn) runBinary(r binReq) {
 	default:
 		c.binError(op, r.opaque, stUnknown)
 	}
+	return nil
 }

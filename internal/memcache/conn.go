@@ -132,6 +132,14 @@ func (c *conn) write(cmd command.Cmd) (command.Result, error) {
 	return r, nil
 }
 
+// dropKey deletes key after a set that was refused as too large, as
+// memcached does so that a failed set never leaves the old value readable.
+func (c *conn) dropKey(key []byte) {
+	if _, err := c.write(command.Cmd{Op: command.OpMCDelete, Key: key}); err != nil {
+		c.srv.log.Warn("dropping the old value of a refused set failed", "err", err)
+	}
+}
+
 func (c *conn) read(cmd command.Cmd) (command.Result, error) {
 	return c.srv.node.Read(context.Background(), &cmd)
 }

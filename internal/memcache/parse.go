@@ -29,9 +29,11 @@ type textReq struct {
 	data    []byte   // data block of a storage command
 	noreply bool
 	// errReply, when set, is sent instead of running the command; swallow
-	// is how many bytes after the request to discard (an oversized value).
+	// is how many bytes after the request to discard (an oversized value),
+	// and dropKey a key to delete (the key of a refused set).
 	errReply string
 	swallow  int
+	dropKey  []byte
 }
 
 var storageCmds = map[string]bool{"set": true, "add": true, "replace": true, "append": true, "prepend": true, "cas": true}
@@ -72,13 +74,17 @@ func parseText(buf []byte, maxItem int) (textReq, int, error) {
 		return textReq{errReply: "ERROR"}, n, nil
 	}
 	size, err := strconv.ParseInt(string(r.args[3]), 10, 32)
-	if err != nil || size < 0 || !validKey(r.args[0]) || !isUint32(r.args[1]) || !isInt(r.args[2]) ||
+	if err != nil || size < 0 || !validKey(r.args[0]) || !isUint64(r.args[1]) || !isInt(r.args[2]) ||
 		(r.cmd == "cas" && !isUint64(r.args[4])) {
 		return textReq{errReply: "CLIENT_ERROR bad command line format"}, n, nil
 	}
 	r.noreply = len(r.args) == want+1 && string(r.args[want]) == "noreply"
 	if int(size) > maxItem {
-		return textReq{errReply: "SERVER_ERROR object too large for cache", swallow: int(size) + 2, noreply: r.noreply}, n, nil
+		tl := textReq{errReply: "SERVER_ERROR object too large for cache", swallow: int(size) + 2, noreply: r.noreply}
+		if r.cmd == "set" {
+			tl.dropKey = r.args[0]
+		}
+		return tl, n, nil
 	}
 	end := n + int(size)
 	if len(buf) < end+2 {
@@ -113,7 +119,6 @@ func validKey(k []byte) bool {
 	return true
 }
 
-func isUint32(b []byte) bool { _, err := strconv.ParseUint(string(b), 10, 32); return err == nil }
 func isUint64(b []byte) bool { _, err := strconv.ParseUint(string(b), 10, 64); return err == nil }
 func isInt(b []byte) bool    { _, err := strconv.ParseInt(string(b), 10, 64); return err == nil }
 
@@ -137,7 +142,8 @@ type binReq struct {
 
 // parseBinary parses one binary request from the front of buf. A body
 // longer than maxBody is not buffered: the caller answers it and discards
-// the body as it arrives (tooLarge is true, n covers only the header).
+// the value as it arrives (tooLarge is true, n covers the header, extras
+// and key).
 func parseBinary(buf []byte, maxBody int) (r binReq, n int, tooLarge bool, err error) {
 	if len(buf) < headerLen {
 		if len(buf) > 0 && buf[0] != magicRequest {
@@ -158,7 +164,15 @@ func parseBinary(buf []byte, maxBody int) (r binReq, n int, tooLarge bool, err e
 		return r, 0, false, errCloseConn
 	}
 	if r.bodyLen > maxBody {
-		return r, headerLen, true, nil
+		// The extras and key are small; wait for them so that the caller
+		// knows which key the refused request named.
+		n = headerLen + extLen + keyLen
+		if len(buf) < n {
+			return r, 0, false, errIncomplete
+		}
+		r.extras = buf[headerLen : headerLen+extLen]
+		r.key = buf[headerLen+extLen : n]
+		return r, n, true, nil
 	}
 	if len(buf) < headerLen+r.bodyLen {
 		return r, 0, false, errIncomplete

@@ -21,6 +21,9 @@ func (c *conn) textRequest(buf []byte) (int, error) {
 	}
 	if r.errReply != "" {
 		c.swallow = r.swallow
+		if r.dropKey != nil && c.authed {
+			c.dropKey(r.dropKey)
+		}
 		if !r.noreply {
 			c.line(r.errReply)
 		}
@@ -93,12 +96,12 @@ func (c *conn) runText(r textReq) {
 			c.line("CLIENT_ERROR bad command line format")
 			return
 		}
-		res, err := c.write(command.Cmd{Op: command.OpDel, Args: [][]byte{a[0]}})
+		res, err := c.write(command.Cmd{Op: command.OpMCDelete, Key: a[0]})
 		c.reply(noreply, err, func() string {
-			if res.Int > 0 {
-				return "DELETED"
+			if res.Int == command.NotFound {
+				return "NOT_FOUND"
 			}
-			return "NOT_FOUND"
+			return "DELETED"
 		})
 	case "incr", "decr":
 		if len(a) != 2 && len(a) != 3 {
@@ -279,7 +282,8 @@ func (c *conn) textGet(keys [][]byte, withCAS bool, exp *int64) {
 
 func (c *conn) textStore(r textReq) {
 	a := r.args
-	flags, _ := strconv.ParseUint(string(a[1]), 10, 32)
+	// memcached keeps the low 32 bits of a larger flags value.
+	flags, _ := strconv.ParseUint(string(a[1]), 10, 64)
 	exp, _ := strconv.ParseInt(string(a[2]), 10, 64)
 	cmd := command.Cmd{Op: command.OpMCStore, Key: a[0], Args: [][]byte{r.data}, ClientFlags: uint32(flags)}
 	switch r.cmd {
