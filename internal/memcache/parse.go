@@ -41,12 +41,15 @@ var storageCmds = map[string]bool{"set": true, "add": true, "replace": true, "ap
 // parseText parses one text request from the front of buf and returns it
 // with the number of bytes it used.
 func parseText(buf []byte, maxItem int) (textReq, int, error) {
-	i := bytes.IndexByte(buf, '\n')
+	limit := maxLine
+	if isGetLine(buf) {
+		limit = maxGetLine
+	}
+	// A line longer than the limit closes the connection whether or not
+	// its end has arrived yet, so the outcome does not depend on how the
+	// input was split into reads.
+	i := bytes.IndexByte(buf[:min(len(buf), limit+1)], '\n')
 	if i < 0 {
-		limit := maxLine
-		if isGetLine(buf) {
-			limit = maxGetLine
-		}
 		if len(buf) > limit {
 			return textReq{}, 0, errCloseConn
 		}
