@@ -1,0 +1,185 @@
+// Package compat runs real session handlers against hatcheck: the client
+// libraries that applications use, installed from Debian (see .ci/run), with
+// only the server address changed.
+package compat
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/hatcheck/hatcheck/internal/server/servertest"
+)
+
+// need skips the test when a tool is missing, except in CI, where .ci/run
+// must have installed it.
+func need(t *testing.T, name, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s not installed; .ci/run must install %s", name, pkg)
+		}
+		t.Skipf("%s not installed (Debian %s)", name, pkg)
+	}
+}
+
+// phpModules lists the PHP extensions that are loaded.
+func phpModules(t *testing.T) string {
+	out, err := exec.Command("php", "-m").Output()
+	if err != nil {
+		t.Fatalf("php -m: %v", err)
+	}
+	return string(out)
+}
+
+// phpHandler is one way to configure PHP's sessions.
+type phpHandler struct {
+	name   string
+	module string // PHP extension it needs
+	ini    func(addr string) []string
+}
+
+var memcacheHandlers = []phpHandler{
+	{"php-memcached binary", "memcached", func(addr string) []string {
+		// Binary protocol is php-memcached's default; say so anyway.
+		return []string{"session.save_handler=memcached", "session.save_path=" + addr, "memcached.sess_binary_protocol=1"}
+	}},
+	{"php-memcached text", "memcached", func(addr string) []string {
+		return []string{"session.save_handler=memcached", "session.save_path=" + addr, "memcached.sess_binary_protocol=0"}
+	}},
+	{"pecl memcache", "memcache", func(addr string) []string {
+		return []string{"session.save_handler=memcache", "session.save_path=tcp://" + addr}
+	}},
+}
+
+// TestPHPMemcachedSessions runs a session's whole life through PHP's
+// memcached-protocol handlers: create, read from a new process,
+// concurrent requests serialized by the handler's lock, id regeneration,
+// expiry and destroy. The keys are checked through the Redis protocol,
+// which sees the same keyspace.
+func TestPHPMemcachedSessions(t *testing.T) {
+	need(t, "php", "php-cli")
+	mods := phpModules(t)
+	for _, h := range memcacheHandlers {
+		t.Run(h.name, func(t *testing.T) {
+			if !strings.Contains(mods, "\n"+h.module+"\n") {
+				if os.Getenv("CI") != "" {
+					t.Fatalf("PHP extension %s not loaded; .ci/run must install php-%s", h.module, h.module)
+				}
+				t.Skipf("PHP extension %s not loaded", h.module)
+			}
+			t.Parallel()
+			s := servertest.Start(t)
+			rc := goredis.NewClient(&goredis.Options{Addr: s.RedisAddr()})
+			t.Cleanup(func() { rc.Close() })
+			p := phpRunner{t: t, ini: h.ini(s.MemcacheAddr())}
+			testSessionLife(t, p, rc)
+		})
+	}
+}
+
+type phpRunner struct {
+	t   *testing.T
+	ini []string
+}
+
+// run runs one PHP request and returns its output.
+func (p phpRunner) run(extraIni []string, args ...string) string {
+	p.t.Helper()
+	var a []string
+	for _, kv := range append(append([]string{}, p.ini...), extraIni...) {
+		a = append(a, "-d", kv)
+	}
+	a = append(append(a, "php/session.php"), args...)
+	cmd := exec.Command("php", a...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		p.t.Fatalf("php %v: %v\nstdout: %s\nstderr: %s", args, err, out, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// sessionKeys lists the keys that hold a session's data (lock keys aside).
+func sessionKeys(t *testing.T, rc *goredis.Client, id string) []string {
+	t.Helper()
+	keys, err := rc.Keys(context.Background(), "*"+id+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []string
+	for _, k := range keys {
+		if !strings.Contains(strings.ToLower(k), "lock") {
+			data = append(data, k)
+		}
+	}
+	return data
+}
+
+func testSessionLife(t *testing.T, p phpRunner, rc *goredis.Client) {
+	id := p.run(nil, "create")
+	if len(id) < 16 {
+		t.Fatalf("create printed %q, want a session id", id)
+	}
+	if keys := sessionKeys(t, rc, id); len(keys) != 1 {
+		t.Fatalf("after create, keys for %s: %v", id, keys)
+	}
+	if got := p.run(nil, "read", id); got != `{"n":0,"user":"alice"}` {
+		t.Fatalf("read from a new process: %s", got)
+	}
+
+	// Each request reads n, waits, writes n+1: only the handler's lock
+	// keeps the increments from overwriting each other.
+	const requests = 6
+	var wg sync.WaitGroup
+	for i := 0; i < requests; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.run(nil, "incr", id)
+		}()
+	}
+	wg.Wait()
+	if got := p.run(nil, "read", id); got != `{"n":6,"user":"alice"}` {
+		t.Fatalf("after %d concurrent requests: %s", requests, got)
+	}
+
+	newID := p.run(nil, "regenerate", id)
+	if newID == id || len(newID) < 16 {
+		t.Fatalf("regenerate printed %q (old id %q)", newID, id)
+	}
+	if keys := sessionKeys(t, rc, id); len(keys) != 0 {
+		t.Fatalf("old id still stored after session_regenerate_id(true): %v", keys)
+	}
+	if got := p.run(nil, "read", newID); got != `{"n":6,"user":"alice"}` {
+		t.Fatalf("read under the new id: %s", got)
+	}
+
+	p.run(nil, "destroy", newID)
+	if keys := sessionKeys(t, rc, newID); len(keys) != 0 {
+		t.Fatalf("session still stored after destroy: %v", keys)
+	}
+	if got := p.run(nil, "read", newID); got != `[]` {
+		t.Fatalf("read after destroy: %s", got)
+	}
+
+	// The handlers store sessions with session.gc_maxlifetime as the TTL
+	// (pecl memcache as an absolute Unix time in whole seconds, so 2 s
+	// leaves at least 1 s).
+	short := []string{"session.gc_maxlifetime=2"}
+	exp := p.run(short, "create")
+	if got := p.run(short, "read", exp); got != `{"n":0,"user":"alice"}` {
+		t.Fatalf("read before expiry: %s", got)
+	}
+	time.Sleep(3200 * time.Millisecond)
+	if got := p.run(short, "read", exp); got != `[]` {
+		t.Fatalf("read after expiry: %s", got)
+	}
+}
