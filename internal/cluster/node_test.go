@@ -66,6 +66,35 @@ func TestWriteThenReadAndRestart(t *testing.T) {
 	}
 }
 
+// TestCASSurvivesRestart: memcached CAS values are part of the replicated
+// state, so a client's gets/cas pair works across a restart.
+func TestCASSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	n := openNode(t, dir)
+	ctx := context.Background()
+	res, err := n.Write(ctx, command.Tx{{Op: command.OpMCStore, Key: []byte("k"), Args: [][]byte{[]byte("v")}, ClientFlags: 9}})
+	if err != nil || res.Err != nil {
+		t.Fatal(err, res.Err)
+	}
+	cas := res.Results[0].CAS
+	if cas == 0 {
+		t.Fatal("store returned no CAS value")
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n2 := openNode(t, dir)
+	defer n2.Close()
+	r, err := n2.Read(ctx, &command.Cmd{Op: command.OpGet, Key: []byte("k")})
+	if err != nil || r.CAS != cas || r.Flags != 9 {
+		t.Fatalf("after restart: CAS %d flags %d (%v), want CAS %d flags 9", r.CAS, r.Flags, err, cas)
+	}
+	res, err = n2.Write(ctx, command.Tx{{Op: command.OpMCStore, Key: []byte("k"), Args: [][]byte{[]byte("w")}, CAS: cas}})
+	if err != nil || res.Results[0].Int != command.Stored || res.Results[0].CAS <= cas {
+		t.Fatalf("cas with the value from before the restart: %+v %v", res, err)
+	}
+}
+
 func TestNodeIDMismatch(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := loadNodeID(dir, "a"); err != nil {

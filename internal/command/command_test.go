@@ -16,6 +16,8 @@ func TestBatchRoundTrip(t *testing.T) {
 	txs := []Tx{
 		{{Op: OpSet, DB: 3, Flags: FlagNX | FlagExpireRel, N: 1440000, Key: b("PHPREDIS_SESSION:abc"), Args: [][]byte{b("data")}}},
 		{{Op: OpIncrBy, N: -5, Key: b("n")}, {Op: OpDel, Args: [][]byte{b("a"), b(""), b("c")}}},
+		{{Op: OpMCStore, Key: b("m"), Args: [][]byte{b("v")}, ClientFlags: 0xdeadbeef, CAS: 1 << 40, Flags: FlagNX | FlagExpireAbs, N: 42},
+			{Op: OpMCIncr, Key: b("n"), Delta: 1<<64 - 1, Initial: 7, Flags: FlagCreate | FlagDecr}, {Op: OpMCDelete, Key: b("m"), CAS: 3}},
 	}
 	data := EncodeBatch(nil, h, txs)
 	h2, txs2, err := DecodeBatch(data)
@@ -168,6 +170,48 @@ func TestExecutorEdgeCases(t *testing.T) {
 	}
 	if got := apply(ks, 10, Cmd{Op: OpGet, DB: 200, Key: b("k")}); !errors.Is(got[0].Err, ErrBadDB) {
 		t.Fatal("database out of range accepted")
+	}
+}
+
+// TestMemcachedCASFromLogIndex: CAS values come from the log entry's index
+// and the order of modifications inside it, so every node that applies the
+// same log gives every item the same CAS value.
+func TestMemcachedCASFromLogIndex(t *testing.T) {
+	store := func(key, val string, cas uint64) Cmd {
+		return Cmd{Op: OpMCStore, Key: b(key), Args: [][]byte{b(val)}, CAS: cas}
+	}
+	var firsts [2][]uint64
+	for node := range firsts {
+		ks := keyspace.New(16)
+		ks.BeginEntry(7)
+		r := apply(ks, 1000, store("a", "1", 0), store("b", "2", 0))
+		ks.BeginEntry(8)
+		r = append(r, apply(ks, 1000, store("a", "3", 0))...)
+		for _, x := range r {
+			firsts[node] = append(firsts[node], x.CAS)
+		}
+		want := []uint64{7<<24 + 1, 7<<24 + 2, 8<<24 + 1}
+		if fmt.Sprint(firsts[node]) != fmt.Sprint(want) {
+			t.Fatalf("CAS values %v, want %v", firsts[node], want)
+		}
+		// A compare with a stale CAS fails; with the current one it stores.
+		ks.BeginEntry(9)
+		if r := apply(ks, 1000, store("a", "x", 7<<24+1))[0]; r.Int != Exists {
+			t.Fatalf("stale CAS: %+v", r)
+		}
+		if r := apply(ks, 1000, store("a", "y", 8<<24+1))[0]; r.Int != Stored || r.CAS != 9<<24+1 {
+			t.Fatalf("current CAS: %+v", r)
+		}
+		// A touch keeps the CAS; a delete compares it.
+		if r := apply(ks, 1000, Cmd{Op: OpTouch, Key: b("a"), Flags: FlagExpireRel, N: 5000})[0]; r.CAS != 9<<24+1 {
+			t.Fatalf("touch: %+v", r)
+		}
+		if r := apply(ks, 1000, Cmd{Op: OpMCDelete, Key: b("a"), CAS: 1})[0]; r.Int != Exists {
+			t.Fatalf("delete with a wrong CAS: %+v", r)
+		}
+		if r := apply(ks, 1000, Cmd{Op: OpMCDelete, Key: b("a"), CAS: 9<<24 + 1})[0]; r.Int != Stored || ks.Lookup(0, "a") != nil {
+			t.Fatalf("delete with the right CAS: %+v", r)
+		}
 	}
 }
 
