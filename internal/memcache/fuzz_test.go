@@ -84,3 +84,29 @@ func FuzzParseBinary(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseText(b *testing.B) {
+	req := []byte("set PHPREDIS_SESSION:0123456789abcdef0123456789abcdef 0 1440 1024\r\n" + string(make([]byte, 1024)) + "\r\n")
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, n, err := parseText(req, 1<<20); err != nil || n != len(req) {
+			b.Fatal(n, err)
+		}
+	}
+}
+
+func BenchmarkParseBinary(b *testing.B) {
+	key := "memc.sess.key.0123456789abcdef0123456789abcdef"
+	req := make([]byte, 24+8+len(key)+1024)
+	req[0], req[1], req[3], req[4] = magicRequest, opSet, byte(len(key)), 8
+	req[8], req[9], req[10], req[11] = 0, 0, byte((8+len(key)+1024)>>8), byte(8+len(key)+1024)
+	copy(req[32:], key)
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, n, _, err := parseBinary(req, 1<<20); err != nil || n != len(req) {
+			b.Fatal(n, err)
+		}
+	}
+}

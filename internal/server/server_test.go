@@ -408,3 +408,14 @@ func TestScanLikeConnectRedis(t *testing.T) {
 		t.Fatalf("KEYS sess:1? = %d keys", len(keys))
 	}
 }
+
+func TestMemcacheListenerCanBeTurnedOff(t *testing.T) {
+	on := servertest.Start(t)
+	if on.MemcacheAddr() == "" || !strings.Contains(strings.Join(on.Listeners(), "\n"), "memcached protocol (text and binary) on "+on.MemcacheAddr()) {
+		t.Fatalf("memcached listener missing: %q %v", on.MemcacheAddr(), on.Listeners())
+	}
+	off := servertest.Start(t, func(c *servertest.Config) { c.MemcacheAddr = "" })
+	if off.MemcacheAddr() != "" || strings.Contains(strings.Join(off.Listeners(), "\n"), "memcached") {
+		t.Fatalf("--memcache-addr \"\" still serves memcached: %q %v", off.MemcacheAddr(), off.Listeners())
+	}
+}
