@@ -26,7 +26,8 @@ type conn struct {
 	closing atomic.Bool
 }
 
-func (c *conn) shutdown() {
+// Shutdown asks the connection to stop after the request it is running.
+func (c *conn) Shutdown() {
 	c.closing.Store(true)
 	_ = c.nc.SetReadDeadline(time.Now())
 }
@@ -35,7 +36,11 @@ func (c *conn) shutdown() {
 // room for its key and extras.
 func (c *conn) maxBody() int { return c.srv.cfg.MaxItemSize + maxKeyLen + 64 }
 
-func (c *conn) serve() {
+// Close closes the connection's socket at once.
+func (c *conn) Close() error { return c.nc.Close() }
+
+// Serve handles the client until it leaves or Shutdown is called.
+func (c *conn) Serve() {
 	defer c.nc.Close()
 	m := c.srv.cfg.Metrics
 	if m != nil {

@@ -27,9 +27,9 @@ func FuzzParseText(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const maxItem = 64
-		if len(in) > 8<<10 {
+		if len(in) > 3<<10 {
 			// Every prefix is parsed: keep that quadratic work bounded.
-			// 8 KB still covers the 2 KB line limit.
+			// 3 KB still covers the 2 KB line limit.
 			return
 		}
 		want, wantN, wantErr := parseText(in, maxItem)
@@ -60,7 +60,7 @@ func FuzzParseBinary(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const maxBody = 128
-		if len(in) > 8<<10 {
+		if len(in) > 3<<10 {
 			return
 		}
 		want, wantN, wantLarge, wantErr := parseBinary(in, maxBody)

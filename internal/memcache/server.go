@@ -7,15 +7,14 @@ package memcache
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
 	"log/slog"
 	"net"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/netserve"
 )
 
 // Node is what the front end needs from the replicated store.
@@ -53,17 +52,15 @@ type Server struct {
 	log     *slog.Logger
 	started time.Time
 
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[*conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	conns *netserve.Server[*conn]
 
-	totalConns atomic.Int64
-	cmdGet     atomic.Int64
-	cmdSet     atomic.Int64
-	hits       atomic.Int64
-	misses     atomic.Int64
+	cmdGet atomic.Int64
+	cmdSet atomic.Int64
+	hits   atomic.Int64
+	misses atomic.Int64
+
+	mu         sync.Mutex // guards closed and flushTimer
+	closed     bool
 	flushTimer *time.Timer
 }
 
@@ -75,66 +72,20 @@ func New(cfg Config, node Node) *Server {
 	if cfg.MaxItemSize <= 0 {
 		cfg.MaxItemSize = 1 << 20
 	}
-	return &Server{cfg: cfg, node: node, log: cfg.Logger, conns: map[*conn]struct{}{}, started: time.Now()}
+	return &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(),
+		conns: netserve.New[*conn](netserve.Config{
+			MaxClients: func() int { return cfg.MaxClients },
+			// memcached answers this in text whatever the protocol.
+			Refusal: []byte("SERVER_ERROR Too many open connections\r\n"),
+			Logger:  cfg.Logger,
+		})}
 }
 
 // Serve accepts connections until Close; it returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return errors.New("memcache: server closed")
-	}
-	s.ln = ln
-	s.mu.Unlock()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return err
-		}
-		s.totalConns.Add(1)
-		c := &conn{srv: s, nc: nc, authed: s.cfg.RequirePass == ""}
-		s.mu.Lock()
-		full := s.closed || (s.cfg.MaxClients > 0 && len(s.conns) >= s.cfg.MaxClients)
-		if !full {
-			s.conns[c] = struct{}{}
-			s.wg.Add(1)
-		}
-		s.mu.Unlock()
-		if full {
-			// memcached answers this in text whatever the protocol.
-			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = nc.Write([]byte("SERVER_ERROR Too many open connections\r\n"))
-			nc.Close()
-			continue
-		}
-		go func() {
-			defer s.wg.Done()
-			defer func() {
-				// A bug in one request must not take down the server and
-				// every other client with it: log it and drop this client.
-				if v := recover(); v != nil {
-					s.log.Error("panic serving client; connection closed", "panic", v, "stack", string(debug.Stack()))
-					c.nc.Close()
-				}
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-			}()
-			c.serve()
-		}()
-	}
+	return s.conns.Serve(ln, func(nc net.Conn) *conn {
+		return &conn{srv: s, nc: nc, authed: s.cfg.RequirePass == ""}
+	})
 }
 
 // Close stops accepting, lets each connection finish its current request,
@@ -142,40 +93,15 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
-	if s.ln != nil {
-		s.ln.Close()
-	}
 	if s.flushTimer != nil {
 		s.flushTimer.Stop()
 	}
-	for c := range s.conns {
-		c.shutdown()
-	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.nc.Close()
-		}
-		s.mu.Unlock()
-		<-done
-		return ctx.Err()
-	}
+	return s.conns.Close(ctx)
 }
 
 func (s *Server) checkPassword(p []byte) bool {
 	return subtle.ConstantTimeCompare(p, []byte(s.cfg.RequirePass)) == 1
-}
-
-func (s *Server) connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
 }
 
 // scheduleFlush runs flush_all with a delay: memcached invalidates items at

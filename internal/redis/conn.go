@@ -64,18 +64,22 @@ func newConn(s *Server, nc net.Conn) *conn {
 	return c
 }
 
-// shutdown asks the connection to stop after the command it is running.
-func (c *conn) shutdown() {
+// Shutdown asks the connection to stop after the command it is running.
+func (c *conn) Shutdown() {
 	c.closing.Store(true)
 	_ = c.nc.SetReadDeadline(time.Now())
 }
+
+// Close closes the connection's socket at once.
+func (c *conn) Close() error { return c.nc.Close() }
 
 func (c *conn) limits() resp.Limits {
 	cfg := &c.srv.cfg
 	return resp.Limits{MaxMultibulk: cfg.MaxMultibulk, MaxBulk: cfg.MaxBulk, MaxInline: cfg.MaxInline, Unauthenticated: !c.authed}
 }
 
-func (c *conn) serve() {
+// Serve handles the client until it leaves or Shutdown is called.
+func (c *conn) Serve() {
 	defer c.nc.Close()
 	if m := c.srv.cfg.Metrics; m != nil {
 		m.Connections(1)

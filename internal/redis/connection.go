@@ -228,12 +228,10 @@ func runClient(c *conn, a [][]byte) {
 		c.out = resp.AppendBulkString(c.out, c.describe()+"\n")
 	case "list":
 		var b strings.Builder
-		c.srv.mu.Lock()
-		for o := range c.srv.conns {
+		c.srv.conns.Each(func(o *conn) {
 			b.WriteString(o.describe())
 			b.WriteString("\n")
-		}
-		c.srv.mu.Unlock()
+		})
 		c.out = resp.AppendBulkString(c.out, b.String())
 	case "help":
 		lines := []string{

@@ -7,15 +7,13 @@ package redis
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
 	"log/slog"
 	"net"
-	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/netserve"
 )
 
 // Node is what the front end needs from the replicated store.
@@ -74,16 +72,10 @@ type Server struct {
 	maxClients atomic.Int64
 	notify     atomic.Int64 // notify-keyspace-events flags
 
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[*conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	conns *netserve.Server[*conn]
 
-	nextID     atomic.Int64
-	totalConns atomic.Int64
-	totalCmds  atomic.Int64
-	rejected   atomic.Int64
+	nextID    atomic.Int64
+	totalCmds atomic.Int64
 }
 
 // New returns a server; call Serve with a listener.
@@ -91,110 +83,28 @@ func New(cfg Config, node Node) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, node: node, log: cfg.Logger, conns: map[*conn]struct{}{}, started: time.Now()}
+	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now()}
 	s.timeout.Store(int64(cfg.Timeout))
 	s.maxClients.Store(int64(cfg.MaxClients))
+	s.conns = netserve.New[*conn](netserve.Config{
+		MaxClients: func() int { return int(s.maxClients.Load()) },
+		Refusal:    []byte("-ERR max number of clients reached\r\n"),
+		Logger:     cfg.Logger,
+	})
 	return s
 }
 
 // Serve accepts connections until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return errors.New("redis: server closed")
-	}
-	s.ln = ln
-	s.mu.Unlock()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return err
-		}
-		s.totalConns.Add(1)
-		c := newConn(s, nc)
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			nc.Close()
-			continue
-		}
-		tooMany := s.maxClients.Load() > 0 && int64(len(s.conns)) >= s.maxClients.Load()
-		if !tooMany {
-			s.conns[c] = struct{}{}
-			s.wg.Add(1)
-		}
-		s.mu.Unlock()
-		if tooMany {
-			s.rejected.Add(1)
-			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = nc.Write([]byte("-ERR max number of clients reached\r\n"))
-			nc.Close()
-			continue
-		}
-		go func() {
-			defer s.wg.Done()
-			defer func() {
-				// A bug in one request must not take down the server and
-				// every other client with it: log it and drop this client.
-				if v := recover(); v != nil {
-					s.log.Error("panic serving client; connection closed", "panic", v, "stack", string(debug.Stack()))
-					c.nc.Close()
-				}
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-			}()
-			c.serve()
-		}()
-	}
+	return s.conns.Serve(ln, func(nc net.Conn) *conn { return newConn(s, nc) })
 }
 
 // Close stops accepting, lets every connection finish the command it is
 // running, closes the connections and waits for them, or until ctx ends.
-func (s *Server) Close(ctx context.Context) error {
-	s.mu.Lock()
-	s.closed = true
-	if s.ln != nil {
-		s.ln.Close()
-	}
-	for c := range s.conns {
-		c.shutdown()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.nc.Close()
-		}
-		s.mu.Unlock()
-		<-done
-		return ctx.Err()
-	}
-}
+func (s *Server) Close(ctx context.Context) error { return s.conns.Close(ctx) }
 
 // Clients is the number of connected clients.
-func (s *Server) Clients() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
+func (s *Server) Clients() int { return s.conns.Len() }
 
 // checkPassword compares in constant time (for equal lengths; the length
 // itself is not secret enough to matter and subtle handles it).

@@ -117,9 +117,9 @@ func (c *conn) infoSection(b *strings.Builder, sec string) {
 		line("aof_enabled", 1)
 		line("aof_rewrite_in_progress", 0)
 	case "stats":
-		line("total_connections_received", s.totalConns.Load())
+		line("total_connections_received", s.conns.Accepted())
 		line("total_commands_processed", s.totalCmds.Load())
-		line("rejected_connections", s.rejected.Load())
+		line("rejected_connections", s.conns.Rejected())
 		line("expired_keys", info.Expired)
 		line("evicted_keys", info.Evicted)
 	case "replication":
