@@ -42,18 +42,23 @@ func phpModules(t *testing.T) string {
 type phpHandler struct {
 	name   string
 	module string // PHP extension it needs
+	pass   string // server password (--requirepass), if any
 	ini    func(addr string) []string
 }
 
 var memcacheHandlers = []phpHandler{
-	{"php-memcached binary", "memcached", func(addr string) []string {
+	{"php-memcached binary", "memcached", "", func(addr string) []string {
 		// Binary protocol is php-memcached's default; say so anyway.
 		return []string{"session.save_handler=memcached", "session.save_path=" + addr, "memcached.sess_binary_protocol=1"}
 	}},
-	{"php-memcached text", "memcached", func(addr string) []string {
+	{"php-memcached text", "memcached", "", func(addr string) []string {
 		return []string{"session.save_handler=memcached", "session.save_path=" + addr, "memcached.sess_binary_protocol=0"}
 	}},
-	{"pecl memcache", "memcache", func(addr string) []string {
+	{"php-memcached SASL", "memcached", "s3cret", func(addr string) []string {
+		return []string{"session.save_handler=memcached", "session.save_path=" + addr,
+			"memcached.sess_sasl_username=app", "memcached.sess_sasl_password=s3cret"}
+	}},
+	{"pecl memcache", "memcache", "", func(addr string) []string {
 		return []string{"session.save_handler=memcache", "session.save_path=tcp://" + addr}
 	}},
 }
@@ -75,11 +80,23 @@ func TestPHPMemcachedSessions(t *testing.T) {
 				t.Skipf("PHP extension %s not loaded", h.module)
 			}
 			t.Parallel()
-			s := servertest.Start(t)
-			rc := goredis.NewClient(&goredis.Options{Addr: s.RedisAddr()})
+			s := servertest.Start(t, func(c *servertest.Config) { c.RequirePass = h.pass })
+			rc := goredis.NewClient(&goredis.Options{Addr: s.RedisAddr(), Password: h.pass})
 			t.Cleanup(func() { rc.Close() })
 			p := phpRunner{t: t, ini: h.ini(s.MemcacheAddr())}
 			testSessionLife(t, p, rc)
+			if h.pass != "" {
+				// With a wrong password the handler cannot read a session.
+				id := p.run(nil, "create")
+				var a []string
+				for _, kv := range h.ini(s.MemcacheAddr()) {
+					a = append(a, "-d", strings.Replace(kv, "password="+h.pass, "password=wrong", 1))
+				}
+				out, err := exec.Command("php", append(a, "php/session.php", "read", id)...).CombinedOutput()
+				if err == nil || !strings.Contains(string(out), "AUTHENTICATION FAILURE") {
+					t.Fatalf("wrong SASL password: %v\n%s", err, out)
+				}
+			}
 		})
 	}
 }
