@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -56,46 +55,36 @@ import (
 var update = flag.Bool("update", false, "re-record golden transcripts from memcached")
 
 func TestTranscripts(t *testing.T) {
-	files, _ := filepath.Glob("testdata/transcripts/*.txt")
-	if len(files) == 0 {
-		t.Fatal("no transcripts")
-	}
 	memcached := transcript.Reference(t, "memcached", "memcached", *update)
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".txt")
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			// Requests are built at play time, when the CAS values they
-			// name are known; loading only checks their syntax.
-			tr := transcript.Load(t, f, func(l string) ([]byte, error) { return []byte(l), nil })
-			_, bin := tr.Directives["binary"]
-			for _, s := range tr.Steps {
-				if s.Req != nil && !s.Raw {
-					if _, err := encode(s.Line, bin, casVars{}); err != nil {
-						t.Fatalf("%s: %s: %v", f, s.Line, err)
-					}
-				}
-			}
-			itemSize := 1 << 20
-			if v := tr.Directives["max-item-size"]; v != "" {
-				var err error
-				if itemSize, err = strconv.Atoi(v); err != nil {
-					t.Fatalf("max-item-size: %v", err)
-				}
-			}
-			goldenPath := strings.TrimSuffix(f, ".txt") + ".golden"
-			if *update {
-				transcript.WriteGolden(t, goldenPath, tr.Steps, play(t, startMemcached(t, memcached, itemSize), bin, tr.Steps))
-				return
-			}
-			want := transcript.ReadGolden(t, goldenPath)
-			srv := servertest.Start(t, func(c *servertest.Config) { c.MaxItemSize = config.Size(itemSize) })
-			transcript.Compare(t, "hatcheck", tr.Steps, want, play(t, srv.MemcacheAddr(), bin, tr.Steps))
-			if memcached != "" {
-				transcript.Compare(t, "memcached", tr.Steps, want, play(t, startMemcached(t, memcached, itemSize), bin, tr.Steps))
-			}
-		})
+	// Requests are built at play time, when the CAS values they name are
+	// known; loading keeps the lines.
+	keep := func(l string) ([]byte, error) { return []byte(l), nil }
+	hatcheck := func(t *testing.T, f transcript.File) [][]byte {
+		srv := servertest.Start(t, func(c *servertest.Config) { c.MaxItemSize = config.Size(itemSize(t, f)) })
+		return play(t, srv.MemcacheAddr(), isBinary(f), f.Steps)
 	}
+	var reference transcript.Player
+	if memcached != "" {
+		reference = func(t *testing.T, f transcript.File) [][]byte {
+			return play(t, startMemcached(t, memcached, itemSize(t, f)), isBinary(f), f.Steps)
+		}
+	}
+	transcript.Run(t, *update, keep, hatcheck, reference)
+}
+
+func isBinary(f transcript.File) bool { _, ok := f.Directives["binary"]; return ok }
+
+// itemSize is the transcript's max-item-size directive, else memcached's 1 MB.
+func itemSize(t *testing.T, f transcript.File) int {
+	v := f.Directives["max-item-size"]
+	if v == "" {
+		return 1 << 20
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("max-item-size: %v", err)
+	}
+	return n
 }
 
 // casVars numbers the CAS values a server gave, in order of appearance.

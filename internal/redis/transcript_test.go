@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,30 +34,19 @@ import (
 var update = flag.Bool("update", false, "re-record golden transcripts from redis-server")
 
 func TestTranscripts(t *testing.T) {
-	files, _ := filepath.Glob("testdata/transcripts/*.txt")
-	if len(files) == 0 {
-		t.Fatal("no transcripts")
-	}
 	redisServer := transcript.Reference(t, "redis-server", "redis-server", *update)
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".txt")
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			tr := transcript.Load(t, f, encodeInline)
-			pass := tr.Directives["requirepass"]
-			goldenPath := strings.TrimSuffix(f, ".txt") + ".golden"
-			if *update {
-				transcript.WriteGolden(t, goldenPath, tr.Steps, play(t, startRedisServer(t, redisServer, pass), tr.Steps))
-				return
-			}
-			want := transcript.ReadGolden(t, goldenPath)
-			srv := servertest.Start(t, func(c *servertest.Config) { c.RequirePass = pass })
-			transcript.Compare(t, "hatcheck", tr.Steps, want, play(t, srv.RedisAddr(), tr.Steps))
-			if redisServer != "" {
-				transcript.Compare(t, "redis-server", tr.Steps, want, play(t, startRedisServer(t, redisServer, pass), tr.Steps))
-			}
-		})
+	hatcheck := func(t *testing.T, f transcript.File) [][]byte {
+		pass := f.Directives["requirepass"]
+		srv := servertest.Start(t, func(c *servertest.Config) { c.RequirePass = pass })
+		return play(t, srv.RedisAddr(), f.Steps)
 	}
+	var reference transcript.Player
+	if redisServer != "" {
+		reference = func(t *testing.T, f transcript.File) [][]byte {
+			return play(t, startRedisServer(t, redisServer, f.Directives["requirepass"]), f.Steps)
+		}
+	}
+	transcript.Run(t, *update, encodeInline, hatcheck, reference)
 }
 
 // encodeInline turns an inline-syntax line into a RESP multibulk request.

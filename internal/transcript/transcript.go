@@ -24,6 +24,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -154,6 +155,38 @@ func Compare(t testing.TB, who string, steps []Step, want, got [][]byte) {
 	}
 	if j != len(want) {
 		t.Errorf("golden file has %d replies, the transcript %d requests; re-record with -update", len(want), j)
+	}
+}
+
+// Player replays a transcript against one server and returns each step's
+// reply (indexed like f.Steps).
+type Player func(t *testing.T, f File) [][]byte
+
+// Run replays every testdata/transcripts/*.txt as a parallel subtest. With
+// update it records NAME.golden from reference; otherwise it compares
+// hatcheck's replies with the golden file and, when reference is not nil
+// (the real server is installed), the reference server's too, so that a
+// golden file the real server no longer agrees with is caught.
+func Run(t *testing.T, update bool, encode func(line string) ([]byte, error), hatcheck, reference Player) {
+	files, _ := filepath.Glob("testdata/transcripts/*.txt")
+	if len(files) == 0 {
+		t.Fatal("no transcripts")
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
+			t.Parallel()
+			f := Load(t, path, encode)
+			golden := strings.TrimSuffix(path, ".txt") + ".golden"
+			if update {
+				WriteGolden(t, golden, f.Steps, reference(t, f))
+				return
+			}
+			want := ReadGolden(t, golden)
+			Compare(t, "hatcheck", f.Steps, want, hatcheck(t, f))
+			if reference != nil {
+				Compare(t, "reference server", f.Steps, want, reference(t, f))
+			}
+		})
 	}
 }
 
