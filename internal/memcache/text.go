@@ -104,13 +104,8 @@ func (c *conn) runText(r textReq) {
 			return "DELETED"
 		})
 	case "incr", "decr":
-		if len(a) != 2 && len(a) != 3 {
-			c.line("ERROR")
-			return
-		}
-		noreply := len(a) == 3 && string(a[2]) == "noreply"
-		if !validKey(a[0]) {
-			c.line("CLIENT_ERROR bad command line format")
+		noreply, ok := c.keyAndArg(a)
+		if !ok {
 			return
 		}
 		delta, ok := command.ParseUint(a[1])
@@ -130,13 +125,8 @@ func (c *conn) runText(r textReq) {
 			return string(res.Bulk)
 		})
 	case "touch":
-		if len(a) != 2 && len(a) != 3 {
-			c.line("ERROR")
-			return
-		}
-		noreply := len(a) == 3 && string(a[2]) == "noreply"
-		if !validKey(a[0]) {
-			c.line("CLIENT_ERROR bad command line format")
+		noreply, ok := c.keyAndArg(a)
+		if !ok {
 			return
 		}
 		exp, err := strconv.ParseInt(string(a[1]), 10, 64)
@@ -195,6 +185,20 @@ func (c *conn) runText(r textReq) {
 	default:
 		c.line("ERROR")
 	}
+}
+
+// keyAndArg checks the "<key> <arg> [noreply]" arguments of incr, decr and
+// touch, answering a malformed line as memcached does.
+func (c *conn) keyAndArg(a [][]byte) (noreply, ok bool) {
+	if len(a) != 2 && len(a) != 3 {
+		c.line("ERROR")
+		return false, false
+	}
+	if !validKey(a[0]) {
+		c.line("CLIENT_ERROR bad command line format")
+		return false, false
+	}
+	return len(a) == 3 && string(a[2]) == "noreply", true
 }
 
 // touchCmd builds a touch: exptime 0 removes the expiry.
