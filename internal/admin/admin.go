@@ -1,5 +1,5 @@
 // Package admin serves hatcheck's HTTP endpoints: /healthz, /readyz,
-// /metrics (Prometheus) and /debug/pprof.
+// /metrics (Prometheus), /debug/pprof and the cluster API (/cluster).
 package admin
 
 import (
@@ -18,9 +18,12 @@ type Status interface {
 	Ready() bool
 }
 
-// Handler returns the admin mux.
-func Handler(st Status, reg *prometheus.Registry) http.Handler {
+// Handler returns the admin mux. cl may be nil (no cluster API).
+func Handler(st Status, reg *prometheus.Registry, cl Cluster, password string) http.Handler {
 	mux := http.NewServeMux()
+	if cl != nil {
+		clusterRoutes(mux, cl, password)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

@@ -38,7 +38,7 @@ func (n *Node) runExpirer() {
 			tx, sampled, found := n.sampleExpired(time.Now().UnixMilli())
 			if len(tx) > 0 {
 				ctx, cancel := context.WithTimeout(context.Background(), n.cfg.FailoverWait)
-				res, err := n.Write(ctx, tx)
+				res, err := n.propose(ctx, tx)
 				cancel()
 				if err != nil {
 					break

@@ -1,7 +1,10 @@
 package cluster
 
 import (
+	"crypto/subtle"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -9,23 +12,41 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// The peer port carries several kinds of traffic. Every connection opens
-// with one byte naming its kind; the mux reads it and hands the connection
-// to the matching listener. Only Raft exists so far; forwarding and join
-// requests get their own bytes.
+// The peer port carries every kind of traffic between nodes. Each
+// connection opens with a hello:
+//
+//	kind byte | id length byte | dialing node's id | secret length byte | secret
+//
+// The mux checks the secret (when the cluster has one) and hands the
+// connection to the listener of its kind. The id names the dialer in logs
+// and lets a test proxy tell which link a connection belongs to.
 const (
-	connRaft byte = 'R'
+	connRaft byte = 'R' // hashicorp/raft's NetworkTransport
+	connRPC  byte = 'F' // forwarded commands and membership requests (rpc.go)
 )
 
 // peerMux accepts connections on the peer port and routes them by kind.
 type peerMux struct {
 	ln        net.Listener
 	advertise net.Addr
+	id        string
+	secret    string
+	log       logger
 	raft      *streamLayer
+	rpc       func(net.Conn) // serves one RPC connection
 	wg        sync.WaitGroup
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
-func newPeerMux(addr string, advertise string) (*peerMux, error) {
+type logger interface {
+	Warn(msg string, args ...any)
+}
+
+func newPeerMux(addr, advertise, id, secret string, log logger) (*peerMux, error) {
+	if len(id) > 255 || len(secret) > 255 {
+		return nil, errors.New("node id and cluster secret must be at most 255 bytes")
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -37,15 +58,20 @@ func newPeerMux(addr string, advertise string) (*peerMux, error) {
 			return nil, err
 		}
 	}
-	m := &peerMux{ln: ln, advertise: adv}
-	m.raft = &streamLayer{mux: m, conns: make(chan net.Conn, 16), closed: make(chan struct{})}
-	m.wg.Add(1)
-	go m.serve()
+	m := &peerMux{ln: ln, advertise: adv, id: id, secret: secret, log: log, closed: make(chan struct{})}
+	m.raft = &streamLayer{mux: m, conns: make(chan net.Conn, 16)}
 	return m, nil
 }
 
-// kindTimeout bounds how long a new connection may take to name its kind.
-const kindTimeout = 5 * time.Second
+// start begins accepting; rpc serves RPC connections.
+func (m *peerMux) start(rpc func(net.Conn)) {
+	m.rpc = rpc
+	m.wg.Add(1)
+	go m.serve()
+}
+
+// helloTimeout bounds how long a new connection may take to say hello.
+const helloTimeout = 5 * time.Second
 
 func (m *peerMux) serve() {
 	defer m.wg.Done()
@@ -54,44 +80,102 @@ func (m *peerMux) serve() {
 		if err != nil {
 			return
 		}
-		go m.route(c)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.route(c)
+		}()
 	}
 }
 
 func (m *peerMux) route(c net.Conn) {
-	var b [1]byte
-	_ = c.SetReadDeadline(time.Now().Add(kindTimeout))
-	if _, err := c.Read(b[:]); err != nil {
+	_ = c.SetReadDeadline(time.Now().Add(helloTimeout))
+	kind, from, secret, err := readHello(c)
+	if err != nil {
+		c.Close()
+		return
+	}
+	if m.secret == "" && !isLoopback(c.RemoteAddr()) {
+		// Protected mode, as for clients: without a password only loopback
+		// peers are accepted.
+		m.log.Warn("peer connection refused: set --requirepass to accept peers beyond loopback", "remote", c.RemoteAddr().String(), "claims", from)
+		c.Close()
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(secret), []byte(m.secret)) != 1 {
+		m.log.Warn("peer connection refused: wrong cluster secret", "remote", c.RemoteAddr().String(), "claims", from)
 		c.Close()
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	switch b[0] {
+	switch kind {
 	case connRaft:
 		select {
 		case m.raft.conns <- c:
-		case <-m.raft.closed:
+		case <-m.closed:
 			c.Close()
 		}
+	case connRPC:
+		m.rpc(c)
 	default:
 		c.Close()
 	}
 }
 
+func isLoopback(a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	return ok && t.IP.IsLoopback()
+}
+
+// readHello reads a connection's hello.
+func readHello(r io.Reader) (kind byte, id, secret string, err error) {
+	var b [2]byte
+	if _, err = io.ReadFull(r, b[:]); err != nil {
+		return
+	}
+	kind = b[0]
+	idb := make([]byte, int(b[1])+1)
+	if _, err = io.ReadFull(r, idb); err != nil {
+		return
+	}
+	sec := make([]byte, int(idb[len(idb)-1]))
+	if _, err = io.ReadFull(r, sec); err != nil {
+		return
+	}
+	return kind, string(idb[:len(idb)-1]), string(sec), nil
+}
+
+func (m *peerMux) hello(kind byte) []byte {
+	b := append([]byte{kind, byte(len(m.id))}, m.id...)
+	b = append(b, byte(len(m.secret)))
+	return append(b, m.secret...)
+}
+
+// dial opens a peer connection of the given kind.
+func (m *peerMux) dial(kind byte, addr string, timeout time.Duration) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Write(m.hello(kind)); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("peer hello: %w", err)
+	}
+	return c, nil
+}
+
 func (m *peerMux) Close() error {
 	err := m.ln.Close()
-	m.raft.closeOnce.Do(func() { close(m.raft.closed) })
+	m.closeOnce.Do(func() { close(m.closed) })
 	m.wg.Wait()
 	return err
 }
 
 // streamLayer is the Raft side of the mux: a net.Listener fed by the mux
-// and a Dial that names the kind.
+// and a Dial that says hello.
 type streamLayer struct {
-	mux       *peerMux
-	conns     chan net.Conn
-	closed    chan struct{}
-	closeOnce sync.Once
+	mux   *peerMux
+	conns chan net.Conn
 }
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
@@ -100,26 +184,16 @@ func (s *streamLayer) Accept() (net.Conn, error) {
 	select {
 	case c := <-s.conns:
 		return c, nil
-	case <-s.closed:
+	case <-s.mux.closed:
 		return nil, errors.New("peer port closed")
 	}
 }
 
-func (s *streamLayer) Close() error {
-	s.closeOnce.Do(func() { close(s.closed) })
-	return nil
-}
+// Close is a no-op: the mux owns the listener and closes it.
+func (s *streamLayer) Close() error { return nil }
 
 func (s *streamLayer) Addr() net.Addr { return s.mux.advertise }
 
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", string(addr), timeout)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.Write([]byte{connRaft}); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return s.mux.dial(connRaft, string(addr), timeout)
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,18 @@ type Config struct {
 	MaxMemory    int64  // bytes; 0 = unlimited
 	Policy       command.Policy
 	FailoverWait time.Duration // how long requests wait for a leader; default 5 s
+	// Join is the peer address of a member to ask for admission. A node
+	// with an empty data dir and no Join bootstraps a new cluster.
+	Join string
+	// Secret, when set, must be presented by every peer connection.
+	Secret string
+	// Meta is what this node tells others about itself (its client
+	// addresses), for discovery.
+	Meta map[string]string
+	// UnsafeStaleReads makes followers answer reads from their own state,
+	// which may be behind the leader. For tests that show the linearizability
+	// checker catches stale reads; never set it in production.
+	UnsafeStaleReads bool
 	// Snapshot policy: a snapshot is taken after SnapshotThreshold new entries
 	// (checked every SnapshotInterval); TrailingLogs entries stay behind it
 	// so that a briefly absent follower catches up from the log.
@@ -84,6 +97,7 @@ type Node struct {
 	wal    *wal.WAL
 	meta   *metadb.BoltMetaDB
 	mux    *peerMux
+	peers  *peers
 	trans  *raft.NetworkTransport
 	snaps  *raft.FileSnapshotStore
 	policy atomic.Uint32
@@ -91,6 +105,18 @@ type Node struct {
 
 	closeMu sync.RWMutex
 	closed  bool
+	ctx     context.Context // canceled by Close
+	cancel  context.CancelFunc
+
+	closing  atomic.Bool // Close has been called
+	draining atomic.Bool // a planned shutdown: forwarded requests go elsewhere
+
+	metaMu    sync.Mutex
+	members   map[string]memberMeta // what other members said about themselves
+	leaderFns struct {
+		sync.Mutex
+		fns []func(string)
+	}
 
 	proposals chan *proposal
 	inflight  chan inflight
@@ -128,7 +154,9 @@ func Open(cfg Config) (*Node, error) {
 		slots:      make(chan struct{}, maxInflightEntries),
 		stop:       make(chan struct{}),
 		verifyReqs: make(chan chan error, 1024),
+		members:    map[string]memberMeta{},
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.SetMaxMemory(cfg.MaxMemory, cfg.Policy)
 	hlog := newHCLog(n.log, "raft")
 
@@ -151,11 +179,12 @@ func Open(cfg Config) (*Node, error) {
 	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hlog); err != nil {
 		return nil, fmt.Errorf("open snapshots: %w", err)
 	}
-	if n.mux, err = newPeerMux(cfg.PeerAddr, cfg.Advertise); err != nil {
+	if n.mux, err = newPeerMux(cfg.PeerAddr, cfg.Advertise, id, cfg.Secret, n.log); err != nil {
 		return nil, fmt.Errorf("peer port: %w", err)
 	}
+	n.peers = &peers{mux: n.mux}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: n.mux.raft, MaxPool: 3, Timeout: 2 * time.Second, Logger: hlog,
+		Stream: n.mux.raft, MaxPool: 3, Timeout: time.Second, Logger: hlog,
 	})
 
 	rc := raft.DefaultConfig()
@@ -171,6 +200,9 @@ func Open(cfg Config) (*Node, error) {
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.NoSnapshotRestoreOnStart = false
+	// A removed node keeps running (and can be added back); it simply
+	// stops hearing from the leader.
+	rc.ShutdownOnRemove = false
 
 	existing, err := raft.HasExistingState(logs, n.wal, n.snaps)
 	if err != nil {
@@ -179,7 +211,8 @@ func Open(cfg Config) (*Node, error) {
 	if n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.wal, n.snaps, n.trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	if !existing {
+	n.mux.start(func(c net.Conn) { serveRPC(n.ctx, c, n.handleRPC) })
+	if !existing && cfg.Join == "" {
 		n.log.Info("bootstrapping a new cluster", "peer_addr", string(n.trans.LocalAddr()))
 		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{
 			{Suffrage: raft.Voter, ID: raft.ServerID(id), Address: n.trans.LocalAddr()},
@@ -190,12 +223,23 @@ func Open(cfg Config) (*Node, error) {
 		}
 	}
 	ok = true
-	n.wg.Add(5)
+	obs := make(chan raft.Observation, 16)
+	n.raft.RegisterObserver(raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	}))
+	n.wg.Add(7)
 	go n.runProposer()
 	go n.runResponder()
 	go n.runVerifier()
 	go n.watchLeadership()
 	go n.runExpirer()
+	go n.runPromoter()
+	go n.runLeaderObserver(obs)
+	if cfg.Join != "" {
+		n.wg.Add(1)
+		go n.runJoin(!existing)
+	}
 	return n, nil
 }
 
@@ -247,11 +291,6 @@ func (n *Node) MaxMemory() (int64, command.Policy) {
 // IsLeader reports whether this node is the leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
-// waitLeader waits up to FailoverWait for this node to lead.
-func (n *Node) waitLeader(ctx context.Context) error {
-	return n.waitFor(ctx, func() bool { return n.raft.State() == raft.Leader })
-}
-
 // waitFor polls cond until it holds, failing with ErrNoLeader after
 // FailoverWait: the conditions it waits for are all "a usable leader".
 func (n *Node) waitFor(ctx context.Context, cond func() bool) error {
@@ -280,20 +319,19 @@ func (n *Node) waitFor(ctx context.Context, cond func() bool) error {
 // finish, a snapshot is taken so that the next start replays little, and
 // Raft, the peer port and the stores are closed.
 func (n *Node) Close() error {
-	n.closeMu.Lock()
-	if n.closed {
-		n.closeMu.Unlock()
+	if !n.closing.CompareAndSwap(false, true) {
 		return nil
 	}
+	n.HandOver()
+	n.closeMu.Lock()
 	n.closed = true
 	n.closeMu.Unlock()
 	close(n.stop)
+	n.cancel()
 	n.wg.Wait()
 	var errs []error
-	if n.raft.State() == raft.Leader {
-		if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
-			errs = append(errs, fmt.Errorf("snapshot: %w", err))
-		}
+	if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		errs = append(errs, fmt.Errorf("snapshot: %w", err))
 	}
 	if err := n.raft.Shutdown().Error(); err != nil {
 		errs = append(errs, err)
@@ -302,8 +340,44 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
+// HandOver prepares a planned shutdown of the leader: forwarded requests
+// are sent back to be retried, writes in flight finish, and leadership
+// moves to another voter, so that clients see no failure. It does nothing
+// on a follower or a cluster of one. Close calls it.
+func (n *Node) HandOver() {
+	if n.raft.State() != raft.Leader || !n.hasOtherVoters() {
+		return
+	}
+	n.draining.Store(true)
+	deadline := time.Now().Add(n.cfg.FailoverWait)
+	for (n.pending.Load() > 0 || len(n.proposals) > 0) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		n.log.Warn("leadership transfer before shutdown failed", "err", err)
+		return
+	}
+	n.log.Info("handed leadership over before shutdown")
+}
+
+func (n *Node) hasOtherVoters() bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter && string(s.ID) != n.id {
+			return true
+		}
+	}
+	return false
+}
+
 func (n *Node) closeStores() error {
 	var errs []error
+	if n.peers != nil {
+		n.peers.close()
+	}
 	if n.trans != nil {
 		errs = append(errs, n.trans.Close())
 	}
@@ -321,7 +395,7 @@ func (n *Node) closeStores() error {
 
 // Stats is a point-in-time view for INFO and metrics.
 type Stats struct {
-	ID, State, Leader               string
+	ID, State, Leader, LeaderID     string
 	Term, CommitIndex, AppliedIndex uint64
 	LastSnapshotIndex               uint64
 	Snapshots                       uint64
@@ -333,9 +407,9 @@ type Stats struct {
 
 // Stats reports the node's state.
 func (n *Node) Stats() Stats {
-	addr, _ := n.raft.LeaderWithID()
+	addr, lid := n.raft.LeaderWithID()
 	s := Stats{
-		ID: n.id, State: n.raft.State().String(), Leader: string(addr),
+		ID: n.id, State: n.raft.State().String(), Leader: string(addr), LeaderID: string(lid),
 		Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.fsm.applied.Load(),
 		Snapshots: n.fsm.snapshots.Load(), LastSnapshotDuration: time.Duration(n.fsm.lastSnapshotNanos.Load()),
 		Expired: n.expired.Load(), Evicted: n.evicted.Load(),
@@ -354,7 +428,12 @@ func (n *Node) Stats() Stats {
 }
 
 // Ready reports whether the node can serve linearizable reads and writes:
-// it leads and has applied everything committed in its term.
+// it leads and has applied everything committed in its term, or it knows a
+// leader to forward to.
 func (n *Node) Ready() bool {
-	return n.leaderReady.Load() && n.appliedThrough(n.raft.CommitIndex())
+	if n.raft.State() == raft.Leader {
+		return n.leaderReady.Load() && n.appliedThrough(n.raft.CommitIndex())
+	}
+	_, ok := n.currentLeader()
+	return ok
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/hatcheck/hatcheck/internal/command"
-	"github.com/hatcheck/hatcheck/internal/keyspace"
 )
 
 // A proposal is one client transaction waiting for its log entry.
@@ -43,12 +42,9 @@ const (
 	maxInflightEntries = 4
 )
 
-// Write proposes a transaction and returns its result once the entry that
-// carries it is committed and applied.
-func (n *Node) Write(ctx context.Context, tx command.Tx) (command.TxResult, error) {
-	if err := n.waitLeader(ctx); err != nil {
-		return command.TxResult{}, err
-	}
+// propose hands a transaction to this node's log as leader and waits for
+// its result. errRetry means it never entered the log.
+func (n *Node) propose(ctx context.Context, tx command.Tx) (command.TxResult, error) {
 	p := &proposal{tx: tx, done: make(chan struct{})}
 	n.closeMu.RLock()
 	if n.closed {
@@ -155,8 +151,12 @@ func (n *Node) runResponder() {
 			err = fmt.Errorf("apply returned %d results for %d transactions", len(results), len(in.props)+in.skip)
 		}
 		if err != nil {
-			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) {
-				err = fmt.Errorf("%w: %v", ErrNoLeader, err)
+			switch {
+			case errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipTransferInProgress):
+				// Refused before entering the log: safe to send to the new leader.
+				err = fmt.Errorf("%w: %v", errRetry, err)
+			case errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown):
+				err = fmt.Errorf("%w: %v (the write may or may not have been applied)", ErrNoLeader, err)
 			}
 			n.log.Warn("log entry failed", "err", err, "transactions", len(in.props))
 		}
@@ -191,19 +191,4 @@ func txSize(tx command.Tx) int {
 		}
 	}
 	return n
-}
-
-// Read executes a read-only command linearizably: after a read barrier, on
-// the leader's applied state.
-func (n *Node) Read(ctx context.Context, c *command.Cmd) (command.Result, error) {
-	if err := n.readBarrier(ctx); err != nil {
-		return command.Result{}, err
-	}
-	var r command.Result
-	n.fsm.read(func(ks *keyspace.Keyspace) {
-		// Never read at a time before the log's: a key the log has seen
-		// expire stays expired even if this clock lags the old leader's.
-		r = command.Read(ks, max(time.Now().UnixMilli(), ks.Stamp()), c)
-	})
-	return r, nil
 }

@@ -7,9 +7,6 @@ import "context"
 // round shared by every read waiting at that moment), then wait until the
 // FSM has applied up to the noted index.
 func (n *Node) readBarrier(ctx context.Context) error {
-	if err := n.waitLeader(ctx); err != nil {
-		return err
-	}
 	if err := n.waitReady(ctx); err != nil {
 		return err
 	}
@@ -44,9 +41,14 @@ func (n *Node) appliedThrough(idx uint64) bool {
 }
 
 // waitReady waits until a new leader has applied a barrier of its own term,
-// so that its commit index covers every write acknowledged by earlier leaders.
+// so that its commit index covers every write acknowledged by earlier
+// leaders. It returns errRetry at once if this node does not lead.
 func (n *Node) waitReady(ctx context.Context) error {
-	return n.waitFor(ctx, n.leaderReady.Load)
+	err := n.waitFor(ctx, func() bool { return n.leaderReady.Load() || !n.leads() })
+	if err == nil && !n.leaderReady.Load() {
+		return errRetry
+	}
+	return err
 }
 
 // runVerifier answers read barriers in rounds: every request that arrived

@@ -26,6 +26,11 @@ type Config struct {
 	HTTPAddr     string
 	PeerAddr     string
 	Join         string
+	// Addresses other nodes and clients are told (default: the bound
+	// address, with an unspecified host replaced by the peer host).
+	PeerAdvertise  string
+	RedisAdvertise string
+	SentinelName   string // service name SENTINEL commands answer for
 	RequirePass  string
 
 	MaxMemory       Size
@@ -74,6 +79,7 @@ func Default() Config {
 		MemcacheAddr:      "127.0.0.1:11211",
 		HTTPAddr:          "127.0.0.1:7480",
 		PeerAddr:          "127.0.0.1:7481",
+		SentinelName:      "hatcheck",
 		MaxMemoryPolicy:   "noeviction",
 		MaxClients:        10000,
 		Databases:         16,
@@ -107,10 +113,16 @@ func (c *Config) Validate() error {
 			return bad("%s %q: %v", name, addr, err)
 		}
 	}
-	if c.MemcacheAddr != "" {
-		if _, _, err := net.SplitHostPort(c.MemcacheAddr); err != nil {
-			return bad("memcache-addr %q: %v", c.MemcacheAddr, err)
+	for name, addr := range map[string]string{"memcache-addr": c.MemcacheAddr, "join": c.Join, "peer-advertise": c.PeerAdvertise, "redis-advertise": c.RedisAdvertise} {
+		if addr == "" {
+			continue
 		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return bad("%s %q: %v", name, addr, err)
+		}
+	}
+	if c.SentinelName == "" || strings.ContainsAny(c.SentinelName, " \t\r\n") {
+		return bad("sentinel-name must be a non-empty word")
 	}
 	switch c.MaxMemoryPolicy {
 	case "noeviction", "volatile-ttl", "volatile-lru", "allkeys-lru":
@@ -154,7 +166,10 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.StringVar(&c.MemcacheAddr, "memcache-addr", c.MemcacheAddr, "memcached protocol listen address")
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (health, metrics, pprof)")
 	fs.StringVar(&c.PeerAddr, "peer-addr", c.PeerAddr, "peer (Raft) listen address")
-	fs.StringVar(&c.Join, "join", c.Join, "peer address of a cluster member to join")
+	fs.StringVar(&c.Join, "join", c.Join, "peer address of a cluster member to join (a node with an empty data dir and no --join starts a new cluster)")
+	fs.StringVar(&c.PeerAdvertise, "peer-advertise", c.PeerAdvertise, "peer address other nodes dial (default: the bound peer address)")
+	fs.StringVar(&c.RedisAdvertise, "redis-advertise", c.RedisAdvertise, "Redis address SENTINEL and ROLE report for this node (default: the bound address)")
+	fs.StringVar(&c.SentinelName, "sentinel-name", c.SentinelName, "service (master) name the SENTINEL commands answer for")
 	fs.StringVar(&c.RequirePass, "requirepass", c.RequirePass, "password clients must AUTH with; required to accept non-loopback clients")
 	fs.Var(&c.MaxMemory, "maxmemory", "memory limit for keys and values (0 = none), e.g. 512mb")
 	fs.StringVar(&c.MaxMemoryPolicy, "maxmemory-policy", c.MaxMemoryPolicy, "noeviction, volatile-ttl, volatile-lru or allkeys-lru")

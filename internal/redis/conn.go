@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,9 @@ type conn struct {
 	multiDirty bool
 	queued     []queued
 
+	channels map[string]bool // SUBSCRIBEd channels
+	wmu      sync.Mutex      // serializes socket writes with pub/sub pushes
+
 	closing  atomic.Bool // server shutdown asked
 	quit     bool        // close after the reply is written
 	protoErr bool
@@ -81,6 +85,7 @@ func (c *conn) limits() resp.Limits {
 // Serve handles the client until it leaves or Shutdown is called.
 func (c *conn) Serve() {
 	defer c.nc.Close()
+	defer c.leaveChannels()
 	if m := c.srv.cfg.Metrics; m != nil {
 		m.Connections(1)
 		defer m.Connections(-1)
@@ -149,7 +154,9 @@ func (c *conn) flush() bool {
 	if len(c.out) == 0 {
 		return true
 	}
+	c.wmu.Lock()
 	_, err := c.nc.Write(c.out)
+	c.wmu.Unlock()
 	if cap(c.out) > 1<<20 {
 		c.out = nil
 	} else {
@@ -178,6 +185,12 @@ func (c *conn) dispatch(args [][]byte) {
 		c.abortMulti()
 		c.out = resp.AppendError(c.out, arityError(spec.name))
 		return
+	}
+	if len(c.channels) > 0 {
+		if ok, msg := subscribedOnly(spec.name); !ok {
+			c.out = resp.AppendError(c.out, msg)
+			return
+		}
 	}
 	c.lastCmd.Store(spec.name)
 	if c.multi && spec.flags&flagNoQueue == 0 {

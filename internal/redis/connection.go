@@ -131,6 +131,17 @@ func runHello(c *conn, a [][]byte) {
 }
 
 func runPing(c *conn, a [][]byte) {
+	if len(c.channels) > 0 && len(a) <= 2 {
+		// A subscribed RESP2 client gets PING's reply as a message.
+		c.out = resp.AppendArray(c.out, 2)
+		c.out = resp.AppendBulkString(c.out, "pong")
+		if len(a) == 2 {
+			c.out = resp.AppendBulk(c.out, a[1])
+		} else {
+			c.out = resp.AppendBulkString(c.out, "")
+		}
+		return
+	}
 	switch len(a) {
 	case 1:
 		c.out = resp.AppendSimple(c.out, "PONG")

@@ -24,7 +24,10 @@ type memNode struct {
 	ks     *keyspace.Keyspace
 	maxmem int64
 	policy command.Policy
+	topo   Topology
 }
+
+func (m *memNode) Topology(context.Context) Topology { return m.topo }
 
 func newMemNode() *memNode { return &memNode{ks: keyspace.New(16)} }
 

@@ -23,12 +23,13 @@ type Node interface {
 	MaxMemory() (int64, command.Policy)
 	SetMaxMemory(bytes int64, p command.Policy)
 	Info() NodeInfo
+	Topology(ctx context.Context) Topology
 }
 
 // NodeInfo is the node state that INFO and ROLE report.
 type NodeInfo struct {
 	Role       string // "master" on the leader, "slave" elsewhere
-	LeaderAddr string
+	LeaderAddr string // the leader's Redis address; "" while none is known
 	Keys       []int // per database
 	Volatile   []int
 	UsedMemory int64
@@ -50,6 +51,7 @@ type Config struct {
 	MaxValueSize  int64 // bytes; longer values are refused
 	Databases     int
 	Version       string // hatcheck version, reported in INFO
+	SentinelName  string // service name of the SENTINEL commands; default "hatcheck"
 	Logger        *slog.Logger
 	// Metrics, if set, is told about every command.
 	Metrics Metrics
@@ -73,6 +75,7 @@ type Server struct {
 	notify     atomic.Int64 // notify-keyspace-events flags
 
 	conns *netserve.Server[*conn]
+	hub   hub
 
 	nextID    atomic.Int64
 	totalCmds atomic.Int64
@@ -82,6 +85,9 @@ type Server struct {
 func New(cfg Config, node Node) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.SentinelName == "" {
+		cfg.SentinelName = "hatcheck"
 	}
 	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now()}
 	s.timeout.Store(int64(cfg.Timeout))

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -26,20 +27,39 @@ func init() {
 }
 
 func runRole(c *conn, _ [][]byte) {
-	info := c.srv.node.Info()
-	if info.Role == "master" {
+	ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
+	defer cancel()
+	t := c.srv.node.Topology(ctx)
+	if c.srv.node.Info().Role == "master" {
 		c.out = resp.AppendArray(c.out, 3)
 		c.out = resp.AppendBulkString(c.out, "master")
 		c.out = resp.AppendInt(c.out, 0)
-		c.out = resp.AppendArray(c.out, 0)
+		var replicas []Instance
+		for _, m := range t.Members {
+			if !m.Leader {
+				replicas = append(replicas, m)
+			}
+		}
+		c.out = resp.AppendArray(c.out, len(replicas))
+		for _, m := range replicas {
+			host, port := splitHostPort(m.Addr)
+			c.out = resp.AppendArray(c.out, 3)
+			c.out = resp.AppendBulkString(c.out, host)
+			c.out = resp.AppendBulkString(c.out, strconv.Itoa(port))
+			c.out = resp.AppendBulkString(c.out, "0")
+		}
 		return
 	}
-	host, port := splitHostPort(info.LeaderAddr)
+	host, port := splitHostPort(t.Leader)
+	state := "connected"
+	if t.Leader == "" {
+		state, port = "connect", -1
+	}
 	c.out = resp.AppendArray(c.out, 5)
 	c.out = resp.AppendBulkString(c.out, "slave")
 	c.out = resp.AppendBulkString(c.out, host)
 	c.out = resp.AppendInt(c.out, int64(port))
-	c.out = resp.AppendBulkString(c.out, "connected")
+	c.out = resp.AppendBulkString(c.out, state)
 	c.out = resp.AppendInt(c.out, 0)
 }
 
@@ -124,14 +144,36 @@ func (c *conn) infoSection(b *strings.Builder, sec string) {
 		line("evicted_keys", info.Evicted)
 	case "replication":
 		line("role", info.Role)
+		ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
+		t := s.node.Topology(ctx)
+		cancel()
 		if info.Role == "master" {
-			line("connected_slaves", 0)
+			var replicas []Instance
+			for _, m := range t.Members {
+				if !m.Leader {
+					replicas = append(replicas, m)
+				}
+			}
+			line("connected_slaves", len(replicas))
+			for i, m := range replicas {
+				host, port := splitHostPort(m.Addr)
+				line("slave"+strconv.Itoa(i), fmt.Sprintf("ip=%s,port=%d,state=online,offset=0,lag=0", host, port))
+			}
 		} else {
-			host, port := splitHostPort(info.LeaderAddr)
+			host, port := splitHostPort(t.Leader)
+			status := "up"
+			if t.Leader == "" {
+				status = "down"
+			}
 			line("master_host", host)
 			line("master_port", port)
-			line("master_link_status", "up")
+			line("master_link_status", status)
+			line("master_last_io_seconds_ago", 0)
+			line("master_sync_in_progress", 0)
+			line("slave_read_only", 0)
 		}
+		line("master_failover_state", "no-failover")
+		line("master_repl_offset", 0)
 	case "cpu":
 		var ru syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)

@@ -61,48 +61,22 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Join != "" {
-		// Refuse rather than bootstrap a separate one-node cluster that the
-		// operator believes is a member of another.
-		return nil, fmt.Errorf("--join %s: joining an existing cluster is not available in this version", cfg.Join)
-	}
-	policy, _ := command.ParsePolicy(cfg.MaxMemoryPolicy)
-	node, err := cluster.Open(cluster.Config{
-		NodeID: cfg.NodeID, DataDir: cfg.DataDir, PeerAddr: cfg.PeerAddr,
-		Databases: cfg.Databases, MaxMemory: int64(cfg.MaxMemory), Policy: policy,
-		FailoverWait: cfg.FailoverWait, SnapshotThreshold: cfg.SnapshotThreshold,
-		SnapshotInterval: cfg.SnapshotInterval, Logger: logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{cfg: cfg, log: logger, node: node, serveErr: make(chan error, 2)}
+	s := &Server{cfg: cfg, log: logger, serveErr: make(chan error, 2)}
 	fail := func(err error) (*Server, error) {
 		s.closeListeners()
-		_ = node.Close()
+		if s.node != nil {
+			_ = s.node.Close()
+		}
 		return nil, err
 	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	admin.RegisterNode(reg, s.nodeStats)
-
-	s.redis = redis.New(redis.Config{
-		RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
-		MaxBulk: int64(cfg.ProtoMaxBulkLen), MaxMultibulk: 1024 * 1024, MaxInline: 64 * 1024,
-		QueryBufLimit: int(cfg.QueryBufferLimit), MaxKeySize: int(cfg.MaxKeySize), MaxValueSize: int64(cfg.MaxValueSize),
-		Databases: cfg.Databases, Version: Version, Logger: logger.With("frontend", "redis"),
-		Metrics: admin.NewMetrics(reg, "redis"),
-	}, nodeAdapter{node})
+	// Bind every client listener first: the node tells the others these
+	// addresses (Sentinel discovery), and a port clash should fail before
+	// the node joins anything.
+	var err error
 	if s.redisLn, err = net.Listen("tcp", cfg.RedisAddr); err != nil {
 		return fail(fmt.Errorf("redis listener: %w", err))
 	}
 	if cfg.MemcacheAddr != "" {
-		s.mc = memcache.New(memcache.Config{
-			RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
-			MaxItemSize: int(cfg.MaxItemSize), Logger: logger.With("frontend", "memcache"),
-			Metrics: admin.NewMetrics(reg, "memcache"),
-		}, node)
 		if s.mcLn, err = net.Listen("tcp", cfg.MemcacheAddr); err != nil {
 			return fail(fmt.Errorf("memcache listener: %w", err))
 		}
@@ -110,7 +84,49 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return fail(fmt.Errorf("http listener: %w", err))
 	}
-	s.httpSrv = &http.Server{Handler: admin.Handler(node, reg), ReadHeaderTimeout: 10 * time.Second}
+	peerHost := ""
+	if cfg.PeerAdvertise != "" {
+		peerHost, _, _ = net.SplitHostPort(cfg.PeerAdvertise)
+	}
+	redisAddr := advertised(cfg.RedisAdvertise, s.redisLn.Addr(), peerHost)
+	meta := map[string]string{metaRedis: redisAddr, "http": advertised("", s.httpLn.Addr(), peerHost)}
+	if s.mcLn != nil {
+		meta["memcache"] = advertised("", s.mcLn.Addr(), peerHost)
+	}
+
+	policy, _ := command.ParsePolicy(cfg.MaxMemoryPolicy)
+	if s.node, err = cluster.Open(cluster.Config{
+		NodeID: cfg.NodeID, DataDir: cfg.DataDir, PeerAddr: cfg.PeerAddr, Advertise: cfg.PeerAdvertise,
+		Join: cfg.Join, Secret: cfg.RequirePass, Meta: meta,
+		Databases: cfg.Databases, MaxMemory: int64(cfg.MaxMemory), Policy: policy,
+		FailoverWait: cfg.FailoverWait, SnapshotThreshold: cfg.SnapshotThreshold,
+		SnapshotInterval: cfg.SnapshotInterval, Logger: logger,
+	}); err != nil {
+		return fail(err)
+	}
+	node := s.node
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	admin.RegisterNode(reg, s.nodeStats)
+
+	adapter := nodeAdapter{Node: node, selfRedis: redisAddr}
+	s.redis = redis.New(redis.Config{
+		RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
+		MaxBulk: int64(cfg.ProtoMaxBulkLen), MaxMultibulk: 1024 * 1024, MaxInline: 64 * 1024,
+		QueryBufLimit: int(cfg.QueryBufferLimit), MaxKeySize: int(cfg.MaxKeySize), MaxValueSize: int64(cfg.MaxValueSize),
+		Databases: cfg.Databases, Version: Version, SentinelName: cfg.SentinelName,
+		Logger: logger.With("frontend", "redis"), Metrics: admin.NewMetrics(reg, "redis"),
+	}, adapter)
+	announceLeaders(node, adapter, s.redis, cfg.SentinelName, logger)
+	if s.mcLn != nil {
+		s.mc = memcache.New(memcache.Config{
+			RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
+			MaxItemSize: int(cfg.MaxItemSize), Logger: logger.With("frontend", "memcache"),
+			Metrics: admin.NewMetrics(reg, "memcache"),
+		}, node)
+	}
+	s.httpSrv = &http.Server{Handler: admin.Handler(node, reg, clusterAPI{node}, cfg.RequirePass), ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.serveErr <- s.redis.Serve(s.redisLn) }()
 	if s.mc != nil {
 		go func() { s.serveErr <- s.mc.Serve(s.mcLn) }()
@@ -167,12 +183,14 @@ func (s *Server) Listeners() []string {
 	)
 }
 
-// Close shuts down gracefully: stop accepting, let clients finish the
-// command they are running (up to ShutdownTimeout), then snapshot and close
-// the node.
+// Close shuts down gracefully: a leader first hands leadership to another
+// voter (clients here are then served through the new leader), then the
+// listeners stop accepting, clients finish the command they are running (up
+// to ShutdownTimeout), and the node snapshots and closes.
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
+	s.node.HandOver()
 	var errs []error
 	if err := s.redis.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("redis front end: %w", err))
@@ -222,17 +240,4 @@ func (s *Server) nodeStats() admin.NodeStats {
 		Snapshots: st.Snapshots, LastSnapshotSeconds: st.LastSnapshotDuration.Seconds(),
 		Keys: st.Keys, UsedMemory: st.UsedMemory, MaxMemory: maxmem, Expired: st.Expired, Evicted: st.Evicted,
 	}
-}
-
-// nodeAdapter gives the Redis front end the node view it declares.
-type nodeAdapter struct{ *cluster.Node }
-
-func (a nodeAdapter) Info() redis.NodeInfo {
-	st := a.Stats()
-	role := "slave"
-	if st.State == "Leader" {
-		role = "master"
-	}
-	return redis.NodeInfo{Role: role, LeaderAddr: st.Leader, Keys: st.Keys, Volatile: st.Volatile,
-		UsedMemory: st.UsedMemory, Expired: st.Expired, Evicted: st.Evicted}
 }

@@ -1,0 +1,466 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/hatcheck/hatcheck/internal/command"
+)
+
+// Membership: a node started with Join asks the cluster to add it. The
+// leader adds it as a non-voter, so that a node still copying the log or a
+// snapshot never counts toward a quorum; the node asks to be promoted once
+// it is within promoteSlack entries of the leader. A node whose data dir
+// was lost (it joins "fresh") loses its old vote: any member with its id or
+// its address is removed first and it starts over as a non-voter.
+
+// promoteSlack is how far behind the leader's last index a non-voter may
+// be when it is promoted.
+const promoteSlack = 1024
+
+// membershipTimeout bounds one configuration change.
+const membershipTimeout = 10 * time.Second
+
+// controlRequest is a membership or information request between nodes.
+type controlRequest struct {
+	Op      string `json:"op"` // info | join | promote | remove | transfer
+	ID      string `json:"id,omitempty"`
+	Addr    string `json:"addr,omitempty"`
+	Fresh   bool   `json:"fresh,omitempty"`
+	Applied uint64 `json:"applied,omitempty"`
+}
+
+type controlReply struct {
+	Error string    `json:"error,omitempty"`
+	Info  *NodeInfo `json:"info,omitempty"`
+}
+
+// NodeInfo is what a node tells others about itself.
+type NodeInfo struct {
+	ID         string            `json:"id"`
+	PeerAddr   string            `json:"peer_addr"`
+	State      string            `json:"state"`
+	LeaderID   string            `json:"leader_id"`
+	LeaderAddr string            `json:"leader_addr"`
+	Term       uint64            `json:"term"`
+	Applied    uint64            `json:"applied_index"`
+	Meta       map[string]string `json:"meta,omitempty"`
+}
+
+// Info describes this node.
+func (n *Node) Info() NodeInfo {
+	addr, id := n.raft.LeaderWithID()
+	return NodeInfo{
+		ID: n.id, PeerAddr: n.PeerAddr(), State: n.raft.State().String(),
+		LeaderID: string(id), LeaderAddr: string(addr), Term: n.raft.CurrentTerm(),
+		Applied: n.raft.AppliedIndex(), Meta: n.cfg.Meta,
+	}
+}
+
+func (n *Node) handleControl(payload []byte) (byte, []byte) {
+	var req controlRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return rpcError, command.AppendTxResult(nil, command.TxResult{Err: fmt.Errorf("bad control request: %v", err)})
+	}
+	if req.Op == "info" {
+		info := n.Info()
+		b, _ := json.Marshal(controlReply{Info: &info})
+		return rpcOK, b
+	}
+	if !n.leads() {
+		return rpcRetry, nil
+	}
+	var rep controlReply
+	if err := n.applyControl(req); err != nil {
+		rep.Error = err.Error()
+	}
+	b, _ := json.Marshal(rep)
+	return rpcOK, b
+}
+
+// applyControl carries out a membership request on the leader.
+func (n *Node) applyControl(req controlRequest) error {
+	switch req.Op {
+	case "join":
+		return n.addMember(req.ID, req.Addr, req.Fresh)
+	case "promote":
+		return n.promote(req.ID, req.Applied)
+	case "remove":
+		return n.raft.RemoveServer(raft.ServerID(req.ID), 0, membershipTimeout).Error()
+	case "transfer":
+		if req.ID == "" {
+			return n.raft.LeadershipTransfer().Error()
+		}
+		s, ok := n.member(req.ID)
+		if !ok {
+			return fmt.Errorf("no member %q", req.ID)
+		}
+		return n.raft.LeadershipTransferToServer(s.ID, s.Address).Error()
+	}
+	return fmt.Errorf("unknown control operation %q", req.Op)
+}
+
+// control sends a membership request to the leader, waiting for one up to
+// FailoverWait.
+func (n *Node) control(ctx context.Context, req controlRequest) error {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	return n.route(ctx, func(leader string) (bool, error) {
+		if leader == "" {
+			return false, n.applyControl(req)
+		}
+		st, body, err := n.peers.call(ctx, leader, rpcControl, b)
+		if err != nil {
+			return errors.Is(err, errNotSent), err
+		}
+		return st == rpcRetry, controlResult(st, body)
+	})
+}
+
+func controlResult(st byte, body []byte) error {
+	switch st {
+	case rpcRetry:
+		return errRetry
+	case rpcOK:
+		var rep controlReply
+		if err := json.Unmarshal(body, &rep); err != nil {
+			return err
+		}
+		if rep.Error != "" {
+			return errors.New(rep.Error)
+		}
+		return nil
+	}
+	res, err := command.DecodeTxResult(body)
+	if err != nil {
+		return err
+	}
+	return res.Err
+}
+
+func (n *Node) member(id string) (raft.Server, bool) {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return raft.Server{}, false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id {
+			return s, true
+		}
+	}
+	return raft.Server{}, false
+}
+
+// addMember adds a joining node as a non-voter (see the package comment
+// above). A known node at a new address keeps its vote.
+func (n *Node) addMember(id, addr string, fresh bool) error {
+	if id == "" || addr == "" {
+		return errors.New("join: node id and address are required")
+	}
+	if id == n.id {
+		return fmt.Errorf("join: node id %q is the leader's own", id)
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	sid, saddr := raft.ServerID(id), raft.ServerAddress(addr)
+	for _, s := range f.Configuration().Servers {
+		switch {
+		case s.ID == sid && s.Address == saddr && !(fresh && s.Suffrage == raft.Voter):
+			return nil // already a member (a repeated join)
+		case s.ID == sid && !fresh:
+			n.log.Info("member moved", "id", id, "from", s.Address, "to", addr)
+			if s.Suffrage == raft.Voter {
+				return n.raft.AddVoter(sid, saddr, 0, membershipTimeout).Error()
+			}
+			return n.raft.AddNonvoter(sid, saddr, 0, membershipTimeout).Error()
+		case s.ID == sid || s.Address == saddr:
+			if s.ID == raft.ServerID(n.id) {
+				return fmt.Errorf("join: address %s is the leader's own", addr)
+			}
+			n.log.Info("removing a member's old identity before it rejoins", "id", s.ID, "address", s.Address, "new_id", id)
+			if err := n.raft.RemoveServer(s.ID, 0, membershipTimeout).Error(); err != nil {
+				return err
+			}
+		}
+	}
+	n.log.Info("adding member as non-voter", "id", id, "address", addr)
+	return n.raft.AddNonvoter(sid, saddr, 0, membershipTimeout).Error()
+}
+
+// promote makes a caught-up non-voter a voter.
+func (n *Node) promote(id string, applied uint64) error {
+	s, ok := n.member(id)
+	if !ok {
+		return fmt.Errorf("no member %q", id)
+	}
+	if s.Suffrage == raft.Voter {
+		return nil
+	}
+	if last := n.raft.LastIndex(); last > applied+promoteSlack {
+		return fmt.Errorf("not caught up: applied %d of %d", applied, last)
+	}
+	n.log.Info("promoting member to voter", "id", id, "applied", applied)
+	return n.raft.AddVoter(s.ID, s.Address, 0, membershipTimeout).Error()
+}
+
+// runJoin asks the cluster at cfg.Join to add this node, retrying until it
+// succeeds or the node closes.
+func (n *Node) runJoin(fresh bool) {
+	defer n.wg.Done()
+	req := controlRequest{Op: "join", ID: n.id, Addr: n.PeerAddr(), Fresh: fresh}
+	for attempt := 0; ; attempt++ {
+		err := n.joinOnce(req)
+		if err == nil {
+			n.log.Info("joined the cluster", "via", n.cfg.Join)
+			return
+		}
+		if attempt%10 == 0 {
+			n.log.Warn("join failed; retrying", "via", n.cfg.Join, "err", err)
+		}
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+// joinOnce asks the node at cfg.Join who leads, then asks the leader.
+func (n *Node) joinOnce(req controlRequest) error {
+	ctx, cancel := context.WithTimeout(n.ctx, membershipTimeout+5*time.Second)
+	defer cancel()
+	info, err := n.peerInfo(ctx, n.cfg.Join)
+	if err != nil {
+		return err
+	}
+	if info.LeaderAddr == "" {
+		return errors.New("the node to join has no leader yet")
+	}
+	b, _ := json.Marshal(req)
+	st, body, err := n.peers.call(ctx, info.LeaderAddr, rpcControl, b)
+	if err != nil {
+		return err
+	}
+	return controlResult(st, body)
+}
+
+// peerInfo asks the node at addr to describe itself.
+func (n *Node) peerInfo(ctx context.Context, addr string) (NodeInfo, error) {
+	if addr == n.PeerAddr() {
+		return n.Info(), nil
+	}
+	b, _ := json.Marshal(controlRequest{Op: "info"})
+	st, body, err := n.peers.call(ctx, addr, rpcControl, b)
+	if err != nil {
+		return NodeInfo{}, err
+	}
+	if st != rpcOK {
+		return NodeInfo{}, controlResult(st, body)
+	}
+	var rep controlReply
+	if err := json.Unmarshal(body, &rep); err != nil || rep.Info == nil {
+		return NodeInfo{}, fmt.Errorf("bad info reply from %s: %v", addr, err)
+	}
+	return *rep.Info, nil
+}
+
+// runPromoter asks the leader to promote this node while it is a
+// non-voter.
+func (n *Node) runPromoter() {
+	defer n.wg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-n.stop:
+			return
+		}
+		s, ok := n.member(n.id)
+		if !ok || s.Suffrage != raft.Nonvoter {
+			continue
+		}
+		leader, ok := n.currentLeader()
+		if !ok || leader == "" {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, membershipTimeout)
+		b, _ := json.Marshal(controlRequest{Op: "promote", ID: n.id, Applied: n.raft.AppliedIndex()})
+		st, body, err := n.peers.call(ctx, leader, rpcControl, b)
+		if err == nil {
+			err = controlResult(st, body)
+		}
+		cancel()
+		if err != nil {
+			n.log.Debug("promotion not granted yet", "err", err)
+		}
+	}
+}
+
+// Member is one server in the cluster's configuration.
+type Member struct {
+	ID       string    `json:"id"`
+	PeerAddr string    `json:"peer_addr"`
+	Voter    bool      `json:"voter"`
+	Leader   bool      `json:"leader"`
+	Info     *NodeInfo `json:"info,omitempty"` // nil when the node did not answer
+	Error    string    `json:"error,omitempty"`
+}
+
+// Servers lists the configuration as this node knows it, without asking
+// anyone.
+func (n *Node) Servers() []Member {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return nil
+	}
+	_, leaderID := n.raft.LeaderWithID()
+	var out []Member
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Member{ID: string(s.ID), PeerAddr: string(s.Address), Voter: s.Suffrage == raft.Voter, Leader: s.ID == leaderID})
+	}
+	return out
+}
+
+// memberInfoTimeout bounds waiting for one member to describe itself.
+const memberInfoTimeout = 2 * time.Second
+
+// Members lists the configuration, asking every member to describe itself
+// (members that do not answer within the context have no Info).
+func (n *Node) Members(ctx context.Context) ([]Member, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	_, leaderID := n.raft.LeaderWithID()
+	servers := f.Configuration().Servers
+	out := make([]Member, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		out[i] = Member{ID: string(s.ID), PeerAddr: string(s.Address), Voter: s.Suffrage == raft.Voter, Leader: s.ID == leaderID}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, memberInfoTimeout)
+			defer cancel()
+			info, err := n.MemberInfo(ctx, out[i].ID, out[i].PeerAddr)
+			if err != nil {
+				out[i].Error = err.Error()
+				return
+			}
+			out[i].Info = &info
+		}()
+	}
+	wg.Wait()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// MemberInfo asks a member to describe itself, remembering the answer's
+// metadata (addresses do not change while a node runs).
+func (n *Node) MemberInfo(ctx context.Context, id, peerAddr string) (NodeInfo, error) {
+	if id == n.id {
+		return n.Info(), nil
+	}
+	info, err := n.peerInfo(ctx, peerAddr)
+	if err == nil && info.ID != id {
+		err = fmt.Errorf("node at %s is %q, not %q", peerAddr, info.ID, id)
+	}
+	n.metaMu.Lock()
+	defer n.metaMu.Unlock()
+	if err != nil {
+		if m, ok := n.members[id]; ok && m.addr == peerAddr {
+			return NodeInfo{ID: id, PeerAddr: peerAddr, State: "unreachable", Meta: m.meta}, err
+		}
+		return NodeInfo{}, err
+	}
+	n.members[id] = memberMeta{addr: peerAddr, meta: info.Meta}
+	return info, nil
+}
+
+// Meta returns a member's metadata, from memory when known.
+func (n *Node) Meta(ctx context.Context, id string) (map[string]string, error) {
+	if id == n.id {
+		return n.cfg.Meta, nil
+	}
+	s, ok := n.member(id)
+	if !ok {
+		return nil, fmt.Errorf("no member %q", id)
+	}
+	n.metaMu.Lock()
+	m, ok := n.members[id]
+	n.metaMu.Unlock()
+	if ok && m.addr == string(s.Address) {
+		return m.meta, nil
+	}
+	info, err := n.MemberInfo(ctx, id, string(s.Address))
+	return info.Meta, err
+}
+
+type memberMeta struct {
+	addr string
+	meta map[string]string
+}
+
+// Remove takes a member out of the cluster.
+func (n *Node) Remove(ctx context.Context, id string) error {
+	if _, ok := n.member(id); !ok {
+		return fmt.Errorf("no member %q", id)
+	}
+	return n.control(ctx, controlRequest{Op: "remove", ID: id})
+}
+
+// TransferLeadership asks the leader to hand leadership to the member id,
+// or to the most up-to-date voter when id is "".
+func (n *Node) TransferLeadership(ctx context.Context, id string) error {
+	return n.control(ctx, controlRequest{Op: "transfer", ID: id})
+}
+
+// Leader returns the leader's id and peer address ("" when none is known).
+func (n *Node) Leader() (id, peerAddr string) {
+	addr, lid := n.raft.LeaderWithID()
+	return string(lid), string(addr)
+}
+
+// OnLeaderChange registers fn to be called, from one goroutine, with the
+// new leader's id ("" while there is none) whenever leadership changes.
+func (n *Node) OnLeaderChange(fn func(leaderID string)) {
+	n.leaderFns.Lock()
+	n.leaderFns.fns = append(n.leaderFns.fns, fn)
+	n.leaderFns.Unlock()
+}
+
+// runLeaderObserver calls the OnLeaderChange functions.
+func (n *Node) runLeaderObserver(ch chan raft.Observation) {
+	defer n.wg.Done()
+	last := "\x00"
+	for {
+		select {
+		case o := <-ch:
+			lo, ok := o.Data.(raft.LeaderObservation)
+			if !ok || string(lo.LeaderID) == last {
+				continue
+			}
+			last = string(lo.LeaderID)
+			n.leaderFns.Lock()
+			fns := append([]func(string){}, n.leaderFns.fns...)
+			n.leaderFns.Unlock()
+			for _, fn := range fns {
+				fn(last)
+			}
+		case <-n.stop:
+			return
+		}
+	}
+}

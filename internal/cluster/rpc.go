@@ -1,0 +1,256 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Peer RPC: followers forward commands to the leader, and nodes ask each
+// other for membership changes and node information. One connection per
+// peer carries many concurrent calls; each frame is
+//
+//	length uint32 | call id uint64 | type or status byte | payload
+//
+// where length counts everything after itself. The server answers each
+// call from its own goroutine, so a slow write does not hold up reads.
+
+// Request types.
+const (
+	rpcWrite   byte = 'W' // payload: command.EncodeBatch of one transaction
+	rpcRead    byte = 'Q' // payload: command.EncodeBatch of one one-command transaction
+	rpcControl byte = 'C' // payload: JSON controlRequest
+)
+
+// Reply statuses.
+const (
+	rpcOK    byte = 0 // payload: the encoded result
+	rpcRetry byte = 1 // this node cannot serve it now and did nothing; ask the leader again
+	rpcError byte = 2 // payload: command.AppendTxResult with Err set; a write's outcome is unknown
+)
+
+// maxFrame bounds one frame; a forwarded transaction carries client values.
+const maxFrame = 1 << 30
+
+// errConnLost means the connection failed after a call was sent: the call
+// may or may not have been executed.
+var errConnLost = errors.New("peer connection lost")
+
+// errNotSent means a call never reached the peer.
+var errNotSent = errors.New("peer unreachable")
+
+type rpcHandler func(ctx context.Context, typ byte, payload []byte) (byte, []byte)
+
+// serveRPC answers calls on one connection until it fails or ctx ends.
+func serveRPC(ctx context.Context, c net.Conn, h rpcHandler) {
+	defer c.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		c.Close()
+	}()
+	r := bufio.NewReaderSize(c, 64<<10)
+	var wmu sync.Mutex
+	w := bufio.NewWriterSize(c, 64<<10)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		id, typ, payload, err := readFrame(r)
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, out := h(ctx, typ, payload)
+			wmu.Lock()
+			defer wmu.Unlock()
+			if writeFrame(w, id, st, out) == nil {
+				_ = w.Flush()
+			}
+		}()
+	}
+}
+
+func readFrame(r *bufio.Reader) (uint64, byte, []byte, error) {
+	var hdr [13]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:4])
+	if n < 9 || n > maxFrame {
+		return 0, 0, nil, fmt.Errorf("peer frame of %d bytes", n)
+	}
+	payload := make([]byte, n-9)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return 0, 0, nil, err
+	}
+	return binary.BigEndian.Uint64(hdr[4:12]), hdr[12], payload, nil
+}
+
+func writeFrame(w *bufio.Writer, id uint64, typ byte, payload []byte) error {
+	var hdr [13]byte
+	binary.BigEndian.PutUint32(hdr[:4], uint32(9+len(payload)))
+	binary.BigEndian.PutUint64(hdr[4:12], id)
+	hdr[12] = typ
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(payload)
+	return err
+}
+
+// rpcClient is one multiplexed connection to a peer.
+type rpcClient struct {
+	conn net.Conn
+	wmu  sync.Mutex
+	w    *bufio.Writer
+
+	mu      sync.Mutex
+	next    uint64
+	pending map[uint64]chan rpcReply
+	err     error // set once the connection has failed
+}
+
+type rpcReply struct {
+	status  byte
+	payload []byte
+}
+
+func newRPCClient(c net.Conn) *rpcClient {
+	cl := &rpcClient{conn: c, w: bufio.NewWriterSize(c, 64<<10), pending: map[uint64]chan rpcReply{}}
+	go cl.readLoop()
+	return cl
+}
+
+func (cl *rpcClient) readLoop() {
+	r := bufio.NewReaderSize(cl.conn, 64<<10)
+	for {
+		id, st, payload, err := readFrame(r)
+		if err != nil {
+			cl.fail(err)
+			return
+		}
+		cl.mu.Lock()
+		ch := cl.pending[id]
+		delete(cl.pending, id)
+		cl.mu.Unlock()
+		if ch != nil {
+			ch <- rpcReply{st, payload}
+		}
+	}
+}
+
+// fail closes the connection and fails every call waiting on it.
+func (cl *rpcClient) fail(err error) {
+	cl.mu.Lock()
+	if cl.err == nil {
+		cl.err = err
+	}
+	for id, ch := range cl.pending {
+		close(ch)
+		delete(cl.pending, id)
+	}
+	cl.mu.Unlock()
+	cl.conn.Close()
+}
+
+func (cl *rpcClient) broken() bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.err != nil
+}
+
+// call sends one request and waits for its reply. It returns errNotSent if
+// the request never left, errConnLost if the connection failed afterwards.
+func (cl *rpcClient) call(ctx context.Context, typ byte, payload []byte) (byte, []byte, error) {
+	ch := make(chan rpcReply, 1)
+	cl.mu.Lock()
+	if cl.err != nil {
+		cl.mu.Unlock()
+		return 0, nil, errNotSent
+	}
+	cl.next++
+	id := cl.next
+	cl.pending[id] = ch
+	cl.mu.Unlock()
+
+	cl.wmu.Lock()
+	_ = cl.conn.SetWriteDeadline(time.Now().Add(rpcWriteTimeout))
+	err := writeFrame(cl.w, id, typ, payload)
+	if err == nil {
+		err = cl.w.Flush()
+	}
+	cl.wmu.Unlock()
+	if err != nil {
+		cl.fail(err)
+		// Some bytes may have left: only an unflushed header is certainly unsent,
+		// and telling the two apart is not worth it for a broken link.
+		return 0, nil, errConnLost
+	}
+	select {
+	case rep, ok := <-ch:
+		if !ok {
+			return 0, nil, errConnLost
+		}
+		return rep.status, rep.payload, nil
+	case <-ctx.Done():
+		cl.mu.Lock()
+		delete(cl.pending, id)
+		cl.mu.Unlock()
+		return 0, nil, ctx.Err()
+	}
+}
+
+// rpcWriteTimeout bounds writing one request to a peer.
+const rpcWriteTimeout = 5 * time.Second
+
+// peers keeps one RPC client per peer address.
+type peers struct {
+	mux *peerMux
+	mu  sync.Mutex
+	cl  map[string]*rpcClient
+}
+
+func (p *peers) get(addr string) (*rpcClient, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cl := p.cl[addr]; cl != nil && !cl.broken() {
+		return cl, nil
+	}
+	c, err := p.mux.dial(connRPC, addr, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	cl := newRPCClient(c)
+	if p.cl == nil {
+		p.cl = map[string]*rpcClient{}
+	}
+	p.cl[addr] = cl
+	return cl, nil
+}
+
+// call sends a request to the peer at addr.
+func (p *peers) call(ctx context.Context, addr string, typ byte, payload []byte) (byte, []byte, error) {
+	cl, err := p.get(addr)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: %v", errNotSent, err)
+	}
+	return cl.call(ctx, typ, payload)
+}
+
+func (p *peers) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, cl := range p.cl {
+		cl.fail(errors.New("node closed"))
+		delete(p.cl, addr)
+	}
+}

@@ -1,0 +1,144 @@
+package command
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Results travel between nodes when a follower forwards a command to the
+// leader. Errors are sent as a code for the executor's known errors, so the
+// follower's front end translates them exactly as the leader's would, and as
+// text otherwise.
+
+// wireErrors lists the errors with a code. Append only: the code is the
+// position plus one, and nodes of different versions share a cluster.
+var wireErrors = []error{
+	ErrWrongType, ErrNoLeader, ErrShutdown, ErrNotInteger, ErrHashNotInteger, ErrOverflow,
+	ErrNoSuchKey, ErrOOM, ErrInvalidExpire, ErrValueTooLarge, ErrUnknownCommand, ErrBadDB,
+	ErrNotNumeric,
+}
+
+// AppendTxResult appends the encoding of r to dst.
+func AppendTxResult(dst []byte, r TxResult) []byte {
+	dst = appendError(dst, r.Err)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Results)))
+	for i := range r.Results {
+		dst = appendResult(dst, &r.Results[i])
+	}
+	return dst
+}
+
+// AppendResult appends the encoding of one result to dst.
+func AppendResult(dst []byte, r Result) []byte { return appendResult(dst, &r) }
+
+func appendResult(dst []byte, r *Result) []byte {
+	dst = append(dst, byte(r.Kind))
+	dst = binary.AppendVarint(dst, r.Int)
+	if r.Bulk == nil {
+		dst = append(dst, 0)
+	} else {
+		dst = append(dst, 1)
+		dst = binary.AppendUvarint(dst, uint64(len(r.Bulk)))
+		dst = append(dst, r.Bulk...)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(r.Str)))
+	dst = append(dst, r.Str...)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Array)))
+	for i := range r.Array {
+		dst = appendResult(dst, &r.Array[i])
+	}
+	dst = appendError(dst, r.Err)
+	dst = binary.AppendUvarint(dst, uint64(r.Flags))
+	return binary.AppendUvarint(dst, r.CAS)
+}
+
+func appendError(dst []byte, err error) []byte {
+	if err == nil {
+		return append(dst, 0)
+	}
+	for i, e := range wireErrors {
+		if errors.Is(err, e) {
+			return binary.AppendUvarint(dst, uint64(i+1))
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(wireErrors)+1))
+	msg := err.Error()
+	dst = binary.AppendUvarint(dst, uint64(len(msg)))
+	return append(dst, msg...)
+}
+
+// DecodeTxResult decodes AppendTxResult's encoding. Byte slices in the
+// result point into data.
+func DecodeTxResult(data []byte) (TxResult, error) {
+	d := decoder{b: data}
+	var r TxResult
+	r.Err = d.error()
+	if n := d.count(); n > 0 {
+		r.Results = make([]Result, n)
+		for i := range r.Results {
+			d.result(&r.Results[i], 0)
+		}
+	}
+	return r, d.finish()
+}
+
+// DecodeResult decodes AppendResult's encoding.
+func DecodeResult(data []byte) (Result, error) {
+	d := decoder{b: data}
+	var r Result
+	d.result(&r, 0)
+	return r, d.finish()
+}
+
+func (d *decoder) finish() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return fmt.Errorf("%w: %v", ErrBadEncoding, d.err)
+	}
+	return nil
+}
+
+// maxResultDepth bounds nesting so corrupt input cannot exhaust the stack.
+const maxResultDepth = 16
+
+func (d *decoder) result(r *Result, depth int) {
+	if depth > maxResultDepth {
+		d.fail("result nesting")
+		return
+	}
+	r.Kind = Kind(d.byte())
+	r.Int = d.varint()
+	if d.byte() == 1 {
+		r.Bulk = d.bytes()
+		if r.Bulk == nil && d.err == nil {
+			r.Bulk = []byte{}
+		}
+	}
+	r.Str = string(d.bytes())
+	if n := d.count(); n > 0 {
+		r.Array = make([]Result, n)
+		for i := range r.Array {
+			d.result(&r.Array[i], depth+1)
+		}
+	}
+	r.Err = d.error()
+	r.Flags = uint32(d.uvarint())
+	r.CAS = d.uvarint()
+}
+
+func (d *decoder) error() error {
+	code := d.uvarint()
+	switch {
+	case code == 0:
+		return nil
+	case code <= uint64(len(wireErrors)):
+		return wireErrors[code-1]
+	case code == uint64(len(wireErrors)+1):
+		return errors.New(string(d.bytes()))
+	}
+	d.fail("error code")
+	return nil
+}

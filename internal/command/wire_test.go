@@ -1,0 +1,60 @@
+package command
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func TestTxResultRoundTrip(t *testing.T) {
+	in := TxResult{Results: []Result{
+		{Kind: KindNil},
+		{Kind: KindOK},
+		{Kind: KindBulk, Bulk: []byte{}},
+		{Kind: KindBulk, Bulk: []byte("v\r\n\x00"), Flags: 7, CAS: 1 << 40},
+		{Kind: KindInt, Int: -42},
+		{Kind: KindStatus, Str: "string"},
+		{Kind: KindArray, Array: []Result{{Kind: KindBulk, Bulk: []byte("a")}, {Kind: KindNil}}},
+		{Kind: KindError, Err: ErrWrongType},
+		{Kind: KindError, Err: errors.New("some other text")},
+	}}
+	got, err := DecodeTxResult(AppendTxResult(nil, in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, in) {
+		t.Fatalf("round trip:\n got %#v\nwant %#v", got, in)
+	}
+	// Known errors come back as the same value, so errors.Is works.
+	if !errors.Is(got.Results[7].Err, ErrWrongType) {
+		t.Fatalf("known error lost its identity: %v", got.Results[7].Err)
+	}
+	failed, err := DecodeTxResult(AppendTxResult(nil, TxResult{Err: ErrOOM}))
+	if err != nil || !errors.Is(failed.Err, ErrOOM) || failed.Results != nil {
+		t.Fatalf("failed tx: %#v %v", failed, err)
+	}
+	one, err := DecodeResult(AppendResult(nil, Result{Kind: KindInt, Int: 9}))
+	if err != nil || one.Int != 9 || one.Kind != KindInt {
+		t.Fatalf("single result: %#v %v", one, err)
+	}
+}
+
+func TestTxResultDecodeRejectsCorruption(t *testing.T) {
+	good := AppendTxResult(nil, TxResult{Results: []Result{{Kind: KindBulk, Bulk: []byte("value")}}})
+	for i := range good {
+		if _, err := DecodeTxResult(good[:i]); !errors.Is(err, ErrBadEncoding) {
+			t.Fatalf("truncated at %d: err = %v", i, err)
+		}
+	}
+	if _, err := DecodeTxResult(append(good, 0)); !errors.Is(err, ErrBadEncoding) {
+		t.Fatalf("trailing byte: err = %v", err)
+	}
+	// Deep nesting is refused rather than recursed into.
+	var deep []byte
+	for range 100 {
+		deep = append(deep, byte(KindArray), 0, 0, 0, 1)
+	}
+	if _, err := DecodeResult(deep); !errors.Is(err, ErrBadEncoding) {
+		t.Fatalf("deep nesting: err = %v", err)
+	}
+}

@@ -1,0 +1,150 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hatcheck/hatcheck/internal/cluster"
+	"github.com/hatcheck/hatcheck/internal/redis"
+)
+
+// metaRedis is the metadata key under which a node tells the others its
+// Redis address.
+const metaRedis = "redis"
+
+// nodeAdapter gives the Redis front end the node view it declares: the
+// cluster in Redis terms (master = leader), for INFO, ROLE and SENTINEL.
+type nodeAdapter struct {
+	*cluster.Node
+	selfRedis string
+}
+
+func (a nodeAdapter) Info() redis.NodeInfo {
+	st := a.Stats()
+	role := "slave"
+	if st.State == "Leader" {
+		role = "master"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
+	defer cancel()
+	return redis.NodeInfo{Role: role, LeaderAddr: a.redisAddr(ctx, st.LeaderID), Keys: st.Keys, Volatile: st.Volatile,
+		UsedMemory: st.UsedMemory, Expired: st.Expired, Evicted: st.Evicted}
+}
+
+// discoveryTimeout bounds asking members for their addresses.
+const discoveryTimeout = time.Second
+
+// redisAddr is a member's Redis address, "" when unknown.
+func (a nodeAdapter) redisAddr(ctx context.Context, id string) string {
+	if id == "" {
+		return ""
+	}
+	meta, err := a.Meta(ctx, id)
+	if err != nil {
+		return ""
+	}
+	return meta[metaRedis]
+}
+
+func (a nodeAdapter) Topology(ctx context.Context) redis.Topology {
+	servers := a.Servers()
+	t := redis.Topology{Epoch: a.Stats().Term, Self: a.selfRedis}
+	addrs := make([]string, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			addrs[i] = a.redisAddr(ctx, s.ID)
+		}()
+	}
+	wg.Wait()
+	for i, s := range servers {
+		if addrs[i] == "" {
+			continue
+		}
+		t.Members = append(t.Members, redis.Instance{ID: s.ID, Addr: addrs[i], Leader: s.Leader})
+		if s.Leader {
+			t.Leader = addrs[i]
+		}
+	}
+	return t
+}
+
+// announceLeaders publishes Sentinel's +switch-master to this node's
+// subscribers whenever the leader changes to a different Redis address.
+func announceLeaders(node *cluster.Node, a nodeAdapter, rs *redis.Server, service string, log *slog.Logger) {
+	var last string
+	if id, _ := node.Leader(); id != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
+		last = a.redisAddr(ctx, id)
+		cancel()
+	}
+	node.OnLeaderChange(func(id string) {
+		if id == "" {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
+		addr := a.redisAddr(ctx, id)
+		cancel()
+		if addr == "" || addr == last {
+			return
+		}
+		if last != "" {
+			oh, op, _ := net.SplitHostPort(last)
+			nh, np, _ := net.SplitHostPort(addr)
+			n := rs.Publish("+switch-master", fmt.Sprintf("%s %s %s %s %s", service, oh, op, nh, np))
+			log.Info("leader changed", "from", last, "to", addr, "notified", n)
+		}
+		last = addr
+	})
+}
+
+// advertised returns the address to tell others for a bound listener: the
+// explicit one if set, else the bound address with an unspecified host
+// replaced by peerHost.
+func advertised(explicit string, bound net.Addr, peerHost string) string {
+	if explicit != "" {
+		return explicit
+	}
+	host, port, err := net.SplitHostPort(bound.String())
+	if err != nil {
+		return bound.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() && peerHost != "" {
+		host = peerHost
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// clusterAPI gives the HTTP cluster API its view of the node.
+type clusterAPI struct{ node *cluster.Node }
+
+// ClusterStatus is GET /cluster's answer.
+type ClusterStatus struct {
+	ID       string           `json:"id"`
+	LeaderID string           `json:"leader_id"`
+	Term     uint64           `json:"term"`
+	Members  []cluster.Member `json:"members"`
+}
+
+func (c clusterAPI) Status(ctx context.Context) (any, error) {
+	ms, err := c.node.Members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, _ := c.node.Leader()
+	return ClusterStatus{ID: c.node.ID(), LeaderID: id, Term: c.node.Stats().Term, Members: ms}, nil
+}
+
+func (c clusterAPI) Remove(ctx context.Context, id string) error {
+	return c.node.Remove(ctx, id)
+}
+
+func (c clusterAPI) TransferLeadership(ctx context.Context, id string) error {
+	return c.node.TransferLeadership(ctx, id)
+}
