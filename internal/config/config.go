@@ -31,7 +31,7 @@ type Config struct {
 	PeerAdvertise  string
 	RedisAdvertise string
 	SentinelName   string // service name SENTINEL commands answer for
-	RequirePass  string
+	RequirePass    string
 
 	MaxMemory       Size
 	MaxMemoryPolicy string

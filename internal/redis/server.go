@@ -30,7 +30,7 @@ type Node interface {
 type NodeInfo struct {
 	Role       string // "master" on the leader, "slave" elsewhere
 	LeaderAddr string // the leader's Redis address; "" while none is known
-	Keys       []int // per database
+	Keys       []int  // per database
 	Volatile   []int
 	UsedMemory int64
 	Expired    uint64

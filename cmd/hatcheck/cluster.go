@@ -1,0 +1,165 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hatcheck/hatcheck/internal/config"
+	"github.com/hatcheck/hatcheck/internal/server"
+)
+
+const clusterUsage = `usage: hatcheck cluster [flags] status
+       hatcheck cluster [flags] remove <node-id>
+       hatcheck cluster [flags] transfer-leader [<node-id>]
+
+Talks to a node's HTTP API (--http-addr). With a password set on the
+cluster, pass it with --password or HATCHECK_REQUIREPASS.`
+
+// runCluster is `hatcheck cluster`.
+func runCluster(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("hatcheck cluster", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, clusterUsage); fs.PrintDefaults() }
+	httpAddr := fs.String("http-addr", envOr(getenv, "http-addr", config.Default().HTTPAddr), "HTTP address of any node")
+	password := fs.String("password", getenv(config.EnvName("requirepass")), "the cluster's password (--requirepass)")
+	asJSON := fs.Bool("json", false, "print status as JSON")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fs.Usage()
+		return 2
+	}
+	c := apiClient{base: "http://" + *httpAddr, password: *password, http: &http.Client{Timeout: 30 * time.Second}}
+	var err error
+	switch {
+	case rest[0] == "status" && len(rest) == 1:
+		err = c.status(stdout, *asJSON)
+	case rest[0] == "remove" && len(rest) == 2:
+		err = c.post("/cluster/remove", rest[1])
+		if err == nil {
+			fmt.Fprintf(stdout, "removed %s\n", rest[1])
+		}
+	case rest[0] == "transfer-leader" && len(rest) <= 2:
+		id := ""
+		if len(rest) == 2 {
+			id = rest[1]
+		}
+		err = c.post("/cluster/transfer-leader", id)
+		if err == nil {
+			fmt.Fprintln(stdout, "leadership transferred")
+		}
+	default:
+		fs.Usage()
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "hatcheck cluster:", err)
+		return 1
+	}
+	return 0
+}
+
+func envOr(getenv func(string) string, flagName, def string) string {
+	if v := getenv(config.EnvName(flagName)); v != "" {
+		return v
+	}
+	return def
+}
+
+type apiClient struct {
+	base, password string
+	http           *http.Client
+}
+
+func (c apiClient) do(method, path string, form url.Values) ([]byte, error) {
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if c.password != "" {
+		req.SetBasicAuth("default", c.password)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("%s", e.Error)
+		}
+		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+func (c apiClient) post(path, id string) error {
+	form := url.Values{}
+	if id != "" {
+		form.Set("id", id)
+	}
+	_, err := c.do(http.MethodPost, path, form)
+	return err
+}
+
+func (c apiClient) status(w io.Writer, asJSON bool) error {
+	body, err := c.do(http.MethodGet, "/cluster", nil)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		_, err = w.Write(body)
+		return err
+	}
+	var st server.ClusterStatus
+	if err := json.Unmarshal(body, &st); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "ID\tROLE\tSUFFRAGE\tPEER\tREDIS\tTERM\tAPPLIED\n")
+	for _, m := range st.Members {
+		role, suffrage := "follower", "voter"
+		if m.Leader {
+			role = "leader"
+		}
+		if !m.Voter {
+			suffrage = "non-voter"
+		}
+		redis, term, applied := "-", "-", "-"
+		if m.Info != nil {
+			redis = m.Info.Meta["redis"]
+			term = fmt.Sprint(m.Info.Term)
+			applied = fmt.Sprint(m.Info.Applied)
+		} else {
+			role = "unreachable"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, role, suffrage, m.PeerAddr, redis, term, applied)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if st.LeaderID == "" {
+		fmt.Fprintln(w, "no leader (asked", st.ID+")")
+	}
+	return nil
+}
