@@ -23,6 +23,8 @@ import (
 const (
 	connRaft byte = 'R' // hashicorp/raft's NetworkTransport
 	connRPC  byte = 'F' // forwarded commands and membership requests (rpc.go)
+
+	rpcAccepted byte = 'K' // the mux's answer to an RPC hello
 )
 
 // peerMux accepts connections on the peer port and routes them by kind.
@@ -116,6 +118,12 @@ func (m *peerMux) route(c net.Conn) {
 			c.Close()
 		}
 	case connRPC:
+		// Acknowledge, so the dialer knows a node (not just a socket)
+		// took the connection before it sends anything that matters.
+		if _, err := c.Write([]byte{rpcAccepted}); err != nil {
+			c.Close()
+			return
+		}
 		m.rpc(c)
 	default:
 		c.Close()
@@ -165,8 +173,11 @@ func (m *peerMux) dial(kind byte, addr string, timeout time.Duration) (net.Conn,
 }
 
 func (m *peerMux) Close() error {
-	err := m.ln.Close()
-	m.closeOnce.Do(func() { close(m.closed) })
+	var err error
+	m.closeOnce.Do(func() {
+		err = m.ln.Close()
+		close(m.closed)
+	})
 	m.wg.Wait()
 	return err
 }

@@ -340,6 +340,25 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
+// Abort stops the node the way a crash would, for tests: no hand-over, no
+// snapshot, queued writes fail. What is in the log stays, as after kill -9.
+func (n *Node) Abort() error {
+	if !n.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	n.closeMu.Lock()
+	n.closed = true
+	n.closeMu.Unlock()
+	close(n.stop)
+	n.cancel()
+	// Stop talking to peers first, so nothing more leaves this node.
+	n.peers.close()
+	n.mux.Close()
+	err := n.raft.Shutdown().Error()
+	n.wg.Wait()
+	return errors.Join(err, n.closeStores())
+}
+
 // HandOver prepares a planned shutdown of the leader: forwarded requests
 // are sent back to be retried, writes in flight finish, and leadership
 // moves to another voter, so that clients see no failure. It does nothing

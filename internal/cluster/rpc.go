@@ -229,6 +229,13 @@ func (p *peers) get(addr string) (*rpcClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	var ack [1]byte
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := io.ReadFull(c, ack[:]); err != nil || ack[0] != rpcAccepted {
+		c.Close()
+		return nil, fmt.Errorf("peer %s did not accept the connection: %v", addr, err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
 	cl := newRPCClient(c)
 	if p.cl == nil {
 		p.cl = map[string]*rpcClient{}

@@ -50,6 +50,11 @@ type Config struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 
+	// UnsafeStaleReads lets followers answer reads from their own state.
+	// Tests only (it has no flag): it shows the linearizability checker
+	// catching stale reads.
+	UnsafeStaleReads bool
+
 	LogLevel  string
 	LogFormat string
 	Config    string // the config file read, if any

@@ -97,7 +97,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	policy, _ := command.ParsePolicy(cfg.MaxMemoryPolicy)
 	if s.node, err = cluster.Open(cluster.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, PeerAddr: cfg.PeerAddr, Advertise: cfg.PeerAdvertise,
-		Join: cfg.Join, Secret: cfg.RequirePass, Meta: meta,
+		Join: cfg.Join, Secret: cfg.RequirePass, Meta: meta, UnsafeStaleReads: cfg.UnsafeStaleReads,
 		Databases: cfg.Databases, MaxMemory: int64(cfg.MaxMemory), Policy: policy,
 		FailoverWait: cfg.FailoverWait, SnapshotThreshold: cfg.SnapshotThreshold,
 		SnapshotInterval: cfg.SnapshotInterval, Logger: logger,
@@ -207,6 +207,20 @@ func (s *Server) Close() error {
 		errs = append(errs, fmt.Errorf("node: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// Abort stops the server the way a crash would (for tests): listeners and
+// client connections close at once, the node stops without handing over
+// leadership or taking a snapshot.
+func (s *Server) Abort() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = s.redis.Close(ctx)
+	if s.mc != nil {
+		_ = s.mc.Close(ctx)
+	}
+	_ = s.httpSrv.Close()
+	return s.node.Abort()
 }
 
 // Run starts a server, prints one line per listener to banner, serves until

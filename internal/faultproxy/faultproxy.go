@@ -1,0 +1,230 @@
+// Package faultproxy puts a controllable TCP proxy in front of each node's
+// peer port, so tests can cut and restore links between nodes without root
+// or network namespaces. Each node advertises its proxy's address; the proxy
+// reads the hello every peer connection opens with (kind, dialing node's id)
+// to learn which link a connection belongs to.
+package faultproxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Network is the set of proxies of one test cluster.
+type Network struct {
+	mu      sync.Mutex
+	proxies map[string]*Proxy // by the id of the node behind it
+	cut     map[link]bool
+}
+
+type link struct{ from, to string }
+
+// New returns an empty network.
+func New() *Network {
+	return &Network{proxies: map[string]*Proxy{}, cut: map[link]bool{}}
+}
+
+// Proxy forwards connections to one node's peer port.
+type Proxy struct {
+	net    *Network
+	id     string
+	ln     net.Listener
+	mu     sync.Mutex
+	target string
+	conns  map[net.Conn]string // accepted connection → dialing node's id
+	wg     sync.WaitGroup
+}
+
+// Listen starts a proxy on a free loopback port for the node id. Set its
+// target before the node's peers dial it.
+func (nw *Network) Listen(id string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{net: nw, id: id, ln: ln, conns: map[net.Conn]string{}}
+	nw.mu.Lock()
+	nw.proxies[id] = p
+	nw.mu.Unlock()
+	p.wg.Add(1)
+	go p.serve()
+	return p, nil
+}
+
+// Addr is the address peers should dial.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// SetTarget sets the node's real peer address.
+func (p *Proxy) SetTarget(addr string) {
+	p.mu.Lock()
+	p.target = addr
+	p.mu.Unlock()
+}
+
+// Close stops the proxy and its connections.
+func (p *Proxy) Close() error {
+	err := p.ln.Close()
+	p.mu.Lock()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	return err
+}
+
+// Cut breaks the links between a and b in both directions: open
+// connections are closed and new ones refused until Heal.
+func (nw *Network) Cut(a, b string) {
+	nw.mu.Lock()
+	nw.cut[link{a, b}] = true
+	nw.cut[link{b, a}] = true
+	targets := []*Proxy{nw.proxies[a], nw.proxies[b]}
+	nw.mu.Unlock()
+	for _, p := range targets {
+		if p != nil {
+			p.dropFrom(a, b)
+		}
+	}
+}
+
+// Isolate cuts every link of id.
+func (nw *Network) Isolate(id string) {
+	nw.mu.Lock()
+	var others []string
+	for o := range nw.proxies {
+		if o != id {
+			others = append(others, o)
+		}
+	}
+	nw.mu.Unlock()
+	for _, o := range others {
+		nw.Cut(id, o)
+	}
+}
+
+// Heal restores every link.
+func (nw *Network) Heal() {
+	nw.mu.Lock()
+	nw.cut = map[link]bool{}
+	nw.mu.Unlock()
+}
+
+// Close closes every proxy.
+func (nw *Network) Close() {
+	nw.mu.Lock()
+	ps := make([]*Proxy, 0, len(nw.proxies))
+	for _, p := range nw.proxies {
+		ps = append(ps, p)
+	}
+	nw.mu.Unlock()
+	for _, p := range ps {
+		p.Close()
+	}
+}
+
+func (nw *Network) isCut(from, to string) bool {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	return nw.cut[link{from, to}]
+}
+
+// dropFrom closes this proxy's connections dialed by any of ids.
+func (p *Proxy) dropFrom(ids ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c, from := range p.conns {
+		for _, id := range ids {
+			if from == id && p.net.isCut(from, p.id) {
+				c.Close()
+			}
+		}
+	}
+}
+
+func (p *Proxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.handle(c)
+		}()
+	}
+}
+
+func (p *Proxy) handle(c net.Conn) {
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	hello, from, err := readHello(c)
+	if err != nil {
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	if p.net.isCut(from, p.id) {
+		return
+	}
+	p.mu.Lock()
+	target := p.target
+	p.mu.Unlock()
+	if target == "" {
+		return
+	}
+	up, err := net.DialTimeout("tcp", target, time.Second)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	if _, err := up.Write(hello); err != nil {
+		return
+	}
+	p.mu.Lock()
+	p.conns[c] = from
+	p.conns[up] = from
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.conns, c)
+		delete(p.conns, up)
+		p.mu.Unlock()
+	}()
+	// The link may have been cut between the check and the registration.
+	if p.net.isCut(from, p.id) {
+		return
+	}
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(up, c); up.Close(); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, up); c.Close(); done <- struct{}{} }()
+	<-done
+	<-done
+}
+
+// readHello reads a peer connection's hello (see internal/cluster's
+// mux.go) and returns its bytes and the dialing node's id.
+func readHello(r io.Reader) ([]byte, string, error) {
+	b := make([]byte, 2)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, "", err
+	}
+	rest := make([]byte, int(b[1])+1)
+	if _, err := io.ReadFull(r, rest); err != nil {
+		return nil, "", err
+	}
+	id := string(rest[:len(rest)-1])
+	sec := make([]byte, int(rest[len(rest)-1]))
+	if _, err := io.ReadFull(r, sec); err != nil {
+		return nil, "", err
+	}
+	if b[0] == 0 {
+		return nil, "", errors.New("bad hello")
+	}
+	out := append(append(b, rest...), sec...)
+	return out, id, nil
+}
