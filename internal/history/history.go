@@ -137,6 +137,9 @@ func NewRecorder() *Recorder { return &Recorder{start: time.Now()} }
 
 func (r *Recorder) now() int64 { return int64(time.Since(r.start)) }
 
+// Since is the time since the history began, on the operations' clock.
+func (r *Recorder) Since() time.Duration { return time.Since(r.start) }
+
 // Do runs op for client and records it with its call and return times.
 func (r *Recorder) Do(client int, in Input, op func() Output) Output {
 	call := r.now()
@@ -203,6 +206,8 @@ type Report struct {
 	Ops, OK, Failed, Unknown int
 	Acked, Lost              int // acknowledged set additions, and those missing at the end
 	Verdict                  porcupine.CheckResult
+
+	acked [][]string // per client, the set members acknowledged
 }
 
 func (r Report) String() string {
@@ -210,9 +215,10 @@ func (r Report) String() string {
 		r.Ops, r.OK, r.Failed, r.Unknown, r.Lost, r.Acked, r.Verdict)
 }
 
-// Run drives clients until ctx ends, then checks the results through
-// check (any node's client) and returns the report.
-func (w Workload) Run(ctx context.Context, rec *Recorder, clients []goredis.UniversalClient, check goredis.UniversalClient, checkTimeout time.Duration) Report {
+// Run drives clients until ctx ends, then checks the history for
+// linearizability (within checkTimeout) and returns the report. Call
+// CheckLoss once the cluster is whole again.
+func (w Workload) Run(ctx context.Context, rec *Recorder, clients []goredis.UniversalClient, checkTimeout time.Duration) Report {
 	if w.Timeout == 0 {
 		w.Timeout = 10 * time.Second
 	}
@@ -258,7 +264,16 @@ func (w Workload) Run(ctx context.Context, rec *Recorder, clients []goredis.Univ
 		}()
 	}
 	wg.Wait()
-	for i := range clients {
+	rep.acked = acked
+	rep.Verdict = rec.Check(checkTimeout)
+	return rep
+}
+
+// CheckLoss reads every client's set through check and counts the
+// acknowledged members missing.
+func (r *Report) CheckLoss(check goredis.UniversalClient) {
+	r.Acked, r.Lost = 0, 0
+	for i, acked := range r.acked {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		members, err := check.SMembers(ctx, fmt.Sprintf("acked:%d", i)).Result()
 		cancel()
@@ -266,15 +281,13 @@ func (w Workload) Run(ctx context.Context, rec *Recorder, clients []goredis.Univ
 		for _, m := range members {
 			have[m] = true
 		}
-		rep.Acked += len(acked[i])
-		for _, v := range acked[i] {
+		r.Acked += len(acked)
+		for _, v := range acked {
 			if err != nil || !have[v] {
-				rep.Lost++
+				r.Lost++
 			}
 		}
 	}
-	rep.Verdict = rec.Check(checkTimeout)
-	return rep
 }
 
 // Describe renders a short per-kind summary of a history, for failures.
