@@ -22,11 +22,17 @@ import (
 func need(t *testing.T, name, pkg string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not installed; .ci/run must install %s", name, pkg)
-		}
-		t.Skipf("%s not installed (Debian %s)", name, pkg)
+		missing(t, name, pkg)
 	}
+}
+
+// missing skips the test for want (from Debian pkg), or fails it in CI.
+func missing(t *testing.T, want, pkg string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s not installed; .ci/run must install %s", want, pkg)
+	}
+	t.Skipf("%s not installed (Debian %s)", want, pkg)
 }
 
 // phpModules lists the PHP extensions that are loaded.

@@ -1,0 +1,82 @@
+package compat
+
+import (
+	"bufio"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hatcheck/hatcheck/internal/clustertest"
+)
+
+// python is Debian's interpreter, where python3-redis is installed (a
+// python3 earlier on PATH may be another installation).
+func python(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("/usr/bin/python3"); err == nil {
+		return "/usr/bin/python3"
+	}
+	need(t, "python3", "python3")
+	return "python3"
+}
+
+// TestRedisPySentinelFollowsLeader runs redis-py's Sentinel client (Debian
+// python3-redis) with the three nodes as sentinels, kills the leader while
+// it runs, and checks that it finds the new leader and keeps its data.
+func TestRedisPySentinelFollowsLeader(t *testing.T) {
+	py := python(t)
+	if err := exec.Command(py, "-c", "import redis.sentinel").Run(); err != nil {
+		missing(t, "python module redis", "python3-redis")
+	}
+	c := clustertest.Start(t, 3)
+	args := []string{"python/sentinel_failover.py", "hatcheck"}
+	for _, n := range c.Nodes {
+		args = append(args, n.Cfg.RedisAddr)
+	}
+	cmd := exec.Command(py, args...)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 4)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	leader := c.Leader()
+	select {
+	case l := <-lines:
+		if l != "ready "+leader.Cfg.RedisAddr {
+			t.Fatalf("redis-py: %q, want it to find the leader %s\n%s", l, leader.Cfg.RedisAddr, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("redis-py did not start\n%s", stderr.String())
+	}
+	leader.Kill()
+	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+	var result string
+	select {
+	case result = <-lines:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("redis-py did not finish\n%s", stderr.String())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("redis-py: %v: %s\n%s", err, result, stderr.String())
+	}
+	newLeader := c.Leader()
+	want := "ok " + leader.Cfg.RedisAddr + " -> " + newLeader.Cfg.RedisAddr + " after master"
+	if result != want {
+		t.Fatalf("redis-py: %q, want %q\n%s", result, want, stderr.String())
+	}
+}
