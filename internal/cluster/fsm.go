@@ -27,6 +27,7 @@ type fsm struct {
 	notify   chan struct{} // closed and replaced after every apply
 
 	snapshots         atomic.Uint64 // snapshots persisted
+	restores          atomic.Uint64 // snapshots restored (at start, or installed from the leader)
 	lastSnapshotNanos atomic.Int64  // how long the last Persist took
 }
 
@@ -136,6 +137,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.ks = ks
 	f.mu.Unlock()
+	f.restores.Add(1)
 	return nil
 }
 

@@ -45,6 +45,10 @@ type Config struct {
 	MaxMemory    int64  // bytes; 0 = unlimited
 	Policy       command.Policy
 	FailoverWait time.Duration // how long requests wait for a leader; default 5 s
+	// ElectionTimeout is Raft's heartbeat and election timeout: a follower
+	// that hears nothing from the leader for between one and two of these
+	// starts an election. Default 500 ms (failover in about 1 s on a LAN).
+	ElectionTimeout time.Duration
 	// Join is the peer address of a member to ask for admission. A node
 	// with an empty data dir and no Join bootstraps a new cluster.
 	Join string
@@ -63,6 +67,9 @@ type Config struct {
 	SnapshotThreshold uint64        // default 16384
 	SnapshotInterval  time.Duration // default 30 s
 	TrailingLogs      uint64        // default 10240
+	// LogSegmentSize is the size of one log file; old entries are deleted
+	// a whole file at a time. Default 64 MiB.
+	LogSegmentSize int
 	Logger            *slog.Logger
 }
 
@@ -73,11 +80,17 @@ func (c *Config) setDefaults() {
 	if c.FailoverWait == 0 {
 		c.FailoverWait = 5 * time.Second
 	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = 500 * time.Millisecond
+	}
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 16384
 	}
 	if c.SnapshotInterval == 0 {
 		c.SnapshotInterval = 30 * time.Second
+	}
+	if c.LogSegmentSize == 0 {
+		c.LogSegmentSize = 64 << 20
 	}
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = 10240
@@ -169,7 +182,7 @@ func Open(cfg Config) (*Node, error) {
 	// raft-wal's Close leaves its metadata database open (and locked), so
 	// the node owns that store and closes it itself.
 	n.meta = &metadb.BoltMetaDB{}
-	if n.wal, err = wal.Open(filepath.Join(raftDir, "wal"), wal.WithLogger(hlog), wal.WithMetaStore(n.meta)); err != nil {
+	if n.wal, err = wal.Open(filepath.Join(raftDir, "wal"), wal.WithLogger(hlog), wal.WithMetaStore(n.meta), wal.WithSegmentSize(cfg.LogSegmentSize)); err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	logs, err := raft.NewLogCache(1024, n.wal)
@@ -190,9 +203,9 @@ func Open(cfg Config) (*Node, error) {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(id)
 	rc.Logger = hlog
-	rc.HeartbeatTimeout = 500 * time.Millisecond
-	rc.ElectionTimeout = 500 * time.Millisecond
-	rc.LeaderLeaseTimeout = 250 * time.Millisecond
+	rc.HeartbeatTimeout = cfg.ElectionTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.ElectionTimeout / 2
 	rc.CommitTimeout = 20 * time.Millisecond
 	rc.BatchApplyCh = true
 	rc.MaxAppendEntries = 512
@@ -417,7 +430,7 @@ type Stats struct {
 	ID, State, Leader, LeaderID     string
 	Term, CommitIndex, AppliedIndex uint64
 	LastSnapshotIndex               uint64
-	Snapshots                       uint64
+	Snapshots, Restores             uint64
 	LastSnapshotDuration            time.Duration
 	Keys, Volatile                  []int
 	UsedMemory                      int64
@@ -430,7 +443,7 @@ func (n *Node) Stats() Stats {
 	s := Stats{
 		ID: n.id, State: n.raft.State().String(), Leader: string(addr), LeaderID: string(lid),
 		Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.fsm.applied.Load(),
-		Snapshots: n.fsm.snapshots.Load(), LastSnapshotDuration: time.Duration(n.fsm.lastSnapshotNanos.Load()),
+		Snapshots: n.fsm.snapshots.Load(), Restores: n.fsm.restores.Load(), LastSnapshotDuration: time.Duration(n.fsm.lastSnapshotNanos.Load()),
 		Expired: n.expired.Load(), Evicted: n.evicted.Load(),
 	}
 	if metas, err := n.snaps.List(); err == nil && len(metas) > 0 {

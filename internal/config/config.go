@@ -46,9 +46,12 @@ type Config struct {
 	MaxItemSize      Size
 
 	FailoverWait      time.Duration
+	ElectionTimeout   time.Duration
 	ShutdownTimeout   time.Duration
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+	LogSegmentSize    Size
 
 	// UnsafeStaleReads lets followers answer reads from their own state.
 	// Tests only (it has no flag): it shows the linearizability checker
@@ -94,9 +97,12 @@ func Default() Config {
 		QueryBufferLimit:  1 << 30,
 		MaxItemSize:       1 << 20,
 		FailoverWait:      5 * time.Second,
+		ElectionTimeout:   500 * time.Millisecond,
 		ShutdownTimeout:   10 * time.Second,
 		SnapshotThreshold: 16384,
 		SnapshotInterval:  30 * time.Second,
+		TrailingLogs:      10240,
+		LogSegmentSize:    64 << 20,
 		LogLevel:          "info",
 		LogFormat:         "text",
 	}
@@ -146,6 +152,12 @@ func (c *Config) Validate() error {
 	if c.ProtoMaxBulkLen < 1024 || c.MaxKeySize < 1 || c.MaxValueSize < 1 || c.QueryBufferLimit < 1024 || c.MaxItemSize < 1024 {
 		return bad("proto-max-bulk-len, client-query-buffer-limit and max-item-size must be at least 1kb, key and value sizes at least 1")
 	}
+	if c.LogSegmentSize < 64<<10 || c.LogSegmentSize > 1<<30 {
+		return bad("log-segment-size must be between 64kb and 1gb")
+	}
+	if c.ElectionTimeout < 50*time.Millisecond {
+		return bad("election-timeout must be at least 50ms")
+	}
 	if c.FailoverWait <= 0 || c.ShutdownTimeout <= 0 || c.SnapshotInterval <= 0 || c.SnapshotThreshold == 0 {
 		return bad("failover-wait, shutdown-timeout, snapshot-interval and snapshot-threshold must be positive")
 	}
@@ -187,9 +199,12 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.Var(&c.QueryBufferLimit, "client-query-buffer-limit", "largest unprocessed input held for one client")
 	fs.Var(&c.MaxItemSize, "max-item-size", "largest memcached item value (like memcached -I)")
 	fs.DurationVar(&c.FailoverWait, "failover-wait", c.FailoverWait, "how long a request waits for a leader before failing")
+	fs.DurationVar(&c.ElectionTimeout, "election-timeout", c.ElectionTimeout, "Raft heartbeat/election timeout: a leader unheard of for 1-2x this is replaced")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for clients to finish")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", c.SnapshotThreshold, "log entries between snapshots")
 	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", c.SnapshotInterval, "how often to check whether to snapshot")
+	fs.Var(&c.LogSegmentSize, "log-segment-size", "size of one Raft log file (old entries are deleted a file at a time)")
+	fs.Uint64Var(&c.TrailingLogs, "trailing-logs", c.TrailingLogs, "log entries kept behind a snapshot, so a briefly absent node catches up without a snapshot install")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.StringVar(&c.Config, "config", c.Config, "config file: one \"name value\" per line, names as the flags")

@@ -52,6 +52,9 @@ func TestInvalid(t *testing.T) {
 		"timeout":            {"--timeout", "-1"},
 		"invalid size":       {"--maxmemory", "lots"},
 		"proto-max-bulk-len": {"--proto-max-bulk-len", "10"},
+		"election-timeout":   {"--election-timeout", "10ms"},
+		"join":               {"--join", "no-port"},
+		"sentinel-name":      {"--sentinel-name", "two words"},
 	}
 	for want, args := range cases {
 		_, err := Load(args, env(nil))
