@@ -152,7 +152,12 @@ func (n *Node) readState(c *command.Cmd) command.Result {
 }
 
 func (n *Node) forwardRead(ctx context.Context, leader string, c *command.Cmd) (command.Result, error) {
-	st, body, err := n.peers.call(ctx, leader, rpcRead, command.EncodeBatch(nil, command.Header{}, []command.Tx{{*c}}))
+	// A read changes nothing, so if leadership moves while it waits (the
+	// old leader paused or cut off) it is asked of the new leader instead.
+	st, body, err := n.peers.callAbortable(ctx, n.leaderChange(), leader, rpcRead, command.EncodeBatch(nil, command.Header{}, []command.Tx{{*c}}))
+	if errors.Is(err, errAborted) {
+		return command.Result{}, errRetry
+	}
 	if err != nil {
 		return command.Result{}, err
 	}

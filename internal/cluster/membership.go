@@ -441,6 +441,13 @@ func (n *Node) OnLeaderChange(fn func(leaderID string)) {
 	n.leaderFns.Unlock()
 }
 
+// leaderChange returns a channel closed at the next leadership change.
+func (n *Node) leaderChange() <-chan struct{} {
+	n.leaderFns.Lock()
+	defer n.leaderFns.Unlock()
+	return n.leaderFns.changed
+}
+
 // runLeaderObserver calls the OnLeaderChange functions.
 func (n *Node) runLeaderObserver(ch chan raft.Observation) {
 	defer n.wg.Done()
@@ -454,6 +461,8 @@ func (n *Node) runLeaderObserver(ch chan raft.Observation) {
 			}
 			last = string(lo.LeaderID)
 			n.leaderFns.Lock()
+			close(n.leaderFns.changed)
+			n.leaderFns.changed = make(chan struct{})
 			fns := append([]func(string){}, n.leaderFns.fns...)
 			n.leaderFns.Unlock()
 			for _, fn := range fns {

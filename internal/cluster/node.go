@@ -128,7 +128,8 @@ type Node struct {
 	members   map[string]memberMeta // what other members said about themselves
 	leaderFns struct {
 		sync.Mutex
-		fns []func(string)
+		fns     []func(string)
+		changed chan struct{} // closed at every leadership change
 	}
 
 	proposals chan *proposal
@@ -170,6 +171,7 @@ func Open(cfg Config) (*Node, error) {
 		members:    map[string]memberMeta{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.leaderFns.changed = make(chan struct{})
 	n.SetMaxMemory(cfg.MaxMemory, cfg.Policy)
 	hlog := newHCLog(n.log, "raft")
 

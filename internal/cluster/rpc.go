@@ -45,6 +45,9 @@ var errConnLost = errors.New("peer connection lost")
 // errNotSent means a call never reached the peer.
 var errNotSent = errors.New("peer unreachable")
 
+// errAborted means the caller stopped waiting for a reply.
+var errAborted = errors.New("stopped waiting for the peer")
+
 type rpcHandler func(ctx context.Context, typ byte, payload []byte) (byte, []byte)
 
 // serveRPC answers calls on one connection until it fails or ctx ends.
@@ -169,8 +172,9 @@ func (cl *rpcClient) broken() bool {
 }
 
 // call sends one request and waits for its reply. It returns errNotSent if
-// the request never left, errConnLost if the connection failed afterwards.
-func (cl *rpcClient) call(ctx context.Context, typ byte, payload []byte) (byte, []byte, error) {
+// the request never left, errConnLost if the connection failed afterwards,
+// errAborted if abort was closed first.
+func (cl *rpcClient) call(ctx context.Context, abort <-chan struct{}, typ byte, payload []byte) (byte, []byte, error) {
 	ch := make(chan rpcReply, 1)
 	cl.mu.Lock()
 	if cl.err != nil {
@@ -202,11 +206,18 @@ func (cl *rpcClient) call(ctx context.Context, typ byte, payload []byte) (byte, 
 		}
 		return rep.status, rep.payload, nil
 	case <-ctx.Done():
-		cl.mu.Lock()
-		delete(cl.pending, id)
-		cl.mu.Unlock()
+		cl.forget(id)
 		return 0, nil, ctx.Err()
+	case <-abort:
+		cl.forget(id)
+		return 0, nil, errAborted
 	}
+}
+
+func (cl *rpcClient) forget(id uint64) {
+	cl.mu.Lock()
+	delete(cl.pending, id)
+	cl.mu.Unlock()
 }
 
 // rpcWriteTimeout bounds writing one request to a peer.
@@ -246,11 +257,16 @@ func (p *peers) get(addr string) (*rpcClient, error) {
 
 // call sends a request to the peer at addr.
 func (p *peers) call(ctx context.Context, addr string, typ byte, payload []byte) (byte, []byte, error) {
+	return p.callAbortable(ctx, nil, addr, typ, payload)
+}
+
+// callAbortable is call that stops waiting when abort is closed.
+func (p *peers) callAbortable(ctx context.Context, abort <-chan struct{}, addr string, typ byte, payload []byte) (byte, []byte, error) {
 	cl, err := p.get(addr)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: %v", errNotSent, err)
 	}
-	return cl.call(ctx, typ, payload)
+	return cl.call(ctx, abort, typ, payload)
 }
 
 func (p *peers) close() {

@@ -342,3 +342,55 @@ func longestWriteGap(ops []porcupine.Operation, from time.Duration) time.Duratio
 	}
 	return time.Duration(max(gap, end-prev))
 }
+
+// TestFailoverTime measures, five times, how long after SIGKILL of the
+// leader a write through a follower succeeds again (the client's request
+// waits for the new leader; nothing is retried by the client). It reports
+// the figures and asserts only that every round recovers.
+func TestFailoverTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	c := startCluster(t)
+	var times []time.Duration
+	for round := 0; round < 5; round++ {
+		l := c.leader()
+		if l == nil {
+			t.Fatal("no leader")
+		}
+		var f *node
+		for _, n := range c.nodes {
+			if n != l {
+				f = n
+				break
+			}
+		}
+		cl := c.client(f)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := cl.Set(ctx, "warm", round, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		c.kill(l)
+		var err error
+		for time.Since(start) < 3*failoverWait {
+			// A write already in flight to the dying leader fails (its
+			// outcome is unknown); the next one waits for the new leader.
+			if err = cl.Set(ctx, "probe", round, 0).Err(); err == nil {
+				break
+			}
+		}
+		cancel()
+		if err != nil {
+			t.Fatalf("round %d: no write succeeded: %v", round, err)
+		}
+		took := time.Since(start)
+		times = append(times, took)
+		t.Logf("round %d: write through a follower succeeded %v after SIGKILL of the leader", round, took.Round(time.Millisecond))
+		c.start(l)
+		c.waitHealthy(60 * time.Second)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	t.Logf("failover (SIGKILL of the leader to the next successful write): min %v, median %v, max %v",
+		times[0].Round(time.Millisecond), times[len(times)/2].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond))
+}

@@ -30,12 +30,31 @@ func TestRedisPySentinelFollowsLeader(t *testing.T) {
 	if err := exec.Command(py, "-c", "import redis.sentinel").Run(); err != nil {
 		missing(t, "python module redis", "python3-redis")
 	}
+	sentinelFailover(t, " master", py, "python/sentinel_failover.py")
+}
+
+// TestPerlRedisSentinelFollowsLeader does the same with Perl's Redis.pm
+// (Debian libredis-perl), the client Request Tracker's sessions use.
+func TestPerlRedisSentinelFollowsLeader(t *testing.T) {
+	need(t, "perl", "perl")
+	if err := exec.Command("perl", "-MRedis", "-e", "1").Run(); err != nil {
+		missing(t, "perl module Redis", "libredis-perl")
+	}
+	sentinelFailover(t, "", "perl", "perl/sentinel_failover.pl")
+}
+
+// sentinelFailover runs a client script (see python/sentinel_failover.py)
+// against a three-node cluster: the script finds the leader through the
+// nodes as sentinels and writes; the test kills the leader; the script must
+// write again through the new leader. suffix is what the script prints
+// after the value it reads back.
+func sentinelFailover(t *testing.T, suffix string, interp string, script ...string) {
 	c := clustertest.Start(t, 3)
-	args := []string{"python/sentinel_failover.py", "hatcheck"}
+	args := append(script, "hatcheck")
 	for _, n := range c.Nodes {
 		args = append(args, n.Cfg.RedisAddr)
 	}
-	cmd := exec.Command(py, args...)
+	cmd := exec.Command(interp, args...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
@@ -56,10 +75,10 @@ func TestRedisPySentinelFollowsLeader(t *testing.T) {
 	select {
 	case l := <-lines:
 		if l != "ready "+leader.Cfg.RedisAddr {
-			t.Fatalf("redis-py: %q, want it to find the leader %s\n%s", l, leader.Cfg.RedisAddr, stderr.String())
+			t.Fatalf("client: %q, want it to find the leader %s\n%s", l, leader.Cfg.RedisAddr, stderr.String())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("redis-py did not start\n%s", stderr.String())
+		t.Fatalf("client did not start\n%s", stderr.String())
 	}
 	leader.Kill()
 	if _, err := io.WriteString(stdin, "go\n"); err != nil {
@@ -69,14 +88,14 @@ func TestRedisPySentinelFollowsLeader(t *testing.T) {
 	select {
 	case result = <-lines:
 	case <-time.After(60 * time.Second):
-		t.Fatalf("redis-py did not finish\n%s", stderr.String())
+		t.Fatalf("client did not finish\n%s", stderr.String())
 	}
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("redis-py: %v: %s\n%s", err, result, stderr.String())
+		t.Fatalf("client: %v: %s\n%s", err, result, stderr.String())
 	}
 	newLeader := c.Leader()
-	want := "ok " + leader.Cfg.RedisAddr + " -> " + newLeader.Cfg.RedisAddr + " after master"
+	want := "ok " + leader.Cfg.RedisAddr + " -> " + newLeader.Cfg.RedisAddr + " after" + suffix
 	if result != want {
-		t.Fatalf("redis-py: %q, want %q\n%s", result, want, stderr.String())
+		t.Fatalf("client: %q, want %q\n%s", result, want, stderr.String())
 	}
 }
