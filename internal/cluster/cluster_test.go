@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -108,5 +110,72 @@ func TestLeaderHandsOverOnClose(t *testing.T) {
 		if r, err := n.Read(ctx, &command.Cmd{Op: command.OpGet, Key: []byte("before")}); err != nil || string(r.Bulk) != "1" {
 			t.Fatalf("read via %s: %q %v", n.ID(), r.Bulk, err)
 		}
+	}
+}
+
+// TestPeerPortChecksSecret: a peer connection must present the cluster
+// secret; the RPC accept byte comes only after a correct hello.
+func TestPeerPortChecksSecret(t *testing.T) {
+	n, err := Open(Config{DataDir: t.TempDir(), PeerAddr: "127.0.0.1:0", Secret: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	hello := func(secret string) []byte {
+		b := []byte{connRPC, 2, 'x', 'y', byte(len(secret))}
+		return append(b, secret...)
+	}
+	for _, tc := range []struct {
+		secret string
+		ok     bool
+	}{{"s3cret", true}, {"wrong", false}, {"", false}} {
+		c, err := net.Dial("tcp", n.PeerAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write(hello(tc.secret))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var b [1]byte
+		_, err = io.ReadFull(c, b[:])
+		c.Close()
+		if got := err == nil && b[0] == rpcAccepted; got != tc.ok {
+			t.Fatalf("secret %q: accepted = %v (%v), want %v", tc.secret, got, err, tc.ok)
+		}
+	}
+	// A node with the wrong secret cannot join.
+	other, err := Open(Config{DataDir: t.TempDir(), PeerAddr: "127.0.0.1:0", Secret: "wrong", Join: n.PeerAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.joinOnce(controlRequest{Op: "join", ID: other.ID(), Addr: other.PeerAddr(), Fresh: true}); err == nil {
+		t.Fatal("a node with the wrong secret joined")
+	}
+}
+
+// TestRPCRejectsMalformedRequests: a peer sending garbage gets an error
+// reply, and the node keeps serving.
+func TestRPCRejectsMalformedRequests(t *testing.T) {
+	nodes := startCluster(t, 1, nil)
+	n := nodes[0]
+	for _, tc := range []struct {
+		typ     byte
+		payload []byte
+	}{
+		{rpcWrite, []byte("garbage")},
+		{rpcRead, command.EncodeBatch(nil, command.Header{}, []command.Tx{set("a", "b"), set("c", "d")})},
+		{rpcControl, []byte("{not json")},
+		{'?', nil},
+	} {
+		st, body := n.handleRPC(context.Background(), tc.typ, tc.payload)
+		if st != rpcError {
+			t.Fatalf("type %q: status %d, want an error", tc.typ, st)
+		}
+		if res, err := command.DecodeTxResult(body); err != nil || res.Err == nil {
+			t.Fatalf("type %q: error reply %q does not decode to an error: %v", tc.typ, body, err)
+		}
+	}
+	if _, err := n.Write(context.Background(), set("still", "fine")); err != nil {
+		t.Fatal(err)
 	}
 }

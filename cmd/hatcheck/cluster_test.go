@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hatcheck/hatcheck/internal/config"
+	"github.com/hatcheck/hatcheck/internal/server/servertest"
+)
+
+func TestClusterCommand(t *testing.T) {
+	s := servertest.Start(t, func(c *config.Config) { c.RequirePass = "pw"; c.NodeID = "solo" })
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	run := func(getenv func(string) string, args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := runCluster(append([]string{"--http-addr", s.HTTPAddr()}, args...), &out, &errb, getenv)
+		return code, out.String(), errb.String()
+	}
+
+	// The API wants the password.
+	code, _, stderr := run(env(nil), "status")
+	if code != 1 || !strings.Contains(stderr, "password required") {
+		t.Fatalf("status without the password: code %d, stderr %q", code, stderr)
+	}
+	resp, err := http.Get("http://" + s.HTTPAddr() + "/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /cluster without auth: %s", resp.Status)
+	}
+
+	withPass := env(map[string]string{"HATCHECK_REQUIREPASS": "pw"})
+	code, stdout, stderr := run(withPass, "status")
+	if code != 0 {
+		t.Fatalf("status: code %d, %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "ID") || !strings.HasPrefix(lines[1], "solo ") ||
+		!strings.Contains(lines[1], " leader ") || !strings.Contains(lines[1], s.RedisAddr()) {
+		t.Fatalf("status output:\n%s", stdout)
+	}
+	code, stdout, _ = run(withPass, "--json", "status")
+	if code != 0 || !strings.Contains(stdout, `"leader_id": "solo"`) {
+		t.Fatalf("status --json: %d\n%s", code, stdout)
+	}
+
+	// Errors from the cluster come back as messages.
+	code, _, stderr = run(withPass, "remove", "nobody")
+	if code != 1 || !strings.Contains(stderr, `no member "nobody"`) {
+		t.Fatalf("remove of an unknown member: code %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = run(withPass, "transfer-leader")
+	if code != 1 || stderr == "" {
+		t.Fatalf("transfer-leader in a cluster of one: code %d, stderr %q", code, stderr)
+	}
+	if code, _, _ := run(withPass, "bogus"); code != 2 {
+		t.Fatalf("unknown subcommand: code %d, want 2", code)
+	}
+}
