@@ -70,7 +70,7 @@ type Config struct {
 	// LogSegmentSize is the size of one log file; old entries are deleted
 	// a whole file at a time. Default 64 MiB.
 	LogSegmentSize int
-	Logger            *slog.Logger
+	Logger         *slog.Logger
 }
 
 func (c *Config) setDefaults() {
