@@ -25,9 +25,21 @@ type memNode struct {
 	maxmem int64
 	policy command.Policy
 	topo   Topology
+	role   string // "" = master
 }
 
-func (m *memNode) Topology(context.Context) Topology { return m.topo }
+func (m *memNode) Topology(context.Context) Topology {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.topo
+}
+
+// setTopology changes the topology while the server runs.
+func (m *memNode) setTopology(t Topology) {
+	m.mu.Lock()
+	m.topo = t
+	m.mu.Unlock()
+}
 
 func newMemNode() *memNode { return &memNode{ks: keyspace.New(16)} }
 
@@ -48,7 +60,13 @@ func (m *memNode) SetMaxMemory(b int64, p command.Policy) {
 	m.maxmem, m.policy = b, p
 }
 func (m *memNode) Info() NodeInfo {
-	return NodeInfo{Role: "master", Keys: make([]int, 16), Volatile: make([]int, 16)}
+	m.mu.RLock()
+	role, leader := m.role, m.topo.Leader
+	m.mu.RUnlock()
+	if role == "" {
+		role = "master"
+	}
+	return NodeInfo{Role: role, LeaderAddr: leader, Keys: make([]int, 16), Volatile: make([]int, 16)}
 }
 
 func testConfig() Config {
@@ -63,6 +81,12 @@ func testConfig() Config {
 // listener (to present another client address).
 func serve(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener) (*Server, string) {
 	t.Helper()
+	return serveNode(t, cfg, wrap, newMemNode())
+}
+
+// serveNode is serve with a given node.
+func serveNode(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener, node Node) (*Server, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +95,7 @@ func serve(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener) (*Ser
 	if wrap != nil {
 		ln = wrap(ln)
 	}
-	s := New(cfg, newMemNode())
+	s := New(cfg, node)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {

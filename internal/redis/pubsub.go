@@ -81,16 +81,13 @@ func (h *hub) unsubscribe(c *conn, ch string) {
 
 func init() {
 	register(
-		&cmdSpec{name: "subscribe", arity: -2, flags: flagNoQueue, run: runSubscribe},
-		&cmdSpec{name: "unsubscribe", arity: -1, flags: flagNoQueue, run: runUnsubscribe},
+		// redis-server 7.0 queues them in MULTI and runs them at EXEC.
+		&cmdSpec{name: "subscribe", arity: -2, run: runSubscribe},
+		&cmdSpec{name: "unsubscribe", arity: -1, run: runUnsubscribe},
 	)
 }
 
 func runSubscribe(c *conn, a [][]byte) {
-	if c.multi {
-		c.out = resp.AppendError(c.out, "ERR SUBSCRIBE isn't allowed in MULTI")
-		return
-	}
 	for _, ch := range a[1:] {
 		name := string(ch)
 		if c.channels == nil {
