@@ -40,25 +40,39 @@ func init() {
 	register(&cmdSpec{name: "sentinel", arity: -2, run: runSentinel})
 }
 
+// Replicas are the members other than the leader.
+func (t Topology) Replicas() []Instance {
+	var out []Instance
+	for _, m := range t.Members {
+		if !m.Leader {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 func runSentinel(c *conn, a [][]byte) {
 	sub := strings.ToLower(string(a[1]))
-	named := func() bool {
+	name := c.srv.cfg.SentinelName
+	// known checks the <master name> argument of the subcommands that take
+	// one; unknown names get Sentinel's reply for them (ifUnknown).
+	known := func(ifUnknown func()) bool {
 		if len(a) != 3 {
 			c.out = resp.AppendError(c.out, "ERR wrong number of arguments for 'sentinel|"+sub+"' command")
 			return false
 		}
+		if string(a[2]) != name {
+			ifUnknown()
+			return false
+		}
 		return true
 	}
+	noSuchMaster := func() { c.out = resp.AppendError(c.out, "ERR No such master with that name") }
 	ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
 	defer cancel()
-	name := c.srv.cfg.SentinelName
 	switch sub {
 	case "get-master-addr-by-name":
-		if !named() {
-			return
-		}
-		if string(a[2]) != name {
-			c.out = resp.AppendNullArray(c.out)
+		if !known(func() { c.out = resp.AppendNullArray(c.out) }) {
 			return
 		}
 		t := c.srv.node.Topology(ctx)
@@ -75,40 +89,24 @@ func runSentinel(c *conn, a [][]byte) {
 			c.out = resp.AppendError(c.out, "ERR wrong number of arguments for 'sentinel|masters' command")
 			return
 		}
-		t := c.srv.node.Topology(ctx)
 		c.out = resp.AppendArray(c.out, 1)
-		c.out = appendFields(c.out, masterFields(name, t))
-	case "master":
-		if !named() {
-			return
-		}
-		if string(a[2]) != name {
-			c.out = resp.AppendError(c.out, "ERR No such master with that name")
-			return
-		}
 		c.out = appendFields(c.out, masterFields(name, c.srv.node.Topology(ctx)))
-	case "replicas", "slaves":
-		if !named() {
-			return
+	case "master":
+		if known(noSuchMaster) {
+			c.out = appendFields(c.out, masterFields(name, c.srv.node.Topology(ctx)))
 		}
-		if string(a[2]) != name {
-			c.out = resp.AppendError(c.out, "ERR No such master with that name")
+	case "replicas", "slaves":
+		if !known(noSuchMaster) {
 			return
 		}
 		t := c.srv.node.Topology(ctx)
 		var rows [][]string
-		for _, m := range t.Members {
-			if !m.Leader {
-				rows = append(rows, replicaFields(m, t))
-			}
+		for _, m := range t.Replicas() {
+			rows = append(rows, replicaFields(m, t))
 		}
 		c.out = appendRows(c.out, rows)
 	case "sentinels":
-		if !named() {
-			return
-		}
-		if string(a[2]) != name {
-			c.out = resp.AppendError(c.out, "ERR No such master with that name")
+		if !known(noSuchMaster) {
 			return
 		}
 		t := c.srv.node.Topology(ctx)
@@ -135,12 +133,7 @@ func masterFields(name string, t Topology) []string {
 		flags = "master,s_down,o_down"
 	}
 	host, port := splitHostPort(addr)
-	replicas := 0
-	for _, m := range t.Members {
-		if !m.Leader {
-			replicas++
-		}
-	}
+	replicas := len(t.Replicas())
 	return []string{
 		"name", name, "ip", host, "port", strconv.Itoa(port), "runid", runID(addr), "flags", flags,
 		"link-pending-commands", "0", "link-refcount", "1", "last-ping-sent", "0",

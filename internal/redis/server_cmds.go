@@ -34,12 +34,7 @@ func runRole(c *conn, _ [][]byte) {
 		c.out = resp.AppendArray(c.out, 3)
 		c.out = resp.AppendBulkString(c.out, "master")
 		c.out = resp.AppendInt(c.out, 0)
-		var replicas []Instance
-		for _, m := range t.Members {
-			if !m.Leader {
-				replicas = append(replicas, m)
-			}
-		}
+		replicas := t.Replicas()
 		c.out = resp.AppendArray(c.out, len(replicas))
 		for _, m := range replicas {
 			host, port := splitHostPort(m.Addr)
@@ -148,12 +143,7 @@ func (c *conn) infoSection(b *strings.Builder, sec string) {
 		t := s.node.Topology(ctx)
 		cancel()
 		if info.Role == "master" {
-			var replicas []Instance
-			for _, m := range t.Members {
-				if !m.Leader {
-					replicas = append(replicas, m)
-				}
-			}
+			replicas := t.Replicas()
 			line("connected_slaves", len(replicas))
 			for i, m := range replicas {
 				host, port := splitHostPort(m.Addr)

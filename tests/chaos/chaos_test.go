@@ -28,24 +28,13 @@ import (
 
 	"github.com/hatcheck/hatcheck/internal/faultproxy"
 	"github.com/hatcheck/hatcheck/internal/history"
+	"github.com/hatcheck/hatcheck/internal/testbin"
 )
 
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hatcheck-chaos")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "hatcheck")
-	if out, err := exec.Command("go", "build", "-o", binary, "../../cmd/hatcheck").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// The nodes are built without -race: the suite measures failover times.
+func TestMain(m *testing.M) { testbin.Main(m, &binary, "../..") }
 
 // failoverWait is the nodes' --failover-wait: requests wait this long for
 // a leader before failing.

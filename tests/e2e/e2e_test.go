@@ -17,25 +17,13 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/hatcheck/hatcheck/internal/testbin"
 )
 
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hatcheck-e2e")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "hatcheck")
-	out, err := exec.Command("go", "build", "-race", "-o", binary, "../../cmd/hatcheck").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &binary, "../..", "-race") }
 
 func freePort(t *testing.T) string {
 	t.Helper()

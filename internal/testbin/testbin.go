@@ -1,0 +1,33 @@
+// Package testbin builds the hatcheck binary for tests that run it as a
+// separate process (tests/e2e, tests/chaos).
+package testbin
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// Main builds cmd/hatcheck (with extra go build flags, e.g. -race) into a
+// temporary directory, sets *binary to its path, runs the tests and exits.
+// Call it from TestMain; root is the path from the test package to the
+// module root.
+func Main(m *testing.M, binary *string, root string, flags ...string) {
+	dir, err := os.MkdirTemp("", "hatcheck-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*binary = filepath.Join(dir, "hatcheck")
+	args := append(append([]string{"build"}, flags...), "-o", *binary, filepath.Join(root, "cmd", "hatcheck"))
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
