@@ -380,14 +380,18 @@ func (n *Node) MemberInfo(ctx context.Context, id, peerAddr string) (NodeInfo, e
 	n.metaMu.Lock()
 	defer n.metaMu.Unlock()
 	if err != nil {
-		if m, ok := n.members[id]; ok && m.addr == peerAddr {
-			return NodeInfo{ID: id, PeerAddr: peerAddr, State: "unreachable", Meta: m.meta}, err
+		if m, ok := n.members[id]; !ok || m.meta == nil {
+			n.members[id] = memberMeta{addr: peerAddr, failed: time.Now()}
 		}
 		return NodeInfo{}, err
 	}
 	n.members[id] = memberMeta{addr: peerAddr, meta: info.Meta}
 	return info, nil
 }
+
+// metaRetry is how long a member that did not answer is not asked again
+// for its metadata, so that discovery commands do not each wait for it.
+const metaRetry = 5 * time.Second
 
 // Meta returns a member's metadata, from memory when known.
 func (n *Node) Meta(ctx context.Context, id string) (map[string]string, error) {
@@ -402,15 +406,23 @@ func (n *Node) Meta(ctx context.Context, id string) (map[string]string, error) {
 	m, ok := n.members[id]
 	n.metaMu.Unlock()
 	if ok && m.addr == string(s.Address) {
-		return m.meta, nil
+		if m.meta != nil {
+			return m.meta, nil
+		}
+		if time.Since(m.failed) < metaRetry {
+			return nil, fmt.Errorf("member %q did not answer", id)
+		}
 	}
 	info, err := n.MemberInfo(ctx, id, string(s.Address))
 	return info.Meta, err
 }
 
+// memberMeta is what a member said about itself, or when it last failed
+// to answer (meta nil).
 type memberMeta struct {
-	addr string
-	meta map[string]string
+	addr   string
+	meta   map[string]string
+	failed time.Time
 }
 
 // Remove takes a member out of the cluster.
