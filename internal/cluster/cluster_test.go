@@ -2,9 +2,12 @@ package cluster
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -177,5 +180,92 @@ func TestRPCRejectsMalformedRequests(t *testing.T) {
 	}
 	if _, err := n.Write(context.Background(), set("still", "fine")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// fakePeer accepts peer RPC connections on loopback and hands each
+// request's type to answer, which decides what happens next.
+func fakePeer(t *testing.T, accept bool, answer func(c net.Conn, typ byte)) (addr string, requests *int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var n int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, _, _, err := readHello(c); err != nil || !accept {
+					return
+				}
+				_, _ = c.Write([]byte{rpcAccepted})
+				var hdr [13]byte
+				for {
+					if _, err := io.ReadFull(c, hdr[:]); err != nil {
+						return
+					}
+					body := make([]byte, binary.BigEndian.Uint32(hdr[:4])-9)
+					if _, err := io.ReadFull(c, body); err != nil {
+						return
+					}
+					atomic.AddInt32(&n, 1)
+					answer(c, hdr[12])
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), &n
+}
+
+// TestForwardedWriteIsNeverSentTwice: a forwarded write is retried only
+// when the peer certainly did nothing with it.
+func TestForwardedWriteIsNeverSentTwice(t *testing.T) {
+	nodes := startCluster(t, 1, nil)
+	n := nodes[0]
+	ctx := context.Background()
+	tx := set("k", "v")
+
+	// The connection drops after the request arrived: outcome unknown.
+	addr, reqs := fakePeer(t, true, func(c net.Conn, _ byte) { c.Close() })
+	_, err := n.forwardWrite(ctx, addr, tx)
+	if err == nil || errors.Is(err, errRetry) || !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("write lost in flight: err = %v, want a no-leader error that is not retried", err)
+	}
+	if got := atomic.LoadInt32(reqs); got != 1 {
+		t.Fatalf("peer saw %d requests, want 1", got)
+	}
+
+	// The peer says it does not lead: safe to send elsewhere.
+	addr, _ = fakePeer(t, true, func(c net.Conn, _ byte) {
+		var f [13]byte
+		binary.BigEndian.PutUint32(f[:4], 9)
+		binary.BigEndian.PutUint64(f[4:12], 1)
+		f[12] = rpcRetry
+		_, _ = c.Write(f[:])
+	})
+	if _, err := n.forwardWrite(ctx, addr, tx); !errors.Is(err, errRetry) {
+		t.Fatalf("peer answered retry: err = %v, want errRetry", err)
+	}
+
+	// Something listens but is not a node (no accept byte): never sent.
+	addr, reqs = fakePeer(t, false, nil)
+	if _, err := n.forwardWrite(ctx, addr, tx); !errors.Is(err, errRetry) {
+		t.Fatalf("peer did not accept: err = %v, want errRetry", err)
+	}
+	if got := atomic.LoadInt32(reqs); got != 0 {
+		t.Fatalf("peer that did not accept saw %d requests", got)
+	}
+
+	// Reads, which change nothing, are retried after a lost connection.
+	addr, _ = fakePeer(t, true, func(c net.Conn, _ byte) { c.Close() })
+	_, err = n.forwardRead(ctx, addr, &command.Cmd{Op: command.OpGet, Key: []byte("k")})
+	if !errors.Is(err, errConnLost) {
+		t.Fatalf("read lost in flight: err = %v, want errConnLost (which Read retries)", err)
 	}
 }

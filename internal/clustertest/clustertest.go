@@ -22,6 +22,7 @@ import (
 	"github.com/hatcheck/hatcheck/internal/config"
 	"github.com/hatcheck/hatcheck/internal/faultproxy"
 	"github.com/hatcheck/hatcheck/internal/server"
+	"github.com/hatcheck/hatcheck/internal/testbin"
 )
 
 // Cluster is a running test cluster.
@@ -41,6 +42,8 @@ type Node struct {
 	mu    sync.Mutex
 	srv   *server.Server
 }
+
+func init() { testbin.QuietRedisLogs() }
 
 // Start starts size nodes: the first bootstraps the cluster, the others
 // join it; it returns once every node is a voter. opts adjust every node's

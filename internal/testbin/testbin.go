@@ -1,14 +1,31 @@
-// Package testbin builds the hatcheck binary for tests that run it as a
-// separate process (tests/e2e, tests/chaos).
+// Package testbin holds helpers for tests that run hatcheck: building the
+// binary for tests that run it as a separate process (tests/e2e,
+// tests/chaos), and quieting client logs in fault tests.
 package testbin
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
 )
+
+// QuietRedisLogs silences go-redis's own log lines (every failed dial,
+// every Sentinel switch), which fault tests cause on purpose, unless
+// HATCHECK_TEST_LOG is set.
+func QuietRedisLogs() {
+	if os.Getenv("HATCHECK_TEST_LOG") == "" {
+		goredis.SetLogger(quiet{})
+	}
+}
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...interface{}) {}
 
 // Main builds cmd/hatcheck (with extra go build flags, e.g. -race) into a
 // temporary directory, sets *binary to its path, runs the tests and exits.

@@ -34,7 +34,10 @@ import (
 var binary string
 
 // The nodes are built without -race: the suite measures failover times.
-func TestMain(m *testing.M) { testbin.Main(m, &binary, "../..") }
+func TestMain(m *testing.M) {
+	testbin.QuietRedisLogs()
+	testbin.Main(m, &binary, "../..")
+}
 
 // failoverWait is the nodes' --failover-wait: requests wait this long for
 // a leader before failing.
