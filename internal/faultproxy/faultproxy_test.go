@@ -1,0 +1,108 @@
+package faultproxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// echo serves a line echo on loopback.
+func echo(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// dialAs connects to addr saying hello as node id.
+func dialAs(t *testing.T, addr, id string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	hello := append([]byte{'R', byte(len(id))}, id...)
+	hello = append(hello, 0)
+	if _, err := c.Write(hello); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+// roundTrip reports whether a line sent on c comes back (after the echoed
+// hello, which the caller has consumed).
+func roundTrip(c net.Conn, r *bufio.Reader) bool {
+	if _, err := c.Write([]byte("ping\n")); err != nil {
+		return false
+	}
+	line, err := r.ReadString('\n')
+	return err == nil && line == "ping\n"
+}
+
+func TestCutAndHeal(t *testing.T) {
+	nw := New()
+	defer nw.Close()
+	pb, err := nw.Listen("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nw.Listen("c"); err != nil {
+		t.Fatal(err)
+	}
+	pb.SetTarget(echo(t))
+
+	open := func(from string) (net.Conn, *bufio.Reader) {
+		c, r := dialAs(t, pb.Addr(), from)
+		// The proxy forwards the hello itself: the echo sends it back.
+		hello := make([]byte, 2+len(from)+1)
+		if _, err := io.ReadFull(r, hello); err != nil {
+			return c, nil
+		}
+		return c, r
+	}
+	ca, ra := open("a")
+	if ra == nil || !roundTrip(ca, ra) {
+		t.Fatal("link a→b does not work before the cut")
+	}
+	cc, rc := open("c")
+	if rc == nil || !roundTrip(cc, rc) {
+		t.Fatal("link c→b does not work")
+	}
+
+	nw.Cut("a", "b")
+	if roundTrip(ca, ra) {
+		t.Fatal("an open a→b connection survived the cut")
+	}
+	if c, r := open("a"); r != nil && roundTrip(c, r) {
+		t.Fatal("a new a→b connection was let through during the cut")
+	}
+	if !roundTrip(cc, rc) {
+		t.Fatal("the cut of a–b broke c→b")
+	}
+
+	nw.Heal()
+	if c, r := open("a"); r == nil || !roundTrip(c, r) {
+		t.Fatal("a→b does not work after healing")
+	}
+
+	nw.Isolate("b")
+	if roundTrip(cc, rc) {
+		t.Fatal("c→b survived isolating b")
+	}
+}
