@@ -14,6 +14,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/hatcheck/hatcheck/internal/clustertest"
 	"github.com/hatcheck/hatcheck/internal/server/servertest"
 )
 
@@ -209,5 +210,40 @@ func testSessionLife(t *testing.T, p phpRunner, rc *goredis.Client) {
 	time.Sleep(3200 * time.Millisecond)
 	if got := p.run(short, "read", exp); got != `[]` {
 		t.Fatalf("read after expiry: %s", got)
+	}
+}
+
+// TestPHPMemcachedSessionsOnCluster runs the same session life against a
+// three-node cluster, with every node in the handler's server list, as an
+// application would configure it: php-memcached hashes sessions across the
+// nodes (ketama), pecl memcache picks one per key; either way each node
+// serves every key, so the session is the same whichever node a request
+// reaches.
+func TestPHPMemcachedSessionsOnCluster(t *testing.T) {
+	need(t, "php", "php-cli")
+	mods := phpModules(t)
+	c := clustertest.Start(t, 3)
+	var plain, tcp []string
+	for _, n := range c.Nodes {
+		plain = append(plain, n.Cfg.MemcacheAddr)
+		tcp = append(tcp, "tcp://"+n.Cfg.MemcacheAddr)
+	}
+	handlers := []struct {
+		name, module string
+		ini          []string
+	}{
+		{"php-memcached binary", "memcached", []string{"session.save_handler=memcached",
+			"session.save_path=" + strings.Join(plain, ","), "memcached.sess_binary_protocol=1", lockRetries}},
+		{"pecl memcache", "memcache", []string{"session.save_handler=memcache",
+			"session.save_path=" + strings.Join(tcp, ",")}},
+	}
+	rc := c.Nodes[2].Client()
+	for _, h := range handlers {
+		t.Run(h.name, func(t *testing.T) {
+			if !strings.Contains(mods, "\n"+h.module+"\n") {
+				missing(t, "PHP extension "+h.module, "php-"+h.module)
+			}
+			testSessionLife(t, phpRunner{t: t, ini: h.ini}, rc)
+		})
 	}
 }
