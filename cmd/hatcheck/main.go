@@ -44,13 +44,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "cluster":
 		return runCluster(args, stdout, stderr, os.Getenv)
+	case "bench":
+		return runBench(args, stdout, stderr, os.Getenv)
 	case "version":
 		fmt.Fprintln(stdout, "hatcheck", server.Version)
 		return 0
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: hatcheck [serve] [flags] | hatcheck cluster status|remove|transfer-leader | hatcheck version\nRun 'hatcheck serve -h' or 'hatcheck cluster -h' for the flags.")
+		fmt.Fprintln(stdout, "usage: hatcheck [serve] [flags] | hatcheck cluster status|remove|transfer-leader | hatcheck bench [flags] | hatcheck version\nRun 'hatcheck serve -h', 'hatcheck cluster -h' or 'hatcheck bench -h' for the flags.")
 		return 0
 	}
-	fmt.Fprintf(stderr, "hatcheck: unknown command %q (want serve, cluster or version)\n", sub)
+	fmt.Fprintf(stderr, "hatcheck: unknown command %q (want serve, cluster, bench or version)\n", sub)
 	return 2
 }

@@ -1,6 +1,10 @@
 package cluster
 
-import "context"
+import (
+	"context"
+
+	"github.com/hashicorp/raft"
+)
 
 // readBarrier makes a read linearizable, ReadIndex style: note the commit
 // index, confirm with a quorum that this node still leads (one VerifyLeader
@@ -11,6 +15,12 @@ func (n *Node) readBarrier(ctx context.Context) error {
 		return err
 	}
 	idx := n.raft.CommitIndex()
+	if n.soleVoter() {
+		// No other node can be elected while this one is the only voter,
+		// so there is no leadership to confirm. (VerifyLeader runs on
+		// raft's leader loop, behind log writes and their fsync.)
+		return n.fsm.waitUntil(ctx, func() bool { return n.appliedThrough(idx) })
+	}
 	ch := make(chan error, 1)
 	select {
 	case n.verifyReqs <- ch:
@@ -28,6 +38,25 @@ func (n *Node) readBarrier(ctx context.Context) error {
 		return ctx.Err()
 	}
 	return n.fsm.waitUntil(ctx, func() bool { return n.appliedThrough(idx) })
+}
+
+// soleVoter reports whether this node is the only voter of its
+// configuration.
+func (n *Node) soleVoter() bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	voters := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			if string(s.ID) != n.id {
+				return false
+			}
+			voters++
+		}
+	}
+	return voters == 1
 }
 
 // appliedThrough reports whether every command entry up to idx has been

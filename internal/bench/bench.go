@@ -1,0 +1,428 @@
+// Package bench is hatcheck's load generator for session workloads over
+// the Redis protocol and the memcached text and binary protocols
+// (`hatcheck bench`). Each connection runs in its own goroutine with raw,
+// pre-encoded requests and optional pipelining; latencies go into
+// HdrHistograms per request type.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Config describes one run.
+type Config struct {
+	Addrs       []string // connections are spread over these
+	Protocol    string   // redis, memcache-text, memcache-binary
+	Password    string   // Redis AUTH, if set
+	Scenario    string   // see Scenarios
+	Connections int
+	Pipeline    int // requests sent before reading replies
+	ValueSize   int
+	Keys        int // distinct session ids
+	TTL         time.Duration
+	Duration    time.Duration
+	Warmup      time.Duration // run, but not measured, before Duration
+	Prefill     bool          // write every key once before the run
+	Rate        int           // total requests per second to aim at; 0 = as fast as possible
+	Progress    io.Writer     // a line per second while running; nil = none
+}
+
+// Scenarios lists the workloads, as the session handlers send them.
+var Scenarios = map[string]string{
+	"mix":           "SET k v EX ttl : GET k = 1:4 (a session read on every request, written on one in five)",
+	"writes":        "SET k v EX ttl only",
+	"reads":         "GET k only",
+	"login":         "new sessions: SET k v NX EX ttl on fresh session ids",
+	"touch":         "GET k + EXPIRE k ttl (PHP's lazy write)",
+	"lock":          "PHP's locking: SET k_LOCK NX PX 30000, GET k, SET k v EX ttl, DEL k_LOCK",
+	"memcache-lock": "php-memcached's locking: add k.lock, get k, set k, delete k.lock",
+}
+
+// Stats are one request type's figures.
+type Stats struct {
+	Count  int64   `json:"count"`
+	PerSec float64 `json:"per_sec"`
+	P50us  int64   `json:"p50_us"`
+	P99us  int64   `json:"p99_us"`
+	P999us int64   `json:"p999_us"`
+	MaxUs  int64   `json:"max_us"`
+}
+
+// Result is a run's outcome.
+type Result struct {
+	Config   Config           `json:"-"`
+	Scenario string           `json:"scenario"`
+	Protocol string           `json:"protocol"`
+	Seconds  float64          `json:"seconds"`
+	Ops      int64            `json:"ops"`
+	PerSec   float64          `json:"ops_per_sec"`
+	Errors   int64            `json:"errors"`
+	All      Stats            `json:"all"`
+	ByKind   map[string]Stats `json:"by_kind"`
+}
+
+func (c *Config) check() error {
+	if len(c.Addrs) == 0 {
+		return errors.New("no address")
+	}
+	if _, ok := Scenarios[c.Scenario]; !ok {
+		return fmt.Errorf("unknown scenario %q", c.Scenario)
+	}
+	if c.Scenario == "memcache-lock" && c.Protocol == "redis" {
+		return errors.New("scenario memcache-lock needs a memcached protocol")
+	}
+	if c.Connections < 1 || c.Pipeline < 1 || c.ValueSize < 1 || c.Keys < 1 || c.Duration <= 0 || c.TTL < time.Second {
+		return errors.New("connections, pipeline, value size, keys and duration must be positive, ttl at least 1s")
+	}
+	return nil
+}
+
+// SessionKey is the key of session i, shaped like the handler's: a prefix
+// and 32 hex digits.
+func SessionKey(protocol string, i int) []byte {
+	sum := sha1.Sum([]byte(strconv.Itoa(i)))
+	prefix := "PHPREDIS_SESSION:"
+	if strings.HasPrefix(protocol, "memcache") {
+		prefix = "memc.sess.key."
+	}
+	return []byte(prefix + hex.EncodeToString(sum[:16]))
+}
+
+// histogram covers 1 µs to 60 s with 3 significant digits.
+func newHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(1, 60_000_000, 3) }
+
+// worker is one connection's state.
+type worker struct {
+	cfg     *Config
+	codec   codec
+	conn    net.Conn
+	br      *bufio.Reader
+	rng     *rand.Rand
+	value   []byte
+	hist    [numKinds]*hdrhistogram.Histogram
+	ops     atomic.Int64
+	errs    atomic.Int64
+	out     []byte
+	batch   []request
+	started []time.Time
+	fresh   int      // next fresh session id for "login"
+	keys    [][]byte // the session ids, shared by the workers
+}
+
+// Run runs the benchmark until cfg.Warmup+cfg.Duration has passed or ctx
+// ends.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if err := cfg.check(); err != nil {
+		return Result{}, err
+	}
+	cd, err := newCodec(cfg.Protocol)
+	if err != nil {
+		return Result{}, err
+	}
+	keys := make([][]byte, cfg.Keys)
+	for i := range keys {
+		keys[i] = SessionKey(cfg.Protocol, i)
+	}
+	workers := make([]*worker, cfg.Connections)
+	for i := range workers {
+		w := &worker{cfg: &cfg, codec: cd, rng: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))),
+			value: []byte(strings.Repeat("s", cfg.ValueSize)), fresh: cfg.Keys + i*1_000_000_000, keys: keys}
+		if err := w.dial(cfg.Addrs[i%len(cfg.Addrs)]); err != nil {
+			for _, o := range workers[:i] {
+				o.conn.Close()
+			}
+			return Result{}, err
+		}
+		defer w.conn.Close()
+		for k := range w.hist {
+			w.hist[k] = newHistogram()
+		}
+		workers[i] = w
+	}
+	if cfg.Prefill {
+		if err := prefill(workers); err != nil {
+			return Result{}, fmt.Errorf("prefill: %w", err)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, cfg.Warmup+cfg.Duration)
+	defer cancel()
+	measureFrom := time.Now().Add(cfg.Warmup)
+	var wg sync.WaitGroup
+	errc := make(chan error, len(workers))
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.run(ctx, measureFrom); err != nil && ctx.Err() == nil {
+				errc <- err
+				cancel()
+			}
+		}()
+	}
+	stopProgress := progress(cfg.Progress, workers, measureFrom)
+	wg.Wait()
+	stopProgress()
+	close(errc)
+	if err := <-errc; err != nil {
+		return Result{}, err
+	}
+	return summarize(cfg, workers, time.Since(measureFrom)), nil
+}
+
+func (w *worker) dial(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	w.conn, w.br = c, bufio.NewReaderSize(c, 64<<10)
+	if w.cfg.Password != "" && w.cfg.Protocol == "redis" {
+		if _, err := c.Write(appendCommand(nil, []byte("AUTH"), []byte(w.cfg.Password))); err != nil {
+			return err
+		}
+		if failed, err := readRESP(w.br); err != nil || failed {
+			c.Close()
+			return fmt.Errorf("AUTH failed at %s: %v", addr, err)
+		}
+	}
+	return nil
+}
+
+// session appends one iteration of the scenario to the batch.
+func (w *worker) session() {
+	cfg := w.cfg
+	ttl := int(cfg.TTL / time.Second)
+	key := w.keys[w.rng.IntN(cfg.Keys)]
+	add := func(k Kind, key, value []byte, ttl int) {
+		w.batch = append(w.batch, request{kind: k, key: key, value: value, ttl: ttl})
+	}
+	switch cfg.Scenario {
+	case "mix":
+		if w.rng.IntN(5) == 0 {
+			add(OpSet, key, w.value, ttl)
+		} else {
+			add(OpGet, key, nil, 0)
+		}
+	case "writes":
+		add(OpSet, key, w.value, ttl)
+	case "reads":
+		add(OpGet, key, nil, 0)
+	case "login":
+		w.fresh++
+		add(OpSetNX, SessionKey(cfg.Protocol, w.fresh), w.value, ttl)
+	case "touch":
+		add(OpGet, key, nil, 0)
+		add(OpExpire, key, nil, ttl)
+	case "lock", "memcache-lock":
+		lock := append(append([]byte{}, key...), "_LOCK"...)
+		lockTTL := 30000 // ms (SET NX PX), phpredis's default lock expiry
+		if cfg.Protocol != "redis" {
+			lock = append(append([]byte{}, key...), ".lock"...)
+			lockTTL = 30 // seconds (add's exptime)
+		}
+		add(OpLock, lock, []byte("1"), lockTTL)
+		add(OpGet, key, nil, 0)
+		add(OpSet, key, w.value, ttl)
+		add(OpDel, lock, nil, 0)
+	}
+}
+
+// run sends batches of Pipeline requests and reads their replies until ctx
+// ends.
+func (w *worker) run(ctx context.Context, measureFrom time.Time) error {
+	var interval time.Duration
+	if w.cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(w.cfg.Connections*w.cfg.Pipeline) / float64(w.cfg.Rate))
+	}
+	next := time.Now()
+	go func() {
+		<-ctx.Done()
+		_ = w.conn.SetDeadline(time.Now()) // unblock a pending read
+	}()
+	for ctx.Err() == nil {
+		if interval > 0 {
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d)
+			}
+			next = next.Add(interval)
+		}
+		w.batch = w.batch[:0]
+		for len(w.batch) < w.cfg.Pipeline {
+			w.session()
+		}
+		w.out = w.out[:0]
+		for i := range w.batch {
+			w.out = w.codec.encode(w.out, &w.batch[i])
+		}
+		start := time.Now()
+		if _, err := w.conn.Write(w.out); err != nil {
+			return err
+		}
+		for i := range w.batch {
+			failed, err := w.codec.read(w.br, &w.batch[i])
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			if now.Before(measureFrom) {
+				continue
+			}
+			w.ops.Add(1)
+			if failed {
+				w.errs.Add(1)
+			}
+			_ = w.hist[w.batch[i].kind].RecordValue(max(now.Sub(start).Microseconds(), 1))
+		}
+	}
+	return nil
+}
+
+// prefill writes every key once, spread over the workers, pipelined.
+func prefill(workers []*worker) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, len(workers))
+	n := workers[0].cfg.Keys
+	for wi, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ttl := int(w.cfg.TTL / time.Second)
+			for i := wi; i < n; {
+				w.out = w.out[:0]
+				var reqs []request
+				for j := 0; j < 64 && i < n; j++ {
+					reqs = append(reqs, request{kind: OpSet, key: w.keys[i], value: w.value, ttl: ttl})
+					w.out = w.codec.encode(w.out, &reqs[len(reqs)-1])
+					i += len(workers)
+				}
+				if _, err := w.conn.Write(w.out); err != nil {
+					errc <- err
+					return
+				}
+				for k := range reqs {
+					failed, err := w.codec.read(w.br, &reqs[k])
+					if err == nil && failed {
+						err = errors.New("server refused a write")
+					}
+					if err != nil {
+						errc <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+// progress prints a line per second; the returned function stops it.
+func progress(out io.Writer, workers []*worker, measureFrom time.Time) func() {
+	if out == nil {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var last int64
+		for {
+			select {
+			case <-stop:
+				return
+			case now := <-t.C:
+				var ops, errs int64
+				for _, w := range workers {
+					ops += w.ops.Load()
+					errs += w.errs.Load()
+				}
+				phase := "measuring"
+				if now.Before(measureFrom) {
+					phase = "warming up"
+				}
+				fmt.Fprintf(out, "%s: %d ops/s, %d errors\n", phase, ops-last, errs)
+				last = ops
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+func stats(h *hdrhistogram.Histogram, secs float64) Stats {
+	return Stats{Count: h.TotalCount(), PerSec: float64(h.TotalCount()) / secs,
+		P50us: h.ValueAtQuantile(50), P99us: h.ValueAtQuantile(99), P999us: h.ValueAtQuantile(99.9), MaxUs: h.Max()}
+}
+
+func summarize(cfg Config, workers []*worker, measured time.Duration) Result {
+	secs := measured.Seconds()
+	all := newHistogram()
+	var byKind [numKinds]*hdrhistogram.Histogram
+	r := Result{Config: cfg, Scenario: cfg.Scenario, Protocol: cfg.Protocol, Seconds: secs, ByKind: map[string]Stats{}}
+	for k := range byKind {
+		byKind[k] = newHistogram()
+	}
+	for _, w := range workers {
+		r.Ops += w.ops.Load()
+		r.Errors += w.errs.Load()
+		for k, h := range w.hist {
+			byKind[k].Merge(h)
+			all.Merge(h)
+		}
+	}
+	r.PerSec = float64(r.Ops) / secs
+	r.All = stats(all, secs)
+	for k, h := range byKind {
+		if h.TotalCount() > 0 {
+			r.ByKind[Kind(k).String()] = stats(h, secs)
+		}
+	}
+	return r
+}
+
+// WriteText prints the result as a table.
+func (r Result) WriteText(w io.Writer) {
+	c := r.Config
+	fmt.Fprintf(w, "%s over %s, %d connections, pipeline %d, %d-byte values, %d keys, %.1fs measured\n",
+		r.Scenario, r.Protocol, c.Connections, c.Pipeline, c.ValueSize, c.Keys, r.Seconds)
+	fmt.Fprintf(w, "%-8s %12s %10s %10s %10s %10s\n", "request", "ops/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs")
+	kinds := make([]string, 0, len(r.ByKind))
+	for k := range r.ByKind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	row := func(name string, s Stats) {
+		fmt.Fprintf(w, "%-8s %12.0f %10d %10d %10d %10d\n", name, s.PerSec, s.P50us, s.P99us, s.P999us, s.MaxUs)
+	}
+	for _, k := range kinds {
+		row(k, r.ByKind[k])
+	}
+	row("all", r.All)
+	fmt.Fprintf(w, "errors: %d\n", r.Errors)
+}
+
+// WriteJSON prints the result as JSON.
+func (r Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
