@@ -33,6 +33,7 @@ func runBench(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured time before it")
 	fs.BoolVar(&cfg.Prefill, "prefill", true, "write every session once before the run, so reads hit")
 	fs.IntVar(&cfg.Rate, "rate", 0, "target requests per second in total (0 = as fast as possible)")
+	fs.IntVar(&cfg.WaitReplicas, "wait-replicas", 0, "Redis only: follow every write with WAIT n 100 (to compare with a Redis master + replica)")
 	fs.StringVar(&cfg.Password, "password", getenv(config.EnvName("requirepass")), "Redis AUTH password")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	quiet := fs.Bool("quiet", false, "no progress lines")

@@ -41,6 +41,10 @@ type Config struct {
 	Warmup      time.Duration // run, but not measured, before Duration
 	Prefill     bool          // write every key once before the run
 	Rate        int           // total requests per second to aim at; 0 = as fast as possible
+	// WaitReplicas, over Redis, follows every write with WAIT n 100 and
+	// counts the write done when WAIT answers (a master + replica setup
+	// made to acknowledge like a replicated store).
+	WaitReplicas int
 	Progress    io.Writer     // a line per second while running; nil = none
 }
 
@@ -85,6 +89,9 @@ func (c *Config) check() error {
 	if _, ok := Scenarios[c.Scenario]; !ok {
 		return fmt.Errorf("unknown scenario %q", c.Scenario)
 	}
+	if c.WaitReplicas > 0 && c.Protocol != "redis" {
+		return errors.New("WAIT needs the Redis protocol")
+	}
 	if c.Scenario == "memcache-lock" && c.Protocol == "redis" {
 		return errors.New("scenario memcache-lock needs a memcached protocol")
 	}
@@ -122,6 +129,7 @@ type worker struct {
 	out     []byte
 	batch   []request
 	started []time.Time
+	waitN   []byte   // WaitReplicas as text
 	fresh   int      // next fresh session id for "login"
 	keys    [][]byte // the session ids, shared by the workers
 }
@@ -143,7 +151,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	workers := make([]*worker, cfg.Connections)
 	for i := range workers {
 		w := &worker{cfg: &cfg, codec: cd, rng: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))),
-			value: []byte(strings.Repeat("s", cfg.ValueSize)), fresh: cfg.Keys + i*1_000_000_000, keys: keys}
+			value: []byte(strings.Repeat("s", cfg.ValueSize)), fresh: cfg.Keys + i*1_000_000_000, keys: keys,
+			waitN: strconv.AppendInt(nil, int64(cfg.WaitReplicas), 10)}
 		if err := w.dial(cfg.Addrs[i%len(cfg.Addrs)]); err != nil {
 			for _, o := range workers[:i] {
 				o.conn.Close()
@@ -270,6 +279,9 @@ func (w *worker) run(ctx context.Context, measureFrom time.Time) error {
 		w.out = w.out[:0]
 		for i := range w.batch {
 			w.out = w.codec.encode(w.out, &w.batch[i])
+			if w.waits(&w.batch[i]) {
+				w.out = appendCommand(w.out, bWAIT, w.waitN, bWaitTimeout)
+			}
 		}
 		start := time.Now()
 		if _, err := w.conn.Write(w.out); err != nil {
@@ -277,6 +289,11 @@ func (w *worker) run(ctx context.Context, measureFrom time.Time) error {
 		}
 		for i := range w.batch {
 			failed, err := w.codec.read(w.br, &w.batch[i])
+			if err == nil && w.waits(&w.batch[i]) {
+				var f bool
+				f, err = readRESP(w.br)
+				failed = failed || f
+			}
 			if err != nil {
 				return err
 			}
@@ -292,6 +309,13 @@ func (w *worker) run(ctx context.Context, measureFrom time.Time) error {
 		}
 	}
 	return nil
+}
+
+var bWAIT, bWaitTimeout = []byte("WAIT"), []byte("100")
+
+// waits reports whether r is followed by a WAIT.
+func (w *worker) waits(r *request) bool {
+	return w.cfg.WaitReplicas > 0 && r.kind != OpGet
 }
 
 // prefill writes every key once, spread over the workers, pipelined.

@@ -101,3 +101,22 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitReplicas: against a redis-server master with a replica, every
+// write is followed by a WAIT that the master answers.
+func TestWaitReplicas(t *testing.T) {
+	redisBin := transcript.Reference(t, "redis-server", "redis-server", false)
+	if redisBin == "" {
+		t.Skip("no redis-server")
+	}
+	port := transcript.FreePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	transcript.StartServer(t, addr, redisBin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	rport := transcript.FreePort(t)
+	transcript.StartServer(t, "127.0.0.1:"+strconv.Itoa(rport), redisBin, "--port", strconv.Itoa(rport), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--replicaof", "127.0.0.1", strconv.Itoa(port))
+	cfg := quick(addr, "redis", "lock")
+	cfg.Duration = time.Second
+	cfg.WaitReplicas = 1
+	checkRun(t, cfg, "lock", "get", "set", "del")
+}
