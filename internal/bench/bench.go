@@ -45,7 +45,7 @@ type Config struct {
 	// counts the write done when WAIT answers (a master + replica setup
 	// made to acknowledge like a replicated store).
 	WaitReplicas int
-	Progress    io.Writer     // a line per second while running; nil = none
+	Progress     io.Writer // a line per second while running; nil = none
 }
 
 // Scenarios lists the workloads, as the session handlers send them.
