@@ -10,9 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -66,10 +64,10 @@ func Start(t testing.TB, size int, opts ...func(*config.Config)) *Cluster {
 		cfg := config.Default()
 		cfg.NodeID = id
 		cfg.DataDir = t.TempDir()
-		cfg.RedisAddr = freeAddr(t)
-		cfg.MemcacheAddr = freeAddr(t)
-		cfg.HTTPAddr = freeAddr(t)
-		cfg.PeerAddr = freeAddr(t)
+		cfg.RedisAddr = testbin.FreeAddr(t)
+		cfg.MemcacheAddr = testbin.FreeAddr(t)
+		cfg.HTTPAddr = testbin.FreeAddr(t)
+		cfg.PeerAddr = testbin.FreeAddr(t)
 		cfg.PeerAdvertise = p.Addr()
 		cfg.ShutdownTimeout = 5 * time.Second
 		if i > 0 {
@@ -85,16 +83,6 @@ func Start(t testing.TB, size int, opts ...func(*config.Config)) *Cluster {
 	}
 	c.WaitVoters(size)
 	return c
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // Start starts the node (again) with its configuration.

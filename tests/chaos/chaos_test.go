@@ -13,7 +13,6 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,16 +63,6 @@ type cluster struct {
 	nodes []*node
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{t: t, net: faultproxy.New()}
@@ -96,8 +85,8 @@ func startCluster(t *testing.T) *cluster {
 			t.Fatal(err)
 		}
 		dir := t.TempDir()
-		n := &node{id: id, dir: dir, log: filepath.Join(dir, "log"), redis: freeAddr(t), http: freeAddr(t),
-			peer: freeAddr(t), advertise: p.Addr()}
+		n := &node{id: id, dir: dir, log: filepath.Join(dir, "log"), redis: testbin.FreeAddr(t), http: testbin.FreeAddr(t),
+			peer: testbin.FreeAddr(t), advertise: p.Addr()}
 		p.SetTarget(n.peer)
 		if i > 0 {
 			n.join = c.nodes[0].advertise

@@ -25,16 +25,6 @@ var binary string
 
 func TestMain(m *testing.M) { testbin.Main(m, &binary, "../..", "-race") }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 type proc struct {
 	cmd       *exec.Cmd
 	redisAddr string
@@ -48,9 +38,9 @@ type proc struct {
 // args, and waits until it answers PING.
 func start(t *testing.T, dataDir string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{redisAddr: freePort(t), mcAddr: freePort(t), httpAddr: freePort(t), banner: make(chan string, 10), stderr: &strings.Builder{}}
+	p := &proc{redisAddr: testbin.FreeAddr(t), mcAddr: testbin.FreeAddr(t), httpAddr: testbin.FreeAddr(t), banner: make(chan string, 10), stderr: &strings.Builder{}}
 	all := append([]string{"serve", "--data-dir", dataDir, "--redis-addr", p.redisAddr, "--memcache-addr", p.mcAddr,
-		"--http-addr", p.httpAddr, "--peer-addr", freePort(t)}, args...)
+		"--http-addr", p.httpAddr, "--peer-addr", testbin.FreeAddr(t)}, args...)
 	p.cmd = exec.Command(binary, all...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
@@ -275,7 +265,7 @@ func TestNodeIDIsKeptWithData(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.cmd.Wait()
 	out, err := exec.Command(binary, "serve", "--data-dir", dir, "--node-id", "beta",
-		"--redis-addr", freePort(t), "--http-addr", freePort(t), "--peer-addr", freePort(t)).CombinedOutput()
+		"--redis-addr", testbin.FreeAddr(t), "--http-addr", testbin.FreeAddr(t), "--peer-addr", testbin.FreeAddr(t)).CombinedOutput()
 	if exitCode(err) == 0 || !strings.Contains(string(out), `holds "alpha"`) {
 		t.Fatalf("node id change accepted: %v %s", err, out)
 	}
