@@ -53,6 +53,13 @@ type Config struct {
 	TrailingLogs      uint64
 	LogSegmentSize    Size
 
+	// Procs is the Go scheduler's processor count (GOMAXPROCS); 0 means
+	// the usable CPUs plus two. GCPercent is the Go garbage collector's
+	// heap growth target (GOGC). The GOMAXPROCS and GOGC environment
+	// variables, when set, win over both.
+	Procs     int
+	GCPercent int
+
 	// UnsafeStaleReads lets followers answer reads from their own state.
 	// Tests only (it has no flag): it shows the linearizability checker
 	// catching stale reads.
@@ -103,6 +110,7 @@ func Default() Config {
 		SnapshotInterval:  30 * time.Second,
 		TrailingLogs:      10240,
 		LogSegmentSize:    64 << 20,
+		GCPercent:         25,
 		LogLevel:          "info",
 		LogFormat:         "text",
 	}
@@ -161,6 +169,9 @@ func (c *Config) Validate() error {
 	if c.FailoverWait <= 0 || c.ShutdownTimeout <= 0 || c.SnapshotInterval <= 0 || c.SnapshotThreshold == 0 {
 		return bad("failover-wait, shutdown-timeout, snapshot-interval and snapshot-threshold must be positive")
 	}
+	if c.Procs < 0 || c.GCPercent < 1 {
+		return bad("procs must be 0 (automatic) or more, gc-percent at least 1")
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -205,6 +216,8 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", c.SnapshotInterval, "how often to check whether to snapshot")
 	fs.Var(&c.LogSegmentSize, "log-segment-size", "size of one Raft log file (old entries are deleted a file at a time)")
 	fs.Uint64Var(&c.TrailingLogs, "trailing-logs", c.TrailingLogs, "log entries kept behind a snapshot, so a briefly absent node catches up without a snapshot install")
+	fs.IntVar(&c.Procs, "procs", c.Procs, "Go processors (GOMAXPROCS); 0 = usable CPUs + 2, so that Raft's fsync, which holds a processor while it blocks, never stalls clients on a small machine")
+	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go heap growth between collections in percent (GOGC); lower keeps resident memory closer to the live sessions at some CPU cost")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.StringVar(&c.Config, "config", c.Config, "config file: one \"name value\" per line, names as the flags")

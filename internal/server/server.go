@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -227,6 +228,7 @@ func (s *Server) Abort() error {
 // Run starts a server, prints one line per listener to banner, serves until
 // ctx is done, then shuts down.
 func Run(ctx context.Context, cfg config.Config, logger *slog.Logger, banner io.Writer) error {
+	tuneRuntime(cfg, os.Getenv, logger)
 	s, err := Start(cfg, logger)
 	if err != nil {
 		return err
