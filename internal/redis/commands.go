@@ -28,6 +28,7 @@ type cmdSpec struct {
 	build func(c *conn, args [][]byte) (command.Cmd, string)
 	reply func(c *conn, r command.Result)
 	run   func(c *conn, args [][]byte)
+	data  bool // run is runData: the command becomes one command.Cmd
 	// key positions for COMMAND INFO: first, last, step
 	keys [3]int
 }
@@ -39,6 +40,7 @@ func register(specs ...*cmdSpec) {
 		if s.run == nil {
 			spec := s
 			s.run = func(c *conn, a [][]byte) { runData(c, spec, a) }
+			s.data = true
 		}
 		if s.build != nil {
 			if s.keys == [3]int{} {
@@ -49,13 +51,28 @@ func register(specs ...*cmdSpec) {
 	}
 }
 
-// runData executes a data command outside MULTI.
+func (s *cmdSpec) arityOK(n int) bool {
+	return (s.arity > 0 && n == s.arity) || (s.arity < 0 && n >= -s.arity)
+}
+
+// runData executes a data command outside MULTI, or adds it to the
+// connection's pipeline batch (see conn.batch).
 func runData(c *conn, spec *cmdSpec, args [][]byte) {
 	cmd, msg := spec.build(c, args)
 	if msg != "" {
+		c.runBatch()
 		c.out = resp.AppendError(c.out, msg)
 		return
 	}
+	if len(c.batch) > 0 || (c.more && cmd.Op.IsWrite()) {
+		c.addToBatch(spec, cmd)
+		return
+	}
+	c.runOne(spec, cmd)
+}
+
+// runOne executes one data command on its own.
+func (c *conn) runOne(spec *cmdSpec, cmd command.Cmd) {
 	var r command.Result
 	if cmd.Op.IsWrite() {
 		res, ok := c.write(command.Tx{cmd})

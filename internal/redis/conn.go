@@ -45,6 +45,19 @@ type conn struct {
 	multiDirty bool
 	queued     []queued
 
+	// Pipeline batching. When a write arrives with more requests already
+	// in the buffer, it and the data commands after it (reads too) wait in
+	// batch and then go to the log as one transaction: one commit instead
+	// of one per write. The client sent them all before reading a reply,
+	// so running them back to back, in order, is a valid execution; reads
+	// in the batch see the writes before them. Anything else that answers
+	// (another command, an error) runs the batch first, so replies keep
+	// their order.
+	more       bool // requests follow the one being dispatched
+	batch      command.Tx
+	batchSpecs []*cmdSpec
+	batched    bool // the command just dispatched joined the batch
+
 	channels map[string]bool // SUBSCRIBEd channels
 	wmu      sync.Mutex      // serializes socket writes with pub/sub pushes
 
@@ -106,11 +119,13 @@ func (c *conn) Serve() {
 			if err != nil {
 				// A framing error leaves the stream unusable: reply and
 				// close, as redis-server does.
+				c.runBatch()
 				c.out = resp.AppendError(c.out, "ERR "+err.Error())
 				c.quit = true
 				break
 			}
 			start += n
+			c.more = start < len(c.buf)
 			if len(args) > 0 {
 				c.dispatch(args)
 			}
@@ -120,6 +135,7 @@ func (c *conn) Serve() {
 				}
 			}
 		}
+		c.runBatch()
 		if !c.flush() || c.quit || c.closing.Load() {
 			return
 		}
@@ -171,6 +187,9 @@ func (c *conn) dispatch(args [][]byte) {
 	c.srv.totalCmds.Add(1)
 	name := strings.ToLower(string(args[0]))
 	spec := commands[name]
+	if len(c.batch) > 0 && !c.joinsBatch(spec, len(args)) {
+		c.runBatch()
+	}
 	if spec == nil {
 		c.abortMulti()
 		c.out = resp.AppendError(c.out, unknownCommand(args))
@@ -181,7 +200,7 @@ func (c *conn) dispatch(args [][]byte) {
 		c.out = resp.AppendError(c.out, "NOAUTH Authentication required.")
 		return
 	}
-	if (spec.arity > 0 && len(args) != spec.arity) || (spec.arity < 0 && len(args) < -spec.arity) {
+	if !spec.arityOK(len(args)) {
 		c.abortMulti()
 		c.out = resp.AppendError(c.out, arityError(spec.name))
 		return
@@ -200,8 +219,73 @@ func (c *conn) dispatch(args [][]byte) {
 	start := time.Now()
 	before := len(c.out)
 	spec.run(c, args)
+	if c.batched {
+		c.batched = false // runBatch records it
+		return
+	}
 	if m := c.srv.cfg.Metrics; m != nil {
 		m.Command(spec.name, time.Since(start), bytes.HasPrefix(c.out[before:], []byte{'-'}))
+	}
+}
+
+// joinsBatch reports whether a request will reach runData, which decides
+// whether it joins the pending batch, rather than answer by itself.
+func (c *conn) joinsBatch(spec *cmdSpec, nargs int) bool {
+	return spec != nil && spec.data && c.authed && spec.arityOK(nargs) && len(c.channels) == 0 && !c.multi
+}
+
+// maxBatch bounds the commands of one pipeline batch.
+const maxBatch = 256
+
+func (c *conn) addToBatch(spec *cmdSpec, cmd command.Cmd) {
+	// Build may alias the parser's argument slice, which the next request
+	// reuses; the bytes themselves stay in c.buf until the batch has run.
+	cmd.Args = append([][]byte(nil), cmd.Args...)
+	c.batch = append(c.batch, cmd)
+	c.batchSpecs = append(c.batchSpecs, spec)
+	c.batched = true
+	if len(c.batch) >= maxBatch {
+		c.runBatch()
+	}
+}
+
+// runBatch runs the pending batch as one transaction and appends each
+// command's reply in order.
+func (c *conn) runBatch() {
+	if len(c.batch) == 0 {
+		return
+	}
+	tx, specs := c.batch, c.batchSpecs
+	defer func() {
+		clear(tx)
+		c.batch, c.batchSpecs = tx[:0], specs[:0]
+	}()
+	start := time.Now()
+	ctx, cancel := c.ctx()
+	res, err := c.srv.node.Write(ctx, tx)
+	cancel()
+	if err == nil && errors.Is(res.Err, command.ErrOOM) {
+		// Refused whole before anything ran: run the commands one by one,
+		// so that reads and commands allowed over maxmemory still answer.
+		for i := range tx {
+			c.runOne(specs[i], tx[i])
+		}
+		return
+	}
+	if err == nil {
+		err = res.Err
+	}
+	took := time.Since(start)
+	for i, spec := range specs {
+		failed := err != nil || res.Results[i].Kind == command.KindError
+		if err != nil {
+			c.out = resp.AppendError(c.out, errorText(err, ""))
+		} else {
+			c.replyResult(spec, res.Results[i])
+		}
+		if m := c.srv.cfg.Metrics; m != nil {
+			m.Command(spec.name, took, failed)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -417,5 +418,74 @@ func TestMemcacheListenerCanBeTurnedOff(t *testing.T) {
 	off := servertest.Start(t, func(c *servertest.Config) { c.MemcacheAddr = "" })
 	if off.MemcacheAddr() != "" || strings.Contains(strings.Join(off.Listeners(), "\n"), "memcached") {
 		t.Fatalf("--memcache-addr \"\" still serves memcached: %q %v", off.MemcacheAddr(), off.Listeners())
+	}
+}
+
+// rawPipeline sends req in one write and reads until the reply is as long
+// as want.
+func rawPipeline(t *testing.T, addr, req string, wantLen int) string {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := nc.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, wantLen)
+	if _, err := io.ReadFull(nc, got); err != nil {
+		t.Fatalf("read: %v (got %q)", err, got)
+	}
+	return string(got)
+}
+
+// A pipeline's writes, and the reads after them, share one log entry, and
+// every reply still comes back in order, errors included.
+func TestPipelinedWritesShareOneLogEntry(t *testing.T) {
+	s := servertest.Start(t)
+	var req, want strings.Builder
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&req, "SET k%d v%d\r\nGET k%d\r\n", i, i, i)
+		fmt.Fprintf(&want, "+OK\r\n$%d\r\nv%d\r\n", len(fmt.Sprint("v", i)), i)
+		if i == 50 {
+			// An unknown command, a failing data command and an arity
+			// error in the middle answer in their place.
+			req.WriteString("NOSUCH x\r\nINCR k50\r\nGET\r\nINCR n\r\n")
+			want.WriteString("-ERR unknown command 'NOSUCH', with args beginning with: 'x' \r\n" +
+				"-ERR value is not an integer or out of range\r\n" +
+				"-ERR wrong number of arguments for 'get' command\r\n:1\r\n")
+		}
+	}
+	before := s.Node().Stats().AppliedIndex
+	if got := rawPipeline(t, s.RedisAddr(), req.String(), want.Len()); got != want.String() {
+		t.Fatalf("replies differ:\n got %q\nwant %q", got, want.String())
+	}
+	// 101 writes; one at a time they would take 101 entries.
+	if n := s.Node().Stats().AppliedIndex - before; n > 8 {
+		t.Errorf("the pipeline took %d log entries, want a few", n)
+	}
+}
+
+// Over maxmemory a batch is refused whole; its commands then run one by
+// one, so the reads and deletes in it still answer.
+func TestPipelineBatchOverMaxMemory(t *testing.T) {
+	s := servertest.Start(t)
+	c := newClient(t, s)
+	ctx := context.Background()
+	if err := c.Set(ctx, "a", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	val := strings.Repeat("x", 4096)
+	if err := c.ConfigSet(ctx, "maxmemory", "100kb").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; c.Set(ctx, fmt.Sprint("fill", i), val, 0).Err() == nil; i++ {
+	}
+	req := "SET b 2\r\nGET a\r\nDEL fill0\r\nGET a\r\n"
+	want := "-OOM command not allowed when used memory > 'maxmemory'.\r\n$1\r\n1\r\n:1\r\n$1\r\n1\r\n"
+	if got := rawPipeline(t, s.RedisAddr(), req, len(want)); got != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }
