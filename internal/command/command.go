@@ -69,12 +69,18 @@ const (
 	OpMCIncr   // Key, Delta; Flags Decr, Create (with Initial and expiry N)
 	OpTouch    // Key; N expiry or Persist
 	OpMCDelete // Key; CAS ≠ 0 compares
+	// scripting (appended)
+	OpEval         // Args[0]=body, then N keys, then the script's arguments
+	OpEvalSha      // Args[0]=SHA1 hex, then as OpEval
+	OpScriptLoad   // Args[0]=body
+	OpScriptFlush  //
+	OpScriptExists // Args = SHA1s (read-only)
 	opEnd
 )
 
 // IsWrite reports whether the command changes state and so goes through the log.
 func (o Op) IsWrite() bool {
-	return (o > OpInvalid && o < opFirstRead) || (o >= OpMCStore && o < opEnd)
+	return (o > OpInvalid && o < opFirstRead) || (o >= OpMCStore && o < opEnd && o != OpScriptExists)
 }
 
 // Valid reports whether o is a known command.
@@ -134,6 +140,7 @@ var argShape = map[Op]struct{ min, step int }{
 	OpMGet: {1, 1}, OpExists: {1, 1}, OpKeys: {1, 1}, OpScan: {3, 1}, OpHGet: {1, 1},
 	OpHMGet: {1, 1}, OpHExists: {1, 1}, OpHStrLen: {1, 1}, OpSIsMember: {1, 1}, OpSMIsMember: {1, 1},
 	OpMCStore: {1, 1},
+	OpEval: {1, 1}, OpEvalSha: {1, 1}, OpScriptLoad: {1, 1}, OpScriptExists: {1, 1},
 }
 
 func (c *Cmd) validate() error {
@@ -142,6 +149,9 @@ func (c *Cmd) validate() error {
 	}
 	if s, ok := argShape[c.Op]; ok && (len(c.Args) < s.min || len(c.Args)%s.step != 0) {
 		return fmt.Errorf("op %d with %d arguments", c.Op, len(c.Args))
+	}
+	if (c.Op == OpEval || c.Op == OpEvalSha) && (c.N < 0 || c.N > int64(len(c.Args)-1)) {
+		return fmt.Errorf("script with %d keys and %d arguments", c.N, len(c.Args))
 	}
 	return nil
 }

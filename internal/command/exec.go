@@ -23,6 +23,10 @@ func Apply(ks *keyspace.Keyspace, h Header, tx Tx) TxResult {
 	}
 	res := make([]Result, len(tx))
 	for i := range tx {
+		if op := tx[i].Op; op == OpEval || op == OpEvalSha {
+			res[i] = execScript(ks, h, &tx[i])
+			continue
+		}
 		res[i] = exec(ks, h.Now, &tx[i])
 	}
 	return TxResult{Results: res}
@@ -64,6 +68,25 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 	}
 	key := string(c.Key)
 	switch c.Op {
+	case OpScriptLoad:
+		sha := ScriptSHA(c.Args[0])
+		if _, err := compileScript(sha, c.Args[0]); err != nil {
+			return resErr(ReplyError("ERR Error compiling script (new function): " + oneLine(err.Error())))
+		}
+		ks.StoreScript(sha, c.Args[0])
+		return resBulk([]byte(sha))
+	case OpScriptFlush:
+		ks.FlushScripts()
+		return resOK
+	case OpScriptExists:
+		arr := make([]Result, len(c.Args))
+		for i, sha := range c.Args {
+			_, ok := ks.Script(strings.ToLower(string(sha)))
+			arr[i] = resBool(ok)
+		}
+		return Result{Kind: KindArray, Array: arr}
+	case OpEval, OpEvalSha:
+		return resErr(ErrUnknownCommand) // only Apply runs scripts
 	case OpSet:
 		return execSet(ks, db, key, now, c)
 	case OpGetEx:

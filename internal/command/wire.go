@@ -11,13 +11,20 @@ import (
 // follower's front end translates them exactly as the leader's would, and as
 // text otherwise.
 
-// wireErrors lists the errors with a code. Append only: the code is the
-// position plus one, and nodes of different versions share a cluster.
+// wireErrors lists the errors with a code: the position plus one. The list
+// is closed (nodes of different versions share a cluster, and the codes
+// after it are fixed): a new error is a ReplyError, which travels as text.
 var wireErrors = []error{
 	ErrWrongType, ErrNoLeader, ErrShutdown, ErrNotInteger, ErrHashNotInteger, ErrOverflow,
 	ErrNoSuchKey, ErrOOM, ErrInvalidExpire, ErrValueTooLarge, ErrUnknownCommand, ErrBadDB,
 	ErrNotNumeric,
 }
+
+// Codes after wireErrors: any other error as its text, and a ReplyError.
+const (
+	codeText  = 14
+	codeReply = 15
+)
 
 // AppendTxResult appends the encoding of r to dst.
 func AppendTxResult(dst []byte, r TxResult) []byte {
@@ -62,7 +69,12 @@ func appendError(dst []byte, err error) []byte {
 			return binary.AppendUvarint(dst, uint64(i+1))
 		}
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(wireErrors)+1))
+	code := uint64(codeText)
+	var re ReplyError
+	if errors.As(err, &re) {
+		code = codeReply
+	}
+	dst = binary.AppendUvarint(dst, code)
 	msg := err.Error()
 	dst = binary.AppendUvarint(dst, uint64(len(msg)))
 	return append(dst, msg...)
@@ -136,8 +148,10 @@ func (d *decoder) error() error {
 		return nil
 	case code <= uint64(len(wireErrors)):
 		return wireErrors[code-1]
-	case code == uint64(len(wireErrors)+1):
+	case code == codeText:
 		return errors.New(string(d.bytes()))
+	case code == codeReply:
+		return ReplyError(d.bytes())
 	}
 	d.fail("error code")
 	return nil

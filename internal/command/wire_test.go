@@ -17,6 +17,7 @@ func TestTxResultRoundTrip(t *testing.T) {
 		{Kind: KindArray, Array: []Result{{Kind: KindBulk, Bulk: []byte("a")}, {Kind: KindNil}}},
 		{Kind: KindError, Err: ErrWrongType},
 		{Kind: KindError, Err: errors.New("some other text")},
+		{Kind: KindError, Err: ErrNoScript},
 	}}
 	got, err := DecodeTxResult(AppendTxResult(nil, in))
 	if err != nil {
@@ -28,6 +29,14 @@ func TestTxResultRoundTrip(t *testing.T) {
 	// Known errors come back as the same value, so errors.Is works.
 	if !errors.Is(got.Results[7].Err, ErrWrongType) {
 		t.Fatalf("known error lost its identity: %v", got.Results[7].Err)
+	}
+	// A ReplyError (a script's own error reply) stays one.
+	var re ReplyError
+	if !errors.As(got.Results[9].Err, &re) || string(re) != string(ErrNoScript) {
+		t.Fatalf("reply error lost its type: %#v", got.Results[9].Err)
+	}
+	if len(wireErrors)+1 != codeText {
+		t.Fatalf("wireErrors has %d entries: the codes after it are fixed, new errors must be ReplyErrors", len(wireErrors))
 	}
 	failed, err := DecodeTxResult(AppendTxResult(nil, TxResult{Err: ErrOOM}))
 	if err != nil || !errors.Is(failed.Err, ErrOOM) || failed.Results != nil {

@@ -21,6 +21,8 @@ type Keyspace struct {
 	stamp int64 // the leader's timestamp of the last applied batch
 
 	casBase, casSeq uint64 // CAS values of the entry being applied
+
+	scripts map[string][]byte // see scripts.go
 }
 
 // casShift leaves room for 16M modifications in one log entry: CAS values

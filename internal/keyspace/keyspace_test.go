@@ -138,10 +138,12 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	ks.Put(3, "h", &Entry{Type: TypeHash, Hash: h}, 0)
 	st, _ := (*Set)(nil).With([][]byte{[]byte("x"), []byte("y")})
 	ks.Put(15, "set", &Entry{Type: TypeSet, Set: st}, 0)
+	ks.StoreScript("e0e1f9fabfc9d4800c877a703b823ac0578ff8db", []byte("return 1"))
 
 	v := ks.View()
 	// Writes after the view must not show up in it.
 	ks.Put(0, "late", str("x", 0), 0)
+	ks.StoreScript("late", []byte("return 2"))
 	var buf bytes.Buffer
 	if err := v.Encode(&buf); err != nil {
 		t.Fatal(err)
@@ -171,11 +173,35 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if got.VolatileLen(0) != 1 {
 		t.Fatal("volatile index not rebuilt")
 	}
+	if body, ok := got.Script("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"); !ok || string(body) != "return 1" || got.ScriptCount() != 1 {
+		t.Fatalf("scripts: %q %v, %d cached", body, ok, got.ScriptCount())
+	}
+}
+
+// Snapshots written before scripts were replicated (version 1) still load.
+func TestDecodeVersion1(t *testing.T) {
+	ks := New(16)
+	ks.Put(0, "k", str("value", 0), 0)
+	var buf bytes.Buffer
+	if err := ks.View().Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	old := buf.Bytes()
+	old[4] = 1
+	got, err := Decode(bytes.NewReader(old), 16)
+	if err != nil || got.Len(0) != 1 {
+		t.Fatalf("version 1: %v", err)
+	}
+	old[4] = 3
+	if _, err := Decode(bytes.NewReader(old), 16); err == nil {
+		t.Fatal("a future version must be refused")
+	}
 }
 
 func TestDecodeRejectsCorruption(t *testing.T) {
 	ks := New(16)
 	ks.Put(0, "k", str("value", 0), 0)
+	ks.StoreScript("sha", []byte("return 1"))
 	var buf bytes.Buffer
 	if err := ks.View().Encode(&buf); err != nil {
 		t.Fatal(err)

@@ -13,13 +13,14 @@ import (
 // of the map of pointers per bucket; encoding it can then run concurrently
 // with further writes because stored entries are never changed.
 type View struct {
-	dbs   [][NumShards]map[string]*Entry
-	stamp int64
+	dbs     [][NumShards]map[string]*Entry
+	stamp   int64
+	scripts map[string][]byte
 }
 
 // View captures the current contents.
 func (ks *Keyspace) View() *View {
-	v := &View{dbs: make([][NumShards]map[string]*Entry, len(ks.dbs)), stamp: ks.stamp}
+	v := &View{dbs: make([][NumShards]map[string]*Entry, len(ks.dbs)), stamp: ks.stamp, scripts: ks.scriptsView()}
 	for i, d := range ks.dbs {
 		for s, m := range d.shards {
 			if len(m) > 0 {
@@ -30,9 +31,11 @@ func (ks *Keyspace) View() *View {
 	return v
 }
 
+// Version 2 added script records; version 1 snapshots are still read.
 const (
 	snapshotMagic   = "HCKS"
-	snapshotVersion = 1
+	snapshotVersion = 2
+	recordScript    = 0xfe // sha, body
 	recordEnd       = 0xff
 )
 
@@ -40,7 +43,8 @@ const (
 var ErrBadSnapshot = errors.New("keyspace: bad snapshot")
 
 // Encode writes the view: a header, then one record per key
-// (db, type, key, expiry, flags, cas, payload), then an end marker.
+// (db, type, key, expiry, flags, cas, payload), then one per cached script,
+// then an end marker.
 func (v *View) Encode(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	buf := []byte(snapshotMagic)
@@ -82,6 +86,14 @@ func (v *View) Encode(w io.Writer) error {
 			}
 		}
 	}
+	for sha, body := range v.scripts {
+		buf = append(buf[:0], recordScript)
+		buf = appendBytes(buf, []byte(sha))
+		buf = appendBytes(buf, body)
+		if _, err := bw.Write(buf); err != nil {
+			return err
+		}
+	}
 	if err := bw.WriteByte(recordEnd); err != nil {
 		return err
 	}
@@ -101,7 +113,7 @@ func Decode(r io.Reader, maxDBs int) (*Keyspace, error) {
 	if _, err := io.ReadFull(br, hdr); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
 	}
-	if string(hdr[:4]) != snapshotMagic || hdr[4] != snapshotVersion {
+	if string(hdr[:4]) != snapshotMagic || hdr[4] < 1 || hdr[4] > snapshotVersion {
 		return nil, fmt.Errorf("%w: header %q", ErrBadSnapshot, hdr)
 	}
 	n, err := binary.ReadUvarint(br)
@@ -120,6 +132,14 @@ func Decode(r io.Reader, maxDBs int) (*Keyspace, error) {
 		}
 		if t == recordEnd {
 			return ks, nil
+		}
+		if t == recordScript {
+			sha, body := string(d.bytes()), d.bytes()
+			if d.err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, d.err)
+			}
+			ks.StoreScript(sha, body)
+			continue
 		}
 		db := d.uvarint()
 		key := string(d.bytes())

@@ -16,6 +16,7 @@ const (
 	flagNoQueue              // runs immediately inside MULTI (EXEC, DISCARD, MULTI, QUIT)
 	flagWrite                // reported as "write" by COMMAND
 	flagReadOnly             // reported as "readonly" by COMMAND
+	flagNoScript             // data command a script may not call (EVAL inside EVAL)
 )
 
 // cmdSpec describes one command. Data commands have build (request →

@@ -59,7 +59,10 @@ func clip(b []byte) string {
 // redis-server gives for it. name is the command, for the messages that
 // quote it.
 func errorText(err error, name string) string {
+	var re command.ReplyError
 	switch {
+	case errors.As(err, &re):
+		return string(re)
 	case errors.Is(err, command.ErrWrongType):
 		return errWrongType
 	case errors.Is(err, command.ErrNotInteger):

@@ -1,0 +1,452 @@
+package command
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+
+	"github.com/hatcheck/hatcheck/internal/keyspace"
+)
+
+// Scripts (EVAL, EVALSHA) run inside Apply on every node, so everything a
+// script can observe must be replicated state: the keys, its arguments and
+// the batch time. The sandbox therefore has no os, io, load*, require or
+// print; math.random is a fixed-seed generator (the same numbers on every
+// node, as in redis 7); global variables cannot be created; commands that
+// read the clock or the node (TIME, RANDOMKEY, INFO…) are not callable,
+// because the Redis front end's CallBuilder offers data commands only; and
+// the running time is bounded by counting Lua VM instructions rather than
+// by a clock, so that every node stops a runaway script at the same point.
+//
+// Each run gets a fresh Lua state: nothing a script does to its globals or
+// library tables can leak into the next one (or differ between a node that
+// ran it and one that restored a snapshot). Compiled code is cached by SHA.
+
+// MaxScriptInstructions is the number of Lua VM instructions a script may
+// execute. It is fixed, not configured: nodes must agree on it.
+const MaxScriptInstructions = 100_000_000
+
+// ReplyError is an error whose text is the complete protocol error reply
+// (code and message), such as a script's {err=…} or NOSCRIPT.
+type ReplyError string
+
+func (e ReplyError) Error() string { return string(e) }
+
+// ErrNoScript is EVALSHA of a script no node has cached.
+var ErrNoScript = ReplyError("NOSCRIPT No matching script. Please use EVAL.")
+
+// A CallBuilder turns the arguments of redis.call into a command, the way
+// the Redis front end parses a request, and returns how its reply is
+// rendered in RESP. A non-empty msg is the error reply for arguments it
+// refuses (unknown or disallowed command, wrong arity, syntax).
+type CallBuilder func(db uint8, args [][]byte) (cmd Cmd, render func(Result) []byte, msg string)
+
+var callBuilder atomic.Pointer[CallBuilder]
+
+// SetCallBuilder installs the front end's command parser for scripts.
+func SetCallBuilder(b CallBuilder) { callBuilder.Store(&b) }
+
+// ScriptSHA is the cache key of a script body: its SHA1 in lower-case hex.
+func ScriptSHA(body []byte) string {
+	s := sha1.Sum(body)
+	return hex.EncodeToString(s[:])
+}
+
+var protoCache sync.Map // sha → *lua.FunctionProto (immutable once compiled)
+
+func compileScript(sha string, body []byte) (*lua.FunctionProto, error) {
+	if p, ok := protoCache.Load(sha); ok {
+		return p.(*lua.FunctionProto), nil
+	}
+	chunk, err := parse.Parse(strings.NewReader(string(body)), "user_script")
+	if err != nil {
+		return nil, err
+	}
+	p, err := lua.Compile(chunk, "user_script")
+	if err != nil {
+		return nil, err
+	}
+	protoCache.Store(sha, p)
+	return p, nil
+}
+
+// execScript runs EVAL or EVALSHA: Args[0] is the body or the SHA, then N
+// keys, then the arguments.
+func execScript(ks *keyspace.Keyspace, h Header, c *Cmd) Result {
+	var body []byte
+	var sha string
+	if c.Op == OpEval {
+		body = c.Args[0]
+		sha = ScriptSHA(body)
+	} else {
+		sha = strings.ToLower(string(c.Args[0]))
+		var ok bool
+		if body, ok = ks.Script(sha); !ok {
+			return resErr(ErrNoScript)
+		}
+	}
+	proto, err := compileScript(sha, body)
+	if err != nil {
+		return resErr(ReplyError("ERR Error compiling script (new function): " + oneLine(err.Error())))
+	}
+	if c.Op == OpEval {
+		ks.StoreScript(sha, body)
+	}
+	r := &scriptRun{ks: ks, h: h, db: c.DB, sha: sha}
+	return r.run(proto, c.Args[1:1+c.N], c.Args[1+c.N:])
+}
+
+type scriptRun struct {
+	ks    *keyspace.Keyspace
+	h     Header
+	db    uint8
+	sha   string
+	L     *lua.LState
+	line  int    // where the last error was raised, for the reply
+	seed  uint64 // math.random state
+	steps budget
+}
+
+// budget is a context whose Done is called by gopher-lua before every VM
+// instruction: it counts them and stops the script after the limit.
+type budget struct {
+	left int64
+	done chan struct{}
+}
+
+func (b *budget) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (b *budget) Value(any) any               { return nil }
+func (b *budget) Done() <-chan struct{} {
+	if b.left--; b.left < 0 {
+		return b.done
+	}
+	return nil
+}
+func (b *budget) Err() error {
+	return fmt.Errorf("Script exceeded the limit of %d Lua instructions", MaxScriptInstructions)
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (r *scriptRun) run(proto *lua.FunctionProto, keys, argv [][]byte) Result {
+	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 256, RegistrySize: 1024, RegistryMaxSize: 1 << 20})
+	defer L.Close()
+	r.L = L
+	r.seed = 0x2545F4914F6CDD1D
+	r.steps = budget{left: MaxScriptInstructions, done: closedChan}
+	r.sandbox(keys, argv)
+	L.SetContext(&r.steps)
+	L.Push(L.NewFunctionFromProto(proto))
+	if err := L.PCall(0, 1, nil); err != nil {
+		return resErr(ReplyError(r.errorReply(err)))
+	}
+	ret := L.Get(-1)
+	L.Pop(1)
+	return r.toResult(ret, 0)
+}
+
+func (r *scriptRun) sandbox(keys, argv [][]byte) {
+	L := r.L
+	for _, lib := range []struct {
+		name string
+		open lua.LGFunction
+	}{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString}, {lua.MathLibName, lua.OpenMath}} {
+		L.Push(L.NewFunction(lib.open))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	g := L.G.Global
+	for _, name := range []string{"dofile", "loadfile", "load", "loadstring", "require", "module", "print", "setfenv", "getfenv", "rawset", "collectgarbage", "newproxy", "_printregs"} {
+		g.RawSetString(name, lua.LNil)
+	}
+	math := g.RawGetString("math").(*lua.LTable)
+	math.RawSetString("random", L.NewFunction(r.random))
+	math.RawSetString("randomseed", L.NewFunction(func(L *lua.LState) int { r.seed = uint64(L.CheckInt64(1)) | 1; return 0 }))
+	g.RawSetString("error", L.NewFunction(r.raise))
+
+	redis := L.NewTable()
+	redis.RawSetString("call", L.NewFunction(func(L *lua.LState) int { return r.call(L, true) }))
+	redis.RawSetString("pcall", L.NewFunction(func(L *lua.LState) int { return r.call(L, false) }))
+	redis.RawSetString("error_reply", L.NewFunction(func(L *lua.LState) int {
+		L.Push(errTable(L, errorReplyText(L.CheckString(1))))
+		return 1
+	}))
+	redis.RawSetString("status_reply", L.NewFunction(func(L *lua.LState) int {
+		t := L.NewTable()
+		t.RawSetString("ok", lua.LString(L.CheckString(1)))
+		L.Push(t)
+		return 1
+	}))
+	redis.RawSetString("sha1hex", L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LString(ScriptSHA([]byte(L.CheckString(1)))))
+		return 1
+	}))
+	redis.RawSetString("log", L.NewFunction(func(*lua.LState) int { return 0 }))
+	for name, v := range map[string]lua.LNumber{"LOG_DEBUG": 0, "LOG_VERBOSE": 1, "LOG_NOTICE": 2, "LOG_WARNING": 3} {
+		redis.RawSetString(name, v)
+	}
+	g.RawSetString("redis", redis)
+	g.RawSetString("KEYS", bytesTable(L, keys))
+	g.RawSetString("ARGV", bytesTable(L, argv))
+
+	// Globals are read-only, and reading an unknown one is an error, as
+	// in redis 7.
+	mt := L.NewTable()
+	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("Attempt to modify a readonly table")
+		return 0
+	}))
+	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("Script attempted to access nonexistent global variable '%s'", L.CheckString(2))
+		return 0
+	}))
+	mt.RawSetString("__metatable", lua.LString("readonly"))
+	L.SetMetatable(g, mt)
+}
+
+func bytesTable(L *lua.LState, vals [][]byte) *lua.LTable {
+	t := L.CreateTable(len(vals), 0)
+	for _, v := range vals {
+		t.Append(lua.LString(v))
+	}
+	return t
+}
+
+func errTable(L *lua.LState, msg string) *lua.LTable {
+	t := L.NewTable()
+	t.RawSetString("err", lua.LString(msg))
+	return t
+}
+
+// errorReplyText is redis.error_reply's rule: a message without an error
+// code gets ERR.
+func errorReplyText(msg string) string {
+	msg = strings.TrimPrefix(msg, "-")
+	if !strings.Contains(msg, " ") {
+		return "ERR " + msg
+	}
+	return msg
+}
+
+// random is math.random over a fixed-seed xorshift generator.
+func (r *scriptRun) random(L *lua.LState) int {
+	r.seed ^= r.seed << 13
+	r.seed ^= r.seed >> 7
+	r.seed ^= r.seed << 17
+	f := float64(r.seed>>11) / (1 << 53)
+	switch L.GetTop() {
+	case 0:
+		L.Push(lua.LNumber(f))
+	case 1:
+		L.Push(lua.LNumber(1 + math.Floor(f*float64(L.CheckInt64(1)))))
+	default:
+		lo, hi := L.CheckInt64(1), L.CheckInt64(2)
+		L.Push(lua.LNumber(float64(lo) + math.Floor(f*float64(hi-lo+1))))
+	}
+	return 1
+}
+
+// raise replaces error() so that the line of an error raised with a table
+// ({err=…}) is known for the reply.
+func (r *scriptRun) raise(L *lua.LState) int {
+	r.line = whereLine(L.Where(1))
+	v := L.Get(1)
+	if s, ok := v.(lua.LString); ok && L.OptInt(2, 1) > 0 {
+		L.Error(lua.LString(L.Where(1)+" "+string(s)), 0)
+	}
+	L.Error(v, 0)
+	return 0
+}
+
+// whereLine extracts N from gopher-lua's "user_script:N:" position.
+func whereLine(w string) int {
+	w = strings.TrimSuffix(w, ":")
+	if i := strings.LastIndexByte(w, ':'); i >= 0 {
+		if n, err := strconv.Atoi(w[i+1:]); err == nil {
+			return n
+		}
+	}
+	return 0
+}
+
+// call implements redis.call (raise on error) and redis.pcall (return the
+// error as a table).
+func (r *scriptRun) call(L *lua.LState, raise bool) int {
+	fail := func(msg string) int {
+		if raise {
+			r.line = whereLine(L.Where(1))
+			L.Error(errTable(L, msg), 0)
+		}
+		L.Push(errTable(L, msg))
+		return 1
+	}
+	n := L.GetTop()
+	if n == 0 {
+		return fail("ERR Please specify at least one argument for this redis lib call")
+	}
+	args := make([][]byte, n)
+	for i := 1; i <= n; i++ {
+		switch v := L.Get(i).(type) {
+		case lua.LString:
+			args[i-1] = []byte(v)
+		case lua.LNumber:
+			args[i-1] = []byte(lua.LVAsString(v))
+		default:
+			return fail("ERR Lua redis lib command arguments must be strings or integers")
+		}
+	}
+	b := callBuilder.Load()
+	if b == nil {
+		return fail("ERR Unknown Redis command called from script")
+	}
+	cmd, render, msg := (*b)(r.db, args)
+	if msg != "" {
+		return fail(msg)
+	}
+	var res Result
+	if cmd.Op.DenyOOM() && overMemory(r.ks, r.h) {
+		res = resErr(ErrOOM)
+	} else {
+		res = exec(r.ks, r.h.Now, &cmd)
+	}
+	v, isErr := respToLua(L, render(res))
+	if isErr && raise {
+		r.line = whereLine(L.Where(1))
+		L.Error(v, 0)
+	}
+	L.Push(v)
+	return 1
+}
+
+// errorReply is the reply for a script that raised an error, in redis 7's
+// words: the message, then which script and where.
+func (r *scriptRun) errorReply(err error) string {
+	var msg string
+	line := r.line
+	var apiErr *lua.ApiError
+	if errors.As(err, &apiErr) {
+		switch v := apiErr.Object.(type) {
+		case *lua.LTable:
+			if e, ok := v.RawGetString("err").(lua.LString); ok {
+				msg = string(e)
+			}
+		case lua.LString:
+			// "user_script:N: message" from the Lua runtime or error().
+			msg = "ERR " + string(v)
+			if rest, ok := strings.CutPrefix(string(v), "user_script:"); ok {
+				if i := strings.IndexByte(rest, ':'); i > 0 {
+					line, _ = strconv.Atoi(rest[:i])
+				}
+			} else if strings.Contains(string(v), "Lua instructions") {
+				msg = "ERR " + oneLine(string(v))
+			}
+		}
+		if msg == "" {
+			msg = "ERR " + oneLine(apiErr.Object.String())
+		}
+	} else {
+		msg = "ERR " + err.Error()
+	}
+	return fmt.Sprintf("%s script: %s, on @user_script:%d.", oneLine(msg), r.sha, line)
+}
+
+func oneLine(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
+
+// toResult converts a script's return value as redis does: numbers are
+// truncated to integers, strings are bulk, true is 1, false and nil are nil,
+// arrays stop at the first nil, {ok=…} is a status and {err=…} an error.
+func (r *scriptRun) toResult(v lua.LValue, depth int) Result {
+	if depth > maxResultDepth {
+		return resErr(ReplyError("ERR reached lua stack limit"))
+	}
+	switch v := v.(type) {
+	case lua.LNumber:
+		return resInt(int64(v))
+	case lua.LString:
+		return resBulk([]byte(v))
+	case lua.LBool:
+		if v {
+			return resInt(1)
+		}
+		return resNil
+	case *lua.LTable:
+		if e, ok := v.RawGetString("err").(lua.LString); ok {
+			return resErr(ReplyError(oneLine(string(e))))
+		}
+		if s, ok := v.RawGetString("ok").(lua.LString); ok {
+			return resStatus(oneLine(string(s)))
+		}
+		var arr []Result
+		for i := 1; ; i++ {
+			e := v.RawGetInt(i)
+			if e == lua.LNil {
+				break
+			}
+			arr = append(arr, r.toResult(e, depth+1))
+		}
+		return Result{Kind: KindArray, Array: arr}
+	}
+	return resNil
+}
+
+// respToLua converts a rendered RESP reply to the value redis.call returns:
+// integers are numbers, bulk strings strings, nil is false, arrays tables,
+// a status is {ok=…} and an error {err=…} (isErr set).
+func respToLua(L *lua.LState, b []byte) (v lua.LValue, isErr bool) {
+	v, _, isErr = parseRESP(L, b, 0)
+	return v, isErr
+}
+
+func parseRESP(L *lua.LState, b []byte, depth int) (lua.LValue, []byte, bool) {
+	if len(b) < 3 || depth > maxResultDepth {
+		return lua.LFalse, nil, false
+	}
+	end := strings.Index(string(b), "\r\n")
+	if end < 0 {
+		return lua.LFalse, nil, false
+	}
+	line, rest := string(b[1:end]), b[end+2:]
+	switch b[0] {
+	case '+':
+		t := L.NewTable()
+		t.RawSetString("ok", lua.LString(line))
+		return t, rest, false
+	case '-':
+		return errTable(L, line), rest, true
+	case ':':
+		n, _ := strconv.ParseInt(line, 10, 64)
+		return lua.LNumber(n), rest, false
+	case '$':
+		n, _ := strconv.Atoi(line)
+		if n < 0 || n+2 > len(rest) {
+			return lua.LFalse, rest, false
+		}
+		return lua.LString(rest[:n]), rest[n+2:], false
+	case '*':
+		n, _ := strconv.Atoi(line)
+		if n < 0 {
+			return lua.LFalse, rest, false
+		}
+		t := L.CreateTable(n, 0)
+		for i := 0; i < n; i++ {
+			var e lua.LValue
+			e, rest, _ = parseRESP(L, rest, depth+1)
+			t.RawSetInt(i+1, e)
+		}
+		return t, rest, false
+	}
+	return lua.LFalse, nil, false
+}
+
+var _ context.Context = (*budget)(nil)
