@@ -132,4 +132,3 @@ func appendHelp(out []byte, cmd string, lines ...string) []byte {
 	}
 	return out
 }
-
