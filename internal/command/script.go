@@ -37,6 +37,9 @@ import (
 // execute. It is fixed, not configured: nodes must agree on it.
 const MaxScriptInstructions = 100_000_000
 
+// scriptInstructionLimit is MaxScriptInstructions, lowered by tests only.
+var scriptInstructionLimit int64 = MaxScriptInstructions
+
 // ReplyError is an error whose text is the complete protocol error reply
 // (code and message), such as a script's {err=…} or NOSCRIPT.
 type ReplyError string
@@ -134,7 +137,7 @@ func (b *budget) Done() <-chan struct{} {
 	return nil
 }
 func (b *budget) Err() error {
-	return fmt.Errorf("Script exceeded the limit of %d Lua instructions", MaxScriptInstructions)
+	return fmt.Errorf("Script exceeded the limit of %d Lua instructions", scriptInstructionLimit)
 }
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
@@ -144,7 +147,7 @@ func (r *scriptRun) run(proto *lua.FunctionProto, keys, argv [][]byte) Result {
 	defer L.Close()
 	r.L = L
 	r.seed = 0x2545F4914F6CDD1D
-	r.steps = budget{left: MaxScriptInstructions, done: closedChan}
+	r.steps = budget{left: scriptInstructionLimit, done: closedChan}
 	r.sandbox(keys, argv)
 	L.SetContext(&r.steps)
 	L.Push(L.NewFunctionFromProto(proto))

@@ -1,0 +1,113 @@
+package command
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hatcheck/hatcheck/internal/keyspace"
+)
+
+func eval(ks *keyspace.Keyspace, h Header, body string, keysAndArgs ...string) Result {
+	args := [][]byte{b(body)}
+	for _, a := range keysAndArgs {
+		args = append(args, b(a))
+	}
+	r := Apply(ks, h, Tx{{Op: OpEval, Args: args}})
+	if r.Err != nil {
+		return resErr(r.Err)
+	}
+	return r.Results[0]
+}
+
+// A runaway script stops after the same number of instructions on every
+// node, with its earlier writes kept (as redis keeps them), and the next
+// script runs normally.
+func TestScriptInstructionBudget(t *testing.T) {
+	defer func(n int64) { scriptInstructionLimit = n }(scriptInstructionLimit)
+	scriptInstructionLimit = 100000
+	ks := keyspace.New(16)
+	// Without a call builder, redis.call fails; count in a global-free loop.
+	r := eval(ks, Header{Now: 1}, "local n = 0\nwhile true do n = n + 1 end")
+	if r.Kind != KindError || !strings.Contains(r.Err.Error(), "Script exceeded the limit of 100000 Lua instructions") ||
+		!strings.HasSuffix(r.Err.Error(), ", on @user_script:2.") {
+		t.Fatalf("runaway script: %+v", r)
+	}
+	// Deterministic: the loop ends at the same count every time.
+	for i := 0; i < 3; i++ {
+		r := eval(ks, Header{Now: 1}, "local n = 0\nlocal ok = pcall(function() while true do n = n + 1 end end)\nreturn n")
+		if r.Kind != KindError {
+			t.Fatalf("pcall must not swallow the budget: %+v", r)
+		}
+	}
+	if r := eval(ks, Header{Now: 1}, "return 7"); r.Kind != KindInt || r.Int != 7 {
+		t.Fatalf("next script: %+v", r)
+	}
+}
+
+// math.random is the same sequence on every node and every run.
+func TestScriptRandomIsDeterministic(t *testing.T) {
+	body := "return {math.random(1000000), math.random(1000000), math.random(5, 6)}"
+	a := eval(keyspace.New(16), Header{Now: 1}, body)
+	c := eval(keyspace.New(16), Header{Now: 99}, body)
+	if a.Kind != KindArray || len(a.Array) != 3 {
+		t.Fatalf("random: %+v", a)
+	}
+	for i := range a.Array {
+		if a.Array[i].Int != c.Array[i].Int {
+			t.Fatalf("runs differ: %+v vs %+v", a.Array, c.Array)
+		}
+	}
+	if a.Array[0].Int == a.Array[1].Int {
+		t.Fatalf("not random at all: %+v", a.Array)
+	}
+	if v := a.Array[2].Int; v != 5 && v != 6 {
+		t.Fatalf("math.random(5, 6) = %d", v)
+	}
+}
+
+// The sandbox: no file, process or code-loading access; globals read-only.
+func TestScriptSandbox(t *testing.T) {
+	ks := keyspace.New(16)
+	for _, name := range []string{"os", "io", "loadstring", "load", "dofile", "require", "rawset", "setfenv", "getfenv", "print", "debug", "package"} {
+		r := eval(ks, Header{Now: 1}, "return "+name)
+		want := "Script attempted to access nonexistent global variable '" + name + "'"
+		if r.Kind != KindError || !strings.Contains(r.Err.Error(), want) {
+			t.Errorf("%s: %+v", name, r)
+		}
+	}
+	if r := eval(ks, Header{Now: 1}, "setmetatable(_G, nil)"); r.Kind != KindError {
+		t.Errorf("the globals' metatable must be protected: %+v", r)
+	}
+	// A fresh state per run: nothing carries over.
+	eval(ks, Header{Now: 1}, "string.leak = 1")
+	if r := eval(ks, Header{Now: 1}, "return string.leak"); r.Kind != KindNil {
+		t.Errorf("library change leaked into the next script: %+v", r)
+	}
+}
+
+// EVAL caches the script in the replicated keyspace; EVALSHA finds it, also
+// after a snapshot round trip; SCRIPT FLUSH forgets it.
+func TestScriptCacheIsReplicatedState(t *testing.T) {
+	ks := keyspace.New(16)
+	eval(ks, Header{Now: 1}, "return 1")
+	sha := ScriptSHA(b("return 1"))
+	r := Apply(ks, Header{Now: 1}, Tx{{Op: OpEvalSha, Args: [][]byte{b(strings.ToUpper(sha))}}})
+	if r.Err != nil || r.Results[0].Int != 1 {
+		t.Fatalf("evalsha: %+v", r)
+	}
+	Apply(ks, Header{Now: 1}, Tx{{Op: OpScriptFlush}})
+	r = Apply(ks, Header{Now: 1}, Tx{{Op: OpEvalSha, Args: [][]byte{b(sha)}}})
+	if r.Results[0].Err != ErrNoScript {
+		t.Fatalf("after flush: %+v", r.Results[0])
+	}
+	if r := Apply(ks, Header{Now: 1}, Tx{{Op: OpScriptLoad, Args: [][]byte{b("return +")}}}); r.Results[0].Kind != KindError || ks.ScriptCount() != 0 {
+		t.Fatalf("a script that does not compile must not be cached: %+v", r.Results[0])
+	}
+}
+
+func TestScriptArgsAreValidatedAtDecode(t *testing.T) {
+	tx := Tx{{Op: OpEval, N: 2, Args: [][]byte{b("return 1"), b("k")}}}
+	if _, _, err := DecodeBatch(EncodeBatch(nil, Header{}, []Tx{tx})); err == nil {
+		t.Fatal("more keys than arguments accepted")
+	}
+}
