@@ -19,8 +19,9 @@ import (
 type fsm struct {
 	databases int
 
-	mu sync.RWMutex // guards ks
-	ks *keyspace.Keyspace
+	mu     sync.RWMutex // guards ks and events
+	ks     *keyspace.Keyspace
+	events keyspace.Events // receives PUBLISH and keyspace notifications
 
 	applied  atomic.Uint64 // index of the last command entry applied
 	notifyMu sync.Mutex
@@ -110,6 +111,14 @@ func (f *fsm) waitUntil(ctx context.Context, cond func() bool) error {
 	}
 }
 
+// setEvents sets the receiver of events applied from now on.
+func (f *fsm) setEvents(e keyspace.Events) {
+	f.mu.Lock()
+	f.events = e
+	f.ks.SetEvents(e)
+	f.mu.Unlock()
+}
+
 // read runs fn with the keyspace under the read lock.
 func (f *fsm) read(fn func(ks *keyspace.Keyspace)) {
 	f.mu.RLock()
@@ -135,6 +144,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.mu.Lock()
+	ks.SetEvents(f.events)
 	f.ks = ks
 	f.mu.Unlock()
 	f.restores.Add(1)

@@ -436,6 +436,10 @@ func (n *Node) closeStores() error {
 // logCacheEntries is how many recent log entries stay in memory.
 const logCacheEntries = 64
 
+// SetEvents sets who receives what applying the log publishes (PUBLISH
+// messages, keyspace notifications) on this node.
+func (n *Node) SetEvents(e keyspace.Events) { n.fsm.setEvents(e) }
+
 // Stats is a point-in-time view for INFO and metrics.
 type Stats struct {
 	ID, State, Leader, LeaderID     string

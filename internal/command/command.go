@@ -75,6 +75,7 @@ const (
 	OpScriptLoad   // Args[0]=body
 	OpScriptFlush  //
 	OpScriptExists // Args = SHA1s (read-only)
+	OpPublish      // Args[0]=channel, Args[1]=message; every node delivers to its subscribers
 	opEnd
 )
 
@@ -140,7 +141,7 @@ var argShape = map[Op]struct{ min, step int }{
 	OpMGet: {1, 1}, OpExists: {1, 1}, OpKeys: {1, 1}, OpScan: {3, 1}, OpHGet: {1, 1},
 	OpHMGet: {1, 1}, OpHExists: {1, 1}, OpHStrLen: {1, 1}, OpSIsMember: {1, 1}, OpSMIsMember: {1, 1},
 	OpMCStore: {1, 1},
-	OpEval:    {1, 1}, OpEvalSha: {1, 1}, OpScriptLoad: {1, 1}, OpScriptExists: {1, 1},
+	OpEval:    {1, 1}, OpEvalSha: {1, 1}, OpScriptLoad: {1, 1}, OpScriptExists: {1, 1}, OpPublish: {2, 2},
 }
 
 func (c *Cmd) validate() error {

@@ -87,6 +87,8 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		return Result{Kind: KindArray, Array: arr}
 	case OpEval, OpEvalSha:
 		return resErr(ErrUnknownCommand) // only Apply runs scripts
+	case OpPublish:
+		return resInt(ks.Publish(c.Args[0], c.Args[1]))
 	case OpSet:
 		return execSet(ks, db, key, now, c)
 	case OpGetEx:
@@ -101,6 +103,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		case c.Has(FlagPersist):
 			if e.ExpireAt != 0 {
 				ks.Put(db, key, e.WithExpiry(0), now)
+				ks.Notify(db, keyspace.EventGeneric, "persist", key)
 			}
 		case c.Flags&(FlagExpireRel|FlagExpireAbs) != 0:
 			at, err := expireAt(c, now)
@@ -109,8 +112,10 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 			}
 			if at <= now {
 				ks.Delete(db, key)
+				ks.Notify(db, keyspace.EventGeneric, "del", key)
 			} else {
 				ks.Put(db, key, e.WithExpiry(at), now)
+				ks.Notify(db, keyspace.EventGeneric, "expire", key)
 			}
 		}
 		return resValue(e)
@@ -123,6 +128,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 			return resErr(ErrWrongType)
 		}
 		ks.Delete(db, key)
+		ks.Notify(db, keyspace.EventGeneric, "del", key)
 		return resBulk(e.Str)
 	case OpMSet:
 		if c.Has(FlagNX) {
@@ -134,6 +140,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		}
 		for i := 0; i+1 < len(c.Args); i += 2 {
 			ks.Put(db, string(c.Args[i]), &keyspace.Entry{Type: keyspace.TypeString, Str: bytes.Clone(c.Args[i+1])}, now)
+			ks.Notify(db, keyspace.EventString, "set", string(c.Args[i]))
 		}
 		if c.Has(FlagNX) {
 			return resInt(1)
@@ -145,6 +152,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 			live := ks.Get(db, string(k), now) != nil
 			if ks.Delete(db, string(k)) && live {
 				n++
+				ks.Notify(db, keyspace.EventGeneric, "del", string(k))
 			}
 		}
 		return resInt(n)
@@ -156,6 +164,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 			return resInt(0)
 		}
 		ks.Put(db, key, e.WithExpiry(0), now)
+		ks.Notify(db, keyspace.EventGeneric, "persist", key)
 		return resInt(1)
 	case OpAppend:
 		e := ks.Get(db, key, now)
@@ -170,6 +179,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		v := make([]byte, 0, len(old)+len(c.Args[0]))
 		v = append(append(v, old...), c.Args[0]...)
 		ks.Put(db, key, &keyspace.Entry{Type: keyspace.TypeString, Str: v, ExpireAt: exp}, now)
+		ks.Notify(db, keyspace.EventString, "append", key)
 		return resInt(int64(len(v)))
 	case OpIncrBy:
 		e := ks.Get(db, key, now)
@@ -189,6 +199,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		}
 		cur += c.N
 		ks.Put(db, key, &keyspace.Entry{Type: keyspace.TypeString, Str: strconv.AppendInt(nil, cur, 10), ExpireAt: exp}, now)
+		ks.Notify(db, keyspace.EventString, "incrby", key)
 		return resInt(cur)
 	case OpRename:
 		e := ks.Get(db, key, now)
@@ -203,6 +214,8 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 			ks.Delete(db, key)
 			ks.Put(db, dst, e.WithExpiry(e.ExpireAt), now)
 		}
+		ks.Notify(db, keyspace.EventGeneric, "rename_from", key)
+		ks.Notify(db, keyspace.EventGeneric, "rename_to", dst)
 		if c.Has(FlagNX) {
 			return resInt(1)
 		}
@@ -219,6 +232,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		}
 		nh, added := h.With(cloneAll(c.Args))
 		ks.Put(db, key, &keyspace.Entry{Type: keyspace.TypeHash, Hash: nh, ExpireAt: exp}, now)
+		ks.Notify(db, keyspace.EventHash, "hset", key)
 		return resInt(int64(added))
 	case OpHDel:
 		h, exp, err := hashOf(ks, db, key, now)
@@ -227,6 +241,12 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		}
 		nh, n := h.Without(c.Args)
 		putOrDelete(ks, db, key, now, nh.Len(), &keyspace.Entry{Type: keyspace.TypeHash, Hash: nh, ExpireAt: exp})
+		if n > 0 {
+			ks.Notify(db, keyspace.EventHash, "hdel", key)
+			if nh.Len() == 0 {
+				ks.Notify(db, keyspace.EventGeneric, "del", key)
+			}
+		}
 		return resInt(int64(n))
 	case OpHIncrBy:
 		h, exp, err := hashOf(ks, db, key, now)
@@ -245,6 +265,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		cur += c.N
 		nh, _ := h.With([][]byte{bytes.Clone(c.Args[0]), strconv.AppendInt(nil, cur, 10)})
 		ks.Put(db, key, &keyspace.Entry{Type: keyspace.TypeHash, Hash: nh, ExpireAt: exp}, now)
+		ks.Notify(db, keyspace.EventHash, "hincrby", key)
 		return resInt(cur)
 	case OpSAdd:
 		s, exp, err := setOf(ks, db, key, now)
@@ -254,6 +275,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		ns, added := s.With(c.Args)
 		if added > 0 {
 			ks.Put(db, key, &keyspace.Entry{Type: keyspace.TypeSet, Set: ns, ExpireAt: exp}, now)
+			ks.Notify(db, keyspace.EventSet, "sadd", key)
 		}
 		return resInt(int64(added))
 	case OpSRem:
@@ -264,6 +286,10 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		ns, n := s.Without(c.Args)
 		if n > 0 {
 			putOrDelete(ks, db, key, now, ns.Len(), &keyspace.Entry{Type: keyspace.TypeSet, Set: ns, ExpireAt: exp})
+			ks.Notify(db, keyspace.EventSet, "srem", key)
+			if ns.Len() == 0 {
+				ks.Notify(db, keyspace.EventGeneric, "del", key)
+			}
 		}
 		return resInt(int64(n))
 	case OpMCStore:
@@ -284,8 +310,10 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		}
 		if at != 0 && at <= now {
 			ks.Delete(db, key)
+			ks.Notify(db, keyspace.EventGeneric, "del", key)
 		} else {
 			ks.Put(db, key, e.WithExpiry(at), now)
+			ks.Notify(db, keyspace.EventGeneric, "expire", key)
 		}
 		// memcached answers a touch with the item's flags and CAS, which
 		// a new expiry does not change.
@@ -299,6 +327,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 			return resInt(Exists)
 		}
 		ks.Delete(db, key)
+		ks.Notify(db, keyspace.EventGeneric, "del", key)
 		return resInt(Stored)
 	case OpFlushDB:
 		ks.Flush(db)
@@ -315,6 +344,11 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 			if e != nil && (c.Op == OpEvict || e.Expired(now)) {
 				ks.Delete(db, string(k))
 				n++
+				if c.Op == OpEvict {
+					ks.Notify(db, keyspace.EventEvicted, "evicted", string(k))
+				} else {
+					ks.Notify(db, keyspace.EventExpired, "expired", string(k))
+				}
 			}
 		}
 		return resInt(n)
@@ -355,10 +389,15 @@ func execSet(ks *keyspace.Keyspace, db int, key string, now int64, c *Cmd) Resul
 			// A time already past stores nothing: the key is gone at once,
 			// as redis-server does for SET … EXAT <past>.
 			ks.Delete(db, key)
+			ks.Notify(db, keyspace.EventGeneric, "del", key)
 			return reply
 		}
 	}
 	ks.Put(db, key, &keyspace.Entry{Type: keyspace.TypeString, Str: bytes.Clone(c.Args[0]), ExpireAt: at}, now)
+	ks.Notify(db, keyspace.EventString, "set", key)
+	if at != 0 {
+		ks.Notify(db, keyspace.EventGeneric, "expire", key)
+	}
 	return reply
 }
 
@@ -407,6 +446,7 @@ func execMCStore(ks *keyspace.Keyspace, db int, key string, now int64, c *Cmd) R
 		}
 	}
 	ks.Put(db, key, e, now)
+	ks.Notify(db, keyspace.EventString, "set", key)
 	return Result{Kind: KindInt, Int: Stored, CAS: e.CAS}
 }
 
@@ -492,8 +532,10 @@ func execExpire(ks *keyspace.Keyspace, db int, key string, now int64, c *Cmd) Re
 	}
 	if at <= now {
 		ks.Delete(db, key)
+		ks.Notify(db, keyspace.EventGeneric, "del", key)
 	} else {
 		ks.Put(db, key, e.WithExpiry(at), now)
+		ks.Notify(db, keyspace.EventGeneric, "expire", key)
 	}
 	return resInt(1)
 }

@@ -323,6 +323,11 @@ func (r *scriptRun) call(L *lua.LState, raise bool) int {
 	} else {
 		res = exec(r.ks, r.h.Now, &cmd)
 	}
+	if cmd.Op == OpPublish {
+		// The receiver count is this node's: a script that branched on it
+		// would change state differently on each node.
+		res = resInt(0)
+	}
 	v, isErr := respToLua(L, render(res))
 	if isErr && raise {
 		r.line = whereLine(L.Where(1))

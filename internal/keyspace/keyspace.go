@@ -23,6 +23,7 @@ type Keyspace struct {
 	casBase, casSeq uint64 // CAS values of the entry being applied
 
 	scripts map[string][]byte // see scripts.go
+	events  Events            // see events.go; not part of snapshots
 }
 
 // casShift leaves room for 16M modifications in one log entry: CAS values

@@ -59,6 +59,7 @@ type conn struct {
 	batched    bool // the command just dispatched joined the batch
 
 	channels map[string]bool // SUBSCRIBEd channels
+	patterns map[string]bool // PSUBSCRIBEd patterns
 	wmu      sync.Mutex      // serializes socket writes with pub/sub pushes
 
 	closing  atomic.Bool // server shutdown asked
@@ -205,7 +206,7 @@ func (c *conn) dispatch(args [][]byte) {
 		c.out = resp.AppendError(c.out, arityError(spec.name))
 		return
 	}
-	if len(c.channels) > 0 {
+	if c.subscribed() {
 		if ok, msg := subscribedOnly(spec.name); !ok {
 			c.out = resp.AppendError(c.out, msg)
 			return
@@ -231,7 +232,7 @@ func (c *conn) dispatch(args [][]byte) {
 // joinsBatch reports whether a request will reach runData, which decides
 // whether it joins the pending batch, rather than answer by itself.
 func (c *conn) joinsBatch(spec *cmdSpec, nargs int) bool {
-	return spec != nil && spec.data && c.authed && spec.arityOK(nargs) && len(c.channels) == 0 && !c.multi
+	return spec != nil && spec.data && c.authed && spec.arityOK(nargs) && !c.subscribed() && !c.multi
 }
 
 // maxBatch bounds the commands of one pipeline batch.

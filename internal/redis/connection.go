@@ -131,7 +131,7 @@ func runHello(c *conn, a [][]byte) {
 }
 
 func runPing(c *conn, a [][]byte) {
-	if len(c.channels) > 0 && len(a) <= 2 {
+	if c.subscribed() && len(a) <= 2 {
 		// A subscribed RESP2 client gets PING's reply as a message.
 		c.out = resp.AppendArray(c.out, 2)
 		c.out = resp.AppendBulkString(c.out, "pong")

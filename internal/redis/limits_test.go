@@ -96,6 +96,9 @@ func serveNode(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener, n
 		ln = wrap(ln)
 	}
 	s := New(cfg, node)
+	if m, ok := node.(*memNode); ok {
+		m.ks.SetEvents(s)
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {

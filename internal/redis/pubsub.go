@@ -1,47 +1,171 @@
 package redis
 
 import (
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/keyspace"
 	"github.com/hatcheck/hatcheck/internal/resp"
 )
 
-// Pub/sub on this node. A subscribed connection keeps reading requests on
-// its own goroutine; messages are written to its socket by the publisher
-// under the connection's write lock. For now the only publisher is the node
-// itself (Sentinel's +switch-master); PUBLISH through the log comes with the
-// scripting and pub/sub work.
+// Pub/sub. PUBLISH is a log command: every node applies it and hands the
+// message to its own subscribers, so a message published on any node
+// reaches subscribers on every node, once. Keyspace notifications travel
+// the same way (each node notifies when it applies the change). The apply
+// path never waits for a subscriber: messages go to a queue that one
+// goroutine per node drains, writing to subscriber sockets under each
+// connection's write lock; a subscriber that does not read for pushTimeout
+// is disconnected.
 
 type hub struct {
-	mu   sync.Mutex
-	subs map[string]map[*conn]struct{}
+	mu       sync.Mutex
+	subs     map[string]map[*conn]struct{}
+	patterns map[string]map[*conn]struct{}
+
+	startOnce sync.Once
+	queue     chan pubMsg
+	stop      chan struct{}
+	done      chan struct{}
+	dropped   atomic.Uint64 // messages lost because the queue was full
 }
 
+type pubMsg struct{ channel, message string }
+
 // pushTimeout bounds writing one message to a subscriber; a subscriber that
-// does not read is disconnected rather than holding up the publisher.
+// does not read is disconnected rather than holding up the others.
 const pushTimeout = time.Second
 
-// Publish sends message to this node's subscribers of channel and returns
-// how many received it.
-func (s *Server) Publish(channel, message string) int {
-	s.hub.mu.Lock()
-	var targets []*conn
-	for c := range s.hub.subs[channel] {
-		targets = append(targets, c)
+// pubQueueLen bounds messages waiting for delivery on one node.
+const pubQueueLen = 1 << 16
+
+var _ keyspace.Events = (*Server)(nil)
+
+// Publish delivers message to this node's subscribers of channel (and of
+// matching patterns) and returns how many there are. It never blocks: the
+// log's apply path calls it.
+func (s *Server) Publish(channel, message []byte) int64 {
+	n := s.hub.receivers(string(channel))
+	s.hub.enqueue(pubMsg{string(channel), string(message)})
+	return int64(n)
+}
+
+// Notify publishes a keyspace notification, as configured by
+// notify-keyspace-events.
+func (s *Server) Notify(db int, class keyspace.EventClass, event, key string) {
+	flags := int(s.notify.Load())
+	if flags == 0 || flags&classFlag[class] == 0 {
+		return
 	}
-	s.hub.mu.Unlock()
-	msg := resp.AppendArray(nil, 3)
-	msg = resp.AppendBulkString(msg, "message")
-	msg = resp.AppendBulkString(msg, channel)
-	msg = resp.AppendBulkString(msg, message)
-	n := 0
-	for _, c := range targets {
-		if c.push(msg) {
-			n++
+	d := strconv.Itoa(db)
+	if flags&notifyKeyspace != 0 {
+		s.hub.enqueue(pubMsg{"__keyspace@" + d + "__:" + key, event})
+	}
+	if flags&notifyKeyevent != 0 {
+		s.hub.enqueue(pubMsg{"__keyevent@" + d + "__:" + event, key})
+	}
+}
+
+var classFlag = map[keyspace.EventClass]int{
+	keyspace.EventGeneric: notifyGeneric, keyspace.EventString: notifyString, keyspace.EventHash: notifyHash,
+	keyspace.EventSet: notifySet, keyspace.EventExpired: notifyExpired, keyspace.EventEvicted: notifyEvicted,
+}
+
+// PublishLocal sends a message from this node itself (Sentinel's
+// +switch-master) to its subscribers, and returns how many there are.
+func (s *Server) PublishLocal(channel, message string) int {
+	n := s.hub.receivers(channel)
+	s.hub.enqueue(pubMsg{channel, message})
+	return n
+}
+
+func (h *hub) receivers(channel string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := len(h.subs[channel])
+	for p, conns := range h.patterns {
+		if command.Match([]byte(p), []byte(channel)) {
+			n += len(conns)
 		}
 	}
 	return n
+}
+
+func (h *hub) enqueue(m pubMsg) {
+	h.startOnce.Do(func() {
+		h.queue = make(chan pubMsg, pubQueueLen)
+		h.stop, h.done = make(chan struct{}), make(chan struct{})
+		go h.deliver()
+	})
+	select {
+	case h.queue <- m:
+	default:
+		h.dropped.Add(1)
+	}
+}
+
+// close stops the delivery goroutine, if it was started.
+func (h *hub) close() {
+	h.startOnce.Do(func() {}) // no start after close
+	if h.stop != nil {
+		close(h.stop)
+		<-h.done
+	}
+}
+
+func (h *hub) deliver() {
+	defer close(h.done)
+	for {
+		select {
+		case m := <-h.queue:
+			h.send(m)
+		case <-h.stop:
+			return
+		}
+	}
+}
+
+func (h *hub) send(m pubMsg) {
+	type target struct {
+		c       *conn
+		pattern string
+	}
+	h.mu.Lock()
+	var targets []target
+	for c := range h.subs[m.channel] {
+		targets = append(targets, target{c: c})
+	}
+	for p, conns := range h.patterns {
+		if command.Match([]byte(p), []byte(m.channel)) {
+			for c := range conns {
+				targets = append(targets, target{c, p})
+			}
+		}
+	}
+	h.mu.Unlock()
+	var plain []byte
+	for _, t := range targets {
+		if t.pattern == "" {
+			if plain == nil {
+				plain = resp.AppendArray(nil, 3)
+				plain = resp.AppendBulkString(plain, "message")
+				plain = resp.AppendBulkString(plain, m.channel)
+				plain = resp.AppendBulkString(plain, m.message)
+			}
+			t.c.push(plain)
+			continue
+		}
+		msg := resp.AppendArray(nil, 4)
+		msg = resp.AppendBulkString(msg, "pmessage")
+		msg = resp.AppendBulkString(msg, t.pattern)
+		msg = resp.AppendBulkString(msg, m.channel)
+		msg = resp.AppendBulkString(msg, m.message)
+		t.c.push(msg)
+	}
 }
 
 // push writes an out-of-band message to the client.
@@ -58,69 +182,89 @@ func (c *conn) push(msg []byte) bool {
 	return true
 }
 
-func (h *hub) subscribe(c *conn, ch string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.subs == nil {
-		h.subs = map[string]map[*conn]struct{}{}
-	}
-	if h.subs[ch] == nil {
-		h.subs[ch] = map[*conn]struct{}{}
-	}
-	h.subs[ch][c] = struct{}{}
+func newHub() *hub {
+	return &hub{subs: map[string]map[*conn]struct{}{}, patterns: map[string]map[*conn]struct{}{}}
 }
 
-func (h *hub) unsubscribe(c *conn, ch string) {
+// add and remove change set, which is h.subs or h.patterns (created with
+// the hub and never replaced), under the hub's lock.
+func (h *hub) add(set map[string]map[*conn]struct{}, c *conn, name string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.subs[ch], c)
-	if len(h.subs[ch]) == 0 {
-		delete(h.subs, ch)
+	if set[name] == nil {
+		set[name] = map[*conn]struct{}{}
+	}
+	set[name][c] = struct{}{}
+}
+
+func (h *hub) remove(set map[string]map[*conn]struct{}, c *conn, name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(set[name], c)
+	if len(set[name]) == 0 {
+		delete(set, name)
 	}
 }
 
 func init() {
 	register(
 		// redis-server 7.0 queues them in MULTI and runs them at EXEC.
-		&cmdSpec{name: "subscribe", arity: -2, run: runSubscribe},
-		&cmdSpec{name: "unsubscribe", arity: -1, run: runUnsubscribe},
+		&cmdSpec{name: "subscribe", arity: -2, run: func(c *conn, a [][]byte) { c.subscribe(a, false) }},
+		&cmdSpec{name: "unsubscribe", arity: -1, run: func(c *conn, a [][]byte) { c.unsubscribe(a, false) }},
+		&cmdSpec{name: "psubscribe", arity: -2, run: func(c *conn, a [][]byte) { c.subscribe(a, true) }},
+		&cmdSpec{name: "punsubscribe", arity: -1, run: func(c *conn, a [][]byte) { c.unsubscribe(a, true) }},
+		&cmdSpec{name: "publish", arity: 3, flags: flagWrite, build: func(c *conn, a [][]byte) (command.Cmd, string) {
+			return c.cmd(command.OpPublish, nil, a[1], a[2]), ""
+		}, keys: [3]int{-1, -1, -1}},
+		&cmdSpec{name: "pubsub", arity: -2, run: runPubsub},
 	)
 }
 
-func runSubscribe(c *conn, a [][]byte) {
+// subscribed reports whether the connection is in subscriber mode.
+func (c *conn) subscribed() bool { return len(c.channels)+len(c.patterns) > 0 }
+
+func (c *conn) subscribe(a [][]byte, pattern bool) {
+	mine, set, kind := &c.channels, c.srv.hub.subs, "subscribe"
+	if pattern {
+		mine, set, kind = &c.patterns, c.srv.hub.patterns, "psubscribe"
+	}
 	for _, ch := range a[1:] {
 		name := string(ch)
-		if c.channels == nil {
-			c.channels = map[string]bool{}
+		if *mine == nil {
+			*mine = map[string]bool{}
 		}
-		if !c.channels[name] {
-			c.channels[name] = true
-			c.srv.hub.subscribe(c, name)
+		if !(*mine)[name] {
+			(*mine)[name] = true
+			c.srv.hub.add(set, c, name)
 		}
-		c.out = subscription(c.out, "subscribe", &name, len(c.channels))
+		c.out = subscription(c.out, kind, &name, len(c.channels)+len(c.patterns))
 	}
 }
 
-func runUnsubscribe(c *conn, a [][]byte) {
+func (c *conn) unsubscribe(a [][]byte, pattern bool) {
+	mine, set, kind := c.channels, c.srv.hub.subs, "unsubscribe"
+	if pattern {
+		mine, set, kind = c.patterns, c.srv.hub.patterns, "punsubscribe"
+	}
 	names := make([]string, 0, len(a)-1)
 	for _, ch := range a[1:] {
 		names = append(names, string(ch))
 	}
 	if len(names) == 0 {
-		for name := range c.channels {
+		for name := range mine {
 			names = append(names, name)
 		}
 		if len(names) == 0 {
-			c.out = subscription(c.out, "unsubscribe", nil, 0)
+			c.out = subscription(c.out, kind, nil, len(c.channels)+len(c.patterns))
 			return
 		}
 	}
 	for _, name := range names {
-		if c.channels[name] {
-			delete(c.channels, name)
-			c.srv.hub.unsubscribe(c, name)
+		if mine[name] {
+			delete(mine, name)
+			c.srv.hub.remove(set, c, name)
 		}
-		c.out = subscription(c.out, "unsubscribe", &name, len(c.channels))
+		c.out = subscription(c.out, kind, &name, len(c.channels)+len(c.patterns))
 	}
 }
 
@@ -133,6 +277,41 @@ func subscription(dst []byte, kind string, channel *string, count int) []byte {
 		dst = resp.AppendBulkString(dst, *channel)
 	}
 	return resp.AppendInt(dst, int64(count))
+}
+
+// runPubsub answers PUBSUB CHANNELS|NUMSUB|NUMPAT about this node's
+// subscribers.
+func runPubsub(c *conn, a [][]byte) {
+	h := c.srv.hub
+	sub := strings.ToLower(string(a[1]))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case sub == "channels" && len(a) <= 3:
+		var names []string
+		for name := range h.subs {
+			if len(a) == 2 || command.Match(a[2], []byte(name)) {
+				names = append(names, name)
+			}
+		}
+		sort.Strings(names)
+		c.out = resp.AppendArray(c.out, len(names))
+		for _, n := range names {
+			c.out = resp.AppendBulkString(c.out, n)
+		}
+	case sub == "numsub":
+		c.out = resp.AppendArray(c.out, 2*(len(a)-2))
+		for _, ch := range a[2:] {
+			c.out = resp.AppendBulk(c.out, ch)
+			c.out = resp.AppendInt(c.out, int64(len(h.subs[string(ch)])))
+		}
+	case sub == "numpat" && len(a) == 2:
+		c.out = resp.AppendInt(c.out, int64(len(h.patterns)))
+	case sub == "channels" || sub == "numpat":
+		c.out = resp.AppendError(c.out, "ERR wrong number of arguments for 'pubsub|"+sub+"' command")
+	default:
+		c.out = resp.AppendError(c.out, unknownSubcommand(a[1], "PUBSUB"))
+	}
 }
 
 // subscribedOnly reports whether a subscribed RESP2 client may run name, and
@@ -148,7 +327,10 @@ func subscribedOnly(name string) (bool, string) {
 // leaveChannels drops the connection's subscriptions when it closes.
 func (c *conn) leaveChannels() {
 	for name := range c.channels {
-		c.srv.hub.unsubscribe(c, name)
+		c.srv.hub.remove(c.srv.hub.subs, c, name)
 	}
-	c.channels = nil
+	for name := range c.patterns {
+		c.srv.hub.remove(c.srv.hub.patterns, c, name)
+	}
+	c.channels, c.patterns = nil, nil
 }

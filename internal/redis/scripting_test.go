@@ -26,7 +26,7 @@ func scriptError(sha, msg string, line int) string {
 func TestScriptRefusesNonDeterministicCommands(t *testing.T) {
 	_, addr := serve(t, testConfig(), nil)
 	c := dial(t, addr)
-	for _, name := range []string{"time", "info", "client", "select", "multi", "eval", "evalsha", "subscribe", "publish", "config", "script"} {
+	for _, name := range []string{"time", "info", "client", "select", "multi", "eval", "evalsha", "subscribe", "psubscribe", "pubsub", "config", "script"} {
 		body := "return redis.call('" + name + "')"
 		c.send(multibulk("EVAL", body, "0"))
 		sha := command.ScriptSHA([]byte(body))

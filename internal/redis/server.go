@@ -75,7 +75,7 @@ type Server struct {
 	notify     atomic.Int64 // notify-keyspace-events flags
 
 	conns *netserve.Server[*conn]
-	hub   hub
+	hub   *hub
 
 	nextID    atomic.Int64
 	totalCmds atomic.Int64
@@ -89,7 +89,7 @@ func New(cfg Config, node Node) *Server {
 	if cfg.SentinelName == "" {
 		cfg.SentinelName = "hatcheck"
 	}
-	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now()}
+	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(), hub: newHub()}
 	s.timeout.Store(int64(cfg.Timeout))
 	s.maxClients.Store(int64(cfg.MaxClients))
 	s.conns = netserve.New[*conn](netserve.Config{
@@ -107,7 +107,11 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Close stops accepting, lets every connection finish the command it is
 // running, closes the connections and waits for them, or until ctx ends.
-func (s *Server) Close(ctx context.Context) error { return s.conns.Close(ctx) }
+func (s *Server) Close(ctx context.Context) error {
+	err := s.conns.Close(ctx)
+	s.hub.close()
+	return err
+}
 
 // Clients is the number of connected clients.
 func (s *Server) Clients() int { return s.conns.Len() }

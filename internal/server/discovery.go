@@ -97,7 +97,7 @@ func announceLeaders(node *cluster.Node, a nodeAdapter, rs *redis.Server, servic
 		if last != "" {
 			oh, op, _ := net.SplitHostPort(last)
 			nh, np, _ := net.SplitHostPort(addr)
-			n := rs.Publish("+switch-master", fmt.Sprintf("%s %s %s %s %s", service, oh, op, nh, np))
+			n := rs.PublishLocal("+switch-master", fmt.Sprintf("%s %s %s %s %s", service, oh, op, nh, np))
 			log.Info("leader changed", "from", last, "to", addr, "notified", n)
 		}
 		last = addr

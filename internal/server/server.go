@@ -120,6 +120,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		Databases: cfg.Databases, Version: Version, SentinelName: cfg.SentinelName,
 		Logger: logger.With("frontend", "redis"), Metrics: admin.NewMetrics(reg, "redis"),
 	}, adapter)
+	node.SetEvents(s.redis)
 	announceLeaders(node, adapter, s.redis, cfg.SentinelName, logger)
 	if s.mcLn != nil {
 		s.mc = memcache.New(memcache.Config{

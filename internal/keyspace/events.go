@@ -1,0 +1,45 @@
+package keyspace
+
+// EventClass is the notify-keyspace-events class of a keyspace event.
+type EventClass uint8
+
+// Classes, as redis's letters: g $ h s x e.
+const (
+	EventGeneric EventClass = iota
+	EventString
+	EventHash
+	EventSet
+	EventExpired
+	EventEvicted
+)
+
+// Events receives what applying the log publishes: PUBLISH messages and
+// keyspace notifications. Every node applies every entry, so each node's
+// subscribers see each event once, whichever node made the change. The
+// receiver must not block: it runs on the apply path.
+type Events interface {
+	// Publish delivers message to the node's subscribers of channel and
+	// returns how many there are.
+	Publish(channel, message []byte) int64
+	// Notify reports that event happened to key in db.
+	Notify(db int, class EventClass, event string, key string)
+}
+
+// SetEvents sets the receiver of events (nil: none).
+func (ks *Keyspace) SetEvents(e Events) { ks.events = e }
+
+// Notify passes an event to the receiver, if any.
+func (ks *Keyspace) Notify(db int, class EventClass, event, key string) {
+	if ks.events != nil {
+		ks.events.Notify(db, class, event, key)
+	}
+}
+
+// Publish passes a message to the receiver, if any, and returns the number
+// of subscribers it reached.
+func (ks *Keyspace) Publish(channel, message []byte) int64 {
+	if ks.events == nil {
+		return 0
+	}
+	return ks.events.Publish(channel, message)
+}

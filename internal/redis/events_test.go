@@ -1,0 +1,107 @@
+package redis_test
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hatcheck/hatcheck/internal/server/servertest"
+	"github.com/hatcheck/hatcheck/internal/transcript"
+)
+
+// eventSession subscribes on one connection (keyspace and keyevent
+// patterns, a channel, a channel pattern), makes changes and publishes on
+// another, and returns every message the subscriber received, raw, up to
+// the final "end" message.
+func eventSession(t *testing.T, addr string) []byte {
+	t.Helper()
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		return c, bufio.NewReader(c)
+	}
+	do := func(c net.Conn, r *bufio.Reader, line string) []byte {
+		t.Helper()
+		req, err := encodeInline(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		reply, err := ReadReply(r)
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		return reply
+	}
+	a, ar := dial()
+	if got := do(a, ar, "CONFIG SET notify-keyspace-events KEA"); string(got) != "+OK\r\n" {
+		t.Fatalf("CONFIG SET: %q", got)
+	}
+	s, sr := dial()
+	for _, line := range []string{"PSUBSCRIBE __key*@0__:*", "SUBSCRIBE news", "PSUBSCRIBE n*"} {
+		do(s, sr, line)
+	}
+	for _, line := range []string{
+		"SET k v EX 100", "EXPIRE k 200", "PERSIST k", "APPEND k x", "INCR n", "DEL k n nosuch",
+		"HSET h f v", "HINCRBY h c 1", "HDEL h f c", "SADD s a", "SREM s a", "SET r 1", "RENAME r r2",
+		"SELECT 1", "SET other db", "SELECT 0",
+		"PUBLISH news hi", "SET e v PX 50",
+	} {
+		do(a, ar, line)
+	}
+	time.Sleep(1500 * time.Millisecond) // e expires, actively
+	do(a, ar, "PUBLISH news end")
+	var all []byte
+	for {
+		msg, err := ReadReply(sr)
+		if err != nil {
+			t.Fatalf("subscriber: %v after %q", err, all)
+		}
+		all = append(all, msg...)
+		if bytes.HasSuffix(msg, []byte("$4\r\nnews\r\n$3\r\nend\r\n")) {
+			return all
+		}
+	}
+}
+
+// Keyspace notifications and PUBLISH, as a subscriber receives them,
+// byte for byte as redis-server 7 sends them (events.golden is recorded
+// from it with -update).
+func TestKeyspaceEventsMatchRedis(t *testing.T) {
+	golden := filepath.Join("testdata", "events.golden")
+	redisServer := transcript.Reference(t, "redis-server", "redis-server", *update)
+	if redisServer != "" {
+		got := eventSession(t, startRedisServer(t, redisServer, ""))
+		if *update {
+			if err := os.WriteFile(golden, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if redisServer != "" {
+		if got := eventSession(t, startRedisServer(t, redisServer, "")); !bytes.Equal(got, want) {
+			t.Errorf("redis-server no longer matches %s:\n got %q\nwant %q", golden, got, want)
+		}
+	}
+	srv := servertest.Start(t)
+	if got := eventSession(t, srv.RedisAddr()); !bytes.Equal(got, want) {
+		t.Errorf("hatcheck differs from redis-server:\n got %s\nwant %s", show(got), show(want))
+	}
+}
+
+func show(b []byte) string { return strings.ReplaceAll(string(b), "\r\n", " ") }
