@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,5 +45,54 @@ func TestScriptsRunOnEveryNode(t *testing.T) {
 		if !errors.As(err, &rerr) || err.Error() != "NOSCRIPT No matching script. Please use EVAL." {
 			t.Fatalf("node %d after SCRIPT FLUSH: %v", i, err)
 		}
+	}
+}
+
+// Keyspace events and PUBLISH reach a subscriber on another node than the
+// one that made the change, exactly once each.
+func TestEventsReachSubscribersOnEveryNode(t *testing.T) {
+	c := Start(t, 3)
+	ctx := Ctx(t, 30*time.Second)
+	sub := c.Nodes[2].Client()
+	if err := sub.ConfigSet(ctx, "notify-keyspace-events", "Egx").Err(); err != nil {
+		t.Fatal(err)
+	}
+	ps := sub.PSubscribe(ctx, "__keyevent@0__:*")
+	defer ps.Close()
+	if err := ps.Subscribe(ctx, "news"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // the two subscription confirmations
+		if _, err := ps.Receive(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := c.Nodes[0].Client()
+	for _, args := range [][]any{{"SET", "a", "1"}, {"DEL", "a"}, {"SET", "b", "1", "PX", "100"}} {
+		if err := w.Do(ctx, args...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second) // b expires through the leader's expiry
+	if n, err := c.Nodes[1].Client().Publish(ctx, "news", "end").Result(); err != nil || n != 0 {
+		// The count is the leader's subscribers (node 0 has none).
+		t.Logf("PUBLISH via a follower answered %d %v", n, err)
+	}
+	var got []string
+	for {
+		m, err := ps.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got = append(got, m.Channel+" "+m.Payload)
+		if m.Channel == "news" {
+			break
+		}
+	}
+	// Egx (Spring Session's setting): generic and expired events; "set" is
+	// a string-class ($) event and not sent.
+	want := []string{"__keyevent@0__:del a", "__keyevent@0__:expire b", "__keyevent@0__:expired b", "news end"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("subscriber on node 2 got\n%v\nwant\n%v", got, want)
 	}
 }
