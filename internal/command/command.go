@@ -76,12 +76,14 @@ const (
 	OpScriptFlush  //
 	OpScriptExists // Args = SHA1s (read-only)
 	OpPublish      // Args[0]=channel, Args[1]=message; every node delivers to its subscribers
+	OpWatchState   // Args = keys (read-only): each key's state for WATCH
+	OpWatchCheck   // Key, Args[0]=state from OpWatchState; leads an EXEC: the transaction aborts if the key changed
 	opEnd
 )
 
 // IsWrite reports whether the command changes state and so goes through the log.
 func (o Op) IsWrite() bool {
-	return (o > OpInvalid && o < opFirstRead) || (o >= OpMCStore && o < opEnd && o != OpScriptExists)
+	return (o > OpInvalid && o < opFirstRead) || (o >= OpMCStore && o < opEnd && o != OpScriptExists && o != OpWatchState)
 }
 
 // Valid reports whether o is a known command.
@@ -142,6 +144,7 @@ var argShape = map[Op]struct{ min, step int }{
 	OpHMGet: {1, 1}, OpHExists: {1, 1}, OpHStrLen: {1, 1}, OpSIsMember: {1, 1}, OpSMIsMember: {1, 1},
 	OpMCStore: {1, 1},
 	OpEval:    {1, 1}, OpEvalSha: {1, 1}, OpScriptLoad: {1, 1}, OpScriptExists: {1, 1}, OpPublish: {2, 2},
+	OpWatchState: {1, 1}, OpWatchCheck: {1, 1},
 }
 
 func (c *Cmd) validate() error {

@@ -14,6 +14,11 @@ import (
 // must stay deterministic: no clock, no randomness, no map-order effects on
 // the result.
 func Apply(ks *keyspace.Keyspace, h Header, tx Tx) TxResult {
+	for i := range tx {
+		if c := &tx[i]; c.Op == OpWatchCheck && watchState(ks, int(c.DB), string(c.Key), h.Now) != string(c.Args[0]) {
+			return TxResult{Err: ErrWatchedKeyChanged}
+		}
+	}
 	if overMemory(ks, h) {
 		for i := range tx {
 			if tx[i].Op.DenyOOM() {
@@ -30,6 +35,23 @@ func Apply(ks *keyspace.Keyspace, h Header, tx Tx) TxResult {
 		res[i] = exec(ks, h.Now, &tx[i])
 	}
 	return TxResult{Results: res}
+}
+
+// ErrWatchedKeyChanged aborts an EXEC whose WATCHed keys changed.
+var ErrWatchedKeyChanged = ReplyError("EXECABORT watched key changed")
+
+// watchState identifies a key's current version for WATCH: empty when it
+// does not exist (or has expired), else its CAS, which every change of
+// value gives anew, and its expiry, which EXPIRE and PERSIST change.
+func watchState(ks *keyspace.Keyspace, db int, key string, now int64) string {
+	if db >= ks.Databases() {
+		return ""
+	}
+	e := ks.Get(db, key, now)
+	if e == nil {
+		return ""
+	}
+	return strconv.FormatUint(e.CAS, 10) + "/" + strconv.FormatInt(e.ExpireAt, 10)
 }
 
 // overMemory decides OOM from replicated facts only (accounted memory and
@@ -89,6 +111,14 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		return resErr(ErrUnknownCommand) // only Apply runs scripts
 	case OpPublish:
 		return resInt(ks.Publish(c.Args[0], c.Args[1]))
+	case OpWatchCheck:
+		return resOK // checked by Apply before anything ran
+	case OpWatchState:
+		arr := make([]Result, len(c.Args))
+		for i, k := range c.Args {
+			arr[i] = resBulk([]byte(watchState(ks, db, string(k), now)))
+		}
+		return Result{Kind: KindArray, Array: arr}
 	case OpSet:
 		return execSet(ks, db, key, now, c)
 	case OpGetEx:

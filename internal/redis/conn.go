@@ -44,6 +44,7 @@ type conn struct {
 	multi      bool
 	multiDirty bool
 	queued     []queued
+	watched    []command.Cmd // OpWatchCheck per WATCHed key, sent with EXEC
 
 	// Pipeline batching. When a write arrives with more requests already
 	// in the buffer, it and the data commands after it (reads too) wait in

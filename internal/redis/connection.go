@@ -1,6 +1,8 @@
 package redis
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -31,6 +33,8 @@ func init() {
 		&cmdSpec{name: "multi", arity: 1, flags: flagNoQueue, run: runMulti},
 		&cmdSpec{name: "exec", arity: 1, flags: flagNoQueue, run: runExec},
 		&cmdSpec{name: "discard", arity: 1, flags: flagNoQueue, run: runDiscard},
+		&cmdSpec{name: "watch", arity: -2, flags: flagNoQueue, run: runWatch, keys: [3]int{1, -1, 1}},
+		&cmdSpec{name: "unwatch", arity: 1, run: runUnwatch},
 		&cmdSpec{name: "time", arity: 1, run: runTime},
 	)
 }
@@ -283,6 +287,36 @@ func runDiscard(c *conn, _ [][]byte) {
 		return
 	}
 	c.multi, c.multiDirty, c.queued = false, false, nil
+	c.watched = nil
+	c.out = resp.AppendSimple(c.out, "OK")
+}
+
+// WATCH reads each key's version now (a linearizable read); EXEC sends
+// the versions with the transaction, and Apply runs it only if none has
+// changed — on every node alike. A change by any client counts, this one
+// included, as in redis.
+func runWatch(c *conn, a [][]byte) {
+	if c.multi {
+		c.out = resp.AppendError(c.out, "ERR WATCH inside MULTI is not allowed")
+		return
+	}
+	if msg := c.keyCheck(a[1:]...); msg != "" {
+		c.out = resp.AppendError(c.out, msg)
+		return
+	}
+	cmd := c.cmd(command.OpWatchState, nil, a[1:]...)
+	r, ok := c.read(&cmd)
+	if !ok {
+		return
+	}
+	for i, k := range a[1:] {
+		c.watched = append(c.watched, command.Cmd{Op: command.OpWatchCheck, DB: cmd.DB, Key: bytes.Clone(k), Args: [][]byte{r.Array[i].Bulk}})
+	}
+	c.out = resp.AppendSimple(c.out, "OK")
+}
+
+func runUnwatch(c *conn, _ [][]byte) {
+	c.watched = nil
 	c.out = resp.AppendSimple(c.out, "OK")
 }
 
@@ -295,8 +329,8 @@ func runExec(c *conn, _ [][]byte) {
 		c.out = resp.AppendError(c.out, "ERR EXEC without MULTI")
 		return
 	}
-	queue, dirty := c.queued, c.multiDirty
-	c.multi, c.multiDirty, c.queued = false, false, nil
+	queue, dirty, watched := c.queued, c.multiDirty, c.watched
+	c.multi, c.multiDirty, c.queued, c.watched = false, false, nil, nil
 	if dirty {
 		c.out = resp.AppendError(c.out, "EXECABORT Transaction discarded because of previous errors.")
 		return
@@ -320,12 +354,25 @@ func runExec(c *conn, _ [][]byte) {
 	}
 	c.out = saved
 	var results []command.Result
+	if len(watched) > 0 {
+		tx = append(watched, tx...)
+	}
 	if len(tx) > 0 {
-		res, ok := c.write(tx)
-		if !ok {
+		ctx, cancel := c.ctx()
+		res, err := c.srv.node.Write(ctx, tx)
+		cancel()
+		if err == nil && errors.Is(res.Err, command.ErrWatchedKeyChanged) {
+			c.out = resp.AppendNullArray(c.out)
 			return
 		}
-		results = res.Results
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil {
+			c.out = resp.AppendError(c.out, errorText(err, ""))
+			return
+		}
+		results = res.Results[len(watched):]
 	}
 	c.out = resp.AppendArray(c.out, len(queue))
 	for i, q := range queue {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -488,4 +489,48 @@ func TestPipelineBatchOverMaxMemory(t *testing.T) {
 	if got := rawPipeline(t, s.RedisAddr(), req, len(want)); got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
+}
+
+// Optimistic locking with WATCH, as go-redis's Watch helper does it: of
+// concurrent read-modify-write transactions on one key, exactly the
+// committed ones count.
+func TestWatchOptimisticIncrement(t *testing.T) {
+	s := servertest.Start(t)
+	c := newClient(t, s)
+	ctx := context.Background()
+	var committed atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				err := c.Watch(ctx, func(tx *goredis.Tx) error {
+					n, err := tx.Get(ctx, "counter").Int()
+					if err != nil && !errors.Is(err, goredis.Nil) {
+						return err
+					}
+					_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+						p.Set(ctx, "counter", n+1, 0)
+						return nil
+					})
+					return err
+				}, "counter")
+				switch {
+				case err == nil:
+					committed.Add(1)
+				case errors.Is(err, goredis.TxFailedErr):
+				default:
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	n, err := c.Get(ctx, "counter").Int64()
+	if err != nil || n != committed.Load() || n == 0 {
+		t.Fatalf("counter %d (%v), committed transactions %d", n, err, committed.Load())
+	}
+	t.Logf("%d of 100 transactions committed", n)
 }
