@@ -252,3 +252,67 @@ func TestPHPMemcachedSessionsOnCluster(t *testing.T) {
 		})
 	}
 }
+
+// phpredis's session handler (Debian php-redis): SETEX/GET/DEL, and with
+// redis.session.locking_enabled its lock: SET <key>_LOCK NX PX, released by
+// the Lua script of CLIENTS.md through EVALSHA (EVAL when the server lacks
+// it).
+func phpRedisHandlers(addr, pass string) []phpHandler {
+	path := "tcp://" + addr
+	if pass != "" {
+		path += "?auth=" + pass
+	}
+	base := []string{"session.save_handler=redis", `session.save_path="` + path + `"`}
+	locking := append(append([]string{}, base...), "redis.session.locking_enabled=1",
+		"redis.session.lock_retries=-1", "redis.session.lock_wait_time=20000")
+	name := "phpredis"
+	if pass != "" {
+		name += " AUTH"
+	}
+	return []phpHandler{
+		{name: name + " locking", module: "redis", pass: pass, ini: func(string) []string { return locking }},
+	}
+}
+
+func TestPHPRedisSessions(t *testing.T) {
+	need(t, "php", "php-cli")
+	if !strings.Contains(phpModules(t), "\nredis\n") {
+		missing(t, "PHP extension redis", "php-redis")
+	}
+	for _, pass := range []string{"", "s3cret"} {
+		s := servertest.Start(t, func(c *servertest.Config) { c.RequirePass = pass })
+		for _, h := range phpRedisHandlers(s.RedisAddr(), pass) {
+			t.Run(h.name, func(t *testing.T) {
+				rc := goredis.NewClient(&goredis.Options{Addr: s.RedisAddr(), Password: pass})
+				t.Cleanup(func() { rc.Close() })
+				testSessionLife(t, phpRunner{t: t, ini: h.ini("")}, rc)
+				// The lock release went through the replicated script cache.
+				if ok, err := rc.ScriptExists(context.Background(), "b70c2384248f88e6b75b9f89241a180f856ad852").Result(); err != nil || !ok[0] {
+					t.Fatalf("phpredis's lock release script is not cached: %v %v", ok, err)
+				}
+			})
+		}
+	}
+}
+
+// On a cluster, phpredis talks to one node; the leader is killed between
+// requests, and the session written before is read after, then the whole
+// life runs on the new configuration.
+func TestPHPRedisSessionsAcrossFailover(t *testing.T) {
+	need(t, "php", "php-cli")
+	if !strings.Contains(phpModules(t), "\nredis\n") {
+		missing(t, "PHP extension redis", "php-redis")
+	}
+	c := clustertest.Start(t, 3)
+	leader := c.Leader()
+	via := c.Others(leader)[0]
+	h := phpRedisHandlers(via.Cfg.RedisAddr, "")[0]
+	p := phpRunner{t: t, ini: h.ini("")}
+	id := p.run(nil, "create")
+	p.run(nil, "incr", id)
+	leader.Kill()
+	if got := p.run(nil, "read", id); got != `{"n":1,"user":"alice"}` {
+		t.Fatalf("read after the leader was killed: %s", got)
+	}
+	testSessionLife(t, p, via.Client())
+}
