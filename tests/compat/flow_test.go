@@ -1,0 +1,93 @@
+package compat
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// A sessionRunner runs one request of an application that uses a real
+// session handler: ACTION [ID] with the actions of php/session.php
+// (create, read, incr, regenerate, destroy). read prints the session as
+// JSON with sorted keys, or [] when there is none. short sessions live 2 s.
+type sessionRunner interface {
+	run(short bool, args ...string) string
+	// locks reports whether the handler serializes concurrent requests
+	// on one session.
+	locks() bool
+	// stored is the part of the session's key that names it (the id
+	// itself, or what the handler derives from it).
+	stored(id string) string
+}
+
+// testSessionLife runs a session's whole life through a handler: create,
+// read from a new process, concurrent requests (serialized by the
+// handler's lock, or one after another for handlers without one), id
+// regeneration, destroy, and expiry. The keys are checked through the
+// Redis protocol.
+func testSessionLife(t *testing.T, p sessionRunner, rc *goredis.Client) {
+	id := p.run(false, "create")
+	if len(id) < 16 {
+		t.Fatalf("create printed %q, want a session id", id)
+	}
+	if keys := sessionKeys(t, rc, p.stored(id)); len(keys) != 1 {
+		t.Fatalf("after create, keys for %s: %v", id, keys)
+	}
+	if got := p.run(false, "read", id); got != `{"n":0,"user":"alice"}` {
+		t.Fatalf("read from a new process: %s", got)
+	}
+
+	// Each request reads n, waits, writes n+1: only the handler's lock
+	// keeps the increments from overwriting each other.
+	const requests = 6
+	var wg sync.WaitGroup
+	for i := 0; i < requests; i++ {
+		if !p.locks() {
+			p.run(false, "incr", id)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.run(false, "incr", id)
+		}()
+	}
+	wg.Wait()
+	if got := p.run(false, "read", id); got != `{"n":6,"user":"alice"}` {
+		t.Fatalf("after %d concurrent requests: %s", requests, got)
+	}
+
+	newID := p.run(false, "regenerate", id)
+	if newID == id || len(newID) < 16 {
+		t.Fatalf("regenerate printed %q (old id %q)", newID, id)
+	}
+	if keys := sessionKeys(t, rc, p.stored(id)); len(keys) != 0 {
+		t.Fatalf("old id still stored after session_regenerate_id(true): %v", keys)
+	}
+	if got := p.run(false, "read", newID); got != `{"n":6,"user":"alice"}` {
+		t.Fatalf("read under the new id: %s", got)
+	}
+
+	p.run(false, "destroy", newID)
+	if keys := sessionKeys(t, rc, p.stored(newID)); len(keys) != 0 {
+		t.Fatalf("session still stored after destroy: %v", keys)
+	}
+	if got := p.run(false, "read", newID); got != `[]` {
+		t.Fatalf("read after destroy: %s", got)
+	}
+
+	// The handlers store sessions with session.gc_maxlifetime as the TTL
+	// (pecl memcache as an absolute Unix time in whole seconds, so 2 s
+	// leaves at least 1 s).
+	exp := p.run(true, "create")
+	if got := p.run(true, "read", exp); got != `{"n":0,"user":"alice"}` {
+		t.Fatalf("read before expiry: %s", got)
+	}
+	time.Sleep(3200 * time.Millisecond)
+	if got := p.run(true, "read", exp); got != `[]` {
+		t.Fatalf("read after expiry: %s", got)
+	}
+}
+
