@@ -24,7 +24,10 @@ type scriptRunner struct {
 	addr   string
 	pass   string
 	keyFor func(id string) string // nil: the id itself
+	noTTL  bool                   // the handler never expires sessions
 }
+
+func (r scriptRunner) expires() bool { return !r.noTTL }
 
 // None of these handlers locks a session.
 func (scriptRunner) locks() bool { return false }
@@ -60,9 +63,15 @@ type handler struct {
 	check  []string // command that fails when the library is missing
 	pkg    string   // where it comes from (for the skip/fail message)
 	keyFor func(id string) string
+	noTTL  bool
 }
 
 var handlers = []handler{
+	// Request Tracker's session store; Apache::Session has no lifetime
+	// (RT purges old sessions itself).
+	{name: "Apache::Session::Browseable::Redis (Perl)", cmd: []string{"perl", "perl/apache_session.pl"},
+		check: []string{"perl", "-MApache::Session::Browseable::Redis", "-MRedis::Fast", "-e", "1"},
+		pkg: "Debian libapache-session-browseable-perl libredis-fast-perl", noTTL: true},
 	{name: "django-redis (Python)", cmd: []string{"/usr/bin/python3", "python/django_session.py"},
 		check: []string{"/usr/bin/python3", "-c", "import django_redis"}, pkg: "Debian python3-django-redis"},
 	{name: "redis-rack (Ruby)", cmd: []string{"ruby", "ruby/rack_session.rb"},
@@ -109,7 +118,7 @@ func TestHandlerSessions(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				h.available(t)
-				testSessionLife(t, scriptRunner{t: t, cmd: h.cmd, addr: s.RedisAddr(), pass: pass, keyFor: h.keyFor}, rc)
+				testSessionLife(t, scriptRunner{t: t, cmd: h.cmd, addr: s.RedisAddr(), pass: pass, keyFor: h.keyFor, noTTL: h.noTTL}, rc)
 			})
 		}
 	}
@@ -125,7 +134,7 @@ func TestHandlerSessionsAcrossFailover(t *testing.T) {
 			c := clustertest.Start(t, 3)
 			leader := c.Leader()
 			via := c.Others(leader)[0]
-			p := scriptRunner{t: t, cmd: h.cmd, addr: via.Cfg.RedisAddr, keyFor: h.keyFor}
+			p := scriptRunner{t: t, cmd: h.cmd, addr: via.Cfg.RedisAddr, keyFor: h.keyFor, noTTL: h.noTTL}
 			id := p.run(false, "create")
 			p.run(false, "incr", id)
 			leader.Kill()

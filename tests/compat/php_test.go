@@ -121,6 +121,8 @@ func (phpRunner) locks() bool { return true }
 
 func (phpRunner) stored(id string) string { return id }
 
+func (phpRunner) expires() bool { return true }
+
 // run runs one PHP request and returns its output; short sessions live
 // 2 s.
 func (p phpRunner) run(short bool, args ...string) string {
