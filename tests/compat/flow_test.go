@@ -96,4 +96,3 @@ func testSessionLife(t *testing.T, p sessionRunner, rc *goredis.Client) {
 		t.Fatalf("read after expiry: %s", got)
 	}
 }
-

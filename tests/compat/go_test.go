@@ -248,4 +248,3 @@ func TestGoHandlerSessionsAcrossFailover(t *testing.T) {
 		})
 	}
 }
-

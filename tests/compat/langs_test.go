@@ -71,7 +71,7 @@ var handlers = []handler{
 	// (RT purges old sessions itself).
 	{name: "Apache::Session::Browseable::Redis (Perl)", cmd: []string{"perl", "perl/apache_session.pl"},
 		check: []string{"perl", "-MApache::Session::Browseable::Redis", "-MRedis::Fast", "-e", "1"},
-		pkg: "Debian libapache-session-browseable-perl libredis-fast-perl", noTTL: true},
+		pkg:   "Debian libapache-session-browseable-perl libredis-fast-perl", noTTL: true},
 	{name: "django-redis (Python)", cmd: []string{"/usr/bin/python3", "python/django_session.py"},
 		check: []string{"/usr/bin/python3", "-c", "import django_redis"}, pkg: "Debian python3-django-redis"},
 	{name: "redis-rack (Ruby)", cmd: []string{"ruby", "ruby/rack_session.rb"},
@@ -145,4 +145,3 @@ func TestHandlerSessionsAcrossFailover(t *testing.T) {
 		})
 	}
 }
-
