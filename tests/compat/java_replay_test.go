@@ -87,8 +87,8 @@ func springIndexedSession(t *testing.T, w, sub *goredis.Client) {
 	}
 	want := map[string]bool{
 		"pmessage spring:session:event:0:created:" + id + " created": false,
-		"message __keyevent@0__:del " + other:                         false,
-		"message __keyevent@0__:expired " + newExpires:                false, // the shadow key, within a second
+		"message __keyevent@0__:del " + other:                        false,
+		"message __keyevent@0__:expired " + newExpires:               false, // the shadow key, within a second
 	}
 	for left := len(want); left > 0; {
 		msg, err := ps.ReceiveTimeout(ctx, 10*time.Second)
