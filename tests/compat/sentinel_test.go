@@ -99,3 +99,13 @@ func sentinelFailover(t *testing.T, suffix string, interp string, script ...stri
 		t.Fatalf("client: %q, want %q\n%s", result, want, stderr.String())
 	}
 }
+
+// TestIORedisSentinelFollowsLeader does the same with ioredis's
+// `sentinels` option (npm, see node/package.json).
+func TestIORedisSentinelFollowsLeader(t *testing.T) {
+	need(t, "node", "nodejs")
+	if err := exec.Command("node", "-e", `require("./node/node_modules/ioredis")`).Run(); err != nil {
+		missing(t, "npm package ioredis", "npm ci in tests/compat/node")
+	}
+	sentinelFailover(t, "", "node", "node/sentinel_failover.js")
+}
