@@ -8,10 +8,13 @@ package clustertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,13 +79,38 @@ func Start(t testing.TB, size int, opts ...func(*config.Config)) *Cluster {
 		for _, o := range opts {
 			o(&cfg)
 		}
-		p.SetTarget(cfg.PeerAddr)
 		n := &Node{c: c, ID: id, Cfg: cfg, proxy: p}
 		c.Nodes = append(c.Nodes, n)
-		n.Start()
+		n.startFirst()
 	}
 	c.WaitVoters(size)
 	return c
+}
+
+// startFirst starts a new node. Its ports were free when chosen, but other
+// tests running meanwhile may have taken one since: then it picks new ones
+// (a restart keeps its ports, which the tests and the cluster know).
+func (n *Node) startFirst() {
+	n.c.t.Helper()
+	var err error
+	for range 5 {
+		n.proxy.SetTarget(n.Cfg.PeerAddr)
+		var s *server.Server
+		if s, err = server.Start(n.Cfg, n.c.logger(n.ID)); err == nil {
+			n.mu.Lock()
+			n.srv = s
+			n.mu.Unlock()
+			return
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) && !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+		n.Cfg.RedisAddr = testbin.FreeAddr(n.c.t)
+		n.Cfg.MemcacheAddr = testbin.FreeAddr(n.c.t)
+		n.Cfg.HTTPAddr = testbin.FreeAddr(n.c.t)
+		n.Cfg.PeerAddr = testbin.FreeAddr(n.c.t)
+	}
+	n.c.t.Fatalf("start %s: %v", n.ID, err)
 }
 
 // Start starts the node (again) with its configuration.

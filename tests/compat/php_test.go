@@ -265,3 +265,32 @@ func TestPHPRedisSessionsAcrossFailover(t *testing.T) {
 	}
 	testSessionLife(t, p, via.Client())
 }
+
+// TestPHPMemcachedSessionsAcrossFailover points each memcached-protocol
+// handler at one follower, kills the leader after a session was written,
+// reads it back and runs the whole life on the surviving nodes.
+func TestPHPMemcachedSessionsAcrossFailover(t *testing.T) {
+	need(t, "php", "php-cli")
+	mods := phpModules(t)
+	for _, h := range memcacheHandlers {
+		if h.pass != "" {
+			continue // SASL is covered on a single node
+		}
+		t.Run(h.name, func(t *testing.T) {
+			if !strings.Contains(mods, "\n"+h.module+"\n") {
+				missing(t, "PHP extension "+h.module, "php-"+h.module)
+			}
+			c := clustertest.Start(t, 3)
+			leader := c.Leader()
+			via := c.Others(leader)[0]
+			p := phpRunner{t: t, ini: h.ini(via.Cfg.MemcacheAddr)}
+			id := p.run(false, "create")
+			p.run(false, "incr", id)
+			leader.Kill()
+			if got := p.run(false, "read", id); got != `{"n":1,"user":"alice"}` {
+				t.Fatalf("read after the leader was killed: %s", got)
+			}
+			testSessionLife(t, p, via.Client())
+		})
+	}
+}
