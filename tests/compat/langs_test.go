@@ -74,6 +74,8 @@ var handlers = []handler{
 		pkg:   "Debian libapache-session-browseable-perl libredis-fast-perl", noTTL: true},
 	{name: "django-redis (Python)", cmd: []string{"/usr/bin/python3", "python/django_session.py"},
 		check: []string{"/usr/bin/python3", "-c", "import django_redis"}, pkg: "Debian python3-django-redis"},
+	{name: "Flask-Session (Python)", cmd: []string{"/usr/bin/python3", "python/flask_session_app.py"},
+		check: []string{"/usr/bin/python3", "-c", "import flask_session"}, pkg: "Debian python3-flask-session"},
 	{name: "redis-rack (Ruby)", cmd: []string{"ruby", "ruby/rack_session.rb"},
 		check: []string{"ruby", "-e", `require "rack/session/redis"`}, pkg: "Debian ruby-redis-rack",
 		// Rack stores a session under "2::" and the SHA-256 of its id.
