@@ -6,6 +6,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/hatcheck/hatcheck/internal/clustertest"
 )
 
 // A sessionRunner runs one request of an application that uses a real
@@ -95,4 +97,22 @@ func testSessionLife(t *testing.T, p sessionRunner, rc *goredis.Client) {
 	if got := p.run(true, "read", exp); got != `[]` {
 		t.Fatalf("read after expiry: %s", got)
 	}
+}
+
+// testFailoverLife starts a three-node cluster and points a handler at one
+// follower (runner builds it for that node); it writes a session, kills
+// the leader, reads the session back, then runs the whole life on the
+// surviving nodes.
+func testFailoverLife(t *testing.T, runner func(via *clustertest.Node) sessionRunner) {
+	c := clustertest.Start(t, 3)
+	leader := c.Leader()
+	via := c.Others(leader)[0]
+	p := runner(via)
+	id := p.run(false, "create")
+	p.run(false, "incr", id)
+	leader.Kill()
+	if got := p.run(false, "read", id); got != `{"n":1,"user":"alice"}` {
+		t.Fatalf("read after the leader was killed: %s", got)
+	}
+	testSessionLife(t, p, via.Client())
 }

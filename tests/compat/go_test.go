@@ -234,17 +234,7 @@ func TestGoHandlerSessionsAcrossFailover(t *testing.T) {
 		"redistore":        func(t *testing.T, addr string) sessionRunner { return redistoreRunner{t, addr, ""} },
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := clustertest.Start(t, 3)
-			leader := c.Leader()
-			via := c.Others(leader)[0]
-			p := runner(t, via.Cfg.RedisAddr)
-			id := p.run(false, "create")
-			p.run(false, "incr", id)
-			leader.Kill()
-			if got := p.run(false, "read", id); got != `{"n":1,"user":"alice"}` {
-				t.Fatalf("read after the leader was killed: %s", got)
-			}
-			testSessionLife(t, p, via.Client())
+			testFailoverLife(t, func(via *clustertest.Node) sessionRunner { return runner(t, via.Cfg.RedisAddr) })
 		})
 	}
 }

@@ -133,17 +133,9 @@ func TestHandlerSessionsAcrossFailover(t *testing.T) {
 	for _, h := range handlers {
 		t.Run(h.name, func(t *testing.T) {
 			h.available(t)
-			c := clustertest.Start(t, 3)
-			leader := c.Leader()
-			via := c.Others(leader)[0]
-			p := scriptRunner{t: t, cmd: h.cmd, addr: via.Cfg.RedisAddr, keyFor: h.keyFor, noTTL: h.noTTL}
-			id := p.run(false, "create")
-			p.run(false, "incr", id)
-			leader.Kill()
-			if got := p.run(false, "read", id); got != `{"n":1,"user":"alice"}` {
-				t.Fatalf("read after the leader was killed: %s", got)
-			}
-			testSessionLife(t, p, via.Client())
+			testFailoverLife(t, func(via *clustertest.Node) sessionRunner {
+				return scriptRunner{t: t, cmd: h.cmd, addr: via.Cfg.RedisAddr, keyFor: h.keyFor, noTTL: h.noTTL}
+			})
 		})
 	}
 }

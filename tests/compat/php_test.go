@@ -252,18 +252,9 @@ func TestPHPRedisSessionsAcrossFailover(t *testing.T) {
 	if !strings.Contains(phpModules(t), "\nredis\n") {
 		missing(t, "PHP extension redis", "php-redis")
 	}
-	c := clustertest.Start(t, 3)
-	leader := c.Leader()
-	via := c.Others(leader)[0]
-	h := phpRedisHandlers(via.Cfg.RedisAddr, "")[0]
-	p := phpRunner{t: t, ini: h.ini("")}
-	id := p.run(false, "create")
-	p.run(false, "incr", id)
-	leader.Kill()
-	if got := p.run(false, "read", id); got != `{"n":1,"user":"alice"}` {
-		t.Fatalf("read after the leader was killed: %s", got)
-	}
-	testSessionLife(t, p, via.Client())
+	testFailoverLife(t, func(via *clustertest.Node) sessionRunner {
+		return phpRunner{t: t, ini: phpRedisHandlers(via.Cfg.RedisAddr, "")[0].ini("")}
+	})
 }
 
 // TestPHPMemcachedSessionsAcrossFailover points each memcached-protocol
@@ -280,17 +271,9 @@ func TestPHPMemcachedSessionsAcrossFailover(t *testing.T) {
 			if !strings.Contains(mods, "\n"+h.module+"\n") {
 				missing(t, "PHP extension "+h.module, "php-"+h.module)
 			}
-			c := clustertest.Start(t, 3)
-			leader := c.Leader()
-			via := c.Others(leader)[0]
-			p := phpRunner{t: t, ini: h.ini(via.Cfg.MemcacheAddr)}
-			id := p.run(false, "create")
-			p.run(false, "incr", id)
-			leader.Kill()
-			if got := p.run(false, "read", id); got != `{"n":1,"user":"alice"}` {
-				t.Fatalf("read after the leader was killed: %s", got)
-			}
-			testSessionLife(t, p, via.Client())
+			testFailoverLife(t, func(via *clustertest.Node) sessionRunner {
+				return phpRunner{t: t, ini: h.ini(via.Cfg.MemcacheAddr)}
+			})
 		})
 	}
 }
