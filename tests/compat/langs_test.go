@@ -25,12 +25,13 @@ type scriptRunner struct {
 	pass   string
 	keyFor func(id string) string // nil: the id itself
 	noTTL  bool                   // the handler never expires sessions
+	lock   bool                   // the handler locks a session for a request
+	env    []string               // more environment
 }
 
 func (r scriptRunner) expires() bool { return !r.noTTL }
 
-// None of these handlers locks a session.
-func (scriptRunner) locks() bool { return false }
+func (r scriptRunner) locks() bool { return r.lock }
 
 func (r scriptRunner) stored(id string) string {
 	if r.keyFor == nil {
@@ -47,6 +48,7 @@ func (r scriptRunner) run(short bool, args ...string) string {
 	}
 	cmd := exec.Command(r.cmd[0], append(append([]string{}, r.cmd[1:]...), args...)...)
 	cmd.Env = append(os.Environ(), "HATCHECK_ADDR="+r.addr, "HATCHECK_PASSWORD="+r.pass, "SESSION_TTL="+ttl)
+	cmd.Env = append(cmd.Env, r.env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -138,4 +140,44 @@ func TestHandlerSessionsAcrossFailover(t *testing.T) {
 			})
 		})
 	}
+}
+
+// spymemcached is the Java memcached client under memcached-session-manager
+// (Tomcat); java/SpySession.java does a request its way, compiled here with
+// the JDK's javac against Debian's jar.
+const spyJar = "/usr/share/java/spymemcached.jar"
+
+func spyRunner(t *testing.T) func(addr, protocol string) scriptRunner {
+	t.Helper()
+	need(t, "javac", "default-jdk-headless")
+	if _, err := os.Stat(spyJar); err != nil {
+		missing(t, spyJar, "libspymemcached-java")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("javac", "-d", dir, "-cp", spyJar, "java/SpySession.java").CombinedOutput(); err != nil {
+		t.Fatalf("javac: %v\n%s", err, out)
+	}
+	return func(addr, protocol string) scriptRunner {
+		return scriptRunner{t: t, cmd: []string{"java", "-cp", spyJar + ":" + dir, "SpySession"}, addr: addr,
+			lock: true, env: []string{"HATCHECK_PROTOCOL=" + protocol}}
+	}
+}
+
+func TestSpymemcachedSessions(t *testing.T) {
+	spy := spyRunner(t)
+	s := servertest.Start(t)
+	rc := goredis.NewClient(&goredis.Options{Addr: s.RedisAddr()})
+	t.Cleanup(func() { rc.Close() })
+	for _, protocol := range []string{"binary", "text"} {
+		t.Run(protocol, func(t *testing.T) {
+			r := spy(s.MemcacheAddr(), protocol)
+			r.t = t
+			testSessionLife(t, r, rc)
+		})
+	}
+}
+
+func TestSpymemcachedSessionsAcrossFailover(t *testing.T) {
+	spy := spyRunner(t)
+	testFailoverLife(t, func(via *clustertest.Node) sessionRunner { return spy(via.Cfg.MemcacheAddr, "binary") })
 }
