@@ -220,9 +220,11 @@ func TestGoHandlerSessions(t *testing.T) {
 			suffix = " AUTH"
 		}
 		t.Run("scs goredisstore"+suffix, func(t *testing.T) {
+			t.Parallel()
 			testSessionLife(t, scsRunner{t, s.RedisAddr(), pass}, rc)
 		})
 		t.Run("redistore"+suffix, func(t *testing.T) {
+			t.Parallel()
 			testSessionLife(t, redistoreRunner{t, s.RedisAddr(), pass}, rc)
 		})
 	}

@@ -122,6 +122,7 @@ func TestHandlerSessions(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				h.available(t)
+				t.Parallel() // separate processes, separate sessions
 				testSessionLife(t, scriptRunner{t: t, cmd: h.cmd, addr: s.RedisAddr(), pass: pass, keyFor: h.keyFor, noTTL: h.noTTL}, rc)
 			})
 		}
