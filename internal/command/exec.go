@@ -99,6 +99,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		return resBulk([]byte(sha))
 	case OpScriptFlush:
 		ks.FlushScripts()
+		protoCache.Clear()
 		return resOK
 	case OpScriptExists:
 		arr := make([]Result, len(c.Args))

@@ -66,7 +66,10 @@ func ScriptSHA(body []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-var protoCache sync.Map // sha → *lua.FunctionProto (immutable once compiled)
+// protoCache holds compiled scripts, sha → *lua.FunctionProto (immutable
+// once compiled). Like the replicated cache it grows with every distinct
+// script until SCRIPT FLUSH.
+var protoCache sync.Map
 
 func compileScript(sha string, body []byte) (*lua.FunctionProto, error) {
 	if p, ok := protoCache.Load(sha); ok {
