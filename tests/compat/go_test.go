@@ -89,7 +89,7 @@ func (r scsRunner) run(short bool, args ...string) string {
 	m.Store = goredisstore.New(rc)
 	m.Lifetime = 1440 * time.Second
 	if short {
-		m.Lifetime = 2 * time.Second
+		m.Lifetime = shortTTL * time.Second
 	}
 	var out string
 	h := m.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -158,7 +158,7 @@ func (r redistoreRunner) run(short bool, args ...string) string {
 	defer store.Close()
 	store.SetMaxAge(1440)
 	if short {
-		store.SetMaxAge(2)
+		store.SetMaxAge(shortTTL)
 	}
 	var out string
 	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func (r scriptRunner) run(short bool, args ...string) string {
 	r.t.Helper()
 	ttl := "1440"
 	if short {
-		ttl = "2"
+		ttl = strconv.Itoa(shortTTL)
 	}
 	cmd := exec.Command(r.cmd[0], append(append([]string{}, r.cmd[1:]...), args...)...)
 	cmd.Env = append(os.Environ(), "HATCHECK_ADDR="+r.addr, "HATCHECK_PASSWORD="+r.pass, "SESSION_TTL="+ttl)

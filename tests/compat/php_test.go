@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -69,7 +70,9 @@ var memcacheHandlers = []phpHandler{
 			"memcached.sess_sasl_username=app", "memcached.sess_sasl_password=s3cret", lockRetries}
 	}},
 	{"pecl memcache", "memcache", "", func(addr string) []string {
-		return []string{"session.save_handler=memcache", "session.save_path=tcp://" + addr}
+		// pecl memcache gives up on a server after 1 s by default, less
+		// than a leader election on a loaded machine: allow 10.
+		return []string{"session.save_handler=memcache", `session.save_path="tcp://` + addr + `?timeout=10"`}
 	}},
 }
 
@@ -124,13 +127,13 @@ func (phpRunner) stored(id string) string { return id }
 func (phpRunner) expires() bool { return true }
 
 // run runs one PHP request and returns its output; short sessions live
-// 2 s.
+// shortTTL seconds.
 func (p phpRunner) run(short bool, args ...string) string {
 	p.t.Helper()
 	var a []string
 	ini := append([]string{}, p.ini...)
 	if short {
-		ini = append(ini, "session.gc_maxlifetime=2")
+		ini = append(ini, "session.gc_maxlifetime="+strconv.Itoa(shortTTL))
 	}
 	for _, kv := range ini {
 		a = append(a, "-d", kv)
