@@ -1,6 +1,7 @@
 package command
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
@@ -423,7 +424,7 @@ func parseRESP(L *lua.LState, b []byte, depth int) (lua.LValue, []byte, bool) {
 	if len(b) < 3 || depth > maxResultDepth {
 		return lua.LFalse, nil, false
 	}
-	end := strings.Index(string(b), "\r\n")
+	end := bytes.Index(b, []byte("\r\n"))
 	if end < 0 {
 		return lua.LFalse, nil, false
 	}

@@ -49,9 +49,7 @@ var _ keyspace.Events = (*Server)(nil)
 // matching patterns) and returns how many there are. It never blocks: the
 // log's apply path calls it.
 func (s *Server) Publish(channel, message []byte) int64 {
-	n := s.hub.receivers(string(channel))
-	s.hub.enqueue(pubMsg{string(channel), string(message)})
-	return int64(n)
+	return int64(s.PublishLocal(string(channel), string(message)))
 }
 
 // Notify publishes a keyspace notification, as configured by
@@ -75,8 +73,9 @@ var classFlag = map[keyspace.EventClass]int{
 	keyspace.EventSet: notifySet, keyspace.EventExpired: notifyExpired, keyspace.EventEvicted: notifyEvicted,
 }
 
-// PublishLocal sends a message from this node itself (Sentinel's
-// +switch-master) to its subscribers, and returns how many there are.
+// PublishLocal sends a message to this node's subscribers only, and
+// returns how many there are. The node's own announcements (Sentinel's
+// +switch-master) use it directly; Publish is the log's way in.
 func (s *Server) PublishLocal(channel, message string) int {
 	n := s.hub.receivers(channel)
 	s.hub.enqueue(pubMsg{channel, message})
