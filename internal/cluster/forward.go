@@ -185,6 +185,11 @@ func (n *Node) handleRPC(ctx context.Context, typ byte, payload []byte) (byte, [
 		if err != nil {
 			return rpcError, command.AppendTxResult(nil, command.TxResult{Err: err})
 		}
+		n.lastForward.Store(time.Now().UnixNano())
+		if !n.enter() {
+			return rpcRetry, nil
+		}
+		defer n.leave()
 		if !n.leads() {
 			return rpcRetry, nil
 		}

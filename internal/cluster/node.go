@@ -123,6 +123,11 @@ type Node struct {
 
 	closing  atomic.Bool // Close has been called
 	draining atomic.Bool // a planned shutdown: forwarded requests go elsewhere
+	// serving counts requests this node is executing as leader (forwarded
+	// or its own); lastForward is when a peer last forwarded one (Unix ns).
+	// HandOver waits on both.
+	serving     atomic.Int64
+	lastForward atomic.Int64
 
 	metaMu    sync.Mutex
 	members   map[string]memberMeta // what other members said about themselves
@@ -380,25 +385,57 @@ func (n *Node) Abort() error {
 	return errors.Join(err, n.closeStores())
 }
 
-// HandOver prepares a planned shutdown of the leader: forwarded requests
-// are sent back to be retried, writes in flight finish, and leadership
-// moves to another voter, so that clients see no failure. It does nothing
-// on a follower or a cluster of one. Close calls it.
+// HandOver prepares a planned shutdown of the leader so that clients see no
+// failure: requests stop being taken here (forwarded ones are answered
+// "retry", the node's own wait for the next leader), requests being executed
+// finish, leadership moves to another voter, and the peer port keeps
+// answering "retry" until peers have stopped forwarding here: a request on a
+// peer connection that closes unanswered could not be retried safely. It
+// does nothing on a follower or a cluster of one. Close calls it.
 func (n *Node) HandOver() {
 	if n.raft.State() != raft.Leader || !n.hasOtherVoters() {
 		return
 	}
 	n.draining.Store(true)
 	deadline := time.Now().Add(n.cfg.FailoverWait)
-	for (n.pending.Load() > 0 || len(n.proposals) > 0) && time.Now().Before(deadline) {
+	for (n.serving.Load() > 0 || n.pending.Load() > 0 || len(n.proposals) > 0) && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	if err := n.raft.LeadershipTransfer().Error(); err != nil {
 		n.log.Warn("leadership transfer before shutdown failed", "err", err)
 		return
 	}
+	// Peers learn of the new leader from its first heartbeat, as this node
+	// does; requests they forwarded before that are answered "retry" once
+	// they arrive. Wait for the forwarding to stop.
+	for time.Now().Before(deadline) {
+		_, id := n.raft.LeaderWithID()
+		quiet := time.Since(time.Unix(0, n.lastForward.Load())) >= handOverQuiet
+		if id != "" && string(id) != n.id && quiet && n.serving.Load() == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	n.log.Info("handed leadership over before shutdown")
 }
+
+// handOverQuiet is how long no peer must have forwarded a request before a
+// node that handed leadership over closes its peer port.
+const handOverQuiet = 100 * time.Millisecond
+
+// enter counts a request this node is about to execute as leader; it is
+// false (and counts nothing) once a planned shutdown has begun. The count
+// comes first, so HandOver either sees it or the request sees draining.
+func (n *Node) enter() bool {
+	n.serving.Add(1)
+	if n.draining.Load() {
+		n.serving.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (n *Node) leave() { n.serving.Add(-1) }
 
 func (n *Node) hasOtherVoters() bool {
 	f := n.raft.GetConfiguration()

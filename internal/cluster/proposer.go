@@ -45,6 +45,10 @@ const (
 // propose hands a transaction to this node's log as leader and waits for
 // its result. errRetry means it never entered the log.
 func (n *Node) propose(ctx context.Context, tx command.Tx) (command.TxResult, error) {
+	if !n.enter() {
+		return command.TxResult{}, errRetry
+	}
+	defer n.leave()
 	p := &proposal{tx: tx, done: make(chan struct{})}
 	n.closeMu.RLock()
 	if n.closed {

@@ -66,6 +66,9 @@ type cluster struct {
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{t: t, net: faultproxy.New()}
+	// Made before the cleanup below is registered, so removed after it ran:
+	// a failed run prints the nodes' logs.
+	base := t.TempDir()
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
 			c.kill(n)
@@ -84,17 +87,18 @@ func startCluster(t *testing.T) *cluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dir := t.TempDir()
-		n := &node{id: id, dir: dir, log: filepath.Join(dir, "log"), redis: testbin.FreeAddr(t), http: testbin.FreeAddr(t),
-			peer: testbin.FreeAddr(t), advertise: p.Addr()}
-		p.SetTarget(n.peer)
+		dir := filepath.Join(base, id)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		n := &node{id: id, dir: dir, log: filepath.Join(dir, "log"), advertise: p.Addr()}
 		if i > 0 {
 			n.join = c.nodes[0].advertise
 		}
 		c.nodes = append(c.nodes, n)
-		c.start(n)
+		c.startFirst(n, p)
 	}
-	c.waitHealthy(30 * time.Second)
+	c.waitHealthy(60 * time.Second)
 	return c
 }
 
@@ -103,6 +107,46 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+// startFirst starts a new node on ports that were free when chosen. Other
+// tests running meanwhile may take one before the node binds it (a client's
+// ephemeral port, another test's server): then it starts again on new ones.
+// Restarts keep the ports, which the peers know.
+func (c *cluster) startFirst(n *node, p *faultproxy.Proxy) {
+	c.t.Helper()
+	for range 5 {
+		n.redis, n.http, n.peer = testbin.FreeAddr(c.t), testbin.FreeAddr(c.t), testbin.FreeAddr(c.t)
+		p.SetTarget(n.peer)
+		c.start(n)
+		if c.listening(n) {
+			return
+		}
+		b, _ := os.ReadFile(n.log)
+		if !strings.Contains(string(b), "address already in use") {
+			c.t.Fatalf("%s did not start:\n%s", n.id, tail(b, 4096))
+		}
+		n.cmd = nil
+	}
+	c.t.Fatalf("%s found no free ports", n.id)
+}
+
+// listening waits until n has bound its ports (its start-up banner, printed
+// once every listener is open, is in its log: true) or has exited (false).
+func (c *cluster) listening(n *node) bool {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-n.exited:
+			return false
+		default:
+		}
+		if b, _ := os.ReadFile(n.log); strings.Contains(string(b), "redis protocol on ") {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true // running but slow: waitHealthy reports it
 }
 
 func (c *cluster) start(n *node) {
