@@ -269,3 +269,32 @@ func TestForwardedWriteIsNeverSentTwice(t *testing.T) {
 		t.Fatalf("read lost in flight: err = %v, want errConnLost (which Read retries)", err)
 	}
 }
+
+// A leader skips the quorum round of a read while it is the only voter; it
+// caches that answer, and must drop it when a member becomes a voter, or it
+// could serve reads while another node leads.
+func TestSoleVoterAnswerFollowsMembership(t *testing.T) {
+	n1 := startCluster(t, 1, nil)[0]
+	ctx := context.Background()
+	if _, err := n1.Write(ctx, command.Tx{{Op: command.OpSet, Key: []byte("k"), Args: [][]byte{[]byte("v")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n1.Read(ctx, &command.Cmd{Op: command.OpGet, Key: []byte("k")}); err != nil {
+		t.Fatal(err)
+	}
+	if !n1.soleVoter() {
+		t.Fatal("a one-node cluster: soleVoter is false")
+	}
+	n2, err := Open(Config{DataDir: t.TempDir(), PeerAddr: "127.0.0.1:0", NodeID: "n2", Join: n1.PeerAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n2.Close() })
+	waitVoters(t, n1, 2)
+	if n1.soleVoter() {
+		t.Fatal("n2 is a voter, yet n1 still answers soleVoter from its cache")
+	}
+	if r, err := n1.Read(ctx, &command.Cmd{Op: command.OpGet, Key: []byte("k")}); err != nil || string(r.Bulk) != "v" {
+		t.Fatalf("read after the join: %+v %v", r, err)
+	}
+}

@@ -87,6 +87,10 @@ func (n *Node) handleControl(payload []byte) (byte, []byte) {
 
 // applyControl carries out a membership request on the leader.
 func (n *Node) applyControl(req controlRequest) error {
+	// The configuration may change while the request runs and once it is
+	// done; reads must not rely on a cached "sole voter" across either.
+	n.forgetVoters()
+	defer n.forgetVoters()
 	switch req.Op {
 	case "join":
 		return n.addMember(req.ID, req.Addr, req.Fresh)

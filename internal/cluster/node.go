@@ -143,8 +143,9 @@ type Node struct {
 	stop      chan struct{}
 	wg        sync.WaitGroup
 
-	leaderReady atomic.Bool  // leader, and a barrier of its term is applied
-	pending     atomic.Int64 // entries proposed whose futures have not resolved
+	leaderReady atomic.Bool   // leader, and a barrier of its term is applied
+	sole        atomic.Uint64 // soleVoter's cached answer (see there)
+	pending     atomic.Int64  // entries proposed whose futures have not resolved
 	verifyReqs  chan chan error
 
 	expired atomic.Uint64

@@ -41,8 +41,37 @@ func (n *Node) readBarrier(ctx context.Context) error {
 }
 
 // soleVoter reports whether this node is the only voter of its
-// configuration.
+// configuration. Reading the configuration allocates a copy of it, so the
+// answer is cached until forgetVoters: a leader's configuration changes only
+// through its own membership calls (applyControl), which forget it before
+// and after, and every leadership change forgets it too. The cache holds a
+// generation (bits 2–63), a known bit (1) and the answer (bit 0); an answer
+// computed while the generation moved on is used once and not stored.
 func (n *Node) soleVoter() bool {
+	c := n.sole.Load()
+	if c&2 != 0 {
+		return c&1 != 0
+	}
+	sole := n.readSoleVoter()
+	v := c | 2
+	if sole {
+		v |= 1
+	}
+	n.sole.CompareAndSwap(c, v)
+	return sole
+}
+
+// forgetVoters drops the cached soleVoter answer.
+func (n *Node) forgetVoters() {
+	for {
+		c := n.sole.Load()
+		if n.sole.CompareAndSwap(c, c&^3+4) {
+			return
+		}
+	}
+}
+
+func (n *Node) readSoleVoter() bool {
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {
 		return false
@@ -116,6 +145,7 @@ func (n *Node) watchLeadership() {
 		select {
 		case leader := <-n.raft.LeaderCh():
 			n.leaderReady.Store(false)
+			n.forgetVoters()
 			if !leader {
 				n.log.Info("lost leadership")
 				continue

@@ -83,7 +83,7 @@ func (c *conn) runOne(spec *cmdSpec, cmd command.Cmd) {
 		r = res.Results[0]
 	} else {
 		var ok bool
-		if r, ok = c.read(&cmd); !ok {
+		if r, ok = c.read(cmd); !ok {
 			return
 		}
 	}

@@ -27,9 +27,10 @@ type conn struct {
 	id   int64
 	addr string
 
-	buf  []byte // unparsed input
-	out  []byte // replies not yet written
-	args [][]byte
+	buf     []byte      // unparsed input
+	readCmd command.Cmd // the read being run (see read)
+	out     []byte      // replies not yet written
+	args    [][]byte
 
 	// Fields CLIENT LIST reads from other connections' goroutines are
 	// atomics; only this connection's goroutine writes them.
@@ -39,7 +40,7 @@ type conn struct {
 	libName atomic.Value // string
 	libVer  atomic.Value // string
 	created time.Time
-	lastCmd atomic.Value // string
+	lastCmd atomic.Pointer[string] // a cmdSpec's name (no allocation per command)
 
 	multi      bool
 	multiDirty bool
@@ -73,13 +74,16 @@ type queued struct {
 	args [][]byte
 }
 
+// noCommandYet is CLIENT LIST's cmd= before the first command.
+var noCommandYet = "NULL"
+
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, id: s.nextID.Add(1), addr: nc.RemoteAddr().String(), created: time.Now()}
 	c.authed = s.cfg.RequirePass == ""
 	c.name.Store("")
 	c.libName.Store("")
 	c.libVer.Store("")
-	c.lastCmd.Store("NULL")
+	c.lastCmd.Store(&noCommandYet)
 	return c
 }
 
@@ -213,7 +217,7 @@ func (c *conn) dispatch(args [][]byte) {
 			return
 		}
 	}
-	c.lastCmd.Store(spec.name)
+	c.lastCmd.Store(&spec.name)
 	if c.multi && spec.flags&flagNoQueue == 0 {
 		c.queue(spec, args)
 		return
@@ -263,9 +267,7 @@ func (c *conn) runBatch() {
 		c.batch, c.batchSpecs = tx[:0], specs[:0]
 	}()
 	start := time.Now()
-	ctx, cancel := c.ctx()
-	res, err := c.srv.node.Write(ctx, tx)
-	cancel()
+	res, err := c.srv.node.Write(context.Background(), tx)
 	if err == nil && errors.Is(res.Err, command.ErrOOM) {
 		// Refused whole before anything ran: run the commands one by one,
 		// so that reads and commands allowed over maxmemory still answer.
@@ -318,16 +320,10 @@ func (c *conn) abortMulti() {
 	}
 }
 
-func (c *conn) ctx() (context.Context, context.CancelFunc) {
-	return context.WithCancel(context.Background())
-}
-
 // write proposes a transaction and returns its results, or writes the
 // error reply and returns false.
 func (c *conn) write(tx command.Tx) (command.TxResult, bool) {
-	ctx, cancel := c.ctx()
-	defer cancel()
-	res, err := c.srv.node.Write(ctx, tx)
+	res, err := c.srv.node.Write(context.Background(), tx)
 	if err == nil {
 		err = res.Err
 	}
@@ -339,10 +335,13 @@ func (c *conn) write(tx command.Tx) (command.TxResult, bool) {
 }
 
 // read runs a read-only command, or writes the error reply and returns false.
-func (c *conn) read(cmd *command.Cmd) (command.Result, bool) {
-	ctx, cancel := c.ctx()
-	defer cancel()
-	r, err := c.srv.node.Read(ctx, cmd)
+//
+// The node takes the command by pointer through an interface, which would
+// move every read's command to the heap; the connection's own copy does not.
+func (c *conn) read(cmd command.Cmd) (command.Result, bool) {
+	c.readCmd = cmd
+	r, err := c.srv.node.Read(context.Background(), &c.readCmd)
+	c.readCmd = command.Cmd{}
 	if err != nil {
 		c.out = resp.AppendError(c.out, errorText(err, ""))
 		return r, false

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -269,7 +270,7 @@ func runClient(c *conn, a [][]byte) {
 func (c *conn) describe() string {
 	age := int(time.Since(c.created).Seconds())
 	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=0 flags=N db=%d sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s",
-		c.id, c.addr, c.nc.LocalAddr(), c.name.Load().(string), age, c.db.Load(), c.lastCmd.Load().(string), c.libName.Load().(string), c.libVer.Load().(string))
+		c.id, c.addr, c.nc.LocalAddr(), c.name.Load().(string), age, c.db.Load(), *c.lastCmd.Load(), c.libName.Load().(string), c.libVer.Load().(string))
 }
 
 func runMulti(c *conn, _ [][]byte) {
@@ -305,7 +306,7 @@ func runWatch(c *conn, a [][]byte) {
 		return
 	}
 	cmd := c.cmd(command.OpWatchState, nil, a[1:]...)
-	r, ok := c.read(&cmd)
+	r, ok := c.read(cmd)
 	if !ok {
 		return
 	}
@@ -358,9 +359,7 @@ func runExec(c *conn, _ [][]byte) {
 		tx = append(watched, tx...)
 	}
 	if len(tx) > 0 {
-		ctx, cancel := c.ctx()
-		res, err := c.srv.node.Write(ctx, tx)
-		cancel()
+		res, err := c.srv.node.Write(context.Background(), tx)
 		if err == nil && errors.Is(res.Err, command.ErrWatchedKeyChanged) {
 			c.out = resp.AppendNullArray(c.out)
 			return

@@ -85,7 +85,7 @@ func runScript(c *conn, a [][]byte) {
 		}
 	case sub == "exists" && len(a) >= 3:
 		cmd := c.cmd(command.OpScriptExists, nil, a[2:]...)
-		if r, ok := c.read(&cmd); ok {
+		if r, ok := c.read(cmd); ok {
 			c.out = appendResult(c.out, r)
 		}
 	case sub == "flush" && len(a) <= 3:
