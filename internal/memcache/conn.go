@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/netserve"
 )
 
 const readChunk = 16 * 1024
@@ -69,6 +70,7 @@ func (c *conn) Serve() {
 		if t := c.srv.cfg.Timeout; t > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(t))
 		}
+		netserve.YieldBeforeRead()
 		n, rerr := c.nc.Read(c.buf[len(c.buf):cap(c.buf)])
 		c.buf = c.buf[:len(c.buf)+n]
 		if m != nil {

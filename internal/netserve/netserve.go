@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -181,3 +182,15 @@ func (s *Server[C]) Accepted() int64 { return s.accepted.Load() }
 
 // Rejected is the number of connections refused for the client limit.
 func (s *Server[C]) Rejected() int64 { return s.rejected.Load() }
+
+// YieldBeforeRead is called by a connection that has written its replies
+// and is about to read the client's next request. That request is rarely
+// there yet (the client has to receive the reply first), so reading at once
+// mostly fails with EAGAIN, parks the goroutine on the netpoller and costs a
+// wake-up later. Letting the other runnable connections go first gives the
+// request time to arrive: under load the read then succeeds at once, and with
+// nothing else runnable the yield returns immediately. Measured with
+// `strace -c -f` on a read-only load of 50 connections: 1,114 of 19,191 reads
+// returned EAGAIN and 749 futex calls before, 3 of 23,166 and 4 after; reads
+// only, five same-run pairs: 47.6–74.9k → 62.5–89.0k ops/s.
+func YieldBeforeRead() { runtime.Gosched() }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/netserve"
 	"github.com/hatcheck/hatcheck/internal/resp"
 )
 
@@ -164,6 +165,7 @@ func (c *conn) Serve() {
 		if c.closing.Load() {
 			return
 		}
+		netserve.YieldBeforeRead()
 		n, err := c.nc.Read(c.buf[len(c.buf):cap(c.buf)])
 		c.buf = c.buf[:len(c.buf)+n]
 		if err != nil && n == 0 {
