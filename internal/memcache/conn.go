@@ -22,7 +22,9 @@ type conn struct {
 	binary  bool
 	decided bool
 	authed  bool
-	swallow int // input bytes still to discard (an oversized value)
+	swallow int         // input bytes still to discard (an oversized value)
+	toks    [][]byte    // the text request's tokens (see parseText)
+	readCmd command.Cmd // the read being run (see read)
 	quit    bool
 	closing atomic.Bool
 }
@@ -53,6 +55,7 @@ func (c *conn) Serve() {
 		return
 	}
 	c.buf = make([]byte, 0, readChunk)
+	c.toks = make([][]byte, 0, 8)
 	for {
 		used, err := c.process()
 		if m != nil && len(c.out) > 0 {
@@ -147,8 +150,14 @@ func (c *conn) dropKey(key []byte) {
 	}
 }
 
+// read runs a read-only command on the node. The node takes the command by
+// pointer through an interface, which would move every read's command to
+// the heap; the connection's own copy does not.
 func (c *conn) read(cmd command.Cmd) (command.Result, error) {
-	return c.srv.node.Read(context.Background(), &cmd)
+	c.readCmd = cmd
+	r, err := c.srv.node.Read(context.Background(), &c.readCmd)
+	c.readCmd = command.Cmd{}
+	return r, err
 }
 
 // expiry converts a memcached exptime: 0 never, up to 30 days relative,

@@ -32,7 +32,7 @@ func FuzzParseText(f *testing.F) {
 			// 3 KB still covers the 2 KB line limit.
 			return
 		}
-		want, wantN, wantErr := parseText(in, maxItem)
+		want, wantN, wantErr := parseText(in, maxItem, nil)
 		if wantN < 0 || wantN > len(in) {
 			t.Fatalf("consumed %d of %d bytes", wantN, len(in))
 		}
@@ -40,7 +40,7 @@ func FuzzParseText(f *testing.F) {
 			t.Fatalf("no error and no progress on %q", in)
 		}
 		for i := 0; i < len(in); i++ {
-			got, n, err := parseText(in[:i], maxItem)
+			got, n, err := parseText(in[:i], maxItem, nil)
 			if errors.Is(err, errIncomplete) {
 				continue
 			}
@@ -87,11 +87,24 @@ func FuzzParseBinary(f *testing.F) {
 
 func BenchmarkParseText(b *testing.B) {
 	req := []byte("set PHPREDIS_SESSION:0123456789abcdef0123456789abcdef 0 1440 1024\r\n" + string(make([]byte, 1024)) + "\r\n")
+	toks := make([][]byte, 0, 8)
 	b.SetBytes(int64(len(req)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, n, err := parseText(req, 1<<20); err != nil || n != len(req) {
+		if _, n, err := parseText(req, 1<<20, toks); err != nil || n != len(req) {
 			b.Fatal(n, err)
+		}
+	}
+}
+
+func BenchmarkParseTextGet(b *testing.B) {
+	req := []byte("get memc.sess.key.0123456789abcdef0123456789abcdef\r\n")
+	toks := make([][]byte, 0, 8)
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if r, n, err := parseText(req, 1<<20, toks); err != nil || n != len(req) || r.cmd != "get" || len(r.args) != 1 {
+			b.Fatal(r, n, err)
 		}
 	}
 }

@@ -38,9 +38,22 @@ type textReq struct {
 
 var storageCmds = map[string]bool{"set": true, "add": true, "replace": true, "append": true, "prepend": true, "cas": true}
 
+// textCmds interns the names of the text commands, so that parsing a known
+// command allocates nothing for its name.
+var textCmds = func() map[string]string {
+	m := map[string]string{}
+	for _, c := range []string{"get", "gets", "gat", "gats", "set", "add", "replace", "append", "prepend", "cas",
+		"delete", "incr", "decr", "touch", "version", "verbosity", "flush_all", "stats", "quit"} {
+		m[c] = c
+	}
+	return m
+}()
+
 // parseText parses one text request from the front of buf and returns it
-// with the number of bytes it used.
-func parseText(buf []byte, maxItem int) (textReq, int, error) {
+// with the number of bytes it used. The request's tokens are appended to
+// toks[:0], so a connection that passes the same slice every time parses
+// without allocating; they are valid until the next call.
+func parseText(buf []byte, maxItem int, toks [][]byte) (textReq, int, error) {
 	limit := maxLine
 	if isGetLine(buf) {
 		limit = maxGetLine
@@ -60,11 +73,18 @@ func parseText(buf []byte, maxItem int) (textReq, int, error) {
 		line = line[:len(line)-1]
 	}
 	n := i + 1
-	toks := bytes.Fields(line)
+	toks = toks[:0]
+	for t := range bytes.FieldsSeq(line) {
+		toks = append(toks, t)
+	}
 	if len(toks) == 0 {
 		return textReq{errReply: "ERROR"}, n, nil
 	}
-	r := textReq{cmd: string(toks[0]), args: toks[1:]}
+	name, ok := textCmds[string(toks[0])]
+	if !ok {
+		name = string(toks[0])
+	}
+	r := textReq{cmd: name, args: toks[1:]}
 	if !storageCmds[r.cmd] {
 		return r, n, nil
 	}

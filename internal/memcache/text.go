@@ -15,7 +15,7 @@ import (
 
 // textRequest parses and runs one text request.
 func (c *conn) textRequest(buf []byte) (int, error) {
-	r, n, err := parseText(buf, c.srv.cfg.MaxItemSize)
+	r, n, err := parseText(buf, c.srv.cfg.MaxItemSize, c.toks)
 	if err != nil {
 		return n, err
 	}
