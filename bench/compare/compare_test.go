@@ -37,3 +37,21 @@ func TestSummaries(t *testing.T) {
 		t.Fatalf("spread = %q", got)
 	}
 }
+
+func TestServersStartFromAnEmptyDirectory(t *testing.T) {
+	base := t.TempDir()
+	dir, err := freshDir(base, "redis+replica")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "left-from-a-run"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again, err := freshDir(base, "redis+replica")
+	if err != nil || again != dir {
+		t.Fatalf("second start: %q %v, want %q", again, err, dir)
+	}
+	if left, _ := os.ReadDir(again); len(left) != 0 {
+		t.Fatalf("the second start found %d files of the first", len(left))
+	}
+}
