@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
@@ -187,11 +188,8 @@ func Open(cfg Config) (*Node, error) {
 			n.closeStores()
 		}
 	}()
-	// raft-wal's Close leaves its metadata database open (and locked), so
-	// the node owns that store and closes it itself.
-	n.meta = &metadb.BoltMetaDB{}
-	if n.wal, err = wal.Open(filepath.Join(raftDir, "wal"), wal.WithLogger(hlog), wal.WithMetaStore(n.meta), wal.WithSegmentSize(cfg.LogSegmentSize)); err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
+	if n.wal, n.meta, err = openLogStore(raftDir, cfg.LogSegmentSize, hlog); err != nil {
+		return nil, err
 	}
 	// The cache serves followers the newest entries from memory. An entry
 	// holds a whole batch (up to maxBatchBytes), so the cache is sized in
@@ -270,6 +268,23 @@ func Open(cfg Config) (*Node, error) {
 		go n.runJoin(!existing)
 	}
 	return n, nil
+}
+
+// openLogStore opens the Raft log in raftDir/wal. raft-wal's Close leaves
+// its metadata database open (and locked), so the caller owns that store
+// and closes it after the log.
+func openLogStore(raftDir string, segmentSize int, hlog hclog.Logger) (*wal.WAL, *metadb.BoltMetaDB, error) {
+	dir := filepath.Join(raftDir, "wal")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	meta := &metadb.BoltMetaDB{}
+	w, err := wal.Open(dir, wal.WithLogger(hlog), wal.WithMetaStore(meta), wal.WithSegmentSize(segmentSize))
+	if err != nil {
+		meta.Close()
+		return nil, nil, fmt.Errorf("open log: %w", err)
+	}
+	return w, meta, nil
 }
 
 // loadNodeID returns the id stored in dir, storing want (or a new random id)
