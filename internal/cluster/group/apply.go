@@ -1,0 +1,145 @@
+package group
+
+import (
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// applyJob is one unit of the apply thread's work: committed entries
+// (MsgStorageApply) or a snapshot received from the leader to restore.
+type applyJob struct {
+	msg     raftpb.Message
+	restore *raftpb.SnapshotMetadata
+}
+
+// runApply is the apply thread: committed entries go to the state machine
+// in log order, each proposal of this node is answered from here with the
+// result of its own entry, and snapshots are taken and restored here.
+func (g *Group) runApply() {
+	defer g.wg.Done()
+	var (
+		jobs []applyJob
+		ok   bool
+	)
+	for {
+		if jobs, ok = g.applyq.takeAll(jobs); !ok {
+			return
+		}
+		for _, job := range jobs {
+			if job.restore != nil {
+				if err := g.restore(*job.restore); err != nil {
+					g.fatal("restore snapshot", err)
+					return
+				}
+				g.log.Info("restored a snapshot from the leader", "index", job.restore.Index, "term", job.restore.Term)
+				continue
+			}
+			ents := job.msg.Entries
+			for i := range ents {
+				g.applyEntry(&ents[i])
+			}
+			if len(ents) > 0 {
+				last := ents[len(ents)-1]
+				g.setApplied(last.Index, last.Term)
+			}
+			g.deliver(job.msg.Responses)
+			g.maybeSnapshot()
+		}
+		clear(jobs)
+	}
+}
+
+func (g *Group) applyEntry(e *raftpb.Entry) {
+	switch e.Type {
+	case raftpb.EntryNormal:
+		// A new leader's first entry is empty; proposals carry their id.
+		if len(e.Data) < ProposalHeader {
+			return
+		}
+		res := g.cfg.StateMachine.Apply(e.Index, e.Data[ProposalHeader:])
+		if done := g.take(propID(e.Data[:ProposalHeader])); done != nil {
+			done(res, nil)
+		}
+	case raftpb.EntryConfChange:
+		var cc raftpb.ConfChange
+		if err := cc.Unmarshal(e.Data); err != nil {
+			g.log.Error("undecodable membership change", "index", e.Index, "err", err)
+			return
+		}
+		g.applyConfChange(e.Index, cc.AsV2())
+	case raftpb.EntryConfChangeV2:
+		var cc raftpb.ConfChangeV2
+		if err := cc.Unmarshal(e.Data); err != nil {
+			g.log.Error("undecodable membership change", "index", e.Index, "err", err)
+			return
+		}
+		g.applyConfChange(e.Index, cc)
+	}
+}
+
+// setApplied publishes the applied index and wakes the waiters it
+// satisfies.
+func (g *Group) setApplied(index, term uint64) {
+	g.appliedTerm = term
+	g.appliedMu.Lock()
+	g.applied.Store(index)
+	var ready []appliedWaiter
+	kept := g.appliedWaiters[:0]
+	for _, w := range g.appliedWaiters {
+		if w.index <= index {
+			ready = append(ready, w)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(g.appliedWaiters[len(kept):])
+	g.appliedWaiters = kept
+	g.appliedMu.Unlock()
+	for _, w := range ready {
+		w.done(nil)
+	}
+}
+
+// maybeSnapshot starts a snapshot once enough entries were applied since
+// the last one. The state machine captures a view here, between two
+// applies; encoding and writing it runs beside later applies. When it is
+// durable, the append thread records it and compacts the log behind it,
+// keeping TrailingEntries.
+func (g *Group) maybeSnapshot() {
+	applied := g.applied.Load()
+	if g.snapshotting.Load() || applied < g.snapIndex.Load()+g.cfg.SnapshotEntries {
+		return
+	}
+	g.snapshotNow()
+}
+
+func (g *Group) snapshotNow() {
+	applied := g.applied.Load()
+	if applied == 0 || applied == g.snapIndex.Load() {
+		return
+	}
+	g.snapshotting.Store(true)
+	meta := raftpb.SnapshotMetadata{Index: applied, Term: g.appliedTerm, ConfState: g.confState}
+	members := g.members.encode()
+	encode := g.cfg.StateMachine.Snapshot()
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		defer g.snapshotting.Store(false)
+		if err := g.writeSnapshot(meta, members, encode); err != nil {
+			g.log.Error("snapshot failed", "index", meta.Index, "err", err)
+			return
+		}
+		g.appendq.push(appendJob{upkeep: func() error {
+			if err := g.cfg.Storage.SetSnapshot(meta); err != nil {
+				return err
+			}
+			g.snapIndex.Store(meta.Index)
+			first, err := g.cfg.Storage.FirstIndex()
+			if err != nil || meta.Index < g.cfg.TrailingEntries+first {
+				return err
+			}
+			return g.cfg.Storage.Compact(meta.Index - g.cfg.TrailingEntries)
+		}})
+		g.log.Debug("snapshot taken", "index", meta.Index, "term", meta.Term)
+	}()
+}
