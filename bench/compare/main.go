@@ -78,6 +78,9 @@ var workloads = []workload{
 	{name: "mix 1:4, pipeline 16", ref: "redis", hc: "hatcheck", protocol: "redis", scenario: "mix", pipeline: 16, targetNote: "≥ 0.8×"},
 	{name: "writes only (both durable)", ref: "redis-aof", hc: "hatcheck", protocol: "redis", scenario: "writes", pipeline: 1, targetNote: "≥ 2×"},
 	{name: "3 nodes, mix 1:4", ref: "redis+replica", hc: "hatcheck-cluster", protocol: "redis", scenario: "mix", pipeline: 1, refWait: 1, targetNote: "≥ 1.0×"},
+	{name: "3 nodes, writes only", ref: "redis+replica", hc: "hatcheck-cluster", protocol: "redis", scenario: "writes", pipeline: 1, refWait: 1, targetNote: "≥ 1.0×"},
+	{name: "3 nodes, mix 1:4 (context)", ref: "redis+replica-aof", hc: "hatcheck-cluster", protocol: "redis", scenario: "mix", pipeline: 1, refWait: 1, targetNote: "—"},
+	{name: "3 nodes, writes only (context)", ref: "redis+replica-aof", hc: "hatcheck-cluster", protocol: "redis", scenario: "writes", pipeline: 1, refWait: 1, targetNote: "—"},
 }
 
 // result is one bench run's summary (hatcheck bench --json).
@@ -190,6 +193,8 @@ func describe(name string, wait int) string {
 		return "memcached 1.6, 4 threads"
 	case "redis+replica":
 		return fmt.Sprintf("redis-server master + replica, WAIT %d 100 after each write", wait)
+	case "redis+replica-aof":
+		return fmt.Sprintf("redis-server master + replica, both appendfsync always, WAIT %d 100 after each write", wait)
 	}
 	return name
 }

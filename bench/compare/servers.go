@@ -16,7 +16,7 @@ import (
 
 // startAll starts every server of the comparison.
 func (e *env) startAll() error {
-	for _, name := range []string{"redis", "redis-aof", "memcached", "hatcheck", "redis+replica", "hatcheck-cluster"} {
+	for _, name := range []string{"redis", "redis-aof", "memcached", "hatcheck", "redis+replica", "redis+replica-aof", "hatcheck-cluster"} {
 		s, err := e.startServer(name)
 		if err != nil {
 			return fmt.Errorf("start %s: %w", name, err)
@@ -53,11 +53,18 @@ func (e *env) startServer(name string) (*server, error) {
 		err = e.start(s, "redis-server", append(redisArgs(s.addr, dir), "--appendonly", "no")...)
 	case "redis-aof":
 		err = e.start(s, "redis-server", append(redisArgs(s.addr, dir), "--appendonly", "yes", "--appendfsync", "always")...)
-	case "redis+replica":
-		if err = e.start(s, "redis-server", append(redisArgs(s.addr, dir), "--appendonly", "no")...); err == nil {
+	case "redis+replica", "redis+replica-aof":
+		// The -aof pair writes every command to an fsync'd AOF on both
+		// sides, for context: WAIT proves only that the replica received
+		// a write, while a hatcheck follower has fsync'd it.
+		persist := []string{"--appendonly", "no"}
+		if name == "redis+replica-aof" {
+			persist = []string{"--appendonly", "yes", "--appendfsync", "always"}
+		}
+		if err = e.start(s, "redis-server", append(redisArgs(s.addr, dir), persist...)...); err == nil {
 			rdir := filepath.Join(dir, "replica")
 			_ = os.MkdirAll(rdir, 0o700)
-			err = e.start(s, "redis-server", append(redisArgs(freeAddr(), rdir), "--appendonly", "no",
+			err = e.start(s, "redis-server", append(append(redisArgs(freeAddr(), rdir), persist...),
 				"--replicaof", "127.0.0.1", port(s.addr))...)
 		}
 	case "memcached":
@@ -91,7 +98,7 @@ func (e *env) startServer(name string) (*server, error) {
 		s.stop()
 		return nil, err
 	}
-	if name == "hatcheck-cluster" || name == "redis+replica" {
+	if name == "hatcheck-cluster" || strings.HasPrefix(name, "redis+replica") {
 		if err := waitReplicated(name, s.addr); err != nil {
 			s.stop()
 			return nil, err
@@ -112,7 +119,7 @@ func waitReplicated(name, addr string) error {
 		if name == "hatcheck-cluster" {
 			want = "connected_slaves:2"
 		}
-		if strings.Contains(info, want) && (name != "redis+replica" || strings.Contains(info, "state=online")) {
+		if strings.Contains(info, want) && (name == "hatcheck-cluster" || strings.Contains(info, "state=online")) {
 			return nil
 		}
 		time.Sleep(200 * time.Millisecond)

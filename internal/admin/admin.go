@@ -16,6 +16,9 @@ import (
 type Status interface {
 	// Ready reports whether the node has a leader and has applied its log.
 	Ready() bool
+	// Healthy is nil while the node can serve at all (a node removed from
+	// its cluster cannot, and never will again).
+	Healthy() error
 }
 
 // Handler returns the admin mux. cl may be nil (no cluster API).
@@ -25,6 +28,10 @@ func Handler(st Status, reg *prometheus.Registry, cl Cluster, password string) h
 		clusterRoutes(mux, cl, password)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := st.Healthy(); err != nil {
+			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

@@ -166,7 +166,7 @@ func TestRPCRejectsMalformedRequests(t *testing.T) {
 		payload []byte
 	}{
 		{rpcWrite, []byte("garbage")},
-		{rpcRead, command.EncodeBatch(nil, command.Header{}, []command.Tx{set("a", "b"), set("c", "d")})},
+		{rpcWrite, command.EncodeBatch(nil, command.Header{}, []command.Tx{set("a", "b"), set("c", "d")})},
 		{rpcControl, []byte("{not json")},
 		{'?', nil},
 	} {
@@ -262,12 +262,6 @@ func TestForwardedWriteIsNeverSentTwice(t *testing.T) {
 		t.Fatalf("peer that did not accept saw %d requests", got)
 	}
 
-	// Reads, which change nothing, are retried after a lost connection.
-	addr, _ = fakePeer(t, true, func(c net.Conn, _ byte) { c.Close() })
-	_, err = n.forwardRead(ctx, addr, &command.Cmd{Op: command.OpGet, Key: []byte("k")})
-	if !errors.Is(err, errConnLost) {
-		t.Fatalf("read lost in flight: err = %v, want errConnLost (which Read retries)", err)
-	}
 }
 
 // A leader skips the quorum round of a read while it is the only voter; it
@@ -296,5 +290,95 @@ func TestSoleVoterAnswerFollowsMembership(t *testing.T) {
 	}
 	if r, err := n1.Read(ctx, &command.Cmd{Op: command.OpGet, Key: []byte("k")}); err != nil || string(r.Bulk) != "v" {
 		t.Fatalf("read after the join: %+v %v", r, err)
+	}
+}
+
+// A removed node stops serving and says why, on every path a client or an
+// operator meets; restarted with its data and --join, it stays out.
+func TestRemovedNodeStopsServing(t *testing.T) {
+	nodes := startCluster(t, 3, nil)
+	ctx := context.Background()
+	var victim, other *Node
+	for _, n := range nodes {
+		if !n.IsLeader() && victim == nil {
+			victim = n
+		} else if other == nil {
+			other = n
+		}
+	}
+	if err := other.Remove(ctx, victim.ID()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for victim.Healthy() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the removed node still says it is healthy")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !errors.Is(victim.Healthy(), ErrRemoved) || victim.Ready() {
+		t.Fatalf("removed node: healthy %v, ready %v", victim.Healthy(), victim.Ready())
+	}
+	if _, err := victim.Write(ctx, set("k", "v")); !errors.Is(err, ErrRemoved) {
+		t.Fatalf("write on a removed node: %v", err)
+	}
+	if _, err := victim.Read(ctx, &command.Cmd{Op: command.OpGet, Key: []byte("k")}); !errors.Is(err, ErrRemoved) {
+		t.Fatalf("read on a removed node: %v", err)
+	}
+	if _, err := other.Write(ctx, set("k", "v")); err != nil {
+		t.Fatalf("the rest of the cluster: %v", err)
+	}
+	// Restarted with its data dir and its --join, it is refused, and
+	// knows why.
+	cfg := victim.cfg
+	victim.Close()
+	again, err := Open(Config{DataDir: cfg.DataDir, PeerAddr: "127.0.0.1:0", NodeID: cfg.NodeID, Join: other.PeerAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	deadline = time.Now().Add(10 * time.Second)
+	for again.Healthy() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("a removed node restarted with its data was taken back or not told why")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, m := range other.Servers() {
+		if m.ID == cfg.NodeID {
+			t.Fatalf("the removed node is a member again: %+v", other.Servers())
+		}
+	}
+}
+
+// A write forwarded to a leader that then stops answering (paused, cut
+// off) ends once another leader is elected and the old one has had an
+// election timeout to answer: its outcome is unknown, so it fails as
+// CLUSTERDOWN and is not sent again. Before, it waited for the client to
+// give up.
+func TestForwardedWriteEndsWhenLeadershipMoves(t *testing.T) {
+	n := startCluster(t, 1, nil)[0]
+	addr, reqs := fakePeer(t, true, func(net.Conn, byte) {}) // takes it, never answers
+	done := make(chan error, 1)
+	go func() {
+		_, err := n.forwardWrite(context.Background(), addr, set("k", "v"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the forwarded write ended while nothing changed: %v", err)
+	case <-time.After(2 * n.cfg.ElectionTimeout):
+	}
+	n.leaderChanged(0, 0) // another node was elected
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNoLeader) || errors.Is(err, errRetry) {
+			t.Fatalf("err = %v, want a no-leader error that is not retried", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still waiting for a leader that no longer leads")
+	}
+	if got := atomic.LoadInt32(reqs); got != 1 {
+		t.Fatalf("the peer saw %d requests, want 1", got)
 	}
 }

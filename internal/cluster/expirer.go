@@ -30,7 +30,7 @@ func (n *Node) runExpirer() {
 		case <-n.stop:
 			return
 		}
-		if !n.leaderReady.Load() {
+		if !n.group.LeaderReady() || n.draining.Load() {
 			continue
 		}
 		start := time.Now()

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/hatcheck/hatcheck/internal/command"
 	"github.com/hatcheck/hatcheck/internal/keyspace"
 )
@@ -28,6 +26,9 @@ var errRetry = errors.New("not executed: no leader to take it")
 // FailoverWait passes. attempt gets "" when this node leads, else the
 // leader's peer address, and reports whether it should be retried.
 func (n *Node) route(ctx context.Context, attempt func(leader string) (retry bool, err error)) error {
+	if n.removed.Load() {
+		return ErrRemoved
+	}
 	deadline := time.Now().Add(n.cfg.FailoverWait)
 	backoff := time.Millisecond
 	for {
@@ -57,19 +58,23 @@ func (n *Node) route(ctx context.Context, attempt func(leader string) (retry boo
 // currentLeader returns "" when this node leads and takes requests, else
 // the leader's peer address; ok is false while no leader is known.
 func (n *Node) currentLeader() (addr string, ok bool) {
-	if n.raft.State() == raft.Leader {
+	if n.group.IsLeader() {
 		return "", !n.draining.Load()
 	}
-	a, id := n.raft.LeaderWithID()
-	if a == "" || string(id) == n.id {
+	id, _ := n.group.Leader()
+	if id == 0 || id == n.rid {
 		return "", false
 	}
-	return string(a), true
+	m, ok := n.group.Member(id)
+	if !ok || m.Addr == "" {
+		return "", false
+	}
+	return m.Addr, true
 }
 
 // leads reports whether this node leads and takes requests.
 func (n *Node) leads() bool {
-	return n.raft.State() == raft.Leader && !n.draining.Load()
+	return n.group.IsLeader() && !n.draining.Load()
 }
 
 // Write proposes a transaction and returns its result once the entry that
@@ -88,9 +93,17 @@ func (n *Node) Write(ctx context.Context, tx command.Tx) (command.TxResult, erro
 	return res, err
 }
 
+// forwardWrite sends a write to the leader at addr. If leadership changes
+// while it waits and the old leader does not answer within an election
+// timeout (it was paused or cut off, and another was elected), it stops
+// waiting: the write was sent, so its outcome is unknown and it is
+// reported as failed, never sent again. An old leader that is alive
+// answers in time: "retry" if the write never reached its log.
 func (n *Node) forwardWrite(ctx context.Context, leader string, tx command.Tx) (command.TxResult, error) {
-	st, body, err := n.peers.call(ctx, leader, rpcWrite, command.EncodeBatch(nil, command.Header{}, []command.Tx{tx}))
+	st, body, err := n.peers.callAbortable(ctx, n.leaderChange(), n.cfg.ElectionTimeout, leader, rpcWrite, command.EncodeBatch(nil, command.Header{}, []command.Tx{tx}))
 	switch {
+	case errors.Is(err, errAborted):
+		return command.TxResult{}, fmt.Errorf("%w: leadership moved while the leader held the write (it may or may not have been applied)", ErrNoLeader)
 	case errors.Is(err, errNotSent):
 		return command.TxResult{}, errRetry
 	case err != nil:
@@ -111,33 +124,33 @@ func (n *Node) forwardWrite(ctx context.Context, leader string, tx command.Tx) (
 	return res, nil
 }
 
-// Read executes a read-only command linearizably: after a read barrier, on
-// the leader's applied state. A follower forwards it to the leader.
+// Read executes a read-only command linearizably, on this node's own
+// state after a read barrier (see readBarrier): any node serves reads
+// itself, without forwarding them. While no leader is known it waits, up
+// to FailoverWait.
 func (n *Node) Read(ctx context.Context, c *command.Cmd) (command.Result, error) {
-	if n.cfg.UnsafeStaleReads && n.raft.State() != raft.Leader {
+	if n.removed.Load() {
+		return command.Result{}, ErrRemoved
+	}
+	if n.cfg.UnsafeStaleReads && !n.group.IsLeader() {
 		return n.readState(c), nil
 	}
-	var r command.Result
-	err := n.route(ctx, func(leader string) (bool, error) {
-		var err error
-		if leader == "" {
-			r, err = n.readLocal(ctx, c)
-		} else {
-			r, err = n.forwardRead(ctx, leader, c)
+	deadline := time.Now().Add(n.cfg.FailoverWait)
+	for {
+		if err := n.waitReadable(ctx, deadline); err != nil {
+			return command.Result{}, err
 		}
-		// Reads change nothing, so any failure to reach a leader is retried.
-		retry := errors.Is(err, errRetry) || errors.Is(err, ErrNoLeader) ||
-			errors.Is(err, errNotSent) || errors.Is(err, errConnLost)
-		return retry && ctx.Err() == nil, err
-	})
-	return r, err
-}
-
-func (n *Node) readLocal(ctx context.Context, c *command.Cmd) (command.Result, error) {
-	if err := n.readBarrier(ctx); err != nil {
-		return command.Result{}, err
+		err := n.readBarrier(ctx)
+		if err == nil {
+			return n.readState(c), nil
+		}
+		if !readRetryable(err) || ctx.Err() != nil {
+			return command.Result{}, err
+		}
+		if time.Now().After(deadline) {
+			return command.Result{}, ErrNoLeader
+		}
 	}
-	return n.readState(c), nil
 }
 
 // readState executes c on this node's applied state.
@@ -151,35 +164,12 @@ func (n *Node) readState(c *command.Cmd) command.Result {
 	return r
 }
 
-func (n *Node) forwardRead(ctx context.Context, leader string, c *command.Cmd) (command.Result, error) {
-	// A read changes nothing, so if leadership moves while it waits (the
-	// old leader paused or cut off) it is asked of the new leader instead.
-	st, body, err := n.peers.callAbortable(ctx, n.leaderChange(), leader, rpcRead, command.EncodeBatch(nil, command.Header{}, []command.Tx{{*c}}))
-	if errors.Is(err, errAborted) {
-		return command.Result{}, errRetry
-	}
-	if err != nil {
-		return command.Result{}, err
-	}
-	switch st {
-	case rpcOK:
-		return command.DecodeResult(body)
-	case rpcRetry:
-		return command.Result{}, errRetry
-	}
-	res, err := command.DecodeTxResult(body)
-	if err != nil {
-		return command.Result{}, err
-	}
-	return command.Result{}, res.Err
-}
-
 // handleRPC answers a peer's call.
 func (n *Node) handleRPC(ctx context.Context, typ byte, payload []byte) (byte, []byte) {
 	switch typ {
-	case rpcWrite, rpcRead:
+	case rpcWrite:
 		_, txs, err := command.DecodeBatch(payload)
-		if err == nil && (len(txs) != 1 || (typ == rpcRead && len(txs[0]) != 1)) {
+		if err == nil && len(txs) != 1 {
 			err = fmt.Errorf("%w: want one transaction", command.ErrBadEncoding)
 		}
 		if err != nil {
@@ -192,16 +182,6 @@ func (n *Node) handleRPC(ctx context.Context, typ byte, payload []byte) (byte, [
 		defer n.leave()
 		if !n.leads() {
 			return rpcRetry, nil
-		}
-		if typ == rpcRead {
-			r, err := n.readLocal(ctx, &txs[0][0])
-			if errors.Is(err, ErrNoLeader) || errors.Is(err, errRetry) {
-				return rpcRetry, nil
-			}
-			if err != nil {
-				return rpcError, command.AppendTxResult(nil, command.TxResult{Err: err})
-			}
-			return rpcOK, command.AppendResult(nil, r)
 		}
 		res, err := n.propose(ctx, txs[0])
 		if errors.Is(err, errRetry) {

@@ -1,21 +1,20 @@
 package cluster
 
 import (
-	"context"
 	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/hatcheck/hatcheck/internal/command"
 	"github.com/hatcheck/hatcheck/internal/keyspace"
 )
 
-// fsm is a thin shim between Raft and the keyspace. Apply and Restore run on
-// Raft's FSM goroutine, one at a time; reads run on client goroutines under
-// the read lock, concurrently with each other.
+// fsm is a thin shim between the Raft group and the keyspace. Apply,
+// Snapshot and Restore run on the group's apply thread, one at a time;
+// reads run on client goroutines under the read lock, concurrently with
+// each other. The encoding a snapshot returns runs on its own goroutine,
+// beside later Applies, over an immutable view.
 type fsm struct {
 	databases int
 
@@ -23,92 +22,40 @@ type fsm struct {
 	ks     *keyspace.Keyspace
 	events keyspace.Events // receives PUBLISH and keyspace notifications
 
-	applied  atomic.Uint64 // index of the last command entry applied
-	notifyMu sync.Mutex
-	notify   chan struct{} // closed and replaced after every apply
+	applied atomic.Uint64 // index of the last command entry applied
 
 	snapshots         atomic.Uint64 // snapshots persisted
 	restores          atomic.Uint64 // snapshots restored (at start, or installed from the leader)
-	lastSnapshotNanos atomic.Int64  // how long the last Persist took
+	lastSnapshotNanos atomic.Int64  // how long the last encoding took
 }
 
 func newFSM(databases int) *fsm {
-	return &fsm{databases: databases, ks: keyspace.New(databases), notify: make(chan struct{})}
+	return &fsm{databases: databases, ks: keyspace.New(databases)}
 }
 
-var _ raft.BatchingFSM = (*fsm)(nil)
-
-// Apply applies one log entry; see ApplyBatch.
-func (f *fsm) Apply(l *raft.Log) interface{} {
-	return f.ApplyBatch([]*raft.Log{l})[0]
-}
-
-// ApplyBatch applies committed entries. Each command entry is a batch of
-// transactions stamped by the leader; the response for the entry is the
-// []command.TxResult in the same order, or an error if the entry cannot be
-// decoded (which every node then reports alike).
-func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
-	out := make([]interface{}, len(logs))
+// Apply applies one committed entry: a batch of transactions stamped by the
+// leader. The result is the []command.TxResult in the batch's order, or an
+// error if the entry cannot be decoded (which every node then reports
+// alike).
+func (f *fsm) Apply(index uint64, data []byte) any {
+	h, txs, err := command.DecodeBatch(data)
+	if err != nil {
+		return err
+	}
+	res := make([]command.TxResult, len(txs))
 	f.mu.Lock()
-	var last uint64
-	for i, l := range logs {
-		last = l.Index
-		if l.Type != raft.LogCommand {
-			continue
-		}
-		h, txs, err := command.DecodeBatch(l.Data)
-		if err != nil {
-			out[i] = err
-			continue
-		}
-		f.ks.SetStamp(h.Now)
-		f.ks.BeginEntry(l.Index)
-		h.Index = l.Index
-		// Time never runs backwards in the log: a new leader whose clock is
-		// behind the previous one's applies at the later time.
-		h.Now = f.ks.Stamp()
-		res := make([]command.TxResult, len(txs))
-		for j, tx := range txs {
-			res[j] = command.Apply(f.ks, h, tx)
-		}
-		out[i] = res
+	f.ks.SetStamp(h.Now)
+	f.ks.BeginEntry(index)
+	h.Index = index
+	// Time never runs backwards in the log: a new leader whose clock is
+	// behind the previous one's applies at the later time.
+	h.Now = f.ks.Stamp()
+	for j, tx := range txs {
+		res[j] = command.Apply(f.ks, h, tx)
 	}
 	f.mu.Unlock()
-	if last > 0 {
-		f.setApplied(last)
-	}
-	return out
-}
-
-func (f *fsm) setApplied(idx uint64) {
-	f.applied.Store(idx)
-	f.broadcast()
-}
-
-// broadcast wakes every waitUntil caller to re-check its condition.
-func (f *fsm) broadcast() {
-	f.notifyMu.Lock()
-	close(f.notify)
-	f.notify = make(chan struct{})
-	f.notifyMu.Unlock()
-}
-
-// waitUntil blocks until cond holds; cond is re-checked after every apply
-// and every broadcast.
-func (f *fsm) waitUntil(ctx context.Context, cond func() bool) error {
-	for {
-		f.notifyMu.Lock()
-		ch := f.notify
-		f.notifyMu.Unlock()
-		if cond() {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	f.applied.Store(index)
+	return res
 }
 
 // setEvents sets the receiver of events applied from now on.
@@ -126,20 +73,26 @@ func (f *fsm) read(fn func(ks *keyspace.Keyspace)) {
 	f.mu.RUnlock()
 }
 
-// Snapshot captures an immutable view; Raft calls it on the FSM goroutine,
-// so no Apply runs meanwhile. Persist then encodes the view concurrently
-// with later Applies.
-func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+// Snapshot captures an immutable view of the keyspace between two applies
+// and returns its encoder.
+func (f *fsm) Snapshot() func(io.Writer) error {
 	f.mu.RLock()
 	v := f.ks.View()
 	f.mu.RUnlock()
-	return &snapshot{fsm: f, view: v}, nil
+	return func(w io.Writer) error {
+		start := time.Now()
+		if err := v.Encode(w); err != nil {
+			return err
+		}
+		f.snapshots.Add(1)
+		f.lastSnapshotNanos.Store(int64(time.Since(start)))
+		return nil
+	}
 }
 
 // Restore replaces the keyspace with a snapshot's contents.
-func (f *fsm) Restore(rc io.ReadCloser) error {
-	defer rc.Close()
-	ks, err := keyspace.Decode(rc, f.databases)
+func (f *fsm) Restore(r io.Reader) error {
+	ks, err := keyspace.Decode(r, f.databases)
 	if err != nil {
 		return err
 	}
@@ -150,24 +103,3 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.restores.Add(1)
 	return nil
 }
-
-type snapshot struct {
-	fsm  *fsm
-	view *keyspace.View
-}
-
-func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	start := time.Now()
-	if err := s.view.Encode(sink); err != nil {
-		_ = sink.Cancel()
-		return err
-	}
-	if err := sink.Close(); err != nil {
-		return err
-	}
-	s.fsm.snapshots.Add(1)
-	s.fsm.lastSnapshotNanos.Store(int64(time.Since(start)))
-	return nil
-}
-
-func (s *snapshot) Release() {}

@@ -6,18 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/raft"
-
+	"github.com/hatcheck/hatcheck/internal/cluster/group"
 	"github.com/hatcheck/hatcheck/internal/command"
 )
 
 // Membership: a node started with Join asks the cluster to add it. The
-// leader adds it as a non-voter, so that a node still copying the log or a
+// leader adds it as a learner (a non-voter), so that a node still copying the log or a
 // snapshot never counts toward a quorum; the node asks to be promoted once
-// it is within promoteSlack entries of the leader. A node whose data dir
+// the leader sees it within promoteSlack entries of the commit index. A node whose data dir
 // was lost (it joins "fresh") loses its old vote: any member with its id or
 // its address is removed first and it starts over as a non-voter.
 
@@ -25,16 +25,20 @@ import (
 // be when it is promoted.
 const promoteSlack = 1024
 
+// errNotMember is how a leader refuses the join of a node that has data but
+// is not a member (it was removed); the joining node recognises it in the
+// reply's text.
+const errNotMember = "is not a member of this cluster (it was removed)"
+
 // membershipTimeout bounds one configuration change.
 const membershipTimeout = 10 * time.Second
 
 // controlRequest is a membership or information request between nodes.
 type controlRequest struct {
-	Op      string `json:"op"` // info | join | promote | remove | transfer
-	ID      string `json:"id,omitempty"`
-	Addr    string `json:"addr,omitempty"`
-	Fresh   bool   `json:"fresh,omitempty"`
-	Applied uint64 `json:"applied,omitempty"`
+	Op    string `json:"op"` // info | join | promote | remove | transfer
+	ID    string `json:"id,omitempty"`
+	Addr  string `json:"addr,omitempty"`
+	Fresh bool   `json:"fresh,omitempty"`
 }
 
 type controlReply struct {
@@ -56,12 +60,15 @@ type NodeInfo struct {
 
 // Info describes this node.
 func (n *Node) Info() NodeInfo {
-	addr, id := n.raft.LeaderWithID()
-	return NodeInfo{
-		ID: n.id, PeerAddr: n.PeerAddr(), State: n.raft.State().String(),
-		LeaderID: string(id), LeaderAddr: string(addr), Term: n.raft.CurrentTerm(),
-		Applied: n.raft.AppliedIndex(), Meta: n.cfg.Meta,
+	lid, term := n.group.Leader()
+	info := NodeInfo{
+		ID: n.id, PeerAddr: n.PeerAddr(), State: n.stateName(), Term: term,
+		Applied: n.group.AppliedIndex(), Meta: n.cfg.Meta,
 	}
+	if m, ok := n.group.Member(lid); ok {
+		info.LeaderID, info.LeaderAddr = m.Name, m.Addr
+	}
+	return info
 }
 
 func (n *Node) handleControl(payload []byte) (byte, []byte) {
@@ -85,30 +92,78 @@ func (n *Node) handleControl(payload []byte) (byte, []byte) {
 	return rpcOK, b
 }
 
-// applyControl carries out a membership request on the leader.
+// applyControl carries out a membership request on the leader. It waits
+// until this leader has applied an entry of its own term: raft takes no
+// membership change before that.
 func (n *Node) applyControl(req controlRequest) error {
-	// The configuration may change while the request runs and once it is
-	// done; reads must not rely on a cached "sole voter" across either.
-	n.forgetVoters()
-	defer n.forgetVoters()
+	if err := n.waitFor(n.ctx, func() bool { return n.group.LeaderReady() || !n.group.IsLeader() }); err != nil {
+		return err
+	}
+	if !n.group.IsLeader() {
+		return errRetry
+	}
 	switch req.Op {
 	case "join":
 		return n.addMember(req.ID, req.Addr, req.Fresh)
 	case "promote":
-		return n.promote(req.ID, req.Applied)
+		return n.promote(req.ID)
 	case "remove":
-		return n.raft.RemoveServer(raft.ServerID(req.ID), 0, membershipTimeout).Error()
-	case "transfer":
-		if req.ID == "" {
-			return n.raft.LeadershipTransfer().Error()
-		}
-		s, ok := n.member(req.ID)
+		m, ok := n.member(req.ID)
 		if !ok {
 			return fmt.Errorf("no member %q", req.ID)
 		}
-		return n.raft.LeadershipTransferToServer(s.ID, s.Address).Error()
+		return n.changeMembers(func(done func(error)) { n.group.Remove(m.ID, done) })
+	case "transfer":
+		return n.transfer(req.ID)
 	}
 	return fmt.Errorf("unknown control operation %q", req.Op)
+}
+
+// changeMembers runs one membership change and waits for it to be applied.
+func (n *Node) changeMembers(op func(done func(error))) error {
+	ch := make(chan error, 1)
+	op(func(err error) { ch <- err })
+	select {
+	case err := <-ch:
+		return err
+	case <-n.stop:
+		return ErrShutdown
+	}
+}
+
+// transfer hands leadership to the member id, or to the voter whose log
+// is the most complete when id is "", and waits until this node no longer
+// leads (up to FailoverWait).
+func (n *Node) transfer(id string) error {
+	var to uint64
+	if id != "" {
+		m, ok := n.member(id)
+		if !ok {
+			return fmt.Errorf("no member %q", id)
+		}
+		if m.Learner {
+			return fmt.Errorf("member %q does not vote yet", id)
+		}
+		to = m.ID
+	} else {
+		st, err := n.group.Status()
+		if err != nil {
+			return err
+		}
+		var best uint64
+		for pid, pr := range st.Progress {
+			if pid != n.rid && !pr.IsLearner && (to == 0 || pr.Match > best) {
+				to, best = pid, pr.Match
+			}
+		}
+		if to == 0 {
+			return errors.New("no other voter to hand leadership to")
+		}
+	}
+	if err := n.group.TransferLeadership(to); err != nil {
+		return err
+	}
+	return n.waitFor(n.ctx, func() bool { return !n.group.IsLeader() })
 }
 
 // control sends a membership request to the leader, waiting for one up to
@@ -151,20 +206,12 @@ func controlResult(st byte, body []byte) error {
 	return res.Err
 }
 
-func (n *Node) member(id string) (raft.Server, bool) {
-	f := n.raft.GetConfiguration()
-	if f.Error() != nil {
-		return raft.Server{}, false
-	}
-	for _, s := range f.Configuration().Servers {
-		if string(s.ID) == id {
-			return s, true
-		}
-	}
-	return raft.Server{}, false
+// member finds a member by node id.
+func (n *Node) member(id string) (group.Member, bool) {
+	return n.group.Member(raftID(id))
 }
 
-// addMember adds a joining node as a non-voter (see the package comment
+// addMember adds a joining node as a learner (see the package comment
 // above). A known node at a new address keeps its vote.
 func (n *Node) addMember(id, addr string, fresh bool) error {
 	if id == "" || addr == "" {
@@ -173,49 +220,58 @@ func (n *Node) addMember(id, addr string, fresh bool) error {
 	if id == n.id {
 		return fmt.Errorf("join: node id %q is the leader's own", id)
 	}
-	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return err
+	rid := raftID(id)
+	if _, ok := n.group.Member(rid); !ok && !fresh {
+		// A node with a log believes it is a member: if the cluster does
+		// not, it was removed, and must not slip back in unnoticed.
+		return fmt.Errorf("join: node %q %s; to add it back, start it with an empty data dir", id, errNotMember)
 	}
-	sid, saddr := raft.ServerID(id), raft.ServerAddress(addr)
-	for _, s := range f.Configuration().Servers {
+	for _, m := range n.group.Members() {
 		switch {
-		case s.ID == sid && s.Address == saddr && !(fresh && s.Suffrage == raft.Voter):
+		case m.ID == rid && m.Name != id:
+			return fmt.Errorf("join: node id %q collides with member %q; choose another --node-id", id, m.Name)
+		case m.ID == rid && m.Addr == addr && !(fresh && !m.Learner):
 			return nil // already a member (a repeated join)
-		case s.ID == sid && !fresh:
-			n.log.Info("member moved", "id", id, "from", s.Address, "to", addr)
-			if s.Suffrage == raft.Voter {
-				return n.raft.AddVoter(sid, saddr, 0, membershipTimeout).Error()
-			}
-			return n.raft.AddNonvoter(sid, saddr, 0, membershipTimeout).Error()
-		case s.ID == sid || s.Address == saddr:
-			if s.ID == raft.ServerID(n.id) {
+		case m.ID == rid && !fresh:
+			n.log.Info("member moved", "id", id, "from", m.Addr, "to", addr)
+			return n.changeMembers(func(done func(error)) { n.group.Update(group.Member{ID: rid, Name: id, Addr: addr}, done) })
+		case m.ID == rid || m.Addr == addr:
+			if m.ID == n.rid {
 				return fmt.Errorf("join: address %s is the leader's own", addr)
 			}
-			n.log.Info("removing a member's old identity before it rejoins", "id", s.ID, "address", s.Address, "new_id", id)
-			if err := n.raft.RemoveServer(s.ID, 0, membershipTimeout).Error(); err != nil {
+			n.log.Info("removing a member's old identity before it rejoins", "id", m.Name, "address", m.Addr, "new_id", id)
+			if err := n.changeMembers(func(done func(error)) { n.group.Remove(m.ID, done) }); err != nil {
 				return err
 			}
 		}
 	}
-	n.log.Info("adding member as non-voter", "id", id, "address", addr)
-	return n.raft.AddNonvoter(sid, saddr, 0, membershipTimeout).Error()
+	n.log.Info("adding member as learner", "id", id, "address", addr)
+	return n.changeMembers(func(done func(error)) { n.group.AddLearner(group.Member{ID: rid, Name: id, Addr: addr}, done) })
 }
 
-// promote makes a caught-up non-voter a voter.
-func (n *Node) promote(id string, applied uint64) error {
-	s, ok := n.member(id)
+// promote makes a caught-up learner a voter: the leader's own record of
+// how much of the log the learner holds decides.
+func (n *Node) promote(id string) error {
+	m, ok := n.member(id)
 	if !ok {
 		return fmt.Errorf("no member %q", id)
 	}
-	if s.Suffrage == raft.Voter {
+	if !m.Learner {
 		return nil
 	}
-	if last := n.raft.LastIndex(); last > applied+promoteSlack {
-		return fmt.Errorf("not caught up: applied %d of %d", applied, last)
+	st, err := n.group.Status()
+	if err != nil {
+		return err
 	}
-	n.log.Info("promoting member to voter", "id", id, "applied", applied)
-	return n.raft.AddVoter(s.ID, s.Address, 0, membershipTimeout).Error()
+	pr, ok := st.Progress[m.ID]
+	if !ok {
+		return fmt.Errorf("no progress known for %q", id)
+	}
+	if last := st.Commit; last > pr.Match+promoteSlack {
+		return fmt.Errorf("not caught up: holds %d of %d", pr.Match, last)
+	}
+	n.log.Info("promoting member to voter", "id", id, "match", pr.Match)
+	return n.changeMembers(func(done func(error)) { n.group.Promote(m, done) })
 }
 
 // runJoin asks the cluster at cfg.Join to add this node, retrying until it
@@ -227,6 +283,10 @@ func (n *Node) runJoin(fresh bool) {
 		err := n.joinOnce(req)
 		if err == nil {
 			n.log.Info("joined the cluster", "via", n.cfg.Join)
+			return
+		}
+		if strings.Contains(err.Error(), errNotMember) {
+			n.onRemoved()
 			return
 		}
 		if attempt%10 == 0 {
@@ -291,8 +351,8 @@ func (n *Node) runPromoter() {
 		case <-n.stop:
 			return
 		}
-		s, ok := n.member(n.id)
-		if !ok || s.Suffrage != raft.Nonvoter {
+		m, ok := n.member(n.id)
+		if !ok || !m.Learner {
 			continue
 		}
 		leader, ok := n.currentLeader()
@@ -300,7 +360,7 @@ func (n *Node) runPromoter() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, membershipTimeout)
-		b, _ := json.Marshal(controlRequest{Op: "promote", ID: n.id, Applied: n.raft.AppliedIndex()})
+		b, _ := json.Marshal(controlRequest{Op: "promote", ID: n.id})
 		st, body, err := n.peers.call(ctx, leader, rpcControl, b)
 		if err == nil {
 			err = controlResult(st, body)
@@ -325,14 +385,10 @@ type Member struct {
 // Servers lists the configuration as this node knows it, without asking
 // anyone.
 func (n *Node) Servers() []Member {
-	f := n.raft.GetConfiguration()
-	if f.Error() != nil {
-		return nil
-	}
-	_, leaderID := n.raft.LeaderWithID()
+	lid, _ := n.group.Leader()
 	var out []Member
-	for _, s := range f.Configuration().Servers {
-		out = append(out, Member{ID: string(s.ID), PeerAddr: string(s.Address), Voter: s.Suffrage == raft.Voter, Leader: s.ID == leaderID})
+	for _, m := range n.group.Members() {
+		out = append(out, Member{ID: m.Name, PeerAddr: m.Addr, Voter: !m.Learner, Leader: m.ID == lid})
 	}
 	return out
 }
@@ -343,16 +399,9 @@ const memberInfoTimeout = 2 * time.Second
 // Members lists the configuration, asking every member to describe itself
 // (members that do not answer within the context have no Info).
 func (n *Node) Members(ctx context.Context) ([]Member, error) {
-	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return nil, err
-	}
-	_, leaderID := n.raft.LeaderWithID()
-	servers := f.Configuration().Servers
-	out := make([]Member, len(servers))
+	out := n.Servers()
 	var wg sync.WaitGroup
-	for i, s := range servers {
-		out[i] = Member{ID: string(s.ID), PeerAddr: string(s.Address), Voter: s.Suffrage == raft.Voter, Leader: s.ID == leaderID}
+	for i := range out {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -409,7 +458,7 @@ func (n *Node) Meta(ctx context.Context, id string) (map[string]string, error) {
 	n.metaMu.Lock()
 	m, ok := n.members[id]
 	n.metaMu.Unlock()
-	if ok && m.addr == string(s.Address) {
+	if ok && m.addr == s.Addr {
 		if m.meta != nil {
 			return m.meta, nil
 		}
@@ -417,7 +466,7 @@ func (n *Node) Meta(ctx context.Context, id string) (map[string]string, error) {
 			return nil, fmt.Errorf("member %q did not answer", id)
 		}
 	}
-	info, err := n.MemberInfo(ctx, id, string(s.Address))
+	info, err := n.MemberInfo(ctx, id, s.Addr)
 	return info.Meta, err
 }
 
@@ -445,8 +494,11 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 
 // Leader returns the leader's id and peer address ("" when none is known).
 func (n *Node) Leader() (id, peerAddr string) {
-	addr, lid := n.raft.LeaderWithID()
-	return string(lid), string(addr)
+	lid, _ := n.group.Leader()
+	if m, ok := n.group.Member(lid); ok {
+		return m.Name, m.Addr
+	}
+	return "", ""
 }
 
 // OnLeaderChange registers fn to be called, from one goroutine, with the
@@ -464,28 +516,44 @@ func (n *Node) leaderChange() <-chan struct{} {
 	return n.leaderFns.changed
 }
 
-// runLeaderObserver calls the OnLeaderChange functions.
-func (n *Node) runLeaderObserver(ch chan raft.Observation) {
+// leaderChanged is the group's OnLeaderChange: it runs on the group's loop,
+// so it only wakes what waits and leaves the callbacks to
+// runLeaderObserver.
+func (n *Node) leaderChanged(uint64, uint64) {
+	n.leaderFns.Lock()
+	close(n.leaderFns.changed)
+	n.leaderFns.changed = make(chan struct{})
+	n.leaderFns.Unlock()
+	select {
+	case n.leaderWake <- struct{}{}:
+	default:
+	}
+}
+
+// runLeaderObserver calls the OnLeaderChange functions with the leader's
+// name once the member table knows it.
+func (n *Node) runLeaderObserver() {
 	defer n.wg.Done()
 	last := "\x00"
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
 	for {
 		select {
-		case o := <-ch:
-			lo, ok := o.Data.(raft.LeaderObservation)
-			if !ok || string(lo.LeaderID) == last {
-				continue
-			}
-			last = string(lo.LeaderID)
-			n.leaderFns.Lock()
-			close(n.leaderFns.changed)
-			n.leaderFns.changed = make(chan struct{})
-			fns := append([]func(string){}, n.leaderFns.fns...)
-			n.leaderFns.Unlock()
-			for _, fn := range fns {
-				fn(last)
-			}
+		case <-n.leaderWake:
+		case <-t.C:
 		case <-n.stop:
 			return
+		}
+		id, _ := n.Leader()
+		if id == last {
+			continue
+		}
+		last = id
+		n.leaderFns.Lock()
+		fns := append([]func(string){}, n.leaderFns.fns...)
+		n.leaderFns.Unlock()
+		for _, fn := range fns {
+			fn(id)
 		}
 	}
 }

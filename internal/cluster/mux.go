@@ -8,8 +8,6 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
 
 // The peer port carries every kind of traffic between nodes. Each
@@ -17,11 +15,19 @@ import (
 //
 //	kind byte | id length byte | dialing node's id | secret length byte | secret
 //
+// A Raft connection adds the dialer's advertised peer address:
+//
+//	address length byte | address
+//
+// so that a node can answer a member it has not yet learned of from the log
+// (a joining node hears from the leader before it has the log that names
+// the leader).
+//
 // The mux checks the secret (when the cluster has one) and hands the
 // connection to the listener of its kind. The id names the dialer in logs
 // and lets a test proxy tell which link a connection belongs to.
 const (
-	connRaft byte = 'R' // hashicorp/raft's NetworkTransport
+	connRaft byte = 'E' // Raft messages and snapshot streams (package transport)
 	connRPC  byte = 'F' // forwarded commands and membership requests (rpc.go)
 
 	rpcAccepted byte = 'K' // the mux's answer to an RPC hello
@@ -34,8 +40,9 @@ type peerMux struct {
 	id        string
 	secret    string
 	log       logger
-	raft      *streamLayer
-	rpc       func(net.Conn) // serves one RPC connection
+	raft      func(net.Conn)        // serves one Raft connection
+	learn     func(id, addr string) // told each Raft dialer's address
+	rpc       func(net.Conn)        // serves one RPC connection
 	wg        sync.WaitGroup
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -60,14 +67,15 @@ func newPeerMux(addr, advertise, id, secret string, log logger) (*peerMux, error
 			return nil, err
 		}
 	}
-	m := &peerMux{ln: ln, advertise: adv, id: id, secret: secret, log: log, closed: make(chan struct{})}
-	m.raft = &streamLayer{mux: m, conns: make(chan net.Conn, 16)}
-	return m, nil
+	return &peerMux{ln: ln, advertise: adv, id: id, secret: secret, log: log, closed: make(chan struct{})}, nil
 }
 
-// start begins accepting; rpc serves RPC connections.
-func (m *peerMux) start(rpc func(net.Conn)) {
+// start begins accepting; rpc serves RPC connections, raft Raft's, and
+// learn hears where each Raft dialer says it is.
+func (m *peerMux) start(rpc, raft func(net.Conn), learn func(id, addr string)) {
 	m.rpc = rpc
+	m.raft = raft
+	m.learn = learn
 	m.wg.Add(1)
 	go m.serve()
 }
@@ -109,14 +117,18 @@ func (m *peerMux) route(c net.Conn) {
 		c.Close()
 		return
 	}
+	var addr string
+	if kind == connRaft {
+		if addr, err = readShortString(c); err != nil {
+			c.Close()
+			return
+		}
+	}
 	_ = c.SetReadDeadline(time.Time{})
 	switch kind {
 	case connRaft:
-		select {
-		case m.raft.conns <- c:
-		case <-m.closed:
-			c.Close()
-		}
+		m.learn(from, addr)
+		m.raft(c)
 	case connRPC:
 		// Acknowledge, so the dialer knows a node (not just a socket)
 		// took the connection before it sends anything that matters.
@@ -156,7 +168,24 @@ func readHello(r io.Reader) (kind byte, id, secret string, err error) {
 func (m *peerMux) hello(kind byte) []byte {
 	b := append([]byte{kind, byte(len(m.id))}, m.id...)
 	b = append(b, byte(len(m.secret)))
-	return append(b, m.secret...)
+	b = append(b, m.secret...)
+	if kind == connRaft {
+		addr := m.advertise.String()
+		b = append(b, byte(len(addr)))
+		b = append(b, addr...)
+	}
+	return b
+}
+
+// readShortString reads a length byte and that many bytes.
+func readShortString(r io.Reader) (string, error) {
+	var n [1]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return "", err
+	}
+	b := make([]byte, n[0])
+	_, err := io.ReadFull(r, b)
+	return string(b), err
 }
 
 // dial opens a peer connection of the given kind.
@@ -180,31 +209,4 @@ func (m *peerMux) Close() error {
 	})
 	m.wg.Wait()
 	return err
-}
-
-// streamLayer is the Raft side of the mux: a net.Listener fed by the mux
-// and a Dial that says hello.
-type streamLayer struct {
-	mux   *peerMux
-	conns chan net.Conn
-}
-
-var _ raft.StreamLayer = (*streamLayer)(nil)
-
-func (s *streamLayer) Accept() (net.Conn, error) {
-	select {
-	case c := <-s.conns:
-		return c, nil
-	case <-s.mux.closed:
-		return nil, errors.New("peer port closed")
-	}
-}
-
-// Close is a no-op: the mux owns the listener and closes it.
-func (s *streamLayer) Close() error { return nil }
-
-func (s *streamLayer) Addr() net.Addr { return s.mux.advertise }
-
-func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return s.mux.dial(connRaft, string(addr), timeout)
 }

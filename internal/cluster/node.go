@@ -1,7 +1,9 @@
-// Package cluster owns the Raft group: the FSM over the keyspace, the log,
-// stable and snapshot stores, the peer port, proposal batching, the read
-// barrier and the leader-only expirer and evictor. Front ends reach it only
-// through Write and Read.
+// Package cluster owns the node's Raft group (package group, over etcd
+// raft): the state machine over the keyspace, the log and snapshot files
+// (package raftlog), the peer port and its transport (package transport),
+// proposal batching, forwarding, the read barrier, membership and the
+// leader-only expirer and evictor. Front ends reach it only through Write
+// and Read.
 package cluster
 
 import (
@@ -10,6 +12,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -19,11 +23,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/raft"
-	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/hatcheck/hatcheck/internal/cluster/group"
+	"github.com/hatcheck/hatcheck/internal/cluster/raftlog"
+	"github.com/hatcheck/hatcheck/internal/cluster/transport"
 	"github.com/hatcheck/hatcheck/internal/command"
 	"github.com/hatcheck/hatcheck/internal/keyspace"
 )
@@ -33,6 +38,7 @@ var (
 	ErrNoLeader = command.ErrNoLeader
 	ErrShutdown = command.ErrShutdown
 	ErrNodeID   = errors.New("node id does not match the data directory")
+	ErrRemoved  = command.ErrRemoved
 )
 
 // Config configures a node. Zero durations and sizes take the defaults
@@ -46,9 +52,11 @@ type Config struct {
 	MaxMemory    int64  // bytes; 0 = unlimited
 	Policy       command.Policy
 	FailoverWait time.Duration // how long requests wait for a leader; default 5 s
-	// ElectionTimeout is Raft's heartbeat and election timeout: a follower
-	// that hears nothing from the leader for between one and two of these
-	// starts an election. Default 500 ms (failover in about 1 s on a LAN).
+	// ElectionTimeout: a follower that hears nothing from the leader for
+	// between one and two of these starts an election, and a leader that
+	// hears from no quorum for as long steps down. The leader sends
+	// heartbeats ten times as often. Default 500 ms (failover in about
+	// 1 s on a LAN).
 	ElectionTimeout time.Duration
 	// Join is the peer address of a member to ask for admission. A node
 	// with an empty data dir and no Join bootstraps a new cluster.
@@ -62,12 +70,11 @@ type Config struct {
 	// which may be behind the leader. For tests that show the linearizability
 	// checker catches stale reads; never set it in production.
 	UnsafeStaleReads bool
-	// Snapshot policy: a snapshot is taken after SnapshotThreshold new entries
-	// (checked every SnapshotInterval); TrailingLogs entries stay behind it
+	// Snapshot policy: a snapshot is taken once SnapshotThreshold entries
+	// were applied since the last one; TrailingLogs entries stay behind it
 	// so that a briefly absent follower catches up from the log.
-	SnapshotThreshold uint64        // default 16384
-	SnapshotInterval  time.Duration // default 30 s
-	TrailingLogs      uint64        // default 10240
+	SnapshotThreshold uint64 // default 16384
+	TrailingLogs      uint64 // default 10240
 	// LogSegmentSize is the size of one log file; old entries are deleted
 	// a whole file at a time. Default 64 MiB.
 	LogSegmentSize int
@@ -87,9 +94,6 @@ func (c *Config) setDefaults() {
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 16384
 	}
-	if c.SnapshotInterval == 0 {
-		c.SnapshotInterval = 30 * time.Second
-	}
 	if c.LogSegmentSize == 0 {
 		c.LogSegmentSize = 64 << 20
 	}
@@ -105,15 +109,15 @@ func (c *Config) setDefaults() {
 type Node struct {
 	cfg    Config
 	id     string
+	rid    uint64 // id in the Raft group: raftID(id)
 	log    *slog.Logger
-	raft   *raft.Raft
+	group  *group.Group
 	fsm    *fsm
-	wal    *wal.WAL
-	meta   *metadb.BoltMetaDB
+	rlog   *raftlog.Log
+	snaps  *raftlog.Snapshots
+	trans  *transport.Transport
 	mux    *peerMux
 	peers  *peers
-	trans  *raft.NetworkTransport
-	snaps  *raft.FileSnapshotStore
 	policy atomic.Uint32
 	maxmem atomic.Int64
 
@@ -124,6 +128,7 @@ type Node struct {
 
 	closing  atomic.Bool // Close has been called
 	draining atomic.Bool // a planned shutdown: forwarded requests go elsewhere
+	removed  atomic.Bool // this node was removed from the cluster
 	// serving counts requests this node is executing as leader (forwarded
 	// or its own); lastForward is when a peer last forwarded one (Unix ns).
 	// HandOver waits on both.
@@ -137,28 +142,39 @@ type Node struct {
 		fns     []func(string)
 		changed chan struct{} // closed at every leadership change
 	}
+	leaderWake chan struct{}
+	peersMu    sync.Mutex
+	knownPeers map[uint64]string // what the transport was told
 
 	proposals chan *proposal
-	inflight  chan inflight
 	slots     chan struct{} // one per entry in flight
 	stop      chan struct{}
 	wg        sync.WaitGroup
-
-	leaderReady atomic.Bool   // leader, and a barrier of its term is applied
-	sole        atomic.Uint64 // soleVoter's cached answer (see there)
-	pending     atomic.Int64  // entries proposed whose futures have not resolved
-	verifyReqs  chan chan error
 
 	expired atomic.Uint64
 	evicted atomic.Uint64
 }
 
-// Open starts a node. With an empty data directory it bootstraps a new
-// one-voter cluster; otherwise it restores its snapshot and log.
+// raftID is a node's id in the Raft group: a hash of its name (etcd raft
+// numbers its members). A join whose hash collides with another member's
+// is refused.
+func raftID(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	if id := h.Sum64(); id != 0 && id != raft.LocalAppendThread && id != raft.LocalApplyThread {
+		return id
+	}
+	return 1
+}
+
+// Open starts a node. With an empty data directory and no Join it
+// bootstraps a new one-voter cluster; otherwise it restores its snapshot
+// and log. A data directory of a release before the etcd raft core is
+// converted first (upgrade.go).
 func Open(cfg Config) (*Node, error) {
 	cfg.setDefaults()
 	raftDir := filepath.Join(cfg.DataDir, "raft")
-	if err := os.MkdirAll(filepath.Join(raftDir, "wal"), 0o700); err != nil {
+	if err := os.MkdirAll(raftDir, 0o700); err != nil {
 		return nil, err
 	}
 	id, err := loadNodeID(cfg.DataDir, cfg.NodeID)
@@ -168,19 +184,19 @@ func Open(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg:        cfg,
 		id:         id,
+		rid:        raftID(id),
 		log:        cfg.Logger.With("node", id),
 		fsm:        newFSM(cfg.Databases),
 		proposals:  make(chan *proposal, 4096),
-		inflight:   make(chan inflight, maxInflightEntries),
 		slots:      make(chan struct{}, maxInflightEntries),
 		stop:       make(chan struct{}),
-		verifyReqs: make(chan chan error, 1024),
 		members:    map[string]memberMeta{},
+		leaderWake: make(chan struct{}, 1),
+		knownPeers: map[uint64]string{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.leaderFns.changed = make(chan struct{})
 	n.SetMaxMemory(cfg.MaxMemory, cfg.Policy)
-	hlog := newHCLog(n.log, "raft")
 
 	ok := false
 	defer func() {
@@ -188,81 +204,56 @@ func Open(cfg Config) (*Node, error) {
 			n.closeStores()
 		}
 	}()
-	if n.wal, n.meta, err = openLogStore(raftDir, cfg.LogSegmentSize, hlog); err != nil {
+	if err := upgradeDataDir(raftDir, cfg.Databases, n.log); err != nil {
 		return nil, err
 	}
-	// The cache serves followers the newest entries from memory. An entry
-	// holds a whole batch (up to maxBatchBytes), so the cache is sized in
-	// entries with that in mind: 1024 entries of 100 KB batches held
-	// 110 MB of a 100,000-session node's 320 MB (heap profile after
-	// `hatcheck bench --keys 100000`), and 64 still held 46 MB of 179 MB
-	// after loading 100,000 sessions with pipelines (1 MiB entries);
-	// followers further behind read the log file instead (raft-wal: an
-	// in-memory offset index and a read from the page cache).
-	logs, err := raft.NewLogCache(logCacheEntries, n.wal)
-	if err != nil {
-		return nil, err
+	if n.rlog, err = raftlog.Open(filepath.Join(raftDir, "log"), raftlog.Options{SegmentSize: cfg.LogSegmentSize, Logger: n.log}); err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
 	}
-	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hlog); err != nil {
+	if n.snaps, err = raftlog.OpenSnapshots(filepath.Join(raftDir, "snap"), 2, n.log); err != nil {
 		return nil, fmt.Errorf("open snapshots: %w", err)
 	}
 	if n.mux, err = newPeerMux(cfg.PeerAddr, cfg.Advertise, id, cfg.Secret, n.log); err != nil {
 		return nil, fmt.Errorf("peer port: %w", err)
 	}
 	n.peers = &peers{mux: n.mux}
-	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: n.mux.raft, MaxPool: 3, Timeout: time.Second, Logger: hlog,
+	n.trans = transport.New(transport.Config{
+		ID: n.rid, Handler: raftHandler{n}, Snapshots: snapshotSource{n.snaps}, Logger: n.log,
+		Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			return n.mux.dial(connRaft, addr, time.Second)
+		},
 	})
-
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(id)
-	rc.Logger = hlog
-	rc.HeartbeatTimeout = cfg.ElectionTimeout
-	rc.ElectionTimeout = cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = cfg.ElectionTimeout / 2
-	rc.CommitTimeout = 20 * time.Millisecond
-	rc.BatchApplyCh = true
-	rc.MaxAppendEntries = 512
-	rc.SnapshotThreshold = cfg.SnapshotThreshold
-	rc.SnapshotInterval = cfg.SnapshotInterval
-	rc.TrailingLogs = cfg.TrailingLogs
-	rc.NoSnapshotRestoreOnStart = false
-	// A removed node keeps running (and can be added back); it simply
-	// stops hearing from the leader.
-	rc.ShutdownOnRemove = false
-
-	existing, err := raft.HasExistingState(logs, n.wal, n.snaps)
+	hs, _, err := n.rlog.InitialState()
 	if err != nil {
 		return nil, err
 	}
-	if n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.wal, n.snaps, n.trans); err != nil {
+	last, err := n.rlog.LastIndex()
+	if err != nil {
+		return nil, err
+	}
+	existing := last > 0 || hs.Term > 0
+	var bootstrap []group.Member
+	if !existing && cfg.Join == "" {
+		n.log.Info("bootstrapping a new cluster", "peer_addr", n.PeerAddr())
+		bootstrap = []group.Member{{ID: n.rid, Name: id, Addr: n.PeerAddr()}}
+	}
+	n.group, err = group.Open(group.Config{
+		ID: n.rid, Storage: n.rlog, Snapshots: snapshotStore{n.snaps}, Transport: n.trans, StateMachine: n.fsm,
+		Tick: cfg.ElectionTimeout / 10, ElectionTicks: 10, HeartbeatTicks: 1,
+		SnapshotEntries: cfg.SnapshotThreshold, TrailingEntries: cfg.TrailingLogs,
+		OnLeaderChange: n.leaderChanged, OnRemoved: n.onRemoved, OnMembers: n.syncPeers,
+		Logger: n.log,
+	}, bootstrap)
+	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	n.mux.start(func(c net.Conn) { serveRPC(n.ctx, c, n.handleRPC) })
-	if !existing && cfg.Join == "" {
-		n.log.Info("bootstrapping a new cluster", "peer_addr", string(n.trans.LocalAddr()))
-		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{
-			{Suffrage: raft.Voter, ID: raft.ServerID(id), Address: n.trans.LocalAddr()},
-		}})
-		if err := f.Error(); err != nil {
-			n.raft.Shutdown()
-			return nil, fmt.Errorf("bootstrap: %w", err)
-		}
-	}
+	n.mux.start(func(c net.Conn) { serveRPC(n.ctx, c, n.handleRPC) }, n.trans.Serve, n.learnPeer)
 	ok = true
-	obs := make(chan raft.Observation, 16)
-	n.raft.RegisterObserver(raft.NewObserver(obs, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
-	}))
-	n.wg.Add(7)
+	n.wg.Add(4)
 	go n.runProposer()
-	go n.runResponder()
-	go n.runVerifier()
-	go n.watchLeadership()
 	go n.runExpirer()
 	go n.runPromoter()
-	go n.runLeaderObserver(obs)
+	go n.runLeaderObserver()
 	if cfg.Join != "" {
 		n.wg.Add(1)
 		go n.runJoin(!existing)
@@ -270,21 +261,97 @@ func Open(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// openLogStore opens the Raft log in raftDir/wal. raft-wal's Close leaves
-// its metadata database open (and locked), so the caller owns that store
-// and closes it after the log.
-func openLogStore(raftDir string, segmentSize int, hlog hclog.Logger) (*wal.WAL, *metadb.BoltMetaDB, error) {
-	dir := filepath.Join(raftDir, "wal")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, err
-	}
-	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(dir, wal.WithLogger(hlog), wal.WithMetaStore(meta), wal.WithSegmentSize(segmentSize))
+// raftHandler hands what the transport receives to the group.
+type raftHandler struct{ n *Node }
+
+func (h raftHandler) Receive(msgs []raftpb.Message) { h.n.group.Step(msgs) }
+
+// ReceiveSnapshot stores a snapshot streamed by the leader, then hands its
+// message to raft, which installs it through the append thread.
+func (h raftHandler) ReceiveSnapshot(m raftpb.Message, data io.Reader) error {
+	w, err := h.n.snaps.Create(m.Snapshot.Metadata)
 	if err != nil {
-		meta.Close()
-		return nil, nil, fmt.Errorf("open log: %w", err)
+		return err
 	}
-	return w, meta, nil
+	if _, err := io.Copy(w, data); err != nil {
+		_ = w.Abort()
+		return err
+	}
+	if err := w.Commit(); err != nil {
+		return err
+	}
+	h.n.log.Info("received a snapshot from the leader", "index", m.Snapshot.Metadata.Index, "term", m.Snapshot.Metadata.Term)
+	h.n.group.Step([]raftpb.Message{m})
+	return nil
+}
+
+func (h raftHandler) ReportUnreachable(id uint64)       { h.n.group.ReportUnreachable(id) }
+func (h raftHandler) ReportSnapshot(id uint64, ok bool) { h.n.group.ReportSnapshot(id, ok) }
+
+// snapshotSource lets the transport stream snapshot files.
+type snapshotSource struct{ s *raftlog.Snapshots }
+
+func (s snapshotSource) OpenSnapshot(meta raftpb.SnapshotMetadata) (io.ReadCloser, int64, error) {
+	return s.s.Open(meta)
+}
+
+// snapshotStore adapts raftlog.Snapshots to the group's interface.
+type snapshotStore struct{ s *raftlog.Snapshots }
+
+func (s snapshotStore) Create(meta raftpb.SnapshotMetadata) (group.SnapshotWriter, error) {
+	return s.s.Create(meta)
+}
+
+func (s snapshotStore) Open(meta raftpb.SnapshotMetadata) (io.ReadCloser, int64, error) {
+	return s.s.Open(meta)
+}
+
+// syncPeers tells the transport where the members are; the group calls it
+// whenever its member table changes.
+func (n *Node) syncPeers(ms []group.Member) {
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	seen := map[uint64]bool{}
+	for _, m := range ms {
+		if m.ID == n.rid {
+			continue
+		}
+		seen[m.ID] = true
+		if n.knownPeers[m.ID] != m.Addr {
+			n.trans.SetPeer(m.ID, m.Addr)
+			n.knownPeers[m.ID] = m.Addr
+		}
+	}
+	for id := range n.knownPeers {
+		if !seen[id] {
+			n.trans.RemovePeer(id)
+			delete(n.knownPeers, id)
+		}
+	}
+}
+
+// learnPeer takes the address a Raft dialer gives for itself when the
+// member table has none for it yet: a joining node hears from the leader
+// before its log names the leader, and must be able to answer.
+func (n *Node) learnPeer(name, addr string) {
+	id := raftID(name)
+	if id == n.rid || addr == "" {
+		return
+	}
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	if _, ok := n.knownPeers[id]; !ok {
+		n.trans.SetPeer(id, addr)
+		n.knownPeers[id] = addr
+	}
+}
+
+// onRemoved: this node was removed from the cluster. It stops serving
+// (requests fail with ErrRemoved) and says why; started again with an
+// empty data dir and --join, it is added back as a new member.
+func (n *Node) onRemoved() {
+	n.removed.Store(true)
+	n.log.Error("this node was removed from the cluster and serves no more requests; to add it back, start it with an empty data dir and --join")
 }
 
 // loadNodeID returns the id stored in dir, storing want (or a new random id)
@@ -318,7 +385,7 @@ func loadNodeID(dir, want string) (string, error) {
 func (n *Node) ID() string { return n.id }
 
 // PeerAddr is the address peers dial.
-func (n *Node) PeerAddr() string { return string(n.trans.LocalAddr()) }
+func (n *Node) PeerAddr() string { return n.mux.advertise.String() }
 
 // SetMaxMemory changes the memory limit and policy. The leader stamps them on
 // every batch, so they take effect in log order on every node.
@@ -333,7 +400,20 @@ func (n *Node) MaxMemory() (int64, command.Policy) {
 }
 
 // IsLeader reports whether this node is the leader.
-func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+func (n *Node) IsLeader() bool { return n.group.IsLeader() }
+
+// stateName is the node's role as INFO and the cluster API name it.
+func (n *Node) stateName() string {
+	switch {
+	case n.removed.Load():
+		return "Removed"
+	case n.group.State() == raft.StateLeader:
+		return "Leader"
+	case n.group.State() == raft.StateFollower:
+		return "Follower"
+	}
+	return "Candidate"
+}
 
 // waitFor polls cond until it holds, failing with ErrNoLeader after
 // FailoverWait: the conditions it waits for are all "a usable leader".
@@ -359,9 +439,9 @@ func (n *Node) waitFor(ctx context.Context, cond func() bool) error {
 	return nil
 }
 
-// Close stops the node: no new writes are taken, queued and in-flight writes
-// finish, a snapshot is taken so that the next start replays little, and
-// Raft, the peer port and the stores are closed.
+// Close stops the node: no new writes are taken, queued and in-flight
+// writes finish, a snapshot is taken, and the group, the peer port and the
+// stores are closed.
 func (n *Node) Close() error {
 	if !n.closing.CompareAndSwap(false, true) {
 		return nil
@@ -370,22 +450,28 @@ func (n *Node) Close() error {
 	n.closeMu.Lock()
 	n.closed = true
 	n.closeMu.Unlock()
+	// Let queued and in-flight entries finish, so that their writers get
+	// answers.
+	deadline := time.Now().Add(n.cfg.FailoverWait)
+	for (len(n.slots) > 0 || len(n.proposals) > 0) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	close(n.stop)
 	n.cancel()
 	n.wg.Wait()
+	// A snapshot of everything applied, so that the next start replays
+	// little.
 	var errs []error
-	if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+	if idx, err := n.group.Snapshot(); err != nil {
 		errs = append(errs, fmt.Errorf("snapshot: %w", err))
+	} else {
+		n.log.Info("snapshot complete", "index", idx)
 	}
-	if err := n.raft.Shutdown().Error(); err != nil {
-		errs = append(errs, err)
-	}
-	errs = append(errs, n.closeStores())
-	return errors.Join(errs...)
+	return errors.Join(append(errs, n.closeStores())...)
 }
 
-// Abort stops the node the way a crash would, for tests: no hand-over, no
-// snapshot, queued writes fail. What is in the log stays, as after kill -9.
+// Abort stops the node the way a crash would, for tests: no hand-over,
+// queued writes fail. What is in the log stays, as after kill -9.
 func (n *Node) Abort() error {
 	if !n.closing.CompareAndSwap(false, true) {
 		return nil
@@ -397,10 +483,10 @@ func (n *Node) Abort() error {
 	n.cancel()
 	// Stop talking to peers first, so nothing more leaves this node.
 	n.peers.close()
+	n.trans.Close()
 	n.mux.Close()
-	err := n.raft.Shutdown().Error()
 	n.wg.Wait()
-	return errors.Join(err, n.closeStores())
+	return n.closeStores()
 }
 
 // HandOver prepares a planned shutdown of the leader so that clients see no
@@ -411,15 +497,15 @@ func (n *Node) Abort() error {
 // peer connection that closes unanswered could not be retried safely. It
 // does nothing on a follower or a cluster of one. Close calls it.
 func (n *Node) HandOver() {
-	if n.raft.State() != raft.Leader || !n.hasOtherVoters() {
+	if !n.group.IsLeader() || !n.hasOtherVoters() {
 		return
 	}
 	n.draining.Store(true)
 	deadline := time.Now().Add(n.cfg.FailoverWait)
-	for (n.serving.Load() > 0 || n.pending.Load() > 0 || len(n.proposals) > 0) && time.Now().Before(deadline) {
+	for (n.serving.Load() > 0 || len(n.slots) > 0 || len(n.proposals) > 0) && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	if err := n.raft.LeadershipTransfer().Error(); err != nil {
+	if err := n.transfer(""); err != nil {
 		n.log.Warn("leadership transfer before shutdown failed", "err", err)
 		return
 	}
@@ -427,9 +513,9 @@ func (n *Node) HandOver() {
 	// does; requests they forwarded before that are answered "retry" once
 	// they arrive. Wait for the forwarding to stop.
 	for time.Now().Before(deadline) {
-		_, id := n.raft.LeaderWithID()
+		id, _ := n.group.Leader()
 		quiet := time.Since(time.Unix(0, n.lastForward.Load())) >= handOverQuiet
-		if id != "" && string(id) != n.id && quiet && n.serving.Load() == 0 {
+		if id != 0 && id != n.rid && quiet && n.serving.Load() == 0 {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -456,12 +542,8 @@ func (n *Node) enter() bool {
 func (n *Node) leave() { n.serving.Add(-1) }
 
 func (n *Node) hasOtherVoters() bool {
-	f := n.raft.GetConfiguration()
-	if f.Error() != nil {
-		return false
-	}
-	for _, s := range f.Configuration().Servers {
-		if s.Suffrage == raft.Voter && string(s.ID) != n.id {
+	for _, v := range n.group.Voters() {
+		if v != n.rid {
 			return true
 		}
 	}
@@ -473,25 +555,22 @@ func (n *Node) closeStores() error {
 	if n.peers != nil {
 		n.peers.close()
 	}
+	// The transport first: the mux waits for the connections it handed
+	// over, and the transport closes its own.
 	if n.trans != nil {
 		errs = append(errs, n.trans.Close())
 	}
 	if n.mux != nil {
 		errs = append(errs, n.mux.Close())
 	}
-	if n.wal != nil {
-		errs = append(errs, n.wal.Close())
+	if n.group != nil {
+		errs = append(errs, n.group.Close())
 	}
-	if n.meta != nil {
-		errs = append(errs, n.meta.Close())
+	if n.rlog != nil {
+		errs = append(errs, n.rlog.Close())
 	}
 	return errors.Join(errs...)
 }
-
-// logCacheEntries is how many recent log entries stay in memory. 16 rather
-// than 64: RSS after loading 100,000 sessions 222–231 → 175–179 MB, three
-// nodes on the mix unchanged within noise (11.8–13.5k ops/s either way).
-const logCacheEntries = 16
 
 // SetEvents sets who receives what applying the log publishes (PUBLISH
 // messages, keyspace notifications) on this node.
@@ -511,15 +590,14 @@ type Stats struct {
 
 // Stats reports the node's state.
 func (n *Node) Stats() Stats {
-	addr, lid := n.raft.LeaderWithID()
+	lid, leader := n.Leader()
+	_, term := n.group.Leader()
 	s := Stats{
-		ID: n.id, State: n.raft.State().String(), Leader: string(addr), LeaderID: string(lid),
-		Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.fsm.applied.Load(),
-		Snapshots: n.fsm.snapshots.Load(), Restores: n.fsm.restores.Load(), LastSnapshotDuration: time.Duration(n.fsm.lastSnapshotNanos.Load()),
+		ID: n.id, State: n.stateName(), Leader: leader, LeaderID: lid,
+		Term: term, CommitIndex: n.group.CommitIndex(), AppliedIndex: n.group.AppliedIndex(),
+		LastSnapshotIndex: n.group.SnapshotIndex(),
+		Snapshots:         n.fsm.snapshots.Load(), Restores: n.fsm.restores.Load(), LastSnapshotDuration: time.Duration(n.fsm.lastSnapshotNanos.Load()),
 		Expired: n.expired.Load(), Evicted: n.evicted.Load(),
-	}
-	if metas, err := n.snaps.List(); err == nil && len(metas) > 0 {
-		s.LastSnapshotIndex = metas[0].Index
 	}
 	n.fsm.read(func(ks *keyspace.Keyspace) {
 		s.UsedMemory = ks.Used()
@@ -531,12 +609,23 @@ func (n *Node) Stats() Stats {
 	return s
 }
 
+// Healthy is nil unless this node was removed from the cluster.
+func (n *Node) Healthy() error {
+	if n.removed.Load() {
+		return ErrRemoved
+	}
+	return nil
+}
+
 // Ready reports whether the node can serve linearizable reads and writes:
-// it leads and has applied everything committed in its term, or it knows a
-// leader to forward to.
+// it leads and has applied everything committed before its term, or it
+// knows a leader to forward to.
 func (n *Node) Ready() bool {
-	if n.raft.State() == raft.Leader {
-		return n.leaderReady.Load() && n.appliedThrough(n.raft.CommitIndex())
+	if n.removed.Load() {
+		return false
+	}
+	if n.group.IsLeader() {
+		return n.group.LeaderReady()
 	}
 	_, ok := n.currentLeader()
 	return ok

@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hashicorp/raft"
-
+	"github.com/hatcheck/hatcheck/internal/cluster/group"
 	"github.com/hatcheck/hatcheck/internal/command"
 )
 
@@ -19,21 +18,12 @@ type proposal struct {
 	done chan struct{}
 }
 
-// inflight is one log entry handed to Raft: its future and the proposals it
-// carries, in the entry's order. skip is how many leading transactions were
-// added by the node itself (evictions).
-type inflight struct {
-	f     raft.ApplyFuture
-	props []*proposal
-	skip  int
-}
-
 // Batching limits: one log entry carries at most this many transactions or
 // bytes. While one entry is being fsync'd the next fills up, so under load
 // many client writes share one fsync (group commit).
 //
 // maxInflightEntries bounds the entries handed to Raft and not yet applied.
-// raft.Apply does not block, so without the bound every proposal would
+// Proposing does not block, so without the bound every proposal would
 // become its own entry; with it, proposals that arrive while the log is
 // busy wait in the queue and leave together in the next entry.
 //
@@ -79,7 +69,6 @@ func (n *Node) propose(ctx context.Context, tx command.Tx) (command.TxResult, er
 
 func (n *Node) runProposer() {
 	defer n.wg.Done()
-	defer close(n.inflight)
 	var last int64
 	for {
 		var first *proposal
@@ -90,7 +79,14 @@ func (n *Node) runProposer() {
 			return
 		}
 		// Wait for room in flight; proposals keep queuing meanwhile.
-		n.slots <- struct{}{}
+		select {
+		case n.slots <- struct{}{}:
+		case <-n.stop:
+			first.err = ErrShutdown
+			close(first.done)
+			n.failQueued()
+			return
+		}
 		props := []*proposal{first}
 		size := txSize(first.tx)
 	fill:
@@ -119,11 +115,51 @@ func (n *Node) runProposer() {
 		for _, p := range props {
 			txs = append(txs, p.tx)
 		}
-		data := command.EncodeBatch(make([]byte, 0, size+64), h, txs)
-		// Count the entry as pending before Raft can commit it, so that a
-		// read that sees it committed also sees it pending.
-		n.pending.Add(1)
-		n.inflight <- inflight{f: n.raft.Apply(data, 0), props: props, skip: skip}
+		data := command.EncodeBatch(make([]byte, group.ProposalHeader, group.ProposalHeader+size+64), h, txs)
+		n.group.Propose(data, func(r any, err error) { n.answer(props, skip, r, err) })
+	}
+}
+
+// answer hands every transaction of an entry its result. It runs on the
+// group's apply thread (or its loop, for an entry that never committed
+// here) and does not block.
+func (n *Node) answer(props []*proposal, skip int, r any, err error) {
+	<-n.slots
+	var results []command.TxResult
+	switch {
+	case errors.Is(err, group.ErrDropped):
+		// Refused before entering the log: safe to send to the new leader.
+		err = fmt.Errorf("%w: %v", errRetry, err)
+	case errors.Is(err, group.ErrUnknownOutcome):
+		err = fmt.Errorf("%w: %v", ErrNoLeader, err)
+	case errors.Is(err, group.ErrStopped):
+		err = ErrShutdown
+	case err == nil:
+		switch r := r.(type) {
+		case []command.TxResult:
+			results = r
+		case error:
+			err = r
+		default:
+			err = fmt.Errorf("unexpected apply result %T", r)
+		}
+	}
+	if err == nil && len(results) != len(props)+skip {
+		err = fmt.Errorf("apply returned %d results for %d transactions", len(results), len(props)+skip)
+	}
+	if err != nil && !errors.Is(err, errRetry) && !errors.Is(err, ErrShutdown) {
+		n.log.Warn("log entry failed", "err", err, "transactions", len(props))
+	}
+	if skip > 0 && err == nil && len(results[0].Results) > 0 {
+		n.evicted.Add(uint64(sumInts(results[0].Results)))
+	}
+	for i, p := range props {
+		if err != nil {
+			p.err = err
+		} else {
+			p.res = results[i+skip]
+		}
+		close(p.done)
 	}
 }
 
@@ -136,53 +172,6 @@ func (n *Node) failQueued() {
 			close(p.done)
 		default:
 			return
-		}
-	}
-}
-
-// runResponder waits for entries in the order they were proposed and hands
-// each transaction its result.
-func (n *Node) runResponder() {
-	defer n.wg.Done()
-	for in := range n.inflight {
-		err := in.f.Error()
-		<-n.slots
-		n.pending.Add(-1)
-		n.fsm.broadcast()
-		var results []command.TxResult
-		if err == nil {
-			switch r := in.f.Response().(type) {
-			case []command.TxResult:
-				results = r
-			case error:
-				err = r
-			default:
-				err = fmt.Errorf("unexpected apply response %T", r)
-			}
-		}
-		if err == nil && len(results) != len(in.props)+in.skip {
-			err = fmt.Errorf("apply returned %d results for %d transactions", len(results), len(in.props)+in.skip)
-		}
-		if err != nil {
-			switch {
-			case errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipTransferInProgress):
-				// Refused before entering the log: safe to send to the new leader.
-				err = fmt.Errorf("%w: %v", errRetry, err)
-			case errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown):
-				err = fmt.Errorf("%w: %v (the write may or may not have been applied)", ErrNoLeader, err)
-			}
-			n.log.Warn("log entry failed", "err", err, "transactions", len(in.props))
-		}
-		if in.skip > 0 && err == nil && len(results[0].Results) > 0 {
-			n.evicted.Add(uint64(sumInts(results[0].Results)))
-		}
-		for i, p := range in.props {
-			if err != nil {
-				p.err = err
-			} else {
-				p.res = results[i+in.skip]
-			}
-			close(p.done)
 		}
 	}
 }

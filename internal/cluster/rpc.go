@@ -24,7 +24,6 @@ import (
 // Request types.
 const (
 	rpcWrite   byte = 'W' // payload: command.EncodeBatch of one transaction
-	rpcRead    byte = 'Q' // payload: command.EncodeBatch of one one-command transaction
 	rpcControl byte = 'C' // payload: JSON controlRequest
 )
 
@@ -173,8 +172,8 @@ func (cl *rpcClient) broken() bool {
 
 // call sends one request and waits for its reply. It returns errNotSent if
 // the request never left, errConnLost if the connection failed afterwards,
-// errAborted if abort was closed first.
-func (cl *rpcClient) call(ctx context.Context, abort <-chan struct{}, typ byte, payload []byte) (byte, []byte, error) {
+// errAborted if no reply came within grace after abort was closed.
+func (cl *rpcClient) call(ctx context.Context, abort <-chan struct{}, grace time.Duration, typ byte, payload []byte) (byte, []byte, error) {
 	ch := make(chan rpcReply, 1)
 	cl.mu.Lock()
 	if cl.err != nil {
@@ -199,18 +198,29 @@ func (cl *rpcClient) call(ctx context.Context, abort <-chan struct{}, typ byte, 
 		// and telling the two apart is not worth it for a broken link.
 		return 0, nil, errConnLost
 	}
-	select {
-	case rep, ok := <-ch:
-		if !ok {
-			return 0, nil, errConnLost
+	var graceC <-chan time.Time
+	for {
+		select {
+		case rep, ok := <-ch:
+			if !ok {
+				return 0, nil, errConnLost
+			}
+			return rep.status, rep.payload, nil
+		case <-ctx.Done():
+			cl.forget(id)
+			return 0, nil, ctx.Err()
+		case <-abort:
+			// A peer that is still alive answers soon (a leader handing
+			// over answers "retry"); one that is paused or cut off does
+			// not, and the caller stops waiting for it.
+			abort = nil
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			graceC = t.C
+		case <-graceC:
+			cl.forget(id)
+			return 0, nil, errAborted
 		}
-		return rep.status, rep.payload, nil
-	case <-ctx.Done():
-		cl.forget(id)
-		return 0, nil, ctx.Err()
-	case <-abort:
-		cl.forget(id)
-		return 0, nil, errAborted
 	}
 }
 
@@ -257,16 +267,17 @@ func (p *peers) get(addr string) (*rpcClient, error) {
 
 // call sends a request to the peer at addr.
 func (p *peers) call(ctx context.Context, addr string, typ byte, payload []byte) (byte, []byte, error) {
-	return p.callAbortable(ctx, nil, addr, typ, payload)
+	return p.callAbortable(ctx, nil, 0, addr, typ, payload)
 }
 
-// callAbortable is call that stops waiting when abort is closed.
-func (p *peers) callAbortable(ctx context.Context, abort <-chan struct{}, addr string, typ byte, payload []byte) (byte, []byte, error) {
+// callAbortable is call that stops waiting for a reply once abort is
+// closed and grace has passed since.
+func (p *peers) callAbortable(ctx context.Context, abort <-chan struct{}, grace time.Duration, addr string, typ byte, payload []byte) (byte, []byte, error) {
 	cl, err := p.get(addr)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: %v", errNotSent, err)
 	}
-	return cl.call(ctx, abort, typ, payload)
+	return cl.call(ctx, abort, grace, typ, payload)
 }
 
 func (p *peers) close() {

@@ -56,6 +56,7 @@ var (
 	ErrWrongType      = errors.New("wrong type")
 	ErrNoLeader       = errors.New("no leader available")
 	ErrShutdown       = errors.New("node is shutting down")
+	ErrRemoved        = errors.New("this node was removed from the cluster; it serves no more requests")
 	ErrNotInteger     = errors.New("value is not an integer or out of range")
 	ErrHashNotInteger = errors.New("hash value is not an integer")
 	ErrOverflow       = errors.New("increment or decrement would overflow")

@@ -49,7 +49,7 @@ type Config struct {
 	ElectionTimeout   time.Duration
 	ShutdownTimeout   time.Duration
 	SnapshotThreshold uint64
-	SnapshotInterval  time.Duration
+	SnapshotInterval  time.Duration // ignored; see the flag
 	TrailingLogs      uint64
 	LogSegmentSize    Size
 
@@ -213,7 +213,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.DurationVar(&c.ElectionTimeout, "election-timeout", c.ElectionTimeout, "Raft heartbeat/election timeout: a leader unheard of for 1-2x this is replaced")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for clients to finish")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", c.SnapshotThreshold, "log entries between snapshots")
-	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", c.SnapshotInterval, "how often to check whether to snapshot")
+	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", c.SnapshotInterval, "ignored (kept so that existing command lines start): a snapshot is taken as soon as --snapshot-threshold entries were applied")
 	fs.Var(&c.LogSegmentSize, "log-segment-size", "size of one Raft log file (old entries are deleted a file at a time)")
 	fs.Uint64Var(&c.TrailingLogs, "trailing-logs", c.TrailingLogs, "log entries kept behind a snapshot, so a briefly absent node catches up without a snapshot install")
 	fs.IntVar(&c.Procs, "procs", c.Procs, "Go processors (GOMAXPROCS); 0 = usable CPUs + 2, so that Raft's fsync, which holds a processor while it blocks, never stalls clients on a small machine")

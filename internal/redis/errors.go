@@ -83,6 +83,8 @@ func errorText(err error, name string) string {
 		return "CLUSTERDOWN no leader available, try again later"
 	case errors.Is(err, command.ErrShutdown):
 		return "ERR server is shutting down"
+	case errors.Is(err, command.ErrRemoved):
+		return "CLUSTERDOWN " + command.ErrRemoved.Error()
 	}
 	return "ERR " + err.Error()
 }

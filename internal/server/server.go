@@ -101,7 +101,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		Join: cfg.Join, Secret: cfg.RequirePass, Meta: meta, UnsafeStaleReads: cfg.UnsafeStaleReads,
 		Databases: cfg.Databases, MaxMemory: int64(cfg.MaxMemory), Policy: policy,
 		FailoverWait: cfg.FailoverWait, ElectionTimeout: cfg.ElectionTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
-		SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
+		TrailingLogs:   cfg.TrailingLogs,
 		LogSegmentSize: int(cfg.LogSegmentSize), Logger: logger,
 	}); err != nil {
 		return fail(err)

@@ -1,14 +1,17 @@
 package group
 
 import (
+	"time"
+
 	"go.etcd.io/raft/v3/raftpb"
 )
 
 // applyJob is one unit of the apply thread's work: committed entries
 // (MsgStorageApply) or a snapshot received from the leader to restore.
 type applyJob struct {
-	msg     raftpb.Message
-	restore *raftpb.SnapshotMetadata
+	msg      raftpb.Message
+	restore  *raftpb.SnapshotMetadata
+	snapshot func(index uint64, err error) // Snapshot's request
 }
 
 // runApply is the apply thread: committed entries go to the state machine
@@ -30,7 +33,12 @@ func (g *Group) runApply() {
 					g.fatal("restore snapshot", err)
 					return
 				}
+				g.membersChanged()
 				g.log.Info("restored a snapshot from the leader", "index", job.restore.Index, "term", job.restore.Term)
+				continue
+			}
+			if job.snapshot != nil {
+				g.snapshotOnRequest(job.snapshot)
 				continue
 			}
 			ents := job.msg.Entries
@@ -79,7 +87,7 @@ func (g *Group) applyEntry(e *raftpb.Entry) {
 // setApplied publishes the applied index and wakes the waiters it
 // satisfies.
 func (g *Group) setApplied(index, term uint64) {
-	g.appliedTerm = term
+	g.appliedTerm.Store(term)
 	g.appliedMu.Lock()
 	g.applied.Store(index)
 	var ready []appliedWaiter
@@ -109,16 +117,32 @@ func (g *Group) maybeSnapshot() {
 	if g.snapshotting.Load() || applied < g.snapIndex.Load()+g.cfg.SnapshotEntries {
 		return
 	}
-	g.snapshotNow()
+	g.snapshotNow(nil)
 }
 
-func (g *Group) snapshotNow() {
+// snapshotOnRequest waits for a snapshot in progress, then takes one of
+// everything applied so far, unless the last one already holds it.
+func (g *Group) snapshotOnRequest(done func(uint64, error)) {
+	for g.snapshotting.Load() {
+		time.Sleep(time.Millisecond)
+	}
 	applied := g.applied.Load()
 	if applied == 0 || applied == g.snapIndex.Load() {
+		done(g.snapIndex.Load(), nil)
 		return
 	}
+	g.snapshotNow(done)
+}
+
+// snapshotNow captures the state machine and writes the snapshot on
+// another goroutine; done (if any) hears when it is recorded in the log.
+func (g *Group) snapshotNow(done func(uint64, error)) {
+	if done == nil {
+		done = func(uint64, error) {}
+	}
+	applied := g.applied.Load()
 	g.snapshotting.Store(true)
-	meta := raftpb.SnapshotMetadata{Index: applied, Term: g.appliedTerm, ConfState: g.confState}
+	meta := raftpb.SnapshotMetadata{Index: applied, Term: g.appliedTerm.Load(), ConfState: *g.confState.Load()}
 	members := g.members.encode()
 	encode := g.cfg.StateMachine.Snapshot()
 	g.wg.Add(1)
@@ -127,19 +151,48 @@ func (g *Group) snapshotNow() {
 		defer g.snapshotting.Store(false)
 		if err := g.writeSnapshot(meta, members, encode); err != nil {
 			g.log.Error("snapshot failed", "index", meta.Index, "err", err)
+			done(0, err)
 			return
 		}
 		g.appendq.push(appendJob{upkeep: func() error {
-			if err := g.cfg.Storage.SetSnapshot(meta); err != nil {
-				return err
-			}
-			g.snapIndex.Store(meta.Index)
-			first, err := g.cfg.Storage.FirstIndex()
-			if err != nil || meta.Index < g.cfg.TrailingEntries+first {
-				return err
-			}
-			return g.cfg.Storage.Compact(meta.Index - g.cfg.TrailingEntries)
+			err := g.recordSnapshot(meta)
+			done(meta.Index, err)
+			return err
 		}})
 		g.log.Debug("snapshot taken", "index", meta.Index, "term", meta.Term)
 	}()
+}
+
+// recordSnapshot tells the log about a snapshot written to disk and
+// compacts the log behind it, keeping TrailingEntries. It runs on the
+// append thread.
+func (g *Group) recordSnapshot(meta raftpb.SnapshotMetadata) error {
+	if err := g.cfg.Storage.SetSnapshot(meta); err != nil {
+		return err
+	}
+	g.snapIndex.Store(meta.Index)
+	first, err := g.cfg.Storage.FirstIndex()
+	if err != nil || meta.Index < g.cfg.TrailingEntries+first {
+		return err
+	}
+	return g.cfg.Storage.Compact(meta.Index - g.cfg.TrailingEntries)
+}
+
+// Snapshot takes a snapshot of everything applied so far and waits until
+// the log has recorded it (a clean shutdown does this, so that the next
+// start replays little). It returns the snapshot's index; with nothing
+// applied since the last snapshot it takes none and returns that one's.
+func (g *Group) Snapshot() (uint64, error) {
+	type res struct {
+		index uint64
+		err   error
+	}
+	ch := make(chan res, 1)
+	g.applyq.push(applyJob{snapshot: func(index uint64, err error) { ch <- res{index, err} }})
+	select {
+	case r := <-ch:
+		return r.index, r.err
+	case <-g.stop:
+		return 0, ErrStopped
+	}
 }

@@ -118,6 +118,11 @@ type Config struct {
 	// so that a briefly absent follower catches up from the log. Defaults
 	// 16384 and 10240.
 	SnapshotEntries, TrailingEntries uint64
+	// ConfChangeTimeout bounds the wait for a membership change to be
+	// applied; default 10 s. Raft drops a change it cannot take (another
+	// is still pending, or it would leave no voter) without a word, so
+	// without a bound its caller could wait forever.
+	ConfChangeTimeout time.Duration
 	// MaxSizePerMsg bounds the entries in one append message (default
 	// 1 MiB); MaxInflightMsgs bounds append messages in flight to a
 	// follower (default 256).
@@ -129,6 +134,10 @@ type Config struct {
 	// OnRemoved is called once, from the apply thread, when this node is
 	// removed from the group.
 	OnRemoved func()
+	// OnMembers is called from the apply thread (and from Open) with the
+	// member table whenever it changes, e.g. to tell the transport where
+	// peers are.
+	OnMembers func([]Member)
 	Logger    *slog.Logger
 }
 
@@ -147,6 +156,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.TrailingEntries == 0 {
 		c.TrailingEntries = 10240
+	}
+	if c.ConfChangeTimeout == 0 {
+		c.ConfChangeTimeout = 10 * time.Second
 	}
 	if c.MaxSizePerMsg == 0 {
 		c.MaxSizePerMsg = 1 << 20
@@ -185,17 +197,18 @@ type Group struct {
 	term      atomic.Uint64
 	commit    atomic.Uint64
 	isLeader  atomic.Bool
+	state     atomic.Uint64 // raft.StateType
 	applied   atomic.Uint64 // by the apply thread
 	snapIndex atomic.Uint64
 
 	members membersTable
 
-	// The apply thread's own state.
-	confState    raftpb.ConfState // as of the last applied entry
-	appliedTerm  uint64           // term of the last applied entry
-	snapshotting atomic.Bool      // a snapshot is being written
-	confBusy     atomic.Bool      // a membership change is in flight
-	failed       atomic.Bool      // storage failed; see fatal
+	// The apply thread's own state, published for readers.
+	confState    atomic.Pointer[raftpb.ConfState] // as of the last applied entry
+	appliedTerm  atomic.Uint64                    // term of the last applied entry
+	snapshotting atomic.Bool                      // a snapshot is being written
+	confBusy     atomic.Bool                      // a membership change is in flight
+	failed       atomic.Bool                      // storage failed; see fatal
 
 	appliedMu      sync.Mutex
 	appliedWaiters []appliedWaiter
@@ -283,7 +296,11 @@ func Open(cfg Config, bootstrap []Member) (*Group, error) {
 			return nil, err
 		}
 	}
+	if g.confState.Load() == nil {
+		g.confState.Store(&raftpb.ConfState{})
+	}
 	g.applied.Store(snap.Metadata.Index)
+	g.membersChanged()
 	g.wg.Add(3)
 	go g.run()
 	go g.runAppend()
@@ -374,12 +391,25 @@ func (g *Group) Step(msgs []raftpb.Message) {
 // Leader is the current leader's id (0 while none is known) and term.
 func (g *Group) Leader() (id, term uint64) { return g.leader.Load(), g.term.Load() }
 
+// State is this node's role: follower, (pre-)candidate or leader.
+func (g *Group) State() raft.StateType { return raft.StateType(g.state.Load()) }
+
 // IsLeader reports whether this node leads.
 func (g *Group) IsLeader() bool { return g.isLeader.Load() }
 
 // CommitIndex and AppliedIndex are this node's.
 func (g *Group) CommitIndex() uint64  { return g.commit.Load() }
 func (g *Group) AppliedIndex() uint64 { return g.applied.Load() }
+
+// LeaderReady reports whether this node leads and has applied an entry of
+// its own term, and so every entry earlier leaders committed: its state
+// holds every acknowledged write.
+func (g *Group) LeaderReady() bool {
+	return g.isLeader.Load() && g.appliedTerm.Load() >= g.term.Load()
+}
+
+// Voters lists the voting members as of the last applied entry.
+func (g *Group) Voters() []uint64 { return g.confState.Load().Voters }
 
 // SnapshotIndex is the index of the last snapshot taken or installed.
 func (g *Group) SnapshotIndex() uint64 { return g.snapIndex.Load() }

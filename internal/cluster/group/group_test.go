@@ -338,12 +338,21 @@ func threeNodes(t *testing.T, net *network, tweak func(*Config)) []*testNode {
 	for id := uint64(2); id <= 3; id++ {
 		nodes = append(nodes, net.start(t, id, nil, tweak))
 		m := Member{ID: id, Name: fmt.Sprint("n", id), Addr: fmt.Sprint("a", id)}
-		for _, op := range []func(Member, func(error)){n1.g.AddLearner, n1.g.Promote} {
-			ch := make(chan error, 1)
-			op(m, func(err error) { ch <- err })
-			if err := <-ch; err != nil {
-				t.Fatalf("membership change for %d: %v", id, err)
-			}
+		for _, op := range []func(*Group) func(Member, func(error)){
+			func(g *Group) func(Member, func(error)) { return g.AddLearner },
+			func(g *Group) func(Member, func(error)) { return g.Promote },
+		} {
+			// On a loaded machine leadership may move meanwhile; both
+			// changes can be asked again of whoever leads.
+			waitFor(t, fmt.Sprint("membership change for ", id), func() bool {
+				ch := make(chan error, 1)
+				op(waitLeader(t, nodes...).g)(m, func(err error) { ch <- err })
+				err := <-ch
+				if err != nil && !errors.Is(err, ErrUnknownOutcome) && !errors.Is(err, ErrDropped) && !errors.Is(err, ErrConfChangePending) {
+					t.Fatalf("membership change for %d: %v", id, err)
+				}
+				return err == nil
+			})
 		}
 	}
 	for _, n := range nodes {

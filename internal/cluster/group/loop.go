@@ -179,6 +179,7 @@ func (g *Group) softState(ss *raft.SoftState, rounds map[uint64]*readRound) {
 	wasLeader := g.isLeader.Load()
 	leads := ss.RaftState == raft.StateLeader
 	g.isLeader.Store(leads)
+	g.state.Store(uint64(ss.RaftState))
 	oldLeader := g.leader.Swap(ss.Lead)
 	if wasLeader && !leads {
 		g.failPending(ErrUnknownOutcome)

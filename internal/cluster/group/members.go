@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -105,6 +107,11 @@ func (g *Group) Promote(m Member, done func(error)) {
 	g.changeMembers(raftpb.ConfChangeAddNode, m, done)
 }
 
+// Update proposes a new address for member m.
+func (g *Group) Update(m Member, done func(error)) {
+	g.changeMembers(raftpb.ConfChangeUpdateNode, m, done)
+}
+
 // Remove proposes removing member id.
 func (g *Group) Remove(id uint64, done func(error)) {
 	g.changeMembers(raftpb.ConfChangeRemoveNode, Member{ID: id}, done)
@@ -117,12 +124,20 @@ func (g *Group) changeMembers(typ raftpb.ConfChangeType, m Member, done func(err
 	}
 	b, _ := json.Marshal(m)
 	cc := &raftpb.ConfChangeV2{Changes: []raftpb.ConfChangeSingle{{Type: typ, NodeID: m.ID}}, Context: b}
+	// Raft refuses a change it cannot take without telling (the entry
+	// becomes an empty one), so the slot is freed by whichever comes
+	// first: the change applied, a failure, or the timeout.
+	var once atomic.Bool
+	finish := func(err error) {
+		if once.CompareAndSwap(false, true) {
+			g.confBusy.Store(false)
+			done(err)
+		}
+	}
+	timer := time.AfterFunc(g.cfg.ConfChangeTimeout, func() { finish(ErrUnknownOutcome) })
 	g.submit(proposal{cc: cc, done: func(_ any, err error) {
-		// Raft refuses a change it cannot take without telling (the entry
-		// becomes an empty one); only an applied change or a failure
-		// frees the slot, and leadership changes fail pending ones.
-		g.confBusy.Store(false)
-		done(err)
+		timer.Stop()
+		finish(err)
 	}})
 }
 
@@ -134,7 +149,7 @@ func (g *Group) applyConfChange(index uint64, cc raftpb.ConfChangeV2) {
 	if err := g.onLoop(func() { cs = g.rn.ApplyConfChange(cc) }); err != nil {
 		return
 	}
-	g.confState = *cs
+	g.confState.Store(cs)
 	var id propID
 	var m Member
 	if len(cc.Context) >= ProposalHeader {
@@ -161,11 +176,14 @@ func (g *Group) applyConfChange(index uint64, cc raftpb.ConfChangeV2) {
 				g.cfg.OnRemoved()
 			}
 		case raftpb.ConfChangeUpdateNode:
-			if m.ID == c.NodeID {
+			if old, ok := g.members.get(c.NodeID); ok && m.ID == c.NodeID {
+				m.Learner = old.Learner
 				g.members.set(m)
+				g.log.Info("member moved", "id", c.NodeID, "name", m.Name, "addr", m.Addr, "index", index)
 			}
 		}
 	}
+	g.membersChanged()
 	if id != (propID{}) {
 		if done := g.take(id); done != nil {
 			done(nil, nil)
@@ -175,3 +193,9 @@ func (g *Group) applyConfChange(index uint64, cc raftpb.ConfChangeV2) {
 
 // String describes a member for logs.
 func (m Member) String() string { return fmt.Sprintf("%s(%x)@%s", m.Name, m.ID, m.Addr) }
+
+func (g *Group) membersChanged() {
+	if g.cfg.OnMembers != nil {
+		g.cfg.OnMembers(g.members.list())
+	}
+}

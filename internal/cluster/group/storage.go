@@ -139,18 +139,34 @@ func (g *Group) writeSnapshot(meta raftpb.SnapshotMetadata, members []byte, enco
 	if err != nil {
 		return err
 	}
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(members)))
-	if _, err = w.Write(n[:]); err == nil {
-		if _, err = w.Write(members); err == nil {
-			err = encode(w)
-		}
-	}
-	if err != nil {
+	if err := writeSnapshotData(w, members, encode); err != nil {
 		_ = w.Abort()
 		return err
 	}
 	return w.Commit()
+}
+
+func writeSnapshotData(w io.Writer, members []byte, encode func(io.Writer) error) error {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(members)))
+	if _, err := w.Write(n[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(members); err != nil {
+		return err
+	}
+	return encode(w)
+}
+
+// EncodeSnapshot writes snapshot data as the group writes it — the member
+// table, then the state machine's data from encode — for a snapshot made
+// outside a running group (converting an old data directory).
+func EncodeSnapshot(w io.Writer, members []Member, encode func(io.Writer) error) error {
+	var t membersTable
+	for _, m := range members {
+		t.set(m)
+	}
+	return writeSnapshotData(w, t.encode(), encode)
 }
 
 // restore loads a snapshot into the state machine and the member table.
@@ -174,7 +190,8 @@ func (g *Group) restore(meta raftpb.SnapshotMetadata) error {
 	if err := g.cfg.StateMachine.Restore(r); err != nil {
 		return fmt.Errorf("snapshot %d: %w", meta.Index, err)
 	}
-	g.confState = meta.ConfState
+	cs := meta.ConfState
+	g.confState.Store(&cs)
 	g.snapIndex.Store(meta.Index)
 	g.setApplied(meta.Index, meta.Term)
 	return nil
