@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hatcheck/hatcheck/internal/cluster/group"
 	"github.com/hatcheck/hatcheck/internal/command"
 )
 
@@ -380,5 +381,28 @@ func TestForwardedWriteEndsWhenLeadershipMoves(t *testing.T) {
 	}
 	if got := atomic.LoadInt32(reqs); got != 1 {
 		t.Fatalf("the peer saw %d requests, want 1", got)
+	}
+}
+
+// A restarted node rebuilds its member table from its log only as fast as
+// the leader lets it commit, and hears from the leader first: the address
+// the leader gave in its hello must survive the table's updates until the
+// table names it, or the node cannot answer (TestFailoverTime caught it
+// waiting out --failover-wait after a restart).
+func TestLearnedPeerOutlivesMemberTableUpdates(t *testing.T) {
+	n := startCluster(t, 1, nil)[0]
+	n.learnPeer("n9", "127.0.0.1:9")
+	n.syncPeers(n.group.Members()) // a table that does not name n9 yet
+	if addr, ok := n.peerAddr(raftID("n9")); !ok || addr != "127.0.0.1:9" {
+		t.Fatalf("learned address after a member table update: %q %v", addr, ok)
+	}
+	// A member that leaves the table is forgotten.
+	n.syncPeers(append(n.group.Members(), group.Member{ID: raftID("n8"), Name: "n8", Addr: "127.0.0.1:8"}))
+	if _, ok := n.peerAddr(raftID("n8")); !ok {
+		t.Fatal("a member's address is unknown")
+	}
+	n.syncPeers(n.group.Members())
+	if _, ok := n.peerAddr(raftID("n8")); ok {
+		t.Fatal("a member that left the table is still known")
 	}
 }

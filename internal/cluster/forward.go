@@ -65,11 +65,7 @@ func (n *Node) currentLeader() (addr string, ok bool) {
 	if id == 0 || id == n.rid {
 		return "", false
 	}
-	m, ok := n.group.Member(id)
-	if !ok || m.Addr == "" {
-		return "", false
-	}
-	return m.Addr, true
+	return n.peerAddr(id)
 }
 
 // leads reports whether this node leads and takes requests.

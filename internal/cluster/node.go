@@ -144,7 +144,7 @@ type Node struct {
 	}
 	leaderWake chan struct{}
 	peersMu    sync.Mutex
-	knownPeers map[uint64]string // what the transport was told
+	knownPeers map[uint64]knownPeer // what the transport was told
 
 	proposals chan *proposal
 	slots     chan struct{} // one per entry in flight
@@ -192,7 +192,7 @@ func Open(cfg Config) (*Node, error) {
 		stop:       make(chan struct{}),
 		members:    map[string]memberMeta{},
 		leaderWake: make(chan struct{}, 1),
-		knownPeers: map[uint64]string{},
+		knownPeers: map[uint64]knownPeer{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.leaderFns.changed = make(chan struct{})
@@ -306,8 +306,18 @@ func (s snapshotStore) Open(meta raftpb.SnapshotMetadata) (io.ReadCloser, int64,
 	return s.s.Open(meta)
 }
 
+// knownPeer is a peer the transport was told of: from the member table,
+// or learned from the peer's own hello before the table named it.
+type knownPeer struct {
+	addr   string
+	member bool
+}
+
 // syncPeers tells the transport where the members are; the group calls it
-// whenever its member table changes.
+// whenever its member table changes. A peer that left the table is
+// forgotten; one learned from its hello and not (yet) in the table is
+// kept: a restarted node's table is rebuilt from its log only as fast as
+// the leader, who may be that peer, lets it commit.
 func (n *Node) syncPeers(ms []group.Member) {
 	n.peersMu.Lock()
 	defer n.peersMu.Unlock()
@@ -317,13 +327,15 @@ func (n *Node) syncPeers(ms []group.Member) {
 			continue
 		}
 		seen[m.ID] = true
-		if n.knownPeers[m.ID] != m.Addr {
-			n.trans.SetPeer(m.ID, m.Addr)
-			n.knownPeers[m.ID] = m.Addr
+		if p := n.knownPeers[m.ID]; p.addr != m.Addr || !p.member {
+			if p.addr != m.Addr {
+				n.trans.SetPeer(m.ID, m.Addr)
+			}
+			n.knownPeers[m.ID] = knownPeer{addr: m.Addr, member: true}
 		}
 	}
-	for id := range n.knownPeers {
-		if !seen[id] {
+	for id, p := range n.knownPeers {
+		if p.member && !seen[id] {
 			n.trans.RemovePeer(id)
 			delete(n.knownPeers, id)
 		}
@@ -331,8 +343,9 @@ func (n *Node) syncPeers(ms []group.Member) {
 }
 
 // learnPeer takes the address a Raft dialer gives for itself when the
-// member table has none for it yet: a joining node hears from the leader
-// before its log names the leader, and must be able to answer.
+// member table has none for it yet: a joining or restarted node hears from
+// the leader before its applied log names the leader, and must be able to
+// answer.
 func (n *Node) learnPeer(name, addr string) {
 	id := raftID(name)
 	if id == n.rid || addr == "" {
@@ -342,8 +355,20 @@ func (n *Node) learnPeer(name, addr string) {
 	defer n.peersMu.Unlock()
 	if _, ok := n.knownPeers[id]; !ok {
 		n.trans.SetPeer(id, addr)
-		n.knownPeers[id] = addr
+		n.knownPeers[id] = knownPeer{addr: addr}
 	}
+}
+
+// peerAddr is where the node with Raft id id listens: from the member
+// table, else from what it said in its hello.
+func (n *Node) peerAddr(id uint64) (string, bool) {
+	if m, ok := n.group.Member(id); ok && m.Addr != "" {
+		return m.Addr, true
+	}
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	p, ok := n.knownPeers[id]
+	return p.addr, ok && p.addr != ""
 }
 
 // onRemoved: this node was removed from the cluster. It stops serving

@@ -91,6 +91,20 @@ func (nw *Network) Cut(a, b string) {
 	}
 }
 
+// CutOneWay breaks only what from dials to to: from's open connections to
+// to are closed and new ones refused, while to still reaches from. Peer
+// connections carry each node's own messages outward, so from's messages
+// no longer arrive at to, but to's arrive at from.
+func (nw *Network) CutOneWay(from, to string) {
+	nw.mu.Lock()
+	nw.cut[link{from, to}] = true
+	p := nw.proxies[to]
+	nw.mu.Unlock()
+	if p != nil {
+		p.dropFrom(from)
+	}
+}
+
 // Isolate cuts every link of id.
 func (nw *Network) Isolate(id string) {
 	nw.mu.Lock()

@@ -106,3 +106,44 @@ func TestCutAndHeal(t *testing.T) {
 		t.Fatal("c→b survived isolating b")
 	}
 }
+
+func TestCutOneWay(t *testing.T) {
+	nw := New()
+	defer nw.Close()
+	pa, err := nw.Listen("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := nw.Listen("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa.SetTarget(echo(t))
+	pb.SetTarget(echo(t))
+	open := func(p *Proxy, from string) (net.Conn, *bufio.Reader) {
+		c, r := dialAs(t, p.Addr(), from)
+		hello := make([]byte, 2+len(from)+1)
+		if _, err := io.ReadFull(r, hello); err != nil {
+			return c, nil
+		}
+		return c, r
+	}
+	ab, rab := open(pb, "a")
+	if rab == nil || !roundTrip(ab, rab) {
+		t.Fatal("a→b does not work before the cut")
+	}
+	nw.CutOneWay("a", "b")
+	if roundTrip(ab, rab) {
+		t.Fatal("an open a→b connection survived the one-way cut")
+	}
+	if c, r := open(pb, "a"); r != nil && roundTrip(c, r) {
+		t.Fatal("a new a→b connection was let through")
+	}
+	if c, r := open(pa, "b"); r == nil || !roundTrip(c, r) {
+		t.Fatal("the one-way cut a→b also broke b→a")
+	}
+	nw.Heal()
+	if c, r := open(pb, "a"); r == nil || !roundTrip(c, r) {
+		t.Fatal("a→b does not work after healing")
+	}
+}

@@ -12,11 +12,13 @@ package chaos
 
 import (
 	"context"
+	binenc "encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -282,6 +284,65 @@ var faults = []fault{
 		time.Sleep(3 * time.Second)
 		c.start(l)
 	}},
+	{"one-way-leader-out-5s", func(c *cluster) {
+		// The leader's messages no longer reach its followers; theirs
+		// still reach it.
+		l := c.leader()
+		for _, n := range c.nodes {
+			if n != l {
+				c.net.CutOneWay(l.id, n.id)
+			}
+		}
+		time.Sleep(5 * time.Second)
+		c.net.Heal()
+	}},
+	{"torn-log-tail-follower", func(c *cluster) {
+		// A follower dies in the middle of a log write. It must start
+		// again, cut the torn write, and catch up.
+		l := c.leader()
+		for _, n := range c.nodes {
+			if n != l {
+				c.kill(n)
+				if err := tearLogTail(filepath.Join(n.dir, "data", "raft", "log")); err != nil {
+					c.t.Fatal(err)
+				}
+				c.start(n)
+				return
+			}
+		}
+	}},
+}
+
+// tearLogTail leaves in the newest log segment what a crash in the middle
+// of a write leaves: the start of a batch (an entry frame header and part of
+// its data) with no commit frame after it. What earlier writes made durable,
+// and the follower acknowledged, stays. Segments are preallocated, so the
+// written part ends at the last non-zero byte; frames are 8-byte aligned
+// (raft-wal's segment format: type byte, 3 zero bytes, length).
+func tearLogTail(dir string) error {
+	segs, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if err != nil || len(segs) == 0 {
+		return fmt.Errorf("no log segment in %s: %v", dir, err)
+	}
+	sort.Strings(segs)
+	b, err := os.ReadFile(segs[len(segs)-1])
+	if err != nil {
+		return err
+	}
+	end := len(b)
+	for end > 0 && b[end-1] == 0 {
+		end--
+	}
+	end = (end + 7) &^ 7
+	if end < 64 || end+8+200 > len(b) {
+		return fmt.Errorf("%s: no room for a torn write after %d bytes", segs[len(segs)-1], end)
+	}
+	b[end] = 1                                     // an entry frame
+	binenc.LittleEndian.PutUint32(b[end+4:], 1000) // of 1000 bytes
+	for i := end + 8; i < end+8+200; i++ {         // of which 200 reached the disk
+		b[i] = 0xA5
+	}
+	return os.WriteFile(segs[len(segs)-1], b, 0o600)
 }
 
 func TestFaults(t *testing.T) {
@@ -377,8 +438,12 @@ func TestFailoverTime(t *testing.T) {
 		t.Skip("starts real processes")
 	}
 	c := startCluster(t)
+	rounds := 5
+	if v, err := strconv.Atoi(os.Getenv("HATCHECK_FAILOVER_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
 	var times []time.Duration
-	for round := 0; round < 5; round++ {
+	for round := 0; round < rounds; round++ {
 		l := c.leader()
 		if l == nil {
 			t.Fatal("no leader")
