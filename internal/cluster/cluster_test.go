@@ -359,6 +359,13 @@ func TestRemovedNodeStopsServing(t *testing.T) {
 // give up.
 func TestForwardedWriteEndsWhenLeadershipMoves(t *testing.T) {
 	n := startCluster(t, 1, nil)[0]
+	// Its own election is a leadership change too: let it be over.
+	for deadline := time.Now().Add(10 * time.Second); !n.Ready(); {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	addr, reqs := fakePeer(t, true, func(net.Conn, byte) {}) // takes it, never answers
 	done := make(chan error, 1)
 	go func() {

@@ -26,8 +26,8 @@ var errRetry = errors.New("not executed: no leader to take it")
 // FailoverWait passes. attempt gets "" when this node leads, else the
 // leader's peer address, and reports whether it should be retried.
 func (n *Node) route(ctx context.Context, attempt func(leader string) (retry bool, err error)) error {
-	if n.removed.Load() {
-		return ErrRemoved
+	if err := n.Healthy(); err != nil {
+		return err
 	}
 	deadline := time.Now().Add(n.cfg.FailoverWait)
 	backoff := time.Millisecond
@@ -125,8 +125,8 @@ func (n *Node) forwardWrite(ctx context.Context, leader string, tx command.Tx) (
 // itself, without forwarding them. While no leader is known it waits, up
 // to FailoverWait.
 func (n *Node) Read(ctx context.Context, c *command.Cmd) (command.Result, error) {
-	if n.removed.Load() {
-		return command.Result{}, ErrRemoved
+	if err := n.Healthy(); err != nil {
+		return command.Result{}, err
 	}
 	if n.cfg.UnsafeStaleReads && !n.group.IsLeader() {
 		return n.readState(c), nil

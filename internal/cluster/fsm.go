@@ -22,8 +22,6 @@ type fsm struct {
 	ks     *keyspace.Keyspace
 	events keyspace.Events // receives PUBLISH and keyspace notifications
 
-	applied atomic.Uint64 // index of the last command entry applied
-
 	snapshots         atomic.Uint64 // snapshots persisted
 	restores          atomic.Uint64 // snapshots restored (at start, or installed from the leader)
 	lastSnapshotNanos atomic.Int64  // how long the last encoding took
@@ -54,7 +52,6 @@ func (f *fsm) Apply(index uint64, data []byte) any {
 		res[j] = command.Apply(f.ks, h, tx)
 	}
 	f.mu.Unlock()
-	f.applied.Store(index)
 	return res
 }
 

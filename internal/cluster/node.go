@@ -39,6 +39,9 @@ var (
 	ErrShutdown = command.ErrShutdown
 	ErrNodeID   = errors.New("node id does not match the data directory")
 	ErrRemoved  = command.ErrRemoved
+	// ErrStorageFailed: a write to this node's log failed; it stops
+	// serving (and acknowledging) until restarted.
+	ErrStorageFailed = command.ErrStorageFailed
 )
 
 // Config configures a node. Zero durations and sizes take the defaults
@@ -634,10 +637,14 @@ func (n *Node) Stats() Stats {
 	return s
 }
 
-// Healthy is nil unless this node was removed from the cluster.
+// Healthy is nil unless this node was removed from the cluster or its
+// log could not be written.
 func (n *Node) Healthy() error {
-	if n.removed.Load() {
+	switch {
+	case n.removed.Load():
 		return ErrRemoved
+	case n.group != nil && n.group.Failed():
+		return ErrStorageFailed
 	}
 	return nil
 }
@@ -646,7 +653,7 @@ func (n *Node) Healthy() error {
 // it leads and has applied everything committed before its term, or it
 // knows a leader to forward to.
 func (n *Node) Ready() bool {
-	if n.removed.Load() {
+	if n.Healthy() != nil {
 		return false
 	}
 	if n.group.IsLeader() {

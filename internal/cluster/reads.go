@@ -30,9 +30,15 @@ func (n *Node) readBarrier(ctx context.Context) error {
 		}
 		n.group.WaitApplied(idx, func(err error) { done <- err })
 	})
+	// A node cut off after it got its index, or one whose log stopped
+	// (see Healthy), would wait for its apply for ever.
+	t := time.NewTimer(n.cfg.FailoverWait)
+	defer t.Stop()
 	select {
 	case err := <-done:
 		return err
+	case <-t.C:
+		return ErrNoLeader
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-n.stop:

@@ -57,6 +57,7 @@ var (
 	ErrNoLeader       = errors.New("no leader available")
 	ErrShutdown       = errors.New("node is shutting down")
 	ErrRemoved        = errors.New("this node was removed from the cluster; it serves no more requests")
+	ErrStorageFailed  = errors.New("this node's log could not be written (disk full or failing); it serves no requests until restarted")
 	ErrNotInteger     = errors.New("value is not an integer or out of range")
 	ErrHashNotInteger = errors.New("hash value is not an integer")
 	ErrOverflow       = errors.New("increment or decrement would overflow")

@@ -83,8 +83,8 @@ func errorText(err error, name string) string {
 		return "CLUSTERDOWN no leader available, try again later"
 	case errors.Is(err, command.ErrShutdown):
 		return "ERR server is shutting down"
-	case errors.Is(err, command.ErrRemoved):
-		return "CLUSTERDOWN " + command.ErrRemoved.Error()
+	case errors.Is(err, command.ErrRemoved), errors.Is(err, command.ErrStorageFailed):
+		return "CLUSTERDOWN " + err.Error()
 	}
 	return "ERR " + err.Error()
 }

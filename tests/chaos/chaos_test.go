@@ -13,7 +13,9 @@ package chaos
 import (
 	"context"
 	binenc "encoding/binary"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +57,8 @@ type node struct {
 	id, dir, log                 string
 	redis, http, peer, advertise string
 	join                         string
+	extra                        []string // more flags
+	smallDisk                    bool     // its data dir is a small tmpfs (see smallDisks)
 	cmd                          *exec.Cmd
 	exited                       chan struct{}
 }
@@ -65,7 +69,30 @@ type cluster struct {
 	nodes []*node
 }
 
-func startCluster(t *testing.T) *cluster {
+// clusterOption adjusts a node before its first start.
+type clusterOption func(t *testing.T, n *node, i int)
+
+// smallDisks puts the followers' data dirs (n2, n3) on a 64 MB tmpfs of
+// their own, with small log segments, so that a test can fill the disk. It
+// skips the test where mounting is not allowed.
+func smallDisks(t *testing.T, n *node, i int) {
+	if i == 0 {
+		return
+	}
+	data := filepath.Join(n.dir, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", data).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs for a full disk (needs root): %v %s", err, out)
+	}
+	// Lazily: the node's process may still hold files there when this runs.
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", data).Run() })
+	n.smallDisk = true
+	n.extra = append(n.extra, "--log-segment-size", "1mb")
+}
+
+func startCluster(t *testing.T, opts ...clusterOption) *cluster {
 	t.Helper()
 	c := &cluster{t: t, net: faultproxy.New()}
 	// Made before the cleanup below is registered, so removed after it ran:
@@ -96,6 +123,9 @@ func startCluster(t *testing.T) *cluster {
 		n := &node{id: id, dir: dir, log: filepath.Join(dir, "log"), advertise: p.Addr()}
 		if i > 0 {
 			n.join = c.nodes[0].advertise
+		}
+		for _, o := range opts {
+			o(t, n, i)
 		}
 		c.nodes = append(c.nodes, n)
 		c.startFirst(n, p)
@@ -160,6 +190,7 @@ func (c *cluster) start(n *node) {
 	if n.join != "" {
 		args = append(args, "--join", n.join)
 	}
+	args = append(args, n.extra...)
 	f, err := os.OpenFile(n.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		c.t.Fatal(err)
@@ -243,6 +274,9 @@ type fault struct {
 	inject func(c *cluster)
 }
 
+// faultOptions are the cluster options a fault needs.
+var faultOptions = map[string][]clusterOption{"disk-full-follower-5s": {smallDisks}}
+
 var faults = []fault{
 	{"kill-leader", func(c *cluster) {
 		c.kill(c.leader())
@@ -296,6 +330,36 @@ var faults = []fault{
 		time.Sleep(5 * time.Second)
 		c.net.Heal()
 	}},
+	{"disk-full-follower-5s", func(c *cluster) {
+		// A follower's disk fills up: its log write fails, it stops
+		// acknowledging and serving, and says why; the others go on.
+		// Once there is room again it is restarted and catches up.
+		l := c.leader()
+		for _, n := range c.nodes {
+			if n == l || !n.smallDisk {
+				continue
+			}
+			filler := filepath.Join(n.dir, "data", "filler")
+			if err := fillDisk(filler); err != nil {
+				c.t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for !c.unhealthy(n) && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if !c.unhealthy(n) {
+				c.t.Errorf("%s's disk is full, yet /healthz says ok", n.id)
+			}
+			time.Sleep(time.Until(deadline))
+			if err := os.Remove(filler); err != nil {
+				c.t.Fatal(err)
+			}
+			c.kill(n)
+			c.start(n)
+			return
+		}
+		c.t.Fatal("no follower on a small disk")
+	}},
 	{"torn-log-tail-follower", func(c *cluster) {
 		// A follower dies in the middle of a log write. It must start
 		// again, cut the torn write, and catch up.
@@ -311,6 +375,35 @@ var faults = []fault{
 			}
 		}
 	}},
+}
+
+// fillDisk writes zeros to path until the filesystem is full.
+func fillDisk(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// unhealthy reports whether n's /healthz answers anything but 200.
+func (c *cluster) unhealthy(n *node) bool {
+	cl := http.Client{Timeout: time.Second}
+	resp, err := cl.Get("http://" + n.http + "/healthz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode != http.StatusOK
 }
 
 // tearLogTail leaves in the newest log segment what a crash in the middle
@@ -353,7 +446,7 @@ func TestFaults(t *testing.T) {
 	var summary []string
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
-			c := startCluster(t)
+			c := startCluster(t, faultOptions[f.name]...)
 			var clients []goredis.UniversalClient
 			for _, n := range c.nodes {
 				for range 2 {

@@ -20,9 +20,13 @@ import (
 type memStorage struct {
 	*raft.MemoryStorage
 	appends atomic.Int64
+	broken  atomic.Bool // Append fails, as on a full disk
 }
 
 func (s *memStorage) Append(hs raftpb.HardState, ents []raftpb.Entry) error {
+	if s.broken.Load() {
+		return errors.New("no space left on device")
+	}
 	s.appends.Add(1)
 	if !raft.IsEmptyHardState(hs) {
 		if err := s.SetHardState(hs); err != nil {
@@ -531,5 +535,40 @@ func TestMergeEntriesOverwritesSuffix(t *testing.T) {
 	}
 	if got := mergeEntries([]raftpb.Entry{e(5, 1)}, []raftpb.Entry{e(3, 3)}); len(got) != 1 || got[0].Index != 3 {
 		t.Fatalf("overwrite from below the start: %v", got)
+	}
+}
+
+// A follower whose log cannot be written stops acknowledging and says so;
+// the leader and the other follower go on committing.
+func TestFailedStorageStopsAcknowledging(t *testing.T) {
+	net := newNetwork()
+	nodes := threeNodes(t, net, nil)
+	leader := waitLeader(t, nodes...)
+	var broken *testNode
+	for _, n := range nodes {
+		if n != leader {
+			broken = n
+			break
+		}
+	}
+	broken.st.broken.Store(true)
+	for i := 0; i < 20; i++ {
+		if _, err := propose(leader.g, fmt.Sprintf("d%d=%d", i, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the broken follower to report its failure", broken.g.Failed)
+	if v, ok := broken.sm.get("d19"); ok {
+		t.Fatalf("a follower that could not write its log applied d19=%q", v)
+	}
+	st, err := leader.g.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr := st.Progress[broken.id]; pr.Match >= leader.g.CommitIndex() {
+		t.Fatalf("the broken follower acknowledged up to %d (commit %d)", pr.Match, leader.g.CommitIndex())
+	}
+	if leader.g.Failed() {
+		t.Fatal("the leader reports a failure it does not have")
 	}
 }
