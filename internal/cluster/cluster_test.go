@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -234,7 +235,7 @@ func TestForwardedWriteIsNeverSentTwice(t *testing.T) {
 
 	// The connection drops after the request arrived: outcome unknown.
 	addr, reqs := fakePeer(t, true, func(c net.Conn, _ byte) { c.Close() })
-	_, err := n.forwardWrite(ctx, addr, tx)
+	_, err := n.forwardWrite(ctx, addr, n.leaderChange(), tx)
 	if err == nil || errors.Is(err, errRetry) || !errors.Is(err, ErrNoLeader) {
 		t.Fatalf("write lost in flight: err = %v, want a no-leader error that is not retried", err)
 	}
@@ -250,13 +251,13 @@ func TestForwardedWriteIsNeverSentTwice(t *testing.T) {
 		f[12] = rpcRetry
 		_, _ = c.Write(f[:])
 	})
-	if _, err := n.forwardWrite(ctx, addr, tx); !errors.Is(err, errRetry) {
+	if _, err := n.forwardWrite(ctx, addr, n.leaderChange(), tx); !errors.Is(err, errRetry) {
 		t.Fatalf("peer answered retry: err = %v, want errRetry", err)
 	}
 
 	// Something listens but is not a node (no accept byte): never sent.
 	addr, reqs = fakePeer(t, false, nil)
-	if _, err := n.forwardWrite(ctx, addr, tx); !errors.Is(err, errRetry) {
+	if _, err := n.forwardWrite(ctx, addr, n.leaderChange(), tx); !errors.Is(err, errRetry) {
 		t.Fatalf("peer did not accept: err = %v, want errRetry", err)
 	}
 	if got := atomic.LoadInt32(reqs); got != 0 {
@@ -369,7 +370,7 @@ func TestForwardedWriteEndsWhenLeadershipMoves(t *testing.T) {
 	addr, reqs := fakePeer(t, true, func(net.Conn, byte) {}) // takes it, never answers
 	done := make(chan error, 1)
 	go func() {
-		_, err := n.forwardWrite(context.Background(), addr, set("k", "v"))
+		_, err := n.forwardWrite(context.Background(), addr, n.leaderChange(), set("k", "v"))
 		done <- err
 	}()
 	select {
@@ -411,5 +412,46 @@ func TestLearnedPeerOutlivesMemberTableUpdates(t *testing.T) {
 	n.syncPeers(n.group.Members())
 	if _, ok := n.peerAddr(raftID("n8")); ok {
 		t.Fatal("a member that left the table is still known")
+	}
+}
+
+// A node whose data dir was lost rejoins under its old name: the leader
+// removes its former self and adds it anew, and it replays both. It must
+// end up serving, not believing itself removed.
+func TestRejoinUnderTheSameNameServes(t *testing.T) {
+	nodes := startCluster(t, 3, nil)
+	ctx := context.Background()
+	var victim, other *Node
+	for _, n := range nodes {
+		if !n.IsLeader() && victim == nil {
+			victim = n
+		} else if other == nil {
+			other = n
+		}
+	}
+	if _, err := other.Write(ctx, set("before", "loss")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := victim.cfg
+	victim.Abort()
+	if err := os.RemoveAll(cfg.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(Config{DataDir: cfg.DataDir, PeerAddr: "127.0.0.1:0", NodeID: cfg.NodeID, Join: other.PeerAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	waitVoters(t, other, 3)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := again.Read(ctx, &command.Cmd{Op: command.OpGet, Key: []byte("before")})
+		if err == nil && string(r.Bulk) == "loss" && again.Healthy() == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rejoined node does not serve: %q %v, healthy: %v", r.Bulk, err, again.Healthy())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -25,15 +25,18 @@ var errRetry = errors.New("not executed: no leader to take it")
 // route runs attempt against the current leader until it is done or
 // FailoverWait passes. attempt gets "" when this node leads, else the
 // leader's peer address, and reports whether it should be retried.
-func (n *Node) route(ctx context.Context, attempt func(leader string) (retry bool, err error)) error {
+func (n *Node) route(ctx context.Context, attempt func(leader string, changed <-chan struct{}) (retry bool, err error)) error {
 	if err := n.Healthy(); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(n.cfg.FailoverWait)
 	backoff := time.Millisecond
 	for {
+		// The change channel is taken before the leader is read, so that
+		// a change in between is not missed.
+		changed := n.leaderChange()
 		if leader, ok := n.currentLeader(); ok {
-			retry, err := attempt(leader)
+			retry, err := attempt(leader, changed)
 			if !retry {
 				return err
 			}
@@ -77,12 +80,12 @@ func (n *Node) leads() bool {
 // carries it is committed and applied, whichever node leads.
 func (n *Node) Write(ctx context.Context, tx command.Tx) (command.TxResult, error) {
 	var res command.TxResult
-	err := n.route(ctx, func(leader string) (bool, error) {
+	err := n.route(ctx, func(leader string, changed <-chan struct{}) (bool, error) {
 		var err error
 		if leader == "" {
 			res, err = n.propose(ctx, tx)
 		} else {
-			res, err = n.forwardWrite(ctx, leader, tx)
+			res, err = n.forwardWrite(ctx, leader, changed, tx)
 		}
 		return errors.Is(err, errRetry), err
 	})
@@ -90,13 +93,13 @@ func (n *Node) Write(ctx context.Context, tx command.Tx) (command.TxResult, erro
 }
 
 // forwardWrite sends a write to the leader at addr. If leadership changes
-// while it waits and the old leader does not answer within an election
+// (changed is closed) while it waits and the old leader does not answer within an election
 // timeout (it was paused or cut off, and another was elected), it stops
 // waiting: the write was sent, so its outcome is unknown and it is
 // reported as failed, never sent again. An old leader that is alive
 // answers in time: "retry" if the write never reached its log.
-func (n *Node) forwardWrite(ctx context.Context, leader string, tx command.Tx) (command.TxResult, error) {
-	st, body, err := n.peers.callAbortable(ctx, n.leaderChange(), n.cfg.ElectionTimeout, leader, rpcWrite, command.EncodeBatch(nil, command.Header{}, []command.Tx{tx}))
+func (n *Node) forwardWrite(ctx context.Context, leader string, changed <-chan struct{}, tx command.Tx) (command.TxResult, error) {
+	st, body, err := n.peers.callAbortable(ctx, changed, n.cfg.ElectionTimeout, leader, rpcWrite, command.EncodeBatch(nil, command.Header{}, []command.Tx{tx}))
 	switch {
 	case errors.Is(err, errAborted):
 		return command.TxResult{}, fmt.Errorf("%w: leadership moved while the leader held the write (it may or may not have been applied)", ErrNoLeader)
@@ -172,6 +175,9 @@ func (n *Node) handleRPC(ctx context.Context, typ byte, payload []byte) (byte, [
 			return rpcError, command.AppendTxResult(nil, command.TxResult{Err: err})
 		}
 		n.lastForward.Store(time.Now().UnixNano())
+		if n.Healthy() != nil {
+			return rpcRetry, nil
+		}
 		if !n.enter() {
 			return rpcRetry, nil
 		}

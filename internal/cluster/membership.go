@@ -173,9 +173,10 @@ func (n *Node) control(ctx context.Context, req controlRequest) error {
 	if err != nil {
 		return err
 	}
-	return n.route(ctx, func(leader string) (bool, error) {
+	return n.route(ctx, func(leader string, _ <-chan struct{}) (bool, error) {
 		if leader == "" {
-			return false, n.applyControl(req)
+			err := n.applyControl(req)
+			return errors.Is(err, errRetry), err
 		}
 		st, body, err := n.peers.call(ctx, leader, rpcControl, b)
 		if err != nil {

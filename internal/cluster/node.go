@@ -244,7 +244,7 @@ func Open(cfg Config) (*Node, error) {
 		ID: n.rid, Storage: n.rlog, Snapshots: snapshotStore{n.snaps}, Transport: n.trans, StateMachine: n.fsm,
 		Tick: cfg.ElectionTimeout / 10, ElectionTicks: 10, HeartbeatTicks: 1,
 		SnapshotEntries: cfg.SnapshotThreshold, TrailingEntries: cfg.TrailingLogs,
-		OnLeaderChange: n.leaderChanged, OnRemoved: n.onRemoved, OnMembers: n.syncPeers,
+		OnLeaderChange: n.leaderChanged, OnMembership: n.onMembership, OnMembers: n.syncPeers,
 		Logger: n.log,
 	}, bootstrap)
 	if err != nil {
@@ -272,6 +272,11 @@ func (h raftHandler) Receive(msgs []raftpb.Message) { h.n.group.Step(msgs) }
 // ReceiveSnapshot stores a snapshot streamed by the leader, then hands its
 // message to raft, which installs it through the append thread.
 func (h raftHandler) ReceiveSnapshot(m raftpb.Message, data io.Reader) error {
+	// Raft refuses a snapshot at or below its commit index; storing one
+	// would only push an older, useful file out of the two kept.
+	if idx := m.Snapshot.Metadata.Index; idx <= h.n.group.CommitIndex() {
+		return fmt.Errorf("snapshot at %d is not ahead of this node's commit index %d", idx, h.n.group.CommitIndex())
+	}
 	w, err := h.n.snaps.Create(m.Snapshot.Metadata)
 	if err != nil {
 		return err
@@ -372,6 +377,17 @@ func (n *Node) peerAddr(id uint64) (string, bool) {
 	defer n.peersMu.Unlock()
 	p, ok := n.knownPeers[id]
 	return p.addr, ok && p.addr != ""
+}
+
+// onMembership hears the log add or remove this node. A node that
+// rejoins under its old name replays the removal of its former self and
+// then its own addition, so the flag follows the last one.
+func (n *Node) onMembership(member bool) {
+	if member {
+		n.removed.Store(false)
+		return
+	}
+	n.onRemoved()
 }
 
 // onRemoved: this node was removed from the cluster. It stops serving
@@ -490,7 +506,9 @@ func (n *Node) Close() error {
 	// A snapshot of everything applied, so that the next start replays
 	// little.
 	var errs []error
-	if idx, err := n.group.Snapshot(); err != nil {
+	if n.group.Failed() {
+		// Nothing can be written; the log holds what it held.
+	} else if idx, err := n.group.Snapshot(); err != nil {
 		errs = append(errs, fmt.Errorf("snapshot: %w", err))
 	} else {
 		n.log.Info("snapshot complete", "index", idx)
@@ -584,15 +602,17 @@ func (n *Node) closeStores() error {
 		n.peers.close()
 	}
 	// The transport first: the mux waits for the connections it handed
-	// over, and the transport closes its own.
+	// over, and the transport closes its own. The group before the mux:
+	// closing it answers the proposals that forwarded requests on the
+	// mux's connections may still wait for.
 	if n.trans != nil {
 		errs = append(errs, n.trans.Close())
 	}
-	if n.mux != nil {
-		errs = append(errs, n.mux.Close())
-	}
 	if n.group != nil {
 		errs = append(errs, n.group.Close())
+	}
+	if n.mux != nil {
+		errs = append(errs, n.mux.Close())
 	}
 	if n.rlog != nil {
 		errs = append(errs, n.rlog.Close())

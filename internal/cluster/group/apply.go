@@ -28,10 +28,17 @@ func (g *Group) runApply() {
 			return
 		}
 		for _, job := range jobs {
+			if g.failed.Load() {
+				// Drained, not applied: see fatal.
+				if job.snapshot != nil {
+					job.snapshot(0, ErrFailed)
+				}
+				continue
+			}
 			if job.restore != nil {
 				if err := g.restore(*job.restore); err != nil {
 					g.fatal("restore snapshot", err)
-					return
+					continue
 				}
 				g.membersChanged()
 				g.log.Info("restored a snapshot from the leader", "index", job.restore.Index, "term", job.restore.Term)

@@ -50,6 +50,8 @@ var (
 	ErrReadAborted = errors.New("group: read barrier not confirmed")
 	// ErrStopped means the group was closed.
 	ErrStopped = errors.New("group: stopped")
+	// ErrFailed means this node's storage failed (see Failed).
+	ErrFailed = errors.New("group: this node's log could not be written")
 	// ErrConfChangePending means another membership change is still being
 	// applied; Raft takes one at a time.
 	ErrConfChangePending = errors.New("group: another membership change is in progress")
@@ -68,6 +70,8 @@ type Storage interface {
 	SetSnapshot(meta raftpb.SnapshotMetadata) error
 	// Compact drops entries up to index (at most the latest snapshot's).
 	Compact(index uint64) error
+	// SyncCommit makes the commit index durable at index or beyond.
+	SyncCommit(index uint64) error
 }
 
 // Snapshots stores snapshot data files.
@@ -131,9 +135,11 @@ type Config struct {
 	// OnLeaderChange is called from the loop, which it must not block,
 	// with the new leader (0 while none is known) and term.
 	OnLeaderChange func(leader, term uint64)
-	// OnRemoved is called once, from the apply thread, when this node is
-	// removed from the group.
-	OnRemoved func()
+	// OnMembership is called from the apply thread when a change
+	// concerning this node is applied: false when it is removed, true when
+	// it is added (again: a node that rejoins under its old name replays
+	// the removal of its former self before its own addition).
+	OnMembership func(member bool)
 	// OnMembers is called from the apply thread (and from Open) with the
 	// member table whenever it changes, e.g. to tell the transport where
 	// peers are.

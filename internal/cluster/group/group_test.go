@@ -19,8 +19,15 @@ import (
 // counts Append calls, so tests can see group commit.
 type memStorage struct {
 	*raft.MemoryStorage
-	appends atomic.Int64
-	broken  atomic.Bool // Append fails, as on a full disk
+	// durable is the hard state a crash would leave: term and vote are
+	// saved when they change, the commit index only by SyncCommit (as
+	// raftlog saves it lazily otherwise).
+	durableMu sync.Mutex
+	durable   raftpb.HardState
+	appends   atomic.Int64
+	broken    atomic.Bool // Append fails, as on a full disk
+	// commitSyncs counts SyncCommit calls.
+	commitSyncs atomic.Int64
 }
 
 func (s *memStorage) Append(hs raftpb.HardState, ents []raftpb.Entry) error {
@@ -28,12 +35,44 @@ func (s *memStorage) Append(hs raftpb.HardState, ents []raftpb.Entry) error {
 		return errors.New("no space left on device")
 	}
 	s.appends.Add(1)
+	s.durableMu.Lock()
+	if !raft.IsEmptyHardState(hs) && (hs.Term != s.durable.Term || hs.Vote != s.durable.Vote) {
+		s.durable.Term, s.durable.Vote = hs.Term, hs.Vote
+	}
+	s.durableMu.Unlock()
 	if !raft.IsEmptyHardState(hs) {
 		if err := s.SetHardState(hs); err != nil {
 			return err
 		}
 	}
 	return s.MemoryStorage.Append(ents)
+}
+
+// SyncCommit counts the calls; the memory holds everything anyway.
+func (s *memStorage) SyncCommit(index uint64) error {
+	s.commitSyncs.Add(1)
+	s.durableMu.Lock()
+	s.durable.Commit = max(s.durable.Commit, index)
+	s.durableMu.Unlock()
+	return nil
+}
+
+// crash leaves the hard state a crash would: the commit index last synced.
+func (s *memStorage) crash() {
+	hs, _, _ := s.InitialState()
+	hs.Commit = max(s.durableCommit(), s.snapIndex())
+	_ = s.SetHardState(hs)
+}
+
+func (s *memStorage) durableCommit() uint64 {
+	s.durableMu.Lock()
+	defer s.durableMu.Unlock()
+	return s.durable.Commit
+}
+
+func (s *memStorage) snapIndex() uint64 {
+	snap, _ := s.MemoryStorage.Snapshot()
+	return snap.Metadata.Index
 }
 
 func (s *memStorage) InstallSnapshot(meta raftpb.SnapshotMetadata) error {
@@ -205,6 +244,37 @@ func (n *network) start(t *testing.T, id uint64, bootstrap []Member, tweak func(
 	tn.g = g
 	n.mu.Lock()
 	n.nodes[id] = tn
+	n.mu.Unlock()
+	go func() {
+		for {
+			select {
+			case msgs := <-tn.inbox:
+				g.Step(msgs)
+			case <-tn.done:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { tn.stop(n) })
+	return tn
+}
+
+// restart starts a stopped node again on its storage, as after a crash:
+// the commit index falls back to what was synced, the state machine
+// starts empty and replays the log.
+func (n *network) restart(t *testing.T, old *testNode) *testNode {
+	t.Helper()
+	old.st.crash()
+	tn := &testNode{id: old.id, st: old.st, snaps: old.snaps, sm: &kv{},
+		inbox: make(chan []raftpb.Message, 4096), done: make(chan struct{})}
+	cfg := Config{ID: old.id, Storage: tn.st, Snapshots: tn.snaps, Transport: netTransport{n, old.id}, StateMachine: tn.sm, Tick: 10 * time.Millisecond}
+	g, err := Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.g = g
+	n.mu.Lock()
+	n.nodes[old.id] = tn
 	n.mu.Unlock()
 	go func() {
 		for {
@@ -506,7 +576,7 @@ func TestRemovedNodeIsToldSo(t *testing.T) {
 	var removed atomic.Bool
 	nodes := threeNodes(t, net, func(c *Config) {
 		if c.ID == 3 {
-			c.OnRemoved = func() { removed.Store(true) }
+			c.OnMembership = func(member bool) { removed.Store(!member) }
 		}
 	})
 	leader := waitLeader(t, nodes...)
@@ -570,5 +640,61 @@ func TestFailedStorageStopsAcknowledging(t *testing.T) {
 	}
 	if leader.g.Failed() {
 		t.Fatal("the leader reports a failure it does not have")
+	}
+}
+
+// A node restarted after a crash comes back with at least the membership
+// it had applied: the commit index is synced when a membership change is
+// applied, though it is otherwise saved lazily. Without that, the
+// bootstrapping leader came back as the only voter of its own cluster,
+// able to elect itself beside the real leader.
+func TestRestartKeepsAppliedMembership(t *testing.T) {
+	net := newNetwork()
+	nodes := threeNodes(t, net, nil)
+	n1 := nodes[0]
+	if got := n1.st.commitSyncs.Load(); got < 5 {
+		t.Fatalf("%d commit syncs for 5 membership changes", got)
+	}
+	n1.stop(net)
+	// Cut off from the others, it can only replay what it has.
+	for _, n := range nodes[1:] {
+		net.setCut(n1.id, n.id, true)
+	}
+	again := net.restart(t, n1)
+	waitFor(t, "the restarted node to replay its committed log", func() bool {
+		return again.g.AppliedIndex() >= again.st.durableCommit()
+	})
+	if v := again.g.Voters(); len(v) != 3 {
+		t.Fatalf("restarted with voters %v, want all three", v)
+	}
+	time.Sleep(20 * 10 * time.Millisecond) // two election timeouts, cut off
+	if again.g.IsLeader() {
+		t.Fatal("a node cut off from the others elected itself")
+	}
+}
+
+// A leader whose log cannot be written falls silent: the others elect a
+// new leader, and what it was asked meanwhile fails as of unknown outcome
+// instead of waiting for ever.
+func TestLeaderWithFailedStorageIsReplaced(t *testing.T) {
+	net := newNetwork()
+	nodes := threeNodes(t, net, nil)
+	leader := waitLeader(t, nodes...)
+	leader.st.broken.Store(true)
+	if _, err := propose(leader.g, "x=1"); !errors.Is(err, ErrUnknownOutcome) && !errors.Is(err, ErrDropped) {
+		t.Fatalf("proposal on a leader with a failed disk: %v", err)
+	}
+	var rest []*testNode
+	for _, n := range nodes {
+		if n != leader {
+			rest = append(rest, n)
+		}
+	}
+	next := waitLeader(t, rest...)
+	if _, err := propose(next.g, "y=2"); err != nil {
+		t.Fatal(err)
+	}
+	if !leader.g.Failed() || leader.g.IsLeader() {
+		t.Fatalf("old leader: failed %v, leads %v", leader.g.Failed(), leader.g.IsLeader())
 	}
 }

@@ -38,6 +38,11 @@ func (g *Group) run() {
 			failReads(reads, ErrStopped)
 			return
 		case <-tick.C:
+			if g.failed.Load() {
+				// Silent (see fatal): no heartbeats, no campaigns. A
+				// leader steps down when it hears of the next one.
+				break
+			}
 			g.rn.Tick()
 			// A round unanswered for two election timeouts will not be
 			// answered (its messages were lost or the leader is gone).
@@ -88,11 +93,13 @@ func (g *Group) run() {
 			fn()
 		}
 		if len(reads) > 0 {
-			// One round for every read waiting now; its context is the
-			// round's number.
+			// One round for every read waiting now; its context is this
+			// process's nonce and the round's number, so that a late
+			// answer meant for an earlier process never answers a round.
 			roundNo++
-			var ctx [8]byte
-			binary.LittleEndian.PutUint64(ctx[:], roundNo)
+			var ctx [16]byte
+			binary.LittleEndian.PutUint64(ctx[:8], g.nonce)
+			binary.LittleEndian.PutUint64(ctx[8:], roundNo)
 			rounds[roundNo] = &readRound{waiting: reads, sent: time.Now()}
 			reads = nil
 			g.rn.ReadIndex(ctx[:])
@@ -107,10 +114,10 @@ func (g *Group) run() {
 				g.commit.Store(rd.HardState.Commit)
 			}
 			for _, rs := range rd.ReadStates {
-				if len(rs.RequestCtx) != 8 {
+				if len(rs.RequestCtx) != 16 || binary.LittleEndian.Uint64(rs.RequestCtx[:8]) != g.nonce {
 					continue
 				}
-				id := binary.LittleEndian.Uint64(rs.RequestCtx)
+				id := binary.LittleEndian.Uint64(rs.RequestCtx[8:])
 				if r := rounds[id]; r != nil {
 					delete(rounds, id)
 					for _, done := range r.waiting {
@@ -129,7 +136,7 @@ func (g *Group) run() {
 					out = append(out, m)
 				}
 			}
-			if len(out) > 0 {
+			if len(out) > 0 && !g.failed.Load() {
 				g.cfg.Transport.Send(out)
 			}
 		}

@@ -145,6 +145,15 @@ func (g *Group) changeMembers(typ raftpb.ConfChangeType, m Member, done func(err
 // configuration (on the loop, which owns the RawNode), then the member
 // table, then the proposer's callback.
 func (g *Group) applyConfChange(index uint64, cc raftpb.ConfChangeV2) {
+	// The commit index must be on disk at this entry before the change
+	// takes effect here: a node restarted below it would campaign with
+	// the configuration before it, and with one more change committed
+	// meanwhile its quorum and its peers' need not overlap. Membership
+	// changes are rare, so the extra fsync costs nothing.
+	if err := g.syncCommit(index); err != nil {
+		g.fatal("save the commit index", err)
+		return
+	}
 	var cs *raftpb.ConfState
 	if err := g.onLoop(func() { cs = g.rn.ApplyConfChange(cc) }); err != nil {
 		return
@@ -169,11 +178,14 @@ func (g *Group) applyConfChange(index uint64, cc raftpb.ConfChangeV2) {
 			mm.Learner = c.Type == raftpb.ConfChangeAddLearnerNode
 			g.members.set(mm)
 			g.log.Info("member added", "id", c.NodeID, "name", mm.Name, "addr", mm.Addr, "learner", mm.Learner, "index", index)
+			if c.NodeID == g.cfg.ID && g.cfg.OnMembership != nil {
+				g.cfg.OnMembership(true)
+			}
 		case raftpb.ConfChangeRemoveNode:
 			g.members.remove(c.NodeID)
 			g.log.Info("member removed", "id", c.NodeID, "index", index)
-			if c.NodeID == g.cfg.ID && g.cfg.OnRemoved != nil {
-				g.cfg.OnRemoved()
+			if c.NodeID == g.cfg.ID && g.cfg.OnMembership != nil {
+				g.cfg.OnMembership(false)
 			}
 		case raftpb.ConfChangeUpdateNode:
 			if old, ok := g.members.get(c.NodeID); ok && m.ID == c.NodeID {
@@ -197,5 +209,22 @@ func (m Member) String() string { return fmt.Sprintf("%s(%x)@%s", m.Name, m.ID, 
 func (g *Group) membersChanged() {
 	if g.cfg.OnMembers != nil {
 		g.cfg.OnMembers(g.members.list())
+	}
+}
+
+// syncCommit has the append thread, which owns the storage's writes, make
+// the commit index durable at index, and waits for it.
+func (g *Group) syncCommit(index uint64) error {
+	done := make(chan error, 1)
+	g.appendq.push(appendJob{upkeep: func() error {
+		err := g.cfg.Storage.SyncCommit(index)
+		done <- err
+		return err
+	}})
+	select {
+	case err := <-done:
+		return err
+	case <-g.stop:
+		return ErrStopped
 	}
 }

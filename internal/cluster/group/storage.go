@@ -42,10 +42,17 @@ func (g *Group) runAppend() {
 				i++
 				continue
 			}
+			if g.failed.Load() {
+				// Nothing more is written or acknowledged; the queue is
+				// still drained so that nothing waits on it for ever.
+				i++
+				continue
+			}
 			if snap := jobs[i].msg.Snapshot; snap != nil {
 				if err := g.cfg.Storage.InstallSnapshot(snap.Metadata); err != nil {
 					g.fatal("install snapshot", err)
-					return
+					i++
+					continue
 				}
 				// The apply thread restores it before any entry queued
 				// after it; raft hands out no entry above the snapshot
@@ -67,7 +74,8 @@ func (g *Group) runAppend() {
 			if len(ents) > 0 || !raft.IsEmptyHardState(hs) {
 				if err := g.cfg.Storage.Append(hs, ents); err != nil {
 					g.fatal("append to log", err)
-					return
+					i = j
+					continue
 				}
 			}
 			g.deliver(resps)
@@ -119,13 +127,17 @@ func (g *Group) deliver(resps []raftpb.Message) {
 	}
 }
 
-// fatal is a storage failure: nothing more is acknowledged from this node
-// (a write that is not durable must not count toward a quorum). The node
-// stays up so that it can be inspected and restarted; its peers go on
-// without it.
+// fatal is a storage failure: nothing more is written or acknowledged
+// from this node (a write that is not durable must not count toward a
+// quorum), and it falls silent toward its peers — no heartbeats, no
+// votes — so that a leader with a failed disk is replaced instead of
+// holding the cluster's writes. Its proposals fail as of unknown outcome
+// when it learns of the next leader. The node stays up so that it can say
+// why; it needs a restart once the disk is healthy.
 func (g *Group) fatal(what string, err error) {
-	g.log.Error("storage failed: this node stops acknowledging writes; restart it once the disk is healthy", "op", what, "err", err)
-	g.failed.Store(true)
+	if g.failed.CompareAndSwap(false, true) {
+		g.log.Error("storage failed: this node stops acknowledging writes; restart it once the disk is healthy", "op", what, "err", err)
+	}
 }
 
 // Failed reports whether a storage failure stopped this node.

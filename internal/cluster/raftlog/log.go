@@ -552,6 +552,27 @@ func (l *Log) setHardState(hs raftpb.HardState) error {
 	return l.saveHardState(hs)
 }
 
+// SyncCommit makes the commit index durable at index or beyond before it
+// returns. The group calls it when it applies a membership change: a node
+// restarted with a commit index below a committed change would come back
+// with an older configuration than its peers use, and two changes apart
+// their quorums need not overlap. index must be committed and in the log.
+func (l *Log) SyncCommit(index uint64) error {
+	if err := l.writable(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if l.hs.Commit < index {
+		l.hs.Commit = index
+	}
+	hs := l.hs
+	l.mu.Unlock()
+	if l.saved.Commit >= index {
+		return nil
+	}
+	return l.saveHardState(hs)
+}
+
 func (l *Log) saveHardState(hs raftpb.HardState) error {
 	b, err := hs.Marshal()
 	if err != nil {
