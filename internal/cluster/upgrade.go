@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,12 +26,12 @@ import (
 //
 //   - the newest old snapshot becomes a snapshot at the same index and
 //     term (its keyspace data copied as it is; the member table and
-//     ConfState from the newest configuration, in the snapshot or in the
-//     log after it);
+//     ConfState from its configuration, which is committed);
 //   - every old entry after it becomes an entry at the same index and term:
-//     a command batch stays a command batch, anything else (no-ops,
-//     barriers, configurations) an empty entry. Nothing is applied: which
-//     old entries were committed is for Raft to settle, as it would have;
+//     a command batch stays a command batch, a configuration becomes the
+//     membership change from the configuration before it, anything else
+//     (no-ops, barriers) an empty entry. Nothing is applied: which old
+//     entries were committed is for Raft to settle, as it would have;
 //   - term and vote carry over (the old vote names an address, mapped to
 //     that member; if none matches, the term moves one up with no vote,
 //     which can only cost an election);
@@ -135,6 +136,19 @@ func convertOldLayout(raftDir, logDir, snapDir string, databases int, log *slog.
 		defer state.Close()
 	}
 
+	// The base configuration is committed (the snapshot's, or the
+	// bootstrap's); every later configuration becomes a membership change
+	// at its own index, so that nodes converted from the same log agree
+	// on the configuration at every index, whichever entries were
+	// committed.
+	members, cs := oldConfState(config)
+	if len(cs.Voters) == 0 {
+		return errors.New("the old configuration has no voter")
+	}
+	addrs := map[string]uint64{} // every server's address seen, for the vote
+	for _, m := range members {
+		addrs[m.Addr] = m.ID
+	}
 	var ents []raftpb.Entry
 	for i := base + 1; last > 0 && i <= last; i++ {
 		var l hraft.Log
@@ -146,24 +160,19 @@ func convertOldLayout(raftDir, logDir, snapDir string, databases int, log *slog.
 		case hraft.LogCommand:
 			e.Data = append(make([]byte, group.ProposalHeader, group.ProposalHeader+len(l.Data)), l.Data...)
 		case hraft.LogConfiguration:
-			config = hraft.DecodeConfiguration(l.Data)
+			next := hraft.DecodeConfiguration(l.Data)
+			if cc, ok := configChange(config, next); ok {
+				if e.Data, err = cc.Marshal(); err != nil {
+					return err
+				}
+				e.Type = raftpb.EntryConfChangeV2
+			}
+			config = next
+			for _, s := range next.Servers {
+				addrs[string(s.Address)] = raftID(string(s.ID))
+			}
 		}
 		ents = append(ents, e)
-	}
-
-	var members []group.Member
-	var cs raftpb.ConfState
-	for _, s := range config.Servers {
-		m := group.Member{ID: raftID(string(s.ID)), Name: string(s.ID), Addr: string(s.Address), Learner: s.Suffrage != hraft.Voter}
-		members = append(members, m)
-		if m.Learner {
-			cs.Learners = append(cs.Learners, m.ID)
-		} else {
-			cs.Voters = append(cs.Voters, m.ID)
-		}
-	}
-	if len(cs.Voters) == 0 {
-		return errors.New("the old configuration has no voter")
 	}
 
 	hs := raftpb.HardState{Commit: base}
@@ -177,11 +186,7 @@ func convertOldLayout(raftDir, logDir, snapDir string, databases int, log *slog.
 	voteTerm, _ := old.GetUint64(oldKeyLastVoteTerm)
 	voteAddr, _ := old.Get(oldKeyLastVoteCand)
 	if voteTerm == hs.Term && len(voteAddr) > 0 {
-		for _, m := range members {
-			if m.Addr == string(voteAddr) {
-				hs.Vote = m.ID
-			}
-		}
+		hs.Vote = addrs[string(voteAddr)]
 		if hs.Vote == 0 {
 			// A vote we cannot name must not be forgotten within its term.
 			hs.Term++
@@ -225,6 +230,75 @@ func convertOldLayout(raftDir, logDir, snapDir string, databases int, log *slog.
 	}
 	log.Info("converted the old log", "snapshot_index", base, "entries", len(ents), "term", hs.Term, "members", len(members))
 	return nl.Close()
+}
+
+// oldConfState is a hashicorp configuration as the group's member table
+// and raft's ConfState.
+func oldConfState(c hraft.Configuration) ([]group.Member, raftpb.ConfState) {
+	var members []group.Member
+	var cs raftpb.ConfState
+	for _, s := range c.Servers {
+		m := oldMember(s)
+		members = append(members, m)
+		if m.Learner {
+			cs.Learners = append(cs.Learners, m.ID)
+		} else {
+			cs.Voters = append(cs.Voters, m.ID)
+		}
+	}
+	return members, cs
+}
+
+func oldMember(s hraft.Server) group.Member {
+	return group.Member{ID: raftID(string(s.ID)), Name: string(s.ID), Addr: string(s.Address), Learner: s.Suffrage != hraft.Voter}
+}
+
+// configChange is the membership change that turns configuration prev into
+// next, with the member it concerns in its context (the group's format:
+// ProposalHeader bytes of id, zero here, then the member's JSON; with
+// several changes, the last one's). ok is false when nothing changed.
+// hashicorp/raft changes one server at a time; more than one change
+// becomes a joint configuration that raft leaves by itself.
+func configChange(prev, next hraft.Configuration) (raftpb.ConfChangeV2, bool) {
+	var cc raftpb.ConfChangeV2
+	var about *group.Member
+	old := map[hraft.ServerID]hraft.Server{}
+	for _, s := range prev.Servers {
+		old[s.ID] = s
+	}
+	for _, s := range next.Servers {
+		m := oldMember(s)
+		was, ok := old[s.ID]
+		delete(old, s.ID)
+		var typ raftpb.ConfChangeType
+		switch {
+		case !ok || was.Suffrage != s.Suffrage:
+			typ = raftpb.ConfChangeAddNode
+			if m.Learner {
+				typ = raftpb.ConfChangeAddLearnerNode
+			}
+		case was.Address != s.Address:
+			typ = raftpb.ConfChangeUpdateNode
+		default:
+			continue
+		}
+		cc.Changes = append(cc.Changes, raftpb.ConfChangeSingle{Type: typ, NodeID: m.ID})
+		about = &m
+	}
+	for _, s := range prev.Servers {
+		if _, gone := old[s.ID]; gone {
+			cc.Changes = append(cc.Changes, raftpb.ConfChangeSingle{Type: raftpb.ConfChangeRemoveNode, NodeID: raftID(string(s.ID))})
+		}
+	}
+	if len(cc.Changes) == 0 {
+		return cc, false
+	}
+	cc.Context = make([]byte, group.ProposalHeader)
+	if about != nil {
+		b, _ := json.Marshal(about)
+		cc.Context = append(cc.Context, b...)
+	}
+	return cc, true
 }
 
 func syncDir(dir string) error {

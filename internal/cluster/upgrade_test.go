@@ -2,11 +2,16 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	hraft "github.com/hashicorp/raft"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/hatcheck/hatcheck/internal/cluster/group"
 	"github.com/hatcheck/hatcheck/internal/command"
 )
 
@@ -72,4 +77,48 @@ func TestUpgradeFromHashicorpRaftDataDir(t *testing.T) {
 	n = openNode(t, dir)
 	defer n.Close()
 	check(n)
+}
+
+// Old configuration entries become the membership changes between
+// consecutive configurations, so that converted nodes agree on the
+// configuration at every index.
+func TestOldConfigurationsBecomeChanges(t *testing.T) {
+	srv := func(id, addr string, voter bool) hraft.Server {
+		s := hraft.Server{ID: hraft.ServerID(id), Address: hraft.ServerAddress(addr), Suffrage: hraft.Nonvoter}
+		if voter {
+			s.Suffrage = hraft.Voter
+		}
+		return s
+	}
+	conf := func(ss ...hraft.Server) hraft.Configuration { return hraft.Configuration{Servers: ss} }
+	one := conf(srv("n1", "a1", true))
+	for _, tc := range []struct {
+		name       string
+		prev, next hraft.Configuration
+		want       []raftpb.ConfChangeSingle
+		about      string // the member named in the context
+	}{
+		{"add a non-voter", one, conf(srv("n1", "a1", true), srv("n2", "a2", false)),
+			[]raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeAddLearnerNode, NodeID: raftID("n2")}}, "n2"},
+		{"promote", conf(srv("n1", "a1", true), srv("n2", "a2", false)), conf(srv("n1", "a1", true), srv("n2", "a2", true)),
+			[]raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeAddNode, NodeID: raftID("n2")}}, "n2"},
+		{"move", conf(srv("n1", "a1", true), srv("n2", "a2", true)), conf(srv("n1", "a1", true), srv("n2", "b2", true)),
+			[]raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeUpdateNode, NodeID: raftID("n2")}}, "n2"},
+		{"remove", conf(srv("n1", "a1", true), srv("n2", "a2", true)), one,
+			[]raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeRemoveNode, NodeID: raftID("n2")}}, ""},
+	} {
+		cc, ok := configChange(tc.prev, tc.next)
+		if !ok || fmt.Sprint(cc.Changes) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: %v %v, want %v", tc.name, cc.Changes, ok, tc.want)
+			continue
+		}
+		var m group.Member
+		_ = json.Unmarshal(cc.Context[group.ProposalHeader:], &m)
+		if m.Name != tc.about {
+			t.Errorf("%s: context names %q, want %q", tc.name, m.Name, tc.about)
+		}
+	}
+	if _, ok := configChange(one, one); ok {
+		t.Error("an unchanged configuration became a change")
+	}
 }
