@@ -155,14 +155,17 @@ func (g *Group) snapshotNow(done func(uint64, error)) {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		defer g.snapshotting.Store(false)
 		if err := g.writeSnapshot(meta, members, encode); err != nil {
 			g.log.Error("snapshot failed", "index", meta.Index, "err", err)
+			g.snapshotting.Store(false)
 			done(0, err)
 			return
 		}
+		// In progress until the log has recorded it: the next one is
+		// measured from its index.
 		g.appendq.push(appendJob{upkeep: func() error {
 			err := g.recordSnapshot(meta)
+			g.snapshotting.Store(false)
 			done(meta.Index, err)
 			return err
 		}})
