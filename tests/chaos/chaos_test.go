@@ -89,7 +89,9 @@ func smallDisks(t *testing.T, n *node, i int) {
 	// Lazily: the node's process may still hold files there when this runs.
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", data).Run() })
 	n.smallDisk = true
-	n.extra = append(n.extra, "--log-segment-size", "1mb")
+	// The smallest segments: a full disk shows at the next new segment,
+	// which even a slow workload needs within a second.
+	n.extra = append(n.extra, "--log-segment-size", "64kb")
 }
 
 func startCluster(t *testing.T, opts ...clusterOption) *cluster {
@@ -343,14 +345,14 @@ var faults = []fault{
 			if err := fillDisk(filler); err != nil {
 				c.t.Fatal(err)
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for !c.unhealthy(n) && time.Now().Before(deadline) {
+			full := time.Now()
+			for !c.unhealthy(n) && time.Since(full) < 10*time.Second {
 				time.Sleep(50 * time.Millisecond)
 			}
 			if !c.unhealthy(n) {
-				c.t.Errorf("%s's disk is full, yet /healthz says ok", n.id)
+				c.t.Errorf("%s's disk has been full for 10 s, yet /healthz says ok", n.id)
 			}
-			time.Sleep(time.Until(deadline))
+			time.Sleep(time.Until(full.Add(5 * time.Second)))
 			if err := os.Remove(filler); err != nil {
 				c.t.Fatal(err)
 			}
