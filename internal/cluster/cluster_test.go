@@ -300,14 +300,7 @@ func TestSoleVoterAnswerFollowsMembership(t *testing.T) {
 func TestRemovedNodeStopsServing(t *testing.T) {
 	nodes := startCluster(t, 3, nil)
 	ctx := context.Background()
-	var victim, other *Node
-	for _, n := range nodes {
-		if !n.IsLeader() && victim == nil {
-			victim = n
-		} else if other == nil {
-			other = n
-		}
-	}
+	victim, other := followerAndOther(nodes)
 	if err := other.Remove(ctx, victim.ID()); err != nil {
 		t.Fatal(err)
 	}
@@ -421,14 +414,7 @@ func TestLearnedPeerOutlivesMemberTableUpdates(t *testing.T) {
 func TestRejoinUnderTheSameNameServes(t *testing.T) {
 	nodes := startCluster(t, 3, nil)
 	ctx := context.Background()
-	var victim, other *Node
-	for _, n := range nodes {
-		if !n.IsLeader() && victim == nil {
-			victim = n
-		} else if other == nil {
-			other = n
-		}
-	}
+	victim, other := followerAndOther(nodes)
 	if _, err := other.Write(ctx, set("before", "loss")); err != nil {
 		t.Fatal(err)
 	}
@@ -454,4 +440,16 @@ func TestRejoinUnderTheSameNameServes(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// followerAndOther picks a follower and another node.
+func followerAndOther(nodes []*Node) (follower, other *Node) {
+	for _, n := range nodes {
+		if !n.IsLeader() && follower == nil {
+			follower = n
+		} else if other == nil {
+			other = n
+		}
+	}
+	return follower, other
 }

@@ -231,9 +231,24 @@ func newNetwork() *network {
 
 func (n *network) start(t *testing.T, id uint64, bootstrap []Member, tweak func(*Config)) *testNode {
 	t.Helper()
-	tn := &testNode{id: id, st: &memStorage{MemoryStorage: raft.NewMemoryStorage()}, snaps: &memSnapshots{}, sm: &kv{},
-		inbox: make(chan []raftpb.Message, 4096), done: make(chan struct{})}
-	cfg := Config{ID: id, Storage: tn.st, Snapshots: tn.snaps, Transport: netTransport{n, id}, StateMachine: tn.sm, Tick: 10 * time.Millisecond}
+	tn := &testNode{id: id, st: &memStorage{MemoryStorage: raft.NewMemoryStorage()}, snaps: &memSnapshots{}, sm: &kv{}}
+	return n.run(t, tn, bootstrap, tweak)
+}
+
+// restart starts a stopped node again on its storage, as after a crash:
+// the commit index falls back to what was synced, the state machine
+// starts empty and replays the log.
+func (n *network) restart(t *testing.T, old *testNode) *testNode {
+	t.Helper()
+	old.st.crash()
+	return n.run(t, &testNode{id: old.id, st: old.st, snaps: old.snaps, sm: &kv{}}, nil, nil)
+}
+
+// run opens tn's group on the network and delivers its inbox.
+func (n *network) run(t *testing.T, tn *testNode, bootstrap []Member, tweak func(*Config)) *testNode {
+	t.Helper()
+	tn.inbox, tn.done = make(chan []raftpb.Message, 4096), make(chan struct{})
+	cfg := Config{ID: tn.id, Storage: tn.st, Snapshots: tn.snaps, Transport: netTransport{n, tn.id}, StateMachine: tn.sm, Tick: 10 * time.Millisecond}
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -243,38 +258,7 @@ func (n *network) start(t *testing.T, id uint64, bootstrap []Member, tweak func(
 	}
 	tn.g = g
 	n.mu.Lock()
-	n.nodes[id] = tn
-	n.mu.Unlock()
-	go func() {
-		for {
-			select {
-			case msgs := <-tn.inbox:
-				g.Step(msgs)
-			case <-tn.done:
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { tn.stop(n) })
-	return tn
-}
-
-// restart starts a stopped node again on its storage, as after a crash:
-// the commit index falls back to what was synced, the state machine
-// starts empty and replays the log.
-func (n *network) restart(t *testing.T, old *testNode) *testNode {
-	t.Helper()
-	old.st.crash()
-	tn := &testNode{id: old.id, st: old.st, snaps: old.snaps, sm: &kv{},
-		inbox: make(chan []raftpb.Message, 4096), done: make(chan struct{})}
-	cfg := Config{ID: old.id, Storage: tn.st, Snapshots: tn.snaps, Transport: netTransport{n, old.id}, StateMachine: tn.sm, Tick: 10 * time.Millisecond}
-	g, err := Open(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn.g = g
-	n.mu.Lock()
-	n.nodes[old.id] = tn
+	n.nodes[tn.id] = tn
 	n.mu.Unlock()
 	go func() {
 		for {
