@@ -27,8 +27,11 @@ type proposal struct {
 // become its own entry; with it, proposals that arrive while the log is
 // busy wait in the queue and leave together in the next entry.
 //
-// One entry in flight measured best (hatcheck bench, 50 connections, server
-// on one CPU; same-run comparisons): writes only 12.3k → 16.4k ops/s (24
+// On the etcd raft core (2026-11-27) 1 and 4 in flight measured the same
+// within the noise (single node and three nodes, writes only: both
+// CPU-bound), so 1 stays. On the hashicorp/raft core, one entry in flight
+// measured best (hatcheck bench, 50 connections, server on one CPU;
+// same-run comparisons): writes only 12.3k → 16.4k ops/s (24
 // writes per entry instead of 8), the 1:4 mix 26–37k → 41–42k, three nodes
 // 7.9–8.9k → 12.2–12.6k, pipeline 16 125–151k → 154–161k. Each entry costs
 // CPU on its own (an fsync is ~75 µs of CPU on a virtual disk, and a round
