@@ -433,16 +433,6 @@ func (g *Group) TransferLeadership(id uint64) error {
 	return g.onLoop(func() { g.rn.TransferLeader(id) })
 }
 
-// Campaign makes this node start an election now (tests, and a node that
-// knows it is the only voter).
-func (g *Group) Campaign() error {
-	var err error
-	if e := g.onLoop(func() { err = g.rn.Campaign() }); e != nil {
-		return e
-	}
-	return err
-}
-
 // ReportUnreachable and ReportSnapshot pass the transport's findings to
 // raft.
 func (g *Group) ReportUnreachable(id uint64) {
