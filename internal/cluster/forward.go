@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hatcheck/hatcheck/internal/command"
@@ -92,6 +93,30 @@ func (n *Node) Write(ctx context.Context, tx command.Tx) (command.TxResult, erro
 	return res, err
 }
 
+// WriteAsync is Write for callers that must not wait (the event loops):
+// done gets the result, on another goroutine or before WriteAsync returns.
+// On the leader the transaction goes straight to the proposal queue and
+// done runs on the apply thread, with no goroutine on the way. A follower
+// forwarding to the leader, a leader that lost its leadership before the
+// write entered the log, and a node with no leader take the slow path on
+// a goroutine of its own, which waits and retries as Write does.
+func (n *Node) WriteAsync(tx command.Tx, done func(command.TxResult, error)) {
+	if n.Healthy() == nil && n.leads() && n.proposeAsync(tx, func(res command.TxResult, err error) {
+		if errors.Is(err, errRetry) {
+			go n.writeSlow(tx, done)
+			return
+		}
+		done(res, err)
+	}) {
+		return
+	}
+	go n.writeSlow(tx, done)
+}
+
+func (n *Node) writeSlow(tx command.Tx, done func(command.TxResult, error)) {
+	done(n.Write(context.Background(), tx))
+}
+
 // forwardWrite sends a write to the leader at addr. If leadership changes
 // (changed is closed) while it waits and the old leader does not answer within an election
 // timeout (it was paused or cut off, and another was elected), it stops
@@ -150,6 +175,65 @@ func (n *Node) Read(ctx context.Context, c *command.Cmd) (command.Result, error)
 			return command.Result{}, ErrNoLeader
 		}
 	}
+}
+
+// ReadAsync is Read for callers that must not wait (the event loops):
+// done gets the result, on another goroutine or before ReadAsync returns.
+// A leader that is the only voter answers at once; otherwise the read
+// waits for a ReadIndex round and its apply through callbacks (done then
+// runs on the group's apply thread), bounded by FailoverWait. Only while
+// no leader is known, or when a round fails and must be retried, does it
+// take the slow path on a goroutine of its own.
+func (n *Node) ReadAsync(c *command.Cmd, done func(command.Result, error)) {
+	if err := n.Healthy(); err != nil {
+		done(command.Result{}, err)
+		return
+	}
+	if n.cfg.UnsafeStaleReads && !n.group.IsLeader() {
+		done(n.readState(c), nil)
+		return
+	}
+	if n.group.LeaderReady() && n.soleVoter() {
+		done(n.readState(c), nil)
+		return
+	}
+	if id, _ := n.group.Leader(); id == 0 {
+		go n.readSlow(c, done)
+		return
+	}
+	var once sync.Once
+	finish := func(r command.Result, err error) bool {
+		ran := false
+		once.Do(func() { ran = true; done(r, err) })
+		return ran
+	}
+	timer := time.AfterFunc(n.cfg.FailoverWait, func() { finish(command.Result{}, ErrNoLeader) })
+	retry := func(err error) {
+		timer.Stop()
+		if readRetryable(err) {
+			once.Do(func() { go n.readSlow(c, done) })
+			return
+		}
+		finish(command.Result{}, err)
+	}
+	n.group.ReadIndex(func(idx uint64, err error) {
+		if err != nil {
+			retry(err)
+			return
+		}
+		n.group.WaitApplied(idx, func(err error) {
+			if err != nil {
+				retry(err)
+				return
+			}
+			timer.Stop()
+			once.Do(func() { done(n.readState(c), nil) })
+		})
+	})
+}
+
+func (n *Node) readSlow(c *command.Cmd, done func(command.Result, error)) {
+	done(n.Read(context.Background(), c))
 }
 
 // readState executes c on this node's applied state.

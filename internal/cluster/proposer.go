@@ -10,12 +10,24 @@ import (
 	"github.com/hatcheck/hatcheck/internal/command"
 )
 
-// A proposal is one client transaction waiting for its log entry.
+// A proposal is one client transaction waiting for its log entry. It is
+// answered through cb if set (an event loop's request: nothing waits),
+// else by closing done.
 type proposal struct {
 	tx   command.Tx
 	res  command.TxResult
 	err  error
 	done chan struct{}
+	cb   func(command.TxResult, error)
+}
+
+// finish answers the proposal.
+func (p *proposal) finish() {
+	if p.cb != nil {
+		p.cb(p.res, p.err)
+		return
+	}
+	close(p.done)
 }
 
 // Batching limits: one log entry carries at most this many transactions or
@@ -70,6 +82,34 @@ func (n *Node) propose(ctx context.Context, tx command.Tx) (command.TxResult, er
 	return p.res, p.err
 }
 
+// proposeAsync hands a transaction to this node's log as leader without
+// waiting: cb gets the result from the apply thread. It reports false,
+// and does nothing, when the proposal cannot be queued at once (not
+// serving, shutting down, queue full); the caller then takes the slow
+// path.
+func (n *Node) proposeAsync(tx command.Tx, cb func(command.TxResult, error)) bool {
+	if !n.enter() {
+		return false
+	}
+	p := &proposal{tx: tx, cb: func(res command.TxResult, err error) {
+		n.leave()
+		cb(res, err)
+	}}
+	n.closeMu.RLock()
+	defer n.closeMu.RUnlock()
+	if n.closed {
+		n.leave()
+		return false
+	}
+	select {
+	case n.proposals <- p:
+		return true
+	default:
+		n.leave()
+		return false
+	}
+}
+
 func (n *Node) runProposer() {
 	defer n.wg.Done()
 	var last int64
@@ -86,7 +126,7 @@ func (n *Node) runProposer() {
 		case n.slots <- struct{}{}:
 		case <-n.stop:
 			first.err = ErrShutdown
-			close(first.done)
+			first.finish()
 			n.failQueued()
 			return
 		}
@@ -162,7 +202,7 @@ func (n *Node) answer(props []*proposal, skip int, r any, err error) {
 		} else {
 			p.res = results[i+skip]
 		}
-		close(p.done)
+		p.finish()
 	}
 }
 
@@ -172,7 +212,7 @@ func (n *Node) failQueued() {
 		select {
 		case p := <-n.proposals:
 			p.err = ErrShutdown
-			close(p.done)
+			p.finish()
 		default:
 			return
 		}

@@ -59,6 +59,10 @@ type Config struct {
 	// variables, when set, win over both.
 	Procs     int
 	GCPercent int
+	// EventLoops is how many event loops serve the Redis and memcached
+	// ports: 0 means one per usable CPU, a negative number none (every
+	// client on a goroutine of its own, as before event loops).
+	EventLoops int
 
 	// UnsafeStaleReads lets followers answer reads from their own state.
 	// Tests only (it has no flag): it shows the linearizability checker
@@ -169,6 +173,9 @@ func (c *Config) Validate() error {
 	if c.FailoverWait <= 0 || c.ShutdownTimeout <= 0 || c.SnapshotInterval <= 0 || c.SnapshotThreshold == 0 {
 		return bad("failover-wait, shutdown-timeout, snapshot-interval and snapshot-threshold must be positive")
 	}
+	if c.EventLoops > 4096 {
+		return bad("event-loops must be at most 4096")
+	}
 	if c.Procs < 0 || c.GCPercent < 1 {
 		return bad("procs must be 0 (automatic) or more, gc-percent at least 1")
 	}
@@ -218,6 +225,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.Uint64Var(&c.TrailingLogs, "trailing-logs", c.TrailingLogs, "log entries kept behind a snapshot, so a briefly absent node catches up without a snapshot install")
 	fs.IntVar(&c.Procs, "procs", c.Procs, "Go processors (GOMAXPROCS); 0 = usable CPUs + 2, so that Raft's fsync, which holds a processor while it blocks, never stalls clients on a small machine")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go heap growth between collections in percent (GOGC); lower keeps resident memory closer to the live sessions at some CPU cost")
+	fs.IntVar(&c.EventLoops, "event-loops", c.EventLoops, "event loops serving the client ports (0 = one per usable CPU; -1 = none: a goroutine per client)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.StringVar(&c.Config, "config", c.Config, "config file: one \"name value\" per line, names as the flags")

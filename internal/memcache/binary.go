@@ -92,19 +92,20 @@ func (c *conn) binaryRequest(buf []byte) (int, error) {
 		return n, err
 	}
 	if tooLarge {
-		c.binError(r.op, r.opaque, stTooLarge)
 		c.swallow = r.bodyLen - len(r.extras) - len(r.key)
+		answer := func() { c.binError(r.op, r.opaque, stTooLarge) }
 		if op, _ := loud(r.op); op == opSet {
 			// As memcached: a failed set must not leave the old value
 			// readable.
-			c.dropKey(r.key)
+			c.dropKey(r.key, answer)
+		} else {
+			answer()
 		}
 		return n, nil
 	}
 	start := time.Now()
 	before := len(c.out)
 	err = c.runBinary(r)
-	failed := len(c.out) > before+7 && binary.BigEndian.Uint16(c.out[before+6:before+8]) != stOK
 	name := binNames[r.op]
 	if q, ok := quiet[r.op]; ok {
 		name = binNames[q]
@@ -112,7 +113,7 @@ func (c *conn) binaryRequest(buf []byte) (int, error) {
 	if name == "" {
 		name = "unknown"
 	}
-	c.observe(name, start, failed)
+	c.observeRequest(name, start, c.out[before:])
 	return n, err
 }
 
@@ -191,8 +192,33 @@ func (c *conn) runBinary(r binReq) error {
 	}
 	switch base {
 	case opGet, opGetK, opGAT, opGATK:
-		var res command.Result
-		var err error
+		answer := func(res command.Result, err error) {
+			if err != nil {
+				fail(err)
+				return
+			}
+			var key []byte
+			if base == opGetK || base == opGATK {
+				key = r.key
+			}
+			if res.Kind != command.KindBulk {
+				c.lookups(0, 1)
+				if isQuiet {
+					return
+				}
+				if key != nil {
+					// GETK's miss carries the key instead of a message.
+					c.out = appendBinResponse(c.out, op, stNotFound, r.opaque, 0, nil, key, nil)
+				} else {
+					c.binError(op, r.opaque, stNotFound)
+				}
+				return
+			}
+			c.lookups(1, 0)
+			var fl [4]byte
+			binary.BigEndian.PutUint32(fl[:], res.Flags)
+			ok(res.CAS, fl[:], key, res.Bulk)
+		}
 		if base == opGAT || base == opGATK {
 			cmd := command.Cmd{Op: command.OpGetEx, Key: r.key}
 			if exp := int64(binary.BigEndian.Uint32(r.extras)); exp == 0 {
@@ -200,39 +226,16 @@ func (c *conn) runBinary(r binReq) error {
 			} else {
 				expiry(exp, &cmd)
 			}
-			res, err = c.write(cmd)
-			if errors.Is(err, command.ErrWrongType) {
-				err = nil
-			}
-		} else {
-			c.srv.cmdGet.Add(1)
-			res, err = c.read(command.Cmd{Op: command.OpGet, Key: r.key})
-		}
-		if err != nil {
-			fail(err)
+			c.write(cmd, func(res command.Result, err error) {
+				if errors.Is(err, command.ErrWrongType) {
+					err = nil
+				}
+				answer(res, err)
+			})
 			return nil
 		}
-		var key []byte
-		if base == opGetK || base == opGATK {
-			key = r.key
-		}
-		if res.Kind != command.KindBulk {
-			c.lookups(0, 1)
-			if isQuiet {
-				return nil
-			}
-			if key != nil {
-				// GETK's miss carries the key instead of a message.
-				c.out = appendBinResponse(c.out, op, stNotFound, r.opaque, 0, nil, key, nil)
-			} else {
-				c.binError(op, r.opaque, stNotFound)
-			}
-			return nil
-		}
-		c.lookups(1, 0)
-		var fl [4]byte
-		binary.BigEndian.PutUint32(fl[:], res.Flags)
-		ok(res.CAS, fl[:], key, res.Bulk)
+		c.srv.cmdGet.Add(1)
+		c.read(command.Cmd{Op: command.OpGet, Key: r.key}, answer)
 	case opSet, opAdd, opReplace, opAppend, opPrepend:
 		cmd := command.Cmd{Op: command.OpMCStore, Key: r.key, Args: [][]byte{r.value}, CAS: r.cas}
 		switch base {
@@ -250,40 +253,42 @@ func (c *conn) runBinary(r binReq) error {
 			expiry(int64(int32(binary.BigEndian.Uint32(r.extras[4:]))), &cmd)
 		}
 		c.srv.cmdSet.Add(1)
-		res, err := c.write(cmd)
-		if err != nil {
-			fail(err)
-			return nil
-		}
-		switch res.Int {
-		case command.Stored:
-			ok(res.CAS, nil, nil, nil)
-		case command.Exists:
-			c.binError(op, r.opaque, stExists)
-		case command.NotFound:
-			c.binError(op, r.opaque, stNotFound)
-		default:
-			switch base {
-			case opAdd:
+		c.write(cmd, func(res command.Result, err error) {
+			if err != nil {
+				fail(err)
+				return
+			}
+			switch res.Int {
+			case command.Stored:
+				ok(res.CAS, nil, nil, nil)
+			case command.Exists:
 				c.binError(op, r.opaque, stExists)
-			case opReplace:
+			case command.NotFound:
 				c.binError(op, r.opaque, stNotFound)
 			default:
-				c.binError(op, r.opaque, stNotStored)
+				switch base {
+				case opAdd:
+					c.binError(op, r.opaque, stExists)
+				case opReplace:
+					c.binError(op, r.opaque, stNotFound)
+				default:
+					c.binError(op, r.opaque, stNotStored)
+				}
 			}
-		}
+		})
 	case opDelete:
-		res, err := c.write(command.Cmd{Op: command.OpMCDelete, Key: r.key, CAS: r.cas})
-		switch {
-		case err != nil:
-			fail(err)
-		case res.Int == command.NotFound:
-			c.binError(op, r.opaque, stNotFound)
-		case res.Int == command.Exists:
-			c.binError(op, r.opaque, stExists)
-		default:
-			ok(0, nil, nil, nil)
-		}
+		c.write(command.Cmd{Op: command.OpMCDelete, Key: r.key, CAS: r.cas}, func(res command.Result, err error) {
+			switch {
+			case err != nil:
+				fail(err)
+			case res.Int == command.NotFound:
+				c.binError(op, r.opaque, stNotFound)
+			case res.Int == command.Exists:
+				c.binError(op, r.opaque, stExists)
+			default:
+				ok(0, nil, nil, nil)
+			}
+		})
 	case opIncr, opDecr:
 		cmd := command.Cmd{Op: command.OpMCIncr, Key: r.key,
 			Delta: binary.BigEndian.Uint64(r.extras[0:8]), Initial: binary.BigEndian.Uint64(r.extras[8:16])}
@@ -294,31 +299,33 @@ func (c *conn) runBinary(r binReq) error {
 			cmd.Flags |= command.FlagCreate
 			expiry(int64(exp), &cmd)
 		}
-		res, err := c.write(cmd)
-		if err != nil {
-			fail(err)
-			return nil
-		}
-		if res.Int == command.NotFound {
-			c.binError(op, r.opaque, stNotFound)
-			return nil
-		}
-		v, _ := command.ParseUint(res.Bulk)
-		var body [8]byte
-		binary.BigEndian.PutUint64(body[:], v)
-		ok(res.CAS, nil, nil, body[:])
+		c.write(cmd, func(res command.Result, err error) {
+			if err != nil {
+				fail(err)
+				return
+			}
+			if res.Int == command.NotFound {
+				c.binError(op, r.opaque, stNotFound)
+				return
+			}
+			v, _ := command.ParseUint(res.Bulk)
+			var body [8]byte
+			binary.BigEndian.PutUint64(body[:], v)
+			ok(res.CAS, nil, nil, body[:])
+		})
 	case opTouch:
-		res, err := c.write(touchCmd(r.key, int64(binary.BigEndian.Uint32(r.extras))))
-		switch {
-		case err != nil:
-			fail(err)
-		case res.Int == command.NotFound:
-			c.binError(op, r.opaque, stNotFound)
-		default:
-			var fl [4]byte
-			binary.BigEndian.PutUint32(fl[:], res.Flags)
-			ok(res.CAS, fl[:], nil, nil)
-		}
+		c.write(touchCmd(r.key, int64(binary.BigEndian.Uint32(r.extras))), func(res command.Result, err error) {
+			switch {
+			case err != nil:
+				fail(err)
+			case res.Int == command.NotFound:
+				c.binError(op, r.opaque, stNotFound)
+			default:
+				var fl [4]byte
+				binary.BigEndian.PutUint32(fl[:], res.Flags)
+				ok(res.CAS, fl[:], nil, nil)
+			}
+		})
 	case opQuit:
 		ok(0, nil, nil, nil)
 		c.quit = true
@@ -330,11 +337,13 @@ func (c *conn) runBinary(r binReq) error {
 				return nil
 			}
 		}
-		if _, err := c.write(command.Cmd{Op: command.OpFlushDB}); err != nil {
-			fail(err)
-			return nil
-		}
-		ok(0, nil, nil, nil)
+		c.write(command.Cmd{Op: command.OpFlushDB}, func(_ command.Result, err error) {
+			if err != nil {
+				fail(err)
+				return
+			}
+			ok(0, nil, nil, nil)
+		})
 	case opNoop:
 		ok(0, nil, nil, nil)
 	case opVersion:
@@ -353,7 +362,7 @@ func (c *conn) runBinary(r binReq) error {
 		// the password is the server's one password.
 		parts := bytes.SplitN(r.value, []byte{0}, 3)
 		if string(r.key) != "PLAIN" || len(parts) != 3 || len(parts[1]) == 0 || !c.srv.checkPassword(parts[2]) {
-			c.srv.log.Warn("memcache SASL authentication failed", "addr", c.nc.RemoteAddr().String())
+			c.srv.log.Warn("memcache SASL authentication failed", "addr", c.link.RemoteAddr().String())
 			c.binError(op, r.opaque, stAuthError)
 			return nil
 		}

@@ -1,9 +1,11 @@
 package memcache
 
 import (
-	"context"
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -11,14 +13,18 @@ import (
 	"github.com/hatcheck/hatcheck/internal/netserve"
 )
 
-const readChunk = 16 * 1024
-
-// conn is one client connection; only its goroutine touches it.
+// conn is one client connection: a state machine over bytes that a
+// netserve driver runs (see redis's conn for the model). A request that
+// waits for its commit or read barrier stops the parsing; its completion
+// wakes the driver, which runs the continuation and goes on, so replies
+// leave in request order and no loop ever blocks.
 type conn struct {
 	srv     *Server
-	nc      net.Conn
-	buf     []byte
+	link    netserve.Link
+	buf     []byte // input; buf[start:] is not parsed yet
+	start   int
 	out     []byte
+	opened  bool
 	binary  bool
 	decided bool
 	authed  bool
@@ -27,137 +33,234 @@ type conn struct {
 	readCmd command.Cmd // the read being run (see read)
 	quit    bool
 	closing atomic.Bool
+
+	// Waiting for a completion (see await).
+	busy    atomic.Bool
+	amu     sync.Mutex
+	calling bool
+	ready   func()
+	// The request whose reply a continuation writes, for metrics.
+	waitName  string
+	waitStart time.Time
+}
+
+func newConn(s *Server, l netserve.Link) *conn {
+	if m := s.cfg.Metrics; m != nil {
+		m.Connections(1)
+	}
+	return &conn{srv: s, link: l, toks: make([][]byte, 0, 8)}
 }
 
 // Shutdown asks the connection to stop after the request it is running.
-func (c *conn) Shutdown() {
-	c.closing.Store(true)
-	_ = c.nc.SetReadDeadline(time.Now())
+func (c *conn) Shutdown() { c.closing.Store(true) }
+
+// Busy reports whether a request waits for its completion.
+func (c *conn) Busy() bool { return c.busy.Load() }
+
+// Closed is called once the connection has ended.
+func (c *conn) Closed() {
+	if m := c.srv.cfg.Metrics; m != nil {
+		m.Connections(-1)
+	}
 }
 
 // maxBody bounds a binary body that is buffered: the largest item plus
 // room for its key and extras.
 func (c *conn) maxBody() int { return c.srv.cfg.MaxItemSize + maxKeyLen + 64 }
 
-// Close closes the connection's socket at once.
-func (c *conn) Close() error { return c.nc.Close() }
-
-// Serve handles the client until it leaves or Shutdown is called.
-func (c *conn) Serve() {
-	defer c.nc.Close()
+// Run takes the client's new bytes, runs every complete request and
+// returns the replies (see netserve.Session).
+func (c *conn) Run(in []byte) ([]byte, bool) {
+	c.out = c.out[:0]
+	if !c.opened {
+		c.opened = true
+		if c.srv.cfg.RequirePass == "" && !isLoopback(c.link.RemoteAddr()) {
+			return append(c.out, "SERVER_ERROR hatcheck is in protected mode: no password is set, so only loopback clients are served; set --requirepass to accept others\r\n"...), true
+		}
+	}
 	m := c.srv.cfg.Metrics
-	if m != nil {
-		m.Connections(1)
-		defer m.Connections(-1)
+	if m != nil && len(in) > 0 {
+		m.Bytes(len(in), 0)
 	}
-	if c.srv.cfg.RequirePass == "" && !isLoopback(c.nc.RemoteAddr()) {
-		_, _ = c.nc.Write([]byte("SERVER_ERROR hatcheck is in protected mode: no password is set, so only loopback clients are served; set --requirepass to accept others\r\n"))
-		return
+	c.buf = append(c.buf, in...)
+	done := false
+	if !c.busy.Load() || c.resume() {
+		done = c.process() != nil
 	}
-	c.buf = make([]byte, 0, readChunk)
-	c.toks = make([][]byte, 0, 8)
-	for {
-		used, err := c.process()
-		if m != nil && len(c.out) > 0 {
-			m.Bytes(0, len(c.out))
-		}
-		if !c.flush() || err != nil || c.quit || c.closing.Load() {
-			return
-		}
-		c.buf = c.buf[:copy(c.buf, c.buf[used:])]
-		if cap(c.buf)-len(c.buf) < readChunk {
-			nb := make([]byte, len(c.buf), 2*cap(c.buf)+readChunk)
-			copy(nb, c.buf)
-			c.buf = nb
-		}
-		if t := c.srv.cfg.Timeout; t > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(t))
-		}
-		netserve.YieldBeforeRead()
-		n, rerr := c.nc.Read(c.buf[len(c.buf):cap(c.buf)])
-		c.buf = c.buf[:len(c.buf)+n]
-		if m != nil {
-			m.Bytes(n, 0)
-		}
-		if rerr != nil && n == 0 {
-			return
-		}
+	if m != nil && len(c.out) > 0 {
+		m.Bytes(0, len(c.out))
 	}
+	if c.busy.Load() {
+		return c.out, false
+	}
+	n := copy(c.buf, c.buf[c.start:])
+	c.buf, c.start = c.buf[:n], 0
+	if n == 0 && cap(c.buf) > 1<<20 {
+		c.buf = nil
+	}
+	return c.out, done || c.quit || c.closing.Load()
 }
 
-// process handles every complete request in the buffer and returns the
-// bytes used; an error means the connection must close.
-func (c *conn) process() (int, error) {
-	pos := 0
-	for pos < len(c.buf) && !c.quit && !c.closing.Load() {
+// process handles every complete request in the buffer; an error means
+// the connection must close.
+func (c *conn) process() error {
+	for c.start < len(c.buf) && !c.quit && !c.closing.Load() && !c.busy.Load() {
 		if c.swallow > 0 {
-			n := min(c.swallow, len(c.buf)-pos)
+			n := min(c.swallow, len(c.buf)-c.start)
 			c.swallow -= n
-			pos += n
+			c.start += n
 			continue
 		}
 		if !c.decided {
-			c.binary, c.decided = c.buf[pos] == magicRequest, true
+			c.binary, c.decided = c.buf[c.start] == magicRequest, true
 		}
 		var n int
 		var err error
 		if c.binary {
-			n, err = c.binaryRequest(c.buf[pos:])
+			n, err = c.binaryRequest(c.buf[c.start:])
 		} else {
-			n, err = c.textRequest(c.buf[pos:])
+			n, err = c.textRequest(c.buf[c.start:])
 		}
 		if errors.Is(err, errIncomplete) {
 			break
 		}
+		c.start += n
 		if err != nil {
-			return pos, err
+			return err
 		}
-		pos += n
+		if c.busy.Load() {
+			break
+		}
 	}
-	return pos, nil
+	return nil
 }
 
-func (c *conn) flush() bool {
-	if len(c.out) == 0 {
-		return true
+// await starts an operation that completes through a callback, on any
+// goroutine, perhaps before the call returns; the continuation it hands
+// to done then runs on the connection's driver. Until then the connection
+// is busy and parses nothing more.
+func (c *conn) await(call func(done func(k func()))) {
+	c.busy.Store(true)
+	c.amu.Lock()
+	c.calling = true
+	c.amu.Unlock()
+	call(c.completed)
+	c.amu.Lock()
+	c.calling = false
+	k := c.ready
+	c.ready = nil
+	c.amu.Unlock()
+	if k != nil {
+		c.busy.Store(false)
+		k()
 	}
-	_, err := c.nc.Write(c.out)
-	c.out = c.out[:0]
-	return err == nil
 }
 
-// write proposes one command and returns its result or an error.
-func (c *conn) write(cmd command.Cmd) (command.Result, error) {
-	res, err := c.srv.node.Write(context.Background(), command.Tx{cmd})
-	if err == nil {
-		err = res.Err
+// completed hands over a continuation and wakes the driver, unless the
+// call that started the operation is still running (await runs it then).
+func (c *conn) completed(k func()) {
+	c.amu.Lock()
+	c.ready = k
+	inline := c.calling
+	c.amu.Unlock()
+	if !inline {
+		c.link.Wake()
 	}
-	if err != nil {
-		return command.Result{}, err
+}
+
+// resume runs a handed-over continuation, if any, and reports whether it
+// did.
+func (c *conn) resume() bool {
+	c.amu.Lock()
+	k := c.ready
+	c.ready = nil
+	c.amu.Unlock()
+	if k == nil {
+		return false
 	}
-	r := res.Results[0]
-	if r.Kind == command.KindError {
-		return r, r.Err
+	c.busy.Store(false)
+	k()
+	if !c.busy.Load() && c.waitName != "" {
+		c.observe(c.waitName, c.waitStart, c.failed(c.out))
+		c.waitName = ""
 	}
-	return r, nil
+	return true
+}
+
+// observeRequest records a request that answered now, or marks it for
+// resume to record when it waits.
+func (c *conn) observeRequest(name string, start time.Time, reply []byte) {
+	if c.busy.Load() {
+		c.waitName, c.waitStart = name, start
+		return
+	}
+	c.observe(name, start, c.failed(reply))
+}
+
+// failed reports whether a reply is an error, in the connection's protocol.
+func (c *conn) failed(reply []byte) bool {
+	if c.binary {
+		return len(reply) > 7 && binary.BigEndian.Uint16(reply[6:8]) != stOK
+	}
+	return bytes.Contains(reply, []byte("ERROR"))
+}
+
+// write proposes one command; k gets its result or error (a command's own
+// error result included) on the connection's driver.
+func (c *conn) write(cmd command.Cmd, k func(command.Result, error)) {
+	c.writeTx(command.Tx{cmd}, func(res command.TxResult, err error) {
+		if err != nil {
+			k(command.Result{}, err)
+			return
+		}
+		r := res.Results[0]
+		if r.Kind == command.KindError {
+			k(r, r.Err)
+			return
+		}
+		k(r, nil)
+	})
+}
+
+// writeTx proposes a transaction; k gets its result or the error that
+// failed it whole.
+func (c *conn) writeTx(tx command.Tx, k func(command.TxResult, error)) {
+	c.await(func(done func(func())) {
+		c.srv.node.WriteAsync(tx, func(res command.TxResult, err error) {
+			if err == nil {
+				err = res.Err
+			}
+			done(func() { k(res, err) })
+		})
+	})
 }
 
 // dropKey deletes key after a set that was refused as too large, as
-// memcached does so that a failed set never leaves the old value readable.
-func (c *conn) dropKey(key []byte) {
-	if _, err := c.write(command.Cmd{Op: command.OpMCDelete, Key: key}); err != nil {
-		c.srv.log.Warn("dropping the old value of a refused set failed", "err", err)
-	}
+// memcached does so that a failed set never leaves the old value readable;
+// then runs k.
+func (c *conn) dropKey(key []byte, k func()) {
+	c.write(command.Cmd{Op: command.OpMCDelete, Key: key}, func(_ command.Result, err error) {
+		if err != nil {
+			c.srv.log.Warn("dropping the old value of a refused set failed", "err", err)
+		}
+		k()
+	})
 }
 
-// read runs a read-only command on the node. The node takes the command by
-// pointer through an interface, which would move every read's command to
-// the heap; the connection's own copy does not.
-func (c *conn) read(cmd command.Cmd) (command.Result, error) {
+// read runs a read-only command on the node; k gets its result on the
+// connection's driver. The node takes the command by pointer, which would
+// move every read's command to the heap; the connection's own copy does
+// not.
+func (c *conn) read(cmd command.Cmd, k func(command.Result, error)) {
 	c.readCmd = cmd
-	r, err := c.srv.node.Read(context.Background(), &c.readCmd)
-	c.readCmd = command.Cmd{}
-	return r, err
+	c.await(func(done func(func())) {
+		c.srv.node.ReadAsync(&c.readCmd, func(r command.Result, err error) {
+			done(func() {
+				c.readCmd = command.Cmd{}
+				k(r, err)
+			})
+		})
+	})
 }
 
 // expiry converts a memcached exptime: 0 never, up to 30 days relative,

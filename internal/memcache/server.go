@@ -17,10 +17,12 @@ import (
 	"github.com/hatcheck/hatcheck/internal/netserve"
 )
 
-// Node is what the front end needs from the replicated store.
+// Node is what the front end needs from the replicated store. Both
+// methods call done exactly once, on any goroutine, perhaps before they
+// return; done must not block. ReadAsync does not keep c after done.
 type Node interface {
-	Write(ctx context.Context, tx command.Tx) (command.TxResult, error)
-	Read(ctx context.Context, c *command.Cmd) (command.Result, error)
+	WriteAsync(tx command.Tx, done func(command.TxResult, error))
+	ReadAsync(c *command.Cmd, done func(command.Result, error))
 }
 
 // Metrics receives the front end's observations.
@@ -43,6 +45,8 @@ type Config struct {
 	MaxItemSize int           // largest value, like memcached -I (default 1 MB)
 	Logger      *slog.Logger
 	Metrics     Metrics
+	// Loops serves plain TCP clients; nil means netserve.DefaultLoops.
+	Loops *netserve.Loops
 }
 
 // Server serves the memcached protocols.
@@ -74,17 +78,21 @@ func New(cfg Config, node Node) *Server {
 	}
 	return &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(),
 		conns: netserve.New[*conn](netserve.Config{
-			MaxClients: func() int { return cfg.MaxClients },
+			MaxClients:  func() int { return cfg.MaxClients },
+			IdleTimeout: func() time.Duration { return cfg.Timeout },
 			// memcached answers this in text whatever the protocol.
 			Refusal: []byte("SERVER_ERROR Too many open connections\r\n"),
+			Loops:   cfg.Loops,
 			Logger:  cfg.Logger,
 		})}
 }
 
 // Serve accepts connections until Close; it returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.conns.Serve(ln, func(nc net.Conn) *conn {
-		return &conn{srv: s, nc: nc, authed: s.cfg.RequirePass == ""}
+	return s.conns.Serve(ln, func(l netserve.Link) *conn {
+		c := newConn(s, l)
+		c.authed = s.cfg.RequirePass == ""
+		return c
 	})
 }
 
@@ -116,10 +124,13 @@ func (s *Server) scheduleFlush(delay time.Duration) {
 		s.flushTimer.Stop()
 	}
 	s.flushTimer = time.AfterFunc(delay, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := s.node.Write(ctx, command.Tx{{Op: command.OpFlushDB}}); err != nil {
-			s.log.Warn("delayed flush_all failed", "err", err)
-		}
+		s.node.WriteAsync(command.Tx{{Op: command.OpFlushDB}}, func(res command.TxResult, err error) {
+			if err == nil {
+				err = res.Err
+			}
+			if err != nil {
+				s.log.Warn("delayed flush_all failed", "err", err)
+			}
+		})
 	})
 }

@@ -21,11 +21,15 @@ func (c *conn) textRequest(buf []byte) (int, error) {
 	}
 	if r.errReply != "" {
 		c.swallow = r.swallow
-		if r.dropKey != nil && c.authed {
-			c.dropKey(r.dropKey)
+		answer := func() {
+			if !r.noreply {
+				c.line(r.errReply)
+			}
 		}
-		if !r.noreply {
-			c.line(r.errReply)
+		if r.dropKey != nil && c.authed {
+			c.dropKey(r.dropKey, answer)
+		} else {
+			answer()
 		}
 		return n, nil
 	}
@@ -36,7 +40,7 @@ func (c *conn) textRequest(buf []byte) (int, error) {
 	} else {
 		c.runText(r)
 	}
-	c.observe(r.cmd, start, bytes.Contains(c.out[before:], []byte("ERROR")))
+	c.observeRequest(r.cmd, start, c.out[before:])
 	return n, nil
 }
 
@@ -52,7 +56,7 @@ func (c *conn) textLogin(r textReq) {
 	}
 	user, pass, ok := bytes.Cut(r.data, []byte(" "))
 	if !ok || len(user) == 0 || !c.srv.checkPassword(bytes.TrimRight(pass, "\r\n")) {
-		c.srv.log.Warn("memcache authentication failed", "addr", c.nc.RemoteAddr().String())
+		c.srv.log.Warn("memcache authentication failed", "addr", c.link.RemoteAddr().String())
 		c.line("CLIENT_ERROR authentication failure")
 		return
 	}
@@ -96,12 +100,13 @@ func (c *conn) runText(r textReq) {
 			c.line("CLIENT_ERROR bad command line format")
 			return
 		}
-		res, err := c.write(command.Cmd{Op: command.OpMCDelete, Key: a[0]})
-		c.reply(noreply, err, func() string {
-			if res.Int == command.NotFound {
-				return "NOT_FOUND"
-			}
-			return "DELETED"
+		c.write(command.Cmd{Op: command.OpMCDelete, Key: a[0]}, func(res command.Result, err error) {
+			c.reply(noreply, err, func() string {
+				if res.Int == command.NotFound {
+					return "NOT_FOUND"
+				}
+				return "DELETED"
+			})
 		})
 	case "incr", "decr":
 		noreply, ok := c.keyAndArg(a)
@@ -117,12 +122,13 @@ func (c *conn) runText(r textReq) {
 		if r.cmd == "decr" {
 			cmd.Flags = command.FlagDecr
 		}
-		res, err := c.write(cmd)
-		c.reply(noreply, err, func() string {
-			if res.Int == command.NotFound {
-				return "NOT_FOUND"
-			}
-			return string(res.Bulk)
+		c.write(cmd, func(res command.Result, err error) {
+			c.reply(noreply, err, func() string {
+				if res.Int == command.NotFound {
+					return "NOT_FOUND"
+				}
+				return string(res.Bulk)
+			})
 		})
 	case "touch":
 		noreply, ok := c.keyAndArg(a)
@@ -135,12 +141,13 @@ func (c *conn) runText(r textReq) {
 			return
 		}
 		cmd := touchCmd(a[0], exp)
-		res, werr := c.write(cmd)
-		c.reply(noreply, werr, func() string {
-			if res.Int == command.NotFound {
-				return "NOT_FOUND"
-			}
-			return "TOUCHED"
+		c.write(cmd, func(res command.Result, err error) {
+			c.reply(noreply, err, func() string {
+				if res.Int == command.NotFound {
+					return "NOT_FOUND"
+				}
+				return "TOUCHED"
+			})
 		})
 	case "version":
 		c.line("VERSION " + Version)
@@ -176,8 +183,9 @@ func (c *conn) runText(r textReq) {
 			}
 			return
 		}
-		_, err := c.write(command.Cmd{Op: command.OpFlushDB})
-		c.reply(noreply, err, func() string { return "OK" })
+		c.write(command.Cmd{Op: command.OpFlushDB}, func(_ command.Result, err error) {
+			c.reply(noreply, err, func() string { return "OK" })
+		})
 	case "stats":
 		c.textStats(a)
 	case "quit":
@@ -239,31 +247,46 @@ func (c *conn) textGet(keys [][]byte, withCAS bool, exp *int64) {
 			return
 		}
 	}
-	var results []command.Result
 	if exp == nil {
-		res, err := c.read(command.Cmd{Op: command.OpMGet, Args: keys})
+		c.read(command.Cmd{Op: command.OpMGet, Args: keys}, func(res command.Result, err error) {
+			if err != nil {
+				c.line("SERVER_ERROR " + err.Error())
+				return
+			}
+			c.srv.cmdGet.Add(int64(len(keys)))
+			c.textValues(keys, res.Array, withCAS)
+		})
+		return
+	}
+	// gat/gats: one transaction of a get-and-touch per key.
+	tx := make(command.Tx, len(keys))
+	for i, k := range keys {
+		tx[i] = command.Cmd{Op: command.OpGetEx, Key: k}
+		if *exp == 0 {
+			tx[i].Flags = command.FlagPersist
+		} else {
+			expiry(*exp, &tx[i])
+		}
+	}
+	c.writeTx(tx, func(res command.TxResult, err error) {
+		if err == nil {
+			for _, r := range res.Results {
+				if r.Kind == command.KindError && !errors.Is(r.Err, command.ErrWrongType) {
+					err = r.Err
+					break
+				}
+			}
+		}
 		if err != nil {
 			c.line("SERVER_ERROR " + err.Error())
 			return
 		}
-		results = res.Array
-		c.srv.cmdGet.Add(int64(len(keys)))
-	} else {
-		for _, k := range keys {
-			cmd := command.Cmd{Op: command.OpGetEx, Key: k}
-			if *exp == 0 {
-				cmd.Flags = command.FlagPersist
-			} else {
-				expiry(*exp, &cmd)
-			}
-			r, err := c.write(cmd)
-			if err != nil && !errors.Is(err, command.ErrWrongType) {
-				c.line("SERVER_ERROR " + err.Error())
-				return
-			}
-			results = append(results, r)
-		}
-	}
+		c.textValues(keys, res.Results, withCAS)
+	})
+}
+
+// textValues writes get's VALUE lines for the hits and the closing END.
+func (c *conn) textValues(keys [][]byte, results []command.Result, withCAS bool) {
 	hits := 0
 	for i, r := range results {
 		if r.Kind != command.KindBulk {
@@ -310,9 +333,10 @@ func (c *conn) textStore(r textReq) {
 		expiry(exp, &cmd)
 	}
 	c.srv.cmdSet.Add(1)
-	res, err := c.write(cmd)
-	c.reply(r.noreply, err, func() string {
-		return [...]string{command.Stored: "STORED", command.NotStored: "NOT_STORED", command.Exists: "EXISTS", command.NotFound: "NOT_FOUND"}[res.Int]
+	c.write(cmd, func(res command.Result, err error) {
+		c.reply(r.noreply, err, func() string {
+			return [...]string{command.Stored: "STORED", command.NotStored: "NOT_STORED", command.Exists: "EXISTS", command.NotFound: "NOT_FOUND"}[res.Int]
+		})
 	})
 }
 

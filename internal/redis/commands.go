@@ -61,7 +61,10 @@ func (s *cmdSpec) arityOK(n int) bool {
 func runData(c *conn, spec *cmdSpec, args [][]byte) {
 	cmd, msg := spec.build(c, args)
 	if msg != "" {
-		c.runBatch()
+		if len(c.items) > 0 {
+			c.refuseInBatch(spec, msg)
+			return
+		}
 		c.out = resp.AppendError(c.out, msg)
 		return
 	}
@@ -74,20 +77,11 @@ func runData(c *conn, spec *cmdSpec, args [][]byte) {
 
 // runOne executes one data command on its own.
 func (c *conn) runOne(spec *cmdSpec, cmd command.Cmd) {
-	var r command.Result
 	if cmd.Op.IsWrite() {
-		res, ok := c.write(command.Tx{cmd})
-		if !ok {
-			return
-		}
-		r = res.Results[0]
-	} else {
-		var ok bool
-		if r, ok = c.read(cmd); !ok {
-			return
-		}
+		c.writeOK(command.Tx{cmd}, func(res command.TxResult) { c.replyResult(spec, res.Results[0]) })
+		return
 	}
-	c.replyResult(spec, r)
+	c.read(cmd, func(r command.Result) { c.replyResult(spec, r) })
 }
 
 func (c *conn) replyResult(spec *cmdSpec, r command.Result) {

@@ -2,7 +2,6 @@ package redis
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net"
 	"strings"
@@ -15,23 +14,46 @@ import (
 	"github.com/hatcheck/hatcheck/internal/resp"
 )
 
-const (
-	readChunk  = 16 * 1024
-	flushAfter = 64 * 1024
-)
+// flushAfter bounds the replies one run of a connection collects before
+// they are written: past it the connection stops parsing and asks to be
+// run again, so a long pipeline does not build one huge reply.
+const flushAfter = 64 * 1024
 
-// conn is one client connection and its state. Only its own goroutine
-// touches it, except shutdown and the fields CLIENT LIST reads atomically.
+// conn is one client connection and its state: a state machine over bytes
+// that a netserve driver runs (an event loop, or a goroutine for TLS and
+// tests). Run parses every complete request in the input and appends the
+// replies. A request that waits — a write for its commit, a read for its
+// barrier, a discovery command for the other nodes — hands the node a
+// callback and the connection stops parsing; the callback stores the
+// continuation and wakes the driver, which runs it on the connection's
+// own loop, and parsing goes on where it stopped. Replies therefore leave
+// in request order, and nothing ever blocks a loop.
+//
+// Only the driver's goroutine touches the connection, except Shutdown,
+// Busy, the completion hand-over (amu) and the fields CLIENT LIST reads
+// atomically.
 type conn struct {
 	srv  *Server
-	nc   net.Conn
+	link netserve.Link
 	id   int64
 	addr string
 
-	buf     []byte      // unparsed input
-	readCmd command.Cmd // the read being run (see read)
-	out     []byte      // replies not yet written
+	buf     []byte // input; buf[start:] is not parsed yet
+	start   int
+	out     []byte // replies of this run
 	args    [][]byte
+	opened  bool
+	readCmd command.Cmd // the read being run (see read)
+
+	// Waiting for a completion (see await).
+	busy    atomic.Bool
+	amu     sync.Mutex
+	calling bool   // inside the node call that may complete at once
+	ready   func() // the continuation, once the operation completed
+	next    func() // runs after the continuation, if it did not wait again
+	// The command whose reply a continuation writes, for metrics.
+	waitSpec  *cmdSpec
+	waitStart time.Time
 
 	// Fields CLIENT LIST reads from other connections' goroutines are
 	// atomics; only this connection's goroutine writes them.
@@ -56,18 +78,23 @@ type conn struct {
 	// in the batch see the writes before them. Anything else that answers
 	// (another command, an error) runs the batch first, so replies keep
 	// their order.
-	more       bool // requests follow the one being dispatched
-	batch      command.Tx
-	batchSpecs []*cmdSpec
-	batched    bool // the command just dispatched joined the batch
+	more    bool // requests follow the one being dispatched
+	batch   command.Tx
+	items   []batchItem // one per batched request, in order
+	batched bool        // the command just dispatched joined the batch
 
 	channels map[string]bool // SUBSCRIBEd channels
 	patterns map[string]bool // PSUBSCRIBEd patterns
-	wmu      sync.Mutex      // serializes socket writes with pub/sub pushes
 
-	closing  atomic.Bool // server shutdown asked
-	quit     bool        // close after the reply is written
-	protoErr bool
+	closing atomic.Bool // server shutdown asked
+	quit    bool        // close after the replies are written
+}
+
+// batchItem is one request of a pipeline batch: a command of the
+// transaction, or a request refused before it (an error reply in place).
+type batchItem struct {
+	spec *cmdSpec
+	err  string
 }
 
 type queued struct {
@@ -78,126 +105,196 @@ type queued struct {
 // noCommandYet is CLIENT LIST's cmd= before the first command.
 var noCommandYet = "NULL"
 
-func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{srv: s, nc: nc, id: s.nextID.Add(1), addr: nc.RemoteAddr().String(), created: time.Now()}
+func newConn(s *Server, l netserve.Link) *conn {
+	c := &conn{srv: s, link: l, id: s.nextID.Add(1), addr: l.RemoteAddr().String(), created: time.Now()}
 	c.authed = s.cfg.RequirePass == ""
 	c.name.Store("")
 	c.libName.Store("")
 	c.libVer.Store("")
 	c.lastCmd.Store(&noCommandYet)
+	if m := s.cfg.Metrics; m != nil {
+		m.Connections(1)
+	}
 	return c
 }
 
 // Shutdown asks the connection to stop after the command it is running.
-func (c *conn) Shutdown() {
-	c.closing.Store(true)
-	_ = c.nc.SetReadDeadline(time.Now())
-}
+func (c *conn) Shutdown() { c.closing.Store(true) }
 
-// Close closes the connection's socket at once.
-func (c *conn) Close() error { return c.nc.Close() }
+// Busy reports whether a command waits for its completion.
+func (c *conn) Busy() bool { return c.busy.Load() }
+
+// Closed drops the connection's subscriptions once it has ended.
+func (c *conn) Closed() {
+	c.srv.hub.leave(c)
+	if m := c.srv.cfg.Metrics; m != nil {
+		m.Connections(-1)
+	}
+}
 
 func (c *conn) limits() resp.Limits {
 	cfg := &c.srv.cfg
 	return resp.Limits{MaxMultibulk: cfg.MaxMultibulk, MaxBulk: cfg.MaxBulk, MaxInline: cfg.MaxInline, Unauthenticated: !c.authed}
 }
 
-// Serve handles the client until it leaves or Shutdown is called.
-func (c *conn) Serve() {
-	defer c.nc.Close()
-	defer c.leaveChannels()
-	if m := c.srv.cfg.Metrics; m != nil {
-		m.Connections(1)
-		defer m.Connections(-1)
+// Run takes the client's new bytes, runs what it can and returns the
+// replies (see netserve.Session).
+func (c *conn) Run(in []byte) ([]byte, bool) {
+	if cap(c.out) > 1<<20 {
+		c.out = nil
 	}
-	if c.srv.cfg.RequirePass == "" && !isLoopback(c.nc.RemoteAddr()) {
-		_, _ = c.nc.Write([]byte("-" + deniedMsg + "\r\n"))
+	c.out = c.out[:0]
+	if !c.opened {
+		c.opened = true
+		if c.srv.cfg.RequirePass == "" && !isLoopback(c.link.RemoteAddr()) {
+			return resp.AppendError(c.out, deniedMsg), true
+		}
+	}
+	if len(in) > 0 {
+		c.buf = append(c.buf, in...)
+		if len(c.buf)-c.start > c.srv.cfg.QueryBufLimit {
+			c.srv.log.Warn("closing client: query buffer limit reached", "conn", c.id, "addr", c.addr, "bytes", len(c.buf)-c.start)
+			return c.out, true
+		}
+	}
+	if c.busy.Load() && !c.resume() {
+		return c.out, false
+	}
+	c.process()
+	if c.busy.Load() {
+		return c.out, false
+	}
+	c.compact()
+	if len(c.out) >= flushAfter && c.start < len(c.buf) && !c.quit {
+		// More requests wait: write these replies, then go on.
+		c.link.Wake()
+	}
+	return c.out, c.quit || c.closing.Load()
+}
+
+// compact moves the unparsed tail to the front of the buffer. Not while a
+// command waits: batched arguments point into the buffer.
+func (c *conn) compact() {
+	if c.start == 0 {
 		return
 	}
-	c.buf = make([]byte, 0, readChunk)
-	for {
-		start := 0
-		for start < len(c.buf) && !c.quit && !c.closing.Load() {
-			args, n, err := resp.Parse(c.buf[start:], c.limits(), c.args)
-			c.args = args
-			if errors.Is(err, resp.ErrIncomplete) {
-				break
-			}
-			if err != nil {
-				// A framing error leaves the stream unusable: reply and
-				// close, as redis-server does.
-				c.runBatch()
-				c.out = resp.AppendError(c.out, "ERR "+err.Error())
-				c.quit = true
-				break
-			}
-			start += n
-			c.more = start < len(c.buf)
-			if len(args) > 0 {
-				c.dispatch(args)
-			}
-			if len(c.out) >= flushAfter {
-				if !c.flush() {
-					return
-				}
-			}
-		}
-		c.runBatch()
-		if !c.flush() || c.quit || c.closing.Load() {
-			return
-		}
-		// Keep the unparsed tail at the front of the buffer.
-		c.buf = c.buf[:copy(c.buf, c.buf[start:])]
-		if len(c.buf) >= c.srv.cfg.QueryBufLimit {
-			c.srv.log.Warn("closing client: query buffer limit reached", "conn", c.id, "addr", c.addr, "bytes", len(c.buf))
-			return
-		}
-		if cap(c.buf)-len(c.buf) < readChunk {
-			nb := make([]byte, len(c.buf), min(2*cap(c.buf)+readChunk, c.srv.cfg.QueryBufLimit+readChunk))
-			copy(nb, c.buf)
-			c.buf = nb
-		}
-		if t := time.Duration(c.srv.timeout.Load()); t > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(t))
-		} else {
-			_ = c.nc.SetReadDeadline(time.Time{})
-		}
-		if c.closing.Load() {
-			return
-		}
-		netserve.YieldBeforeRead()
-		n, err := c.nc.Read(c.buf[len(c.buf):cap(c.buf)])
-		c.buf = c.buf[:len(c.buf)+n]
-		if err != nil && n == 0 {
-			return
-		}
+	n := copy(c.buf, c.buf[c.start:])
+	c.buf, c.start = c.buf[:n], 0
+	if n == 0 && cap(c.buf) > 1<<20 {
+		c.buf = nil
 	}
 }
 
-func (c *conn) flush() bool {
-	if len(c.out) == 0 {
-		return true
+// process runs the requests in the buffer until the input runs out, one
+// waits for a completion, or the connection is to close.
+func (c *conn) process() {
+	for c.start < len(c.buf) && !c.quit && !c.closing.Load() && !c.busy.Load() && len(c.out) < flushAfter {
+		args, n, err := resp.Parse(c.buf[c.start:], c.limits(), c.args)
+		c.args = args
+		if errors.Is(err, resp.ErrIncomplete) {
+			break
+		}
+		if err != nil {
+			// A framing error leaves the stream unusable: reply and
+			// close, as redis-server does.
+			if c.runBatch() {
+				return // the error is parsed again once the batch is answered
+			}
+			c.out = resp.AppendError(c.out, "ERR "+err.Error())
+			c.quit = true
+			return
+		}
+		if len(args) == 0 {
+			c.start += n
+			continue
+		}
+		spec := commands[strings.ToLower(string(args[0]))]
+		if len(c.batch) > 0 && !c.joinsBatch(spec, len(args)) && c.runBatch() {
+			return // this request runs once the batch is answered
+		}
+		c.start += n
+		c.more = c.start < len(c.buf)
+		c.dispatch(spec, args)
+		if c.busy.Load() {
+			return
+		}
 	}
-	c.wmu.Lock()
-	_, err := c.nc.Write(c.out)
-	c.wmu.Unlock()
-	if cap(c.out) > 1<<20 {
-		c.out = nil
-	} else {
-		c.out = c.out[:0]
+	if !c.quit && !c.busy.Load() {
+		c.runBatch()
 	}
-	return err == nil
+}
+
+// await starts an operation that completes through a callback, on any
+// goroutine, perhaps before the call returns. call passes the node a
+// callback that ends in done(k); k, the continuation, then runs on the
+// connection's driver with the result. Until then the connection is busy
+// and parses nothing more.
+func (c *conn) await(call func(done func(k func()))) {
+	c.busy.Store(true)
+	c.amu.Lock()
+	c.calling = true
+	c.amu.Unlock()
+	call(c.completed)
+	c.amu.Lock()
+	c.calling = false
+	k := c.ready
+	c.ready = nil
+	c.amu.Unlock()
+	if k != nil {
+		// Completed at once (a read on the leader): go on inline.
+		c.busy.Store(false)
+		k()
+	}
+}
+
+// completed hands over a continuation; it wakes the driver unless the call
+// that started the operation has not returned yet (await then runs it).
+func (c *conn) completed(k func()) {
+	c.amu.Lock()
+	c.ready = k
+	inline := c.calling
+	c.amu.Unlock()
+	if !inline {
+		c.link.Wake()
+	}
+}
+
+// resume runs a continuation that has been handed over, if any, and
+// reports whether it did (a driver may wake a connection early).
+func (c *conn) resume() bool {
+	c.amu.Lock()
+	k := c.ready
+	c.ready = nil
+	c.amu.Unlock()
+	if k == nil {
+		return false
+	}
+	c.busy.Store(false)
+	k()
+	for !c.busy.Load() && c.next != nil {
+		f := c.next
+		c.next = nil
+		f()
+	}
+	if !c.busy.Load() && c.waitSpec != nil {
+		c.observe(c.waitSpec, c.waitStart, c.out)
+		c.waitSpec = nil
+	}
+	return true
+}
+
+// observe reports a command to the metrics, failed if its reply is an
+// error.
+func (c *conn) observe(spec *cmdSpec, start time.Time, reply []byte) {
+	if m := c.srv.cfg.Metrics; m != nil {
+		m.Command(spec.name, time.Since(start), bytes.HasPrefix(reply, []byte{'-'}))
+	}
 }
 
 // dispatch runs one request: lookup, arity, auth, MULTI queueing, then the
 // command itself.
-func (c *conn) dispatch(args [][]byte) {
+func (c *conn) dispatch(spec *cmdSpec, args [][]byte) {
 	c.srv.totalCmds.Add(1)
-	name := strings.ToLower(string(args[0]))
-	spec := commands[name]
-	if len(c.batch) > 0 && !c.joinsBatch(spec, len(args)) {
-		c.runBatch()
-	}
 	if spec == nil {
 		c.abortMulti()
 		c.out = resp.AppendError(c.out, unknownCommand(args))
@@ -227,12 +324,13 @@ func (c *conn) dispatch(args [][]byte) {
 	start := time.Now()
 	before := len(c.out)
 	spec.run(c, args)
-	if c.batched {
+	switch {
+	case c.batched:
 		c.batched = false // runBatch records it
-		return
-	}
-	if m := c.srv.cfg.Metrics; m != nil {
-		m.Command(spec.name, time.Since(start), bytes.HasPrefix(c.out[before:], []byte{'-'}))
+	case c.busy.Load():
+		c.waitSpec, c.waitStart = spec, start // resume records it
+	default:
+		c.observe(spec, start, c.out[before:])
 	}
 }
 
@@ -250,47 +348,88 @@ func (c *conn) addToBatch(spec *cmdSpec, cmd command.Cmd) {
 	// reuses; the bytes themselves stay in c.buf until the batch has run.
 	cmd.Args = append([][]byte(nil), cmd.Args...)
 	c.batch = append(c.batch, cmd)
-	c.batchSpecs = append(c.batchSpecs, spec)
+	c.items = append(c.items, batchItem{spec: spec})
 	c.batched = true
 	if len(c.batch) >= maxBatch {
 		c.runBatch()
 	}
 }
 
+// refuseInBatch puts a request's error reply in the batch's order.
+func (c *conn) refuseInBatch(spec *cmdSpec, msg string) {
+	c.items = append(c.items, batchItem{spec: spec, err: msg})
+	c.batched = true
+}
+
 // runBatch runs the pending batch as one transaction and appends each
-// command's reply in order.
-func (c *conn) runBatch() {
-	if len(c.batch) == 0 {
-		return
+// request's reply in order. It reports whether the connection now waits
+// for the batch's commit.
+func (c *conn) runBatch() bool {
+	if len(c.items) == 0 {
+		return false
 	}
-	tx, specs := c.batch, c.batchSpecs
-	defer func() {
-		clear(tx)
-		c.batch, c.batchSpecs = tx[:0], specs[:0]
-	}()
+	tx, items := c.batch, c.items
+	c.batch, c.items = nil, nil
 	start := time.Now()
-	res, err := c.srv.node.Write(context.Background(), tx)
-	if err == nil && errors.Is(res.Err, command.ErrOOM) {
-		// Refused whole before anything ran: run the commands one by one,
-		// so that reads and commands allowed over maxmemory still answer.
-		for i := range tx {
-			c.runOne(specs[i], tx[i])
+	c.write(tx, func(res command.TxResult, err error) {
+		if err == nil && errors.Is(res.Err, command.ErrOOM) {
+			// Refused whole before anything ran: run the commands one by
+			// one, so that reads and commands allowed over maxmemory
+			// still answer.
+			c.runEach(tx, items)
+			return
 		}
-		return
-	}
-	if err == nil {
-		err = res.Err
-	}
-	took := time.Since(start)
-	for i, spec := range specs {
-		failed := err != nil || res.Results[i].Kind == command.KindError
-		if err != nil {
-			c.out = resp.AppendError(c.out, errorText(err, ""))
-		} else {
-			c.replyResult(spec, res.Results[i])
+		if err == nil {
+			err = res.Err
 		}
-		if m := c.srv.cfg.Metrics; m != nil {
-			m.Command(spec.name, took, failed)
+		took := time.Since(start)
+		results := res.Results
+		for _, it := range items {
+			failed := true
+			switch {
+			case it.err != "":
+				c.out = resp.AppendError(c.out, it.err)
+			case err != nil:
+				c.out = resp.AppendError(c.out, errorText(err, ""))
+			default:
+				failed = results[0].Kind == command.KindError
+				c.replyResult(it.spec, results[0])
+				results = results[1:]
+			}
+			if m := c.srv.cfg.Metrics; m != nil {
+				m.Command(it.spec.name, took, failed)
+			}
+		}
+		c.recycleBatch(tx, items)
+	})
+	return c.busy.Load()
+}
+
+// recycleBatch keeps a finished batch's slices for the next one.
+func (c *conn) recycleBatch(tx command.Tx, items []batchItem) {
+	if c.batch == nil {
+		clear(tx)
+		clear(items)
+		c.batch, c.items = tx[:0], items[:0]
+	}
+}
+
+// runEach answers a batch's requests one at a time, each after the one
+// before it completed.
+func (c *conn) runEach(tx command.Tx, items []batchItem) {
+	for len(items) > 0 {
+		it := items[0]
+		items = items[1:]
+		if it.err != "" {
+			c.out = resp.AppendError(c.out, it.err)
+			continue
+		}
+		cmd := tx[0]
+		tx = tx[1:]
+		c.runOne(it.spec, cmd)
+		if c.busy.Load() {
+			c.next = func() { c.runEach(tx, items) }
+			return
 		}
 	}
 }
@@ -322,33 +461,64 @@ func (c *conn) abortMulti() {
 	}
 }
 
-// write proposes a transaction and returns its results, or writes the
-// error reply and returns false.
-func (c *conn) write(tx command.Tx) (command.TxResult, bool) {
-	res, err := c.srv.node.Write(context.Background(), tx)
-	if err == nil {
-		err = res.Err
-	}
-	if err != nil {
-		c.out = resp.AppendError(c.out, errorText(err, ""))
-		return res, false
-	}
-	return res, true
+// write proposes a transaction; k gets its result, or the node's error
+// (the transaction's own error is in res.Err), on the connection's driver.
+func (c *conn) write(tx command.Tx, k func(res command.TxResult, err error)) {
+	c.await(func(done func(func())) {
+		c.srv.node.WriteAsync(tx, func(res command.TxResult, err error) {
+			done(func() { k(res, err) })
+		})
+	})
 }
 
-// read runs a read-only command, or writes the error reply and returns false.
+// writeOK proposes a transaction and calls k with its result if it
+// succeeded; otherwise it writes the error reply.
+func (c *conn) writeOK(tx command.Tx, k func(res command.TxResult)) {
+	c.write(tx, func(res command.TxResult, err error) {
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil {
+			c.out = resp.AppendError(c.out, errorText(err, ""))
+			return
+		}
+		k(res)
+	})
+}
+
+// read runs a read-only command and calls k with its result, or writes the
+// error reply.
 //
-// The node takes the command by pointer through an interface, which would
-// move every read's command to the heap; the connection's own copy does not.
-func (c *conn) read(cmd command.Cmd) (command.Result, bool) {
+// The node takes the command by pointer, which would move every read's
+// command to the heap; the connection's own copy does not. A read on the
+// leader completes before ReadAsync returns; one that waits for a read
+// barrier completes later, and the connection waits for it.
+func (c *conn) read(cmd command.Cmd, k func(r command.Result)) {
 	c.readCmd = cmd
-	r, err := c.srv.node.Read(context.Background(), &c.readCmd)
-	c.readCmd = command.Cmd{}
-	if err != nil {
-		c.out = resp.AppendError(c.out, errorText(err, ""))
-		return r, false
-	}
-	return r, true
+	c.await(func(done func(func())) {
+		c.srv.node.ReadAsync(&c.readCmd, func(r command.Result, err error) {
+			done(func() {
+				c.readCmd = command.Cmd{}
+				if err != nil {
+					c.out = resp.AppendError(c.out, errorText(err, ""))
+					return
+				}
+				k(r)
+			})
+		})
+	})
+}
+
+// offload runs get, which may wait for other nodes (the discovery
+// commands ask members for their addresses), on a goroutine of its own,
+// then k with its value on the connection's driver.
+func offload[T any](c *conn, get func() T, k func(T)) {
+	c.await(func(done func(func())) {
+		go func() {
+			v := get()
+			done(func() { k(v) })
+		}()
+	})
 }
 
 func isLoopback(a net.Addr) bool {

@@ -2,7 +2,6 @@ package redis
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -118,6 +117,10 @@ func runHello(c *conn, a [][]byte) {
 		}
 		c.name.Store(string(name))
 	}
+	offload(c, func() string { return c.srv.node.Info().Role }, func(role string) { c.helloReply(role) })
+}
+
+func (c *conn) helloReply(role string) {
 	c.out = resp.AppendArray(c.out, 14)
 	c.out = resp.AppendBulkString(c.out, "server")
 	c.out = resp.AppendBulkString(c.out, "redis")
@@ -130,7 +133,7 @@ func runHello(c *conn, a [][]byte) {
 	c.out = resp.AppendBulkString(c.out, "mode")
 	c.out = resp.AppendBulkString(c.out, "standalone")
 	c.out = resp.AppendBulkString(c.out, "role")
-	c.out = resp.AppendBulkString(c.out, c.srv.node.Info().Role)
+	c.out = resp.AppendBulkString(c.out, role)
 	c.out = resp.AppendBulkString(c.out, "modules")
 	c.out = resp.AppendArray(c.out, 0)
 }
@@ -270,7 +273,7 @@ func runClient(c *conn, a [][]byte) {
 func (c *conn) describe() string {
 	age := int(time.Since(c.created).Seconds())
 	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=0 flags=N db=%d sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s",
-		c.id, c.addr, c.nc.LocalAddr(), c.name.Load().(string), age, c.db.Load(), *c.lastCmd.Load(), c.libName.Load().(string), c.libVer.Load().(string))
+		c.id, c.addr, c.link.LocalAddr(), c.name.Load().(string), age, c.db.Load(), *c.lastCmd.Load(), c.libName.Load().(string), c.libVer.Load().(string))
 }
 
 func runMulti(c *conn, _ [][]byte) {
@@ -306,14 +309,16 @@ func runWatch(c *conn, a [][]byte) {
 		return
 	}
 	cmd := c.cmd(command.OpWatchState, nil, a[1:]...)
-	r, ok := c.read(cmd)
-	if !ok {
-		return
-	}
+	keys := make([][]byte, len(a)-1)
 	for i, k := range a[1:] {
-		c.watched = append(c.watched, command.Cmd{Op: command.OpWatchCheck, DB: cmd.DB, Key: bytes.Clone(k), Args: [][]byte{r.Array[i].Bulk}})
+		keys[i] = bytes.Clone(k)
 	}
-	c.out = resp.AppendSimple(c.out, "OK")
+	c.read(cmd, func(r command.Result) {
+		for i, k := range keys {
+			c.watched = append(c.watched, command.Cmd{Op: command.OpWatchCheck, DB: cmd.DB, Key: k, Args: [][]byte{r.Array[i].Bulk}})
+		}
+		c.out = resp.AppendSimple(c.out, "OK")
+	})
 }
 
 func runUnwatch(c *conn, _ [][]byte) {
@@ -336,14 +341,32 @@ func runExec(c *conn, _ [][]byte) {
 		c.out = resp.AppendError(c.out, "EXECABORT Transaction discarded because of previous errors.")
 		return
 	}
-	var tx command.Tx
-	local := make([][]byte, len(queue)) // replies of non-data commands
-	saved := c.out
-	for i, q := range queue {
+	c.execQueue(queue, make([][]byte, len(queue)), nil, watched, 0)
+}
+
+// execQueue runs EXEC's queue from i on: connection and server commands
+// now, in order (their replies kept in local), data commands into tx, which
+// then goes to the log as one transaction. A queued command that waits
+// (SCRIPT LOAD, INFO) is answered first, and the queue goes on after it.
+func (c *conn) execQueue(queue []queued, local [][]byte, tx command.Tx, watched []command.Cmd, i int) {
+	for ; i < len(queue); i++ {
+		q := queue[i]
 		if q.spec.build == nil {
-			c.out = nil
+			mark := len(c.out)
 			q.spec.run(c, q.args)
-			local[i] = c.out
+			if c.busy.Load() {
+				i := i
+				c.next = func() {
+					// The continuation's reply is all of c.out: a resumed
+					// run starts with empty output.
+					local[i] = bytes.Clone(c.out)
+					c.out = c.out[:0]
+					c.execQueue(queue, local, tx, watched, i+1)
+				}
+				return
+			}
+			local[i] = bytes.Clone(c.out[mark:])
+			c.out = c.out[:mark]
 			continue
 		}
 		cmd, msg := q.spec.build(c, q.args)
@@ -353,13 +376,14 @@ func runExec(c *conn, _ [][]byte) {
 		}
 		tx = append(tx, cmd)
 	}
-	c.out = saved
-	var results []command.Result
 	if len(watched) > 0 {
 		tx = append(watched, tx...)
 	}
-	if len(tx) > 0 {
-		res, err := c.srv.node.Write(context.Background(), tx)
+	if len(tx) == 0 {
+		c.execReply(queue, local, nil)
+		return
+	}
+	c.write(tx, func(res command.TxResult, err error) {
 		if err == nil && errors.Is(res.Err, command.ErrWatchedKeyChanged) {
 			c.out = resp.AppendNullArray(c.out)
 			return
@@ -371,8 +395,12 @@ func runExec(c *conn, _ [][]byte) {
 			c.out = resp.AppendError(c.out, errorText(err, ""))
 			return
 		}
-		results = res.Results[len(watched):]
-	}
+		c.execReply(queue, local, res.Results[len(watched):])
+	})
+}
+
+// execReply is EXEC's reply: the results of the queued commands, in order.
+func (c *conn) execReply(queue []queued, local [][]byte, results []command.Result) {
 	c.out = resp.AppendArray(c.out, len(queue))
 	for i, q := range queue {
 		if local[i] != nil || q.spec.build == nil {

@@ -43,21 +43,33 @@ func (m *memNode) setTopology(t Topology) {
 
 func newMemNode() *memNode { return &memNode{ks: keyspace.New(16)} }
 
-func (m *memNode) Write(_ context.Context, tx command.Tx) (command.TxResult, error) {
+// WriteAsync applies tx and answers from another goroutine, as the real
+// node answers from its apply thread: the front end's wait-and-wake path
+// runs in every test.
+func (m *memNode) WriteAsync(tx command.Tx, done func(command.TxResult, error)) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return command.Apply(m.ks, command.Header{Now: time.Now().UnixMilli(), MaxMemory: m.maxmem, Policy: m.policy}, tx), nil
+	res := command.Apply(m.ks, command.Header{Now: time.Now().UnixMilli(), MaxMemory: m.maxmem, Policy: m.policy}, tx)
+	m.mu.Unlock()
+	go done(res, nil)
 }
 
-func (m *memNode) Read(_ context.Context, c *command.Cmd) (command.Result, error) {
+// ReadAsync answers at once, as the real node does on its leader.
+func (m *memNode) ReadAsync(c *command.Cmd, done func(command.Result, error)) {
+	m.mu.RLock()
+	r := command.Read(m.ks, time.Now().UnixMilli(), c)
+	m.mu.RUnlock()
+	done(r, nil)
+}
+
+func (m *memNode) MaxMemory() (int64, command.Policy) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return command.Read(m.ks, time.Now().UnixMilli(), c), nil
+	return m.maxmem, m.policy
 }
-
-func (m *memNode) MaxMemory() (int64, command.Policy) { return m.maxmem, m.policy }
 func (m *memNode) SetMaxMemory(b int64, p command.Policy) {
+	m.mu.Lock()
 	m.maxmem, m.policy = b, p
+	m.mu.Unlock()
 }
 func (m *memNode) Info() NodeInfo {
 	m.mu.RLock()

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/hatcheck/hatcheck/internal/command"
 	"github.com/hatcheck/hatcheck/internal/keyspace"
@@ -18,9 +17,10 @@ import (
 // reaches subscribers on every node, once. Keyspace notifications travel
 // the same way (each node notifies when it applies the change). The apply
 // path never waits for a subscriber: messages go to a queue that one
-// goroutine per node drains, writing to subscriber sockets under each
-// connection's write lock; a subscriber that does not read for pushTimeout
-// is disconnected.
+// goroutine per node drains, pushing each message to its subscribers'
+// connections (netserve.Link.Push: queued on the subscriber's event loop,
+// after the replies written before it); a subscriber that does not read
+// is disconnected once netserve.PushLimit bytes wait for it.
 
 type hub struct {
 	mu       sync.Mutex
@@ -35,10 +35,6 @@ type hub struct {
 }
 
 type pubMsg struct{ channel, message string }
-
-// pushTimeout bounds writing one message to a subscriber; a subscriber that
-// does not read is disconnected rather than holding up the others.
-const pushTimeout = time.Second
 
 // pubQueueLen bounds messages waiting for delivery on one node.
 const pubQueueLen = 1 << 16
@@ -155,7 +151,7 @@ func (h *hub) send(m pubMsg) {
 				plain = resp.AppendBulkString(plain, m.channel)
 				plain = resp.AppendBulkString(plain, m.message)
 			}
-			t.c.push(plain)
+			t.c.link.Push(plain)
 			continue
 		}
 		msg := resp.AppendArray(nil, 4)
@@ -163,22 +159,8 @@ func (h *hub) send(m pubMsg) {
 		msg = resp.AppendBulkString(msg, t.pattern)
 		msg = resp.AppendBulkString(msg, m.channel)
 		msg = resp.AppendBulkString(msg, m.message)
-		t.c.push(msg)
+		t.c.link.Push(msg)
 	}
-}
-
-// push writes an out-of-band message to the client.
-func (c *conn) push(msg []byte) bool {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	_ = c.nc.SetWriteDeadline(time.Now().Add(pushTimeout))
-	_, err := c.nc.Write(msg)
-	_ = c.nc.SetWriteDeadline(time.Time{})
-	if err != nil {
-		c.nc.Close()
-		return false
-	}
-	return true
 }
 
 func newHub() *hub {
@@ -323,13 +305,14 @@ func subscribedOnly(name string) (bool, string) {
 	return false, "ERR Can't execute '" + name + "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
 }
 
-// leaveChannels drops the connection's subscriptions when it closes.
-func (c *conn) leaveChannels() {
+// leave drops a closed connection's subscriptions. It runs on the
+// connection's driver, after its last Run.
+func (h *hub) leave(c *conn) {
 	for name := range c.channels {
-		c.srv.hub.remove(c.srv.hub.subs, c, name)
+		h.remove(h.subs, c, name)
 	}
 	for name := range c.patterns {
-		c.srv.hub.remove(c.srv.hub.patterns, c, name)
+		h.remove(h.patterns, c, name)
 	}
 	c.channels, c.patterns = nil, nil
 }

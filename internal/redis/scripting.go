@@ -80,22 +80,20 @@ func runScript(c *conn, a [][]byte) {
 	sub := strings.ToLower(string(a[1]))
 	switch {
 	case sub == "load" && len(a) == 3:
-		if res, ok := c.write(command.Tx{c.cmd(command.OpScriptLoad, nil, a[2])}); ok {
+		c.writeOK(command.Tx{c.cmd(command.OpScriptLoad, nil, a[2])}, func(res command.TxResult) {
 			c.replyResult(&cmdSpec{name: "script"}, res.Results[0])
-		}
+		})
 	case sub == "exists" && len(a) >= 3:
 		cmd := c.cmd(command.OpScriptExists, nil, a[2:]...)
-		if r, ok := c.read(cmd); ok {
-			c.out = appendResult(c.out, r)
-		}
+		c.read(cmd, func(r command.Result) { c.out = appendResult(c.out, r) })
 	case sub == "flush" && len(a) <= 3:
 		if len(a) == 3 && !eq(a[2], "sync") && !eq(a[2], "async") {
 			c.out = resp.AppendError(c.out, "ERR SCRIPT FLUSH only support SYNC|ASYNC option")
 			return
 		}
-		if _, ok := c.write(command.Tx{c.cmd(command.OpScriptFlush, nil)}); ok {
+		c.writeOK(command.Tx{c.cmd(command.OpScriptFlush, nil)}, func(command.TxResult) {
 			c.out = resp.AppendSimple(c.out, "OK")
-		}
+		})
 	case sub == "help" && len(a) == 2:
 		c.out = appendHelp(c.out, "SCRIPT",
 			"EXISTS <sha1> [<sha1> ...]", "    Return information about the existence of the scripts in the script cache.",

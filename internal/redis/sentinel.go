@@ -52,6 +52,15 @@ func (t Topology) Replicas() []Instance {
 }
 
 func runSentinel(c *conn, a [][]byte) {
+	offload(c, func() Topology {
+		ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
+		defer cancel()
+		return c.srv.node.Topology(ctx)
+	}, func(t Topology) { sentinelReply(c, a, t) })
+}
+
+// sentinelReply answers a SENTINEL command from the cluster's topology.
+func sentinelReply(c *conn, a [][]byte, t Topology) {
 	sub := strings.ToLower(string(a[1]))
 	name := c.srv.cfg.SentinelName
 	// known checks the <master name> argument of the subcommands that take
@@ -68,14 +77,11 @@ func runSentinel(c *conn, a [][]byte) {
 		return true
 	}
 	noSuchMaster := func() { c.out = resp.AppendError(c.out, "ERR No such master with that name") }
-	ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
-	defer cancel()
 	switch sub {
 	case "get-master-addr-by-name":
 		if !known(func() { c.out = resp.AppendNullArray(c.out) }) {
 			return
 		}
-		t := c.srv.node.Topology(ctx)
 		if t.Leader == "" {
 			c.out = resp.AppendError(c.out, "IDONTKNOW I have not enough information to reply. Please ask another Sentinel.")
 			return
@@ -90,16 +96,15 @@ func runSentinel(c *conn, a [][]byte) {
 			return
 		}
 		c.out = resp.AppendArray(c.out, 1)
-		c.out = appendFields(c.out, masterFields(name, c.srv.node.Topology(ctx)))
+		c.out = appendFields(c.out, masterFields(name, t))
 	case "master":
 		if known(noSuchMaster) {
-			c.out = appendFields(c.out, masterFields(name, c.srv.node.Topology(ctx)))
+			c.out = appendFields(c.out, masterFields(name, t))
 		}
 	case "replicas", "slaves":
 		if !known(noSuchMaster) {
 			return
 		}
-		t := c.srv.node.Topology(ctx)
 		var rows [][]string
 		for _, m := range t.Replicas() {
 			rows = append(rows, replicaFields(m, t))
@@ -109,7 +114,6 @@ func runSentinel(c *conn, a [][]byte) {
 		if !known(noSuchMaster) {
 			return
 		}
-		t := c.srv.node.Topology(ctx)
 		var rows [][]string
 		for _, m := range t.Members {
 			if m.Addr != t.Self {
@@ -118,7 +122,7 @@ func runSentinel(c *conn, a [][]byte) {
 		}
 		c.out = appendRows(c.out, rows)
 	case "myid":
-		c.out = resp.AppendBulkString(c.out, runID(c.srv.node.Topology(ctx).Self))
+		c.out = resp.AppendBulkString(c.out, runID(t.Self))
 	default:
 		c.out = resp.AppendError(c.out, "ERR Unknown sentinel subcommand '"+clip(a[1])+"'")
 	}

@@ -17,9 +17,13 @@ import (
 )
 
 // Node is what the front end needs from the replicated store.
+//
+// WriteAsync and ReadAsync call done exactly once, on any goroutine,
+// perhaps before they return (a read on the leader); done must not block.
+// ReadAsync does not keep c after done.
 type Node interface {
-	Write(ctx context.Context, tx command.Tx) (command.TxResult, error)
-	Read(ctx context.Context, c *command.Cmd) (command.Result, error)
+	WriteAsync(tx command.Tx, done func(command.TxResult, error))
+	ReadAsync(c *command.Cmd, done func(command.Result, error))
 	MaxMemory() (int64, command.Policy)
 	SetMaxMemory(bytes int64, p command.Policy)
 	Info() NodeInfo
@@ -55,6 +59,8 @@ type Config struct {
 	Logger        *slog.Logger
 	// Metrics, if set, is told about every command.
 	Metrics Metrics
+	// Loops serves plain TCP clients; nil means netserve.DefaultLoops.
+	Loops *netserve.Loops
 }
 
 // Metrics receives per-command observations.
@@ -93,16 +99,18 @@ func New(cfg Config, node Node) *Server {
 	s.timeout.Store(int64(cfg.Timeout))
 	s.maxClients.Store(int64(cfg.MaxClients))
 	s.conns = netserve.New[*conn](netserve.Config{
-		MaxClients: func() int { return int(s.maxClients.Load()) },
-		Refusal:    []byte("-ERR max number of clients reached\r\n"),
-		Logger:     cfg.Logger,
+		MaxClients:  func() int { return int(s.maxClients.Load()) },
+		IdleTimeout: func() time.Duration { return time.Duration(s.timeout.Load()) },
+		Loops:       cfg.Loops,
+		Refusal:     []byte("-ERR max number of clients reached\r\n"),
+		Logger:      cfg.Logger,
 	})
 	return s
 }
 
 // Serve accepts connections until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.conns.Serve(ln, func(nc net.Conn) *conn { return newConn(s, nc) })
+	return s.conns.Serve(ln, func(l netserve.Link) *conn { return newConn(s, l) })
 }
 
 // Close stops accepting, lets every connection finish the command it is

@@ -26,11 +26,30 @@ func init() {
 	)
 }
 
+// nodeView is what the discovery commands report: the node's state and
+// the members' Redis addresses, which may take asking them.
+type nodeView struct {
+	info NodeInfo
+	t    Topology
+}
+
+// withNodeView fetches the node's view off the connection's loop, then
+// runs k with it.
+func (c *conn) withNodeView(k func(v nodeView)) {
+	offload(c, func() nodeView {
+		ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
+		defer cancel()
+		return nodeView{info: c.srv.node.Info(), t: c.srv.node.Topology(ctx)}
+	}, k)
+}
+
 func runRole(c *conn, _ [][]byte) {
-	ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
-	defer cancel()
-	t := c.srv.node.Topology(ctx)
-	if c.srv.node.Info().Role == "master" {
+	c.withNodeView(func(v nodeView) { roleReply(c, v) })
+}
+
+func roleReply(c *conn, v nodeView) {
+	t := v.t
+	if v.info.Role == "master" {
 		c.out = resp.AppendArray(c.out, 3)
 		c.out = resp.AppendBulkString(c.out, "master")
 		c.out = resp.AppendInt(c.out, 0)
@@ -82,22 +101,24 @@ func runInfo(c *conn, a [][]byte) {
 		want[strings.ToLower(string(s))] = true
 	}
 	all := len(want) == 0 || want["all"] || want["default"] || want["everything"]
-	var b strings.Builder
-	for _, sec := range infoSections {
-		if !all && !want[sec] {
-			continue
+	c.withNodeView(func(v nodeView) {
+		var b strings.Builder
+		for _, sec := range infoSections {
+			if !all && !want[sec] {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString("\r\n")
+			}
+			c.infoSection(&b, sec, v)
 		}
-		if b.Len() > 0 {
-			b.WriteString("\r\n")
-		}
-		c.infoSection(&b, sec)
-	}
-	c.out = resp.AppendBulkString(c.out, b.String())
+		c.out = resp.AppendBulkString(c.out, b.String())
+	})
 }
 
-func (c *conn) infoSection(b *strings.Builder, sec string) {
+func (c *conn) infoSection(b *strings.Builder, sec string, v nodeView) {
 	s := c.srv
-	info := s.node.Info()
+	info := v.info
 	line := func(k string, v any) { fmt.Fprintf(b, "%s:%v\r\n", k, v) }
 	b.WriteString("# " + sectionTitles[sec] + "\r\n")
 	switch sec {
@@ -139,9 +160,7 @@ func (c *conn) infoSection(b *strings.Builder, sec string) {
 		line("evicted_keys", info.Evicted)
 	case "replication":
 		line("role", info.Role)
-		ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
-		t := s.node.Topology(ctx)
-		cancel()
+		t := v.t
 		if info.Role == "master" {
 			replicas := t.Replicas()
 			line("connected_slaves", len(replicas))
@@ -181,7 +200,7 @@ func (c *conn) infoSection(b *strings.Builder, sec string) {
 }
 
 func (c *conn) localPort() int {
-	_, p := splitHostPort(c.nc.LocalAddr().String())
+	_, p := splitHostPort(c.link.LocalAddr().String())
 	return p
 }
 

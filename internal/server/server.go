@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"github.com/hatcheck/hatcheck/internal/command"
 	"github.com/hatcheck/hatcheck/internal/config"
 	"github.com/hatcheck/hatcheck/internal/memcache"
+	"github.com/hatcheck/hatcheck/internal/netserve"
 	"github.com/hatcheck/hatcheck/internal/redis"
 )
 
@@ -39,6 +41,7 @@ type Server struct {
 	mcLn     net.Listener
 	httpSrv  *http.Server
 	httpLn   net.Listener
+	loops    *netserve.Loops
 	serveErr chan error
 }
 
@@ -112,13 +115,16 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	admin.RegisterNode(reg, s.nodeStats)
 
+	if s.loops, err = netserve.NewLoops(loopCount(cfg.EventLoops, runtime.NumCPU()), logger.With("component", "loops")); err != nil {
+		return fail(fmt.Errorf("event loops: %w", err))
+	}
 	adapter := nodeAdapter{Node: node, selfRedis: redisAddr}
 	s.redis = redis.New(redis.Config{
 		RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
 		MaxBulk: int64(cfg.ProtoMaxBulkLen), MaxMultibulk: 1024 * 1024, MaxInline: 64 * 1024,
 		QueryBufLimit: int(cfg.QueryBufferLimit), MaxKeySize: int(cfg.MaxKeySize), MaxValueSize: int64(cfg.MaxValueSize),
 		Databases: cfg.Databases, Version: Version, SentinelName: cfg.SentinelName,
-		Logger: logger.With("frontend", "redis"), Metrics: admin.NewMetrics(reg, "redis"),
+		Logger: logger.With("frontend", "redis"), Metrics: admin.NewMetrics(reg, "redis"), Loops: s.loops,
 	}, adapter)
 	node.SetEvents(s.redis)
 	announceLeaders(node, adapter, s.redis, cfg.SentinelName, logger)
@@ -126,7 +132,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		s.mc = memcache.New(memcache.Config{
 			RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
 			MaxItemSize: int(cfg.MaxItemSize), Logger: logger.With("frontend", "memcache"),
-			Metrics: admin.NewMetrics(reg, "memcache"),
+			Metrics: admin.NewMetrics(reg, "memcache"), Loops: s.loops,
 		}, node)
 	}
 	s.httpSrv = &http.Server{Handler: admin.Handler(node, reg, clusterAPI{node}, cfg.RequirePass), ReadHeaderTimeout: 10 * time.Second}
@@ -186,6 +192,16 @@ func (s *Server) Listeners() []string {
 	)
 }
 
+// loopCount is the number of event loops for an --event-loops setting on
+// a machine with cpus usable CPUs: one loop keeps one CPU busy, so more
+// loops than CPUs only take turns.
+func loopCount(setting, cpus int) int {
+	if setting == 0 {
+		return cpus
+	}
+	return setting
+}
+
 // Close shuts down gracefully: a leader first hands leadership to another
 // voter (clients here are then served through the new leader), then the
 // listeners stop accepting, clients finish the command they are running (up
@@ -206,6 +222,9 @@ func (s *Server) Close() error {
 	if err := s.httpSrv.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	if err := s.loops.Stop(); err != nil {
+		errs = append(errs, fmt.Errorf("event loops: %w", err))
+	}
 	if err := s.node.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("node: %w", err))
 	}
@@ -223,6 +242,7 @@ func (s *Server) Abort() error {
 		_ = s.mc.Close(ctx)
 	}
 	_ = s.httpSrv.Close()
+	_ = s.loops.Stop()
 	return s.node.Abort()
 }
 
