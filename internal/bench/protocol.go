@@ -33,7 +33,8 @@ type request struct {
 	kind  Kind
 	key   []byte
 	value []byte
-	ttl   int // seconds (ms for OpLock over Redis)
+	ttl   int    // seconds (ms for OpLock over Redis)
+	id    uint32 // sent as the binary protocol's opaque, which the reply must echo
 }
 
 // codec encodes requests and reads their replies for one protocol. A reply
