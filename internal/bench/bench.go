@@ -48,7 +48,18 @@ type Config struct {
 	// counts the write done when WAIT answers (a master + replica setup
 	// made to acknowledge like a replicated store).
 	WaitReplicas int
-	Progress     io.Writer // a line per second while running; nil = none
+	Progress     io.Writer // a line per second while prefilling and running; nil = none
+
+	// progressInterval is the time between prefill progress lines; 0 = a
+	// second. Tests shorten it.
+	progressInterval time.Duration
+}
+
+func (c *Config) progressEvery() time.Duration {
+	if c.progressInterval > 0 {
+		return c.progressInterval
+	}
+	return time.Second
 }
 
 // Scenarios lists the workloads, as the session handlers send them. In
@@ -371,11 +382,15 @@ func (w *worker) waits(r *request) bool {
 	return w.cfg.WaitReplicas > 0 && r.kind != OpGet
 }
 
-// prefill writes every key once, spread over the workers, pipelined.
+// prefill writes every key once, spread over the workers, pipelined. With
+// a Progress writer it reports how far it has got (see prefillProgress).
 func prefill(workers []*worker) error {
+	cfg := workers[0].cfg
+	n := cfg.Keys
+	var done atomic.Int64
+	stop := prefillProgress(cfg.Progress, &done, n, cfg.progressEvery())
 	var wg sync.WaitGroup
 	errc := make(chan error, len(workers))
-	n := workers[0].cfg.Keys
 	for wi, w := range workers {
 		wg.Add(1)
 		go func() {
@@ -385,7 +400,8 @@ func prefill(workers []*worker) error {
 				w.out = w.out[:0]
 				var reqs []request
 				for j := 0; j < 64 && i < n; j++ {
-					reqs = append(reqs, request{kind: OpSet, key: w.keys[i], value: w.value, ttl: ttl})
+					w.seq++
+					reqs = append(reqs, request{kind: OpSet, key: w.keys[i], value: w.value, ttl: ttl, id: w.seq})
 					w.out = w.codec.encode(w.out, &reqs[len(reqs)-1])
 					i += len(workers)
 				}
@@ -403,12 +419,53 @@ func prefill(workers []*worker) error {
 						return
 					}
 				}
+				done.Add(int64(len(reqs)))
 			}
 		}()
 	}
 	wg.Wait()
 	close(errc)
-	return <-errc
+	err := <-errc
+	stop(err == nil)
+	return err
+}
+
+// prefillProgress writes "prefill: 340000/1000000 keys (34%)" to out every
+// interval while the prefill runs (loading a million sessions takes a
+// while), reading the count of keys written from done. The returned
+// function stops it; called with true it writes a last line with the total
+// time. out is the progress stream (stderr), never the result's (stdout),
+// so --json output stays intact. A nil out writes nothing.
+func prefillProgress(out io.Writer, done *atomic.Int64, total int, every time.Duration) (stop func(finished bool)) {
+	if out == nil {
+		return func(bool) {}
+	}
+	start := time.Now()
+	line := func(n int64) string {
+		return fmt.Sprintf("prefill: %d/%d keys (%d%%)", n, total, n*100/int64(total))
+	}
+	quit := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				fmt.Fprintln(out, line(done.Load()))
+			}
+		}
+	}()
+	return func(finished bool) {
+		close(quit)
+		<-exited
+		if finished {
+			fmt.Fprintf(out, "%s in %.1fs\n", line(done.Load()), time.Since(start).Seconds())
+		}
+	}
 }
 
 // progress prints a line per second; the returned function stops it.
