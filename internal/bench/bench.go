@@ -2,7 +2,8 @@
 // the Redis protocol and the memcached text and binary protocols
 // (`hatcheck bench`). Each connection runs in its own goroutine with raw,
 // pre-encoded requests and optional pipelining; latencies go into
-// HdrHistograms per request type.
+// HdrHistograms per request type. The scenarios whose requests depend on
+// each other's replies (locking, touch) send them in turn, as PHP does.
 package bench
 
 import (
