@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hatcheck/hatcheck/internal/server/servertest"
 )
 
 // stepServer stands in for a server: it answers every request after a
@@ -299,5 +301,20 @@ func TestMixIsStillPipelined(t *testing.T) {
 		if last := i%4 == 3; a.early == last {
 			t.Fatalf("request %d: early %v (sequence %v)", i, a.early, conn)
 		}
+	}
+}
+
+// TestRateCountsRequests: --rate is requests per second in total, also
+// when a session is several requests sent in turn.
+func TestRateCountsRequests(t *testing.T) {
+	s := servertest.Start(t)
+	cfg := quick(s.RedisAddr(), "redis", "lock")
+	cfg.Rate, cfg.Duration, cfg.Prefill = 200, time.Second, false
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ops < 120 || res.Ops > 215 {
+		t.Fatalf("%d requests in %.1fs at --rate 200", res.Ops, res.Seconds)
 	}
 }
