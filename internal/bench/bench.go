@@ -237,7 +237,7 @@ func (w *worker) dial(addr string) error {
 
 // session appends one session's requests to the batch, in the order the
 // handler sends them. Every session of a scenario has the same number of
-// requests (see steps).
+// requests, which run relies on to split a round into steps.
 func (w *worker) session() {
 	cfg := w.cfg
 	ttl := int(cfg.TTL / time.Second)
