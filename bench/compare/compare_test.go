@@ -2,9 +2,11 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRewriteReplacesOnlyTheResults(t *testing.T) {
@@ -53,5 +55,43 @@ func TestServersStartFromAnEmptyDirectory(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(again); len(left) != 0 {
 		t.Fatalf("the second start found %d files of the first", len(left))
+	}
+}
+
+// TestMemcachedBinaryRow runs the memcached binary row's workload briefly
+// against both of its servers, as compare starts and loads them: hatcheck
+// bench must finish without an error against memcached and hatcheck.
+func TestMemcachedBinaryRow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds hatcheck and starts servers")
+	}
+	if _, err := exec.LookPath("memcached"); err != nil {
+		t.Skip("no memcached")
+	}
+	var row *workload
+	for i := range workloads {
+		if workloads[i].protocol == "memcache-binary" {
+			row = &workloads[i]
+		}
+	}
+	if row == nil || row.ref != "memcached" || row.scenario != "mix" || row.pipeline != 1 {
+		t.Fatalf("no mix 1:4, pipeline 1 row over the memcached binary protocol against memcached: %+v", row)
+	}
+	dir := t.TempDir()
+	e := &env{dir: dir, hatcheck: filepath.Join(dir, "hatcheck"), servers: map[string]*server{}}
+	if out, err := exec.Command("go", "build", "-o", e.hatcheck, "../../cmd/hatcheck").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	*duration, *warmup, *conns, *keys, *valueSz = 300*time.Millisecond, 0, 4, 1000, 100
+	for _, name := range []string{row.ref, row.hc} {
+		s, err := e.startServer(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.stop)
+		r, err := e.bench(s.memcacheAddr(), row.protocol, row.scenario, row.pipeline, 0, true)
+		if err != nil || r.PerSec == 0 {
+			t.Fatalf("%s against %s: %+v, %v", row.name, name, r, err)
+		}
 	}
 }

@@ -25,7 +25,9 @@ func runBench(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	fs.StringVar(&cfg.Protocol, "protocol", "redis", "redis, memcache-text or memcache-binary")
 	fs.StringVar(&cfg.Scenario, "scenario", "mix", "workload (see below)")
 	fs.IntVar(&cfg.Connections, "connections", 50, "client connections")
-	fs.IntVar(&cfg.Pipeline, "pipeline", 1, "requests sent per connection before reading the replies")
+	fs.IntVar(&cfg.Pipeline, "pipeline", 1, "mix, writes, reads, login: requests sent per connection before reading the replies;\n"+
+		"touch, lock, memcache-lock: sessions per connection side by side (each session's next request still waits\n"+
+		"for the reply to its previous one, as PHP's does; 1 = exactly PHP)")
 	fs.IntVar(&cfg.ValueSize, "value-size", 1024, "session size in bytes")
 	fs.IntVar(&cfg.Keys, "keys", 100000, "distinct session ids")
 	fs.DurationVar(&cfg.TTL, "ttl", 30*time.Minute, "session lifetime")

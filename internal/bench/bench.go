@@ -2,7 +2,8 @@
 // the Redis protocol and the memcached text and binary protocols
 // (`hatcheck bench`). Each connection runs in its own goroutine with raw,
 // pre-encoded requests and optional pipelining; latencies go into
-// HdrHistograms per request type.
+// HdrHistograms per request type. The scenarios whose requests depend on
+// each other's replies (locking, touch) send them in turn, as PHP does.
 package bench
 
 import (
@@ -33,30 +34,45 @@ type Config struct {
 	Password    string   // Redis AUTH, if set
 	Scenario    string   // see Scenarios
 	Connections int
-	Pipeline    int // requests sent before reading replies
-	ValueSize   int
-	Keys        int // distinct session ids
-	TTL         time.Duration
-	Duration    time.Duration
-	Warmup      time.Duration // run, but not measured, before Duration
-	Prefill     bool          // write every key once before the run
-	Rate        int           // total requests per second to aim at; 0 = as fast as possible
+	// Pipeline is, for the plain scenarios, the requests sent before reading
+	// their replies; for those that go in turn (InTurn), the sessions a
+	// connection runs side by side, one step of all of them at a time.
+	Pipeline  int
+	ValueSize int
+	Keys      int // distinct session ids
+	TTL       time.Duration
+	Duration  time.Duration
+	Warmup    time.Duration // run, but not measured, before Duration
+	Prefill   bool          // write every key once before the run
+	Rate      int           // total requests per second to aim at; 0 = as fast as possible
 	// WaitReplicas, over Redis, follows every write with WAIT n 100 and
 	// counts the write done when WAIT answers (a master + replica setup
 	// made to acknowledge like a replicated store).
 	WaitReplicas int
-	Progress     io.Writer // a line per second while running; nil = none
+	Progress     io.Writer // a line per second while prefilling and running; nil = none
+
+	// progressInterval is the time between prefill progress lines; 0 = a
+	// second. Tests shorten it.
+	progressInterval time.Duration
 }
 
-// Scenarios lists the workloads, as the session handlers send them.
+func (c *Config) progressEvery() time.Duration {
+	if c.progressInterval > 0 {
+		return c.progressInterval
+	}
+	return time.Second
+}
+
+// Scenarios lists the workloads, as the session handlers send them. In
+// touch, lock and memcache-lock a session's requests go in turn (InTurn).
 var Scenarios = map[string]string{
 	"mix":           "SET k v EX ttl : GET k = 1:4 (a session read on every request, written on one in five)",
 	"writes":        "SET k v EX ttl only",
 	"reads":         "GET k only",
 	"login":         "new sessions: SET k v NX EX ttl on fresh session ids",
-	"touch":         "GET k + EXPIRE k ttl (PHP's lazy write)",
-	"lock":          "PHP's locking: SET k_LOCK NX PX 30000, GET k, SET k v EX ttl, DEL k_LOCK",
-	"memcache-lock": "php-memcached's locking: add k.lock, get k, set k, delete k.lock",
+	"touch":         "GET k, then EXPIRE k ttl (PHP's lazy write), each after the reply to the one before",
+	"lock":          "PHP's locking: SET k_LOCK NX PX 30000, GET k, SET k v EX ttl, DEL k_LOCK, each after the reply to the one before",
+	"memcache-lock": "php-memcached's locking: add k.lock, get k, set k, delete k.lock, each after the reply to the one before",
 }
 
 // Stats are one request type's figures.
@@ -117,21 +133,26 @@ func newHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(1, 60_000_
 
 // worker is one connection's state.
 type worker struct {
-	cfg     *Config
-	codec   codec
-	conn    net.Conn
-	br      *bufio.Reader
-	rng     *rand.Rand
-	value   []byte
-	hist    [numKinds]*hdrhistogram.Histogram
-	ops     atomic.Int64
-	errs    atomic.Int64
-	out     []byte
-	batch   []request
-	started []time.Time
-	waitN   []byte   // WaitReplicas as text
-	fresh   int      // next fresh session id for "login"
-	keys    [][]byte // the session ids, shared by the workers
+	cfg   *Config
+	codec codec
+	conn  net.Conn
+	br    *bufio.Reader
+	rng   *rand.Rand
+	value []byte
+	hist  [numKinds]*hdrhistogram.Histogram
+	ops   atomic.Int64
+	errs  atomic.Int64
+	out   []byte
+	batch []request // one round's sessions, each session's requests in order
+	step  []request // the requests of one step of the sessions that go in turn
+	seq   uint32    // the last request's id (the binary protocol's opaque)
+	next  time.Time // when the next request may go out, with a Rate
+	// perRequest is the time between two requests of this connection that
+	// keeps all connections together at Rate; 0 = as fast as possible.
+	perRequest time.Duration
+	waitN      []byte   // WaitReplicas as text
+	fresh      int      // next fresh session id for "login"
+	keys       [][]byte // the session ids, shared by the workers
 }
 
 // Run runs the benchmark until cfg.Warmup+cfg.Duration has passed or ctx
@@ -214,7 +235,9 @@ func (w *worker) dial(addr string) error {
 	return nil
 }
 
-// session appends one iteration of the scenario to the batch.
+// session appends one session's requests to the batch, in the order the
+// handler sends them. Every session of a scenario has the same number of
+// requests, which run relies on to split a round into steps.
 func (w *worker) session() {
 	cfg := w.cfg
 	ttl := int(cfg.TTL / time.Second)
@@ -253,60 +276,102 @@ func (w *worker) session() {
 	}
 }
 
-// run sends batches of Pipeline requests and reads their replies until ctx
-// ends.
-func (w *worker) run(ctx context.Context, measureFrom time.Time) error {
-	var interval time.Duration
-	if w.cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) * float64(w.cfg.Connections*w.cfg.Pipeline) / float64(w.cfg.Rate))
+// InTurn reports whether the scenario's requests of one session are sent
+// one at a time, each after the reply to the one before, as PHP's session
+// handlers send them: a handler learns from the lock's reply whether it may
+// read, and reads before it writes. Measuring such a session as a pipeline
+// would give every request type the latency of the whole session.
+func InTurn(scenario string) bool {
+	switch scenario {
+	case "touch", "lock", "memcache-lock":
+		return true
 	}
-	next := time.Now()
+	return false
+}
+
+// run sends rounds of Pipeline sessions and reads their replies until ctx
+// ends. For the plain scenarios a session is one request and a round is
+// one pipeline of Pipeline requests. For the scenarios that go in turn
+// (InTurn), a round is Pipeline sessions side by side: their first requests
+// go out together, and each session's next request only after every reply
+// of that step has been read, so within a session request n+1 never leaves
+// before the reply to request n has arrived.
+func (w *worker) run(ctx context.Context, measureFrom time.Time) error {
+	if w.cfg.Rate > 0 {
+		w.perRequest = time.Duration(float64(time.Second) * float64(w.cfg.Connections) / float64(w.cfg.Rate))
+	}
+	w.next = time.Now()
 	go func() {
 		<-ctx.Done()
 		_ = w.conn.SetDeadline(time.Now()) // unblock a pending read
 	}()
 	for ctx.Err() == nil {
-		if interval > 0 {
-			if d := time.Until(next); d > 0 {
-				time.Sleep(d)
-			}
-			next = next.Add(interval)
-		}
 		w.batch = w.batch[:0]
-		for len(w.batch) < w.cfg.Pipeline {
+		for i := 0; i < w.cfg.Pipeline; i++ {
 			w.session()
 		}
-		w.out = w.out[:0]
-		for i := range w.batch {
-			w.out = w.codec.encode(w.out, &w.batch[i])
-			if w.waits(&w.batch[i]) {
-				w.out = appendCommand(w.out, bWAIT, w.waitN, bWaitTimeout)
-			}
-		}
-		start := time.Now()
-		if _, err := w.conn.Write(w.out); err != nil {
-			return err
-		}
-		for i := range w.batch {
-			failed, err := w.codec.read(w.br, &w.batch[i])
-			if err == nil && w.waits(&w.batch[i]) {
-				var f bool
-				f, err = readRESP(w.br)
-				failed = failed || f
-			}
-			if err != nil {
+		if !InTurn(w.cfg.Scenario) {
+			if err := w.exchange(w.batch, measureFrom); err != nil {
 				return err
 			}
-			now := time.Now()
-			if now.Before(measureFrom) {
-				continue
-			}
-			w.ops.Add(1)
-			if failed {
-				w.errs.Add(1)
-			}
-			_ = w.hist[w.batch[i].kind].RecordValue(max(now.Sub(start).Microseconds(), 1))
+			continue
 		}
+		steps := len(w.batch) / w.cfg.Pipeline
+		for s := 0; s < steps && ctx.Err() == nil; s++ {
+			w.step = w.step[:0]
+			for i := s; i < len(w.batch); i += steps {
+				w.step = append(w.step, w.batch[i])
+			}
+			if err := w.exchange(w.step, measureFrom); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// exchange sends reqs in one write, then reads and checks every reply, and
+// records each request's latency from the write to its reply. With a Rate
+// it first waits for the requests' turn.
+func (w *worker) exchange(reqs []request, measureFrom time.Time) error {
+	if w.perRequest > 0 {
+		if d := time.Until(w.next); d > 0 {
+			time.Sleep(d)
+		}
+		w.next = w.next.Add(time.Duration(len(reqs)) * w.perRequest)
+	}
+	w.out = w.out[:0]
+	for i := range reqs {
+		w.seq++
+		reqs[i].id = w.seq
+		w.out = w.codec.encode(w.out, &reqs[i])
+		if w.waits(&reqs[i]) {
+			w.out = appendCommand(w.out, bWAIT, w.waitN, bWaitTimeout)
+		}
+	}
+	start := time.Now()
+	if _, err := w.conn.Write(w.out); err != nil {
+		return err
+	}
+	for i := range reqs {
+		failed, err := w.codec.read(w.br, &reqs[i])
+		if err == nil && w.waits(&reqs[i]) {
+			var f bool
+			f, err = readRESP(w.br)
+			failed = failed || f
+		}
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		if now.Before(measureFrom) {
+			continue
+		}
+		w.ops.Add(1)
+		if failed {
+			w.errs.Add(1)
+		}
+		_ = w.hist[reqs[i].kind].RecordValue(max(now.Sub(start).Microseconds(), 1))
 	}
 	return nil
 }
@@ -318,11 +383,15 @@ func (w *worker) waits(r *request) bool {
 	return w.cfg.WaitReplicas > 0 && r.kind != OpGet
 }
 
-// prefill writes every key once, spread over the workers, pipelined.
+// prefill writes every key once, spread over the workers, pipelined. With
+// a Progress writer it reports how far it has got (see prefillProgress).
 func prefill(workers []*worker) error {
+	cfg := workers[0].cfg
+	n := cfg.Keys
+	var done atomic.Int64
+	stop := prefillProgress(cfg.Progress, &done, n, cfg.progressEvery())
 	var wg sync.WaitGroup
 	errc := make(chan error, len(workers))
-	n := workers[0].cfg.Keys
 	for wi, w := range workers {
 		wg.Add(1)
 		go func() {
@@ -332,7 +401,8 @@ func prefill(workers []*worker) error {
 				w.out = w.out[:0]
 				var reqs []request
 				for j := 0; j < 64 && i < n; j++ {
-					reqs = append(reqs, request{kind: OpSet, key: w.keys[i], value: w.value, ttl: ttl})
+					w.seq++
+					reqs = append(reqs, request{kind: OpSet, key: w.keys[i], value: w.value, ttl: ttl, id: w.seq})
 					w.out = w.codec.encode(w.out, &reqs[len(reqs)-1])
 					i += len(workers)
 				}
@@ -350,12 +420,53 @@ func prefill(workers []*worker) error {
 						return
 					}
 				}
+				done.Add(int64(len(reqs)))
 			}
 		}()
 	}
 	wg.Wait()
 	close(errc)
-	return <-errc
+	err := <-errc
+	stop(err == nil)
+	return err
+}
+
+// prefillProgress writes "prefill: 340000/1000000 keys (34%)" to out every
+// interval while the prefill runs (loading a million sessions takes a
+// while), reading the count of keys written from done. The returned
+// function stops it; called with true it writes a last line with the total
+// time. out is the progress stream (stderr), never the result's (stdout),
+// so --json output stays intact. A nil out writes nothing.
+func prefillProgress(out io.Writer, done *atomic.Int64, total int, every time.Duration) (stop func(finished bool)) {
+	if out == nil {
+		return func(bool) {}
+	}
+	start := time.Now()
+	line := func(n int64) string {
+		return fmt.Sprintf("prefill: %d/%d keys (%d%%)", n, total, n*100/int64(total))
+	}
+	quit := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				fmt.Fprintln(out, line(done.Load()))
+			}
+		}
+	}()
+	return func(finished bool) {
+		close(quit)
+		<-exited
+		if finished {
+			fmt.Fprintf(out, "%s in %.1fs\n", line(done.Load()), time.Since(start).Seconds())
+		}
+	}
 }
 
 // progress prints a line per second; the returned function stops it.
@@ -426,8 +537,12 @@ func summarize(cfg Config, workers []*worker, measured time.Duration) Result {
 // WriteText prints the result as a table.
 func (r Result) WriteText(w io.Writer) {
 	c := r.Config
-	fmt.Fprintf(w, "%s over %s, %d connections, pipeline %d, %d-byte values, %d keys, %.1fs measured\n",
-		r.Scenario, r.Protocol, c.Connections, c.Pipeline, c.ValueSize, c.Keys, r.Seconds)
+	shape := fmt.Sprintf("pipeline %d", c.Pipeline)
+	if InTurn(r.Scenario) {
+		shape = fmt.Sprintf("%d session(s) per connection, each request sent after the reply to the one before and timed on its own", c.Pipeline)
+	}
+	fmt.Fprintf(w, "%s over %s, %d connections, %s, %d-byte values, %d keys, %.1fs measured\n",
+		r.Scenario, r.Protocol, c.Connections, shape, c.ValueSize, c.Keys, r.Seconds)
 	fmt.Fprintf(w, "%-8s %12s %10s %10s %10s %10s\n", "request", "ops/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs")
 	kinds := make([]string, 0, len(r.ByKind))
 	for k := range r.ByKind {

@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -33,7 +32,8 @@ type request struct {
 	kind  Kind
 	key   []byte
 	value []byte
-	ttl   int // seconds (ms for OpLock over Redis)
+	ttl   int    // seconds (ms for OpLock over Redis)
+	id    uint32 // sent as the binary protocol's opaque, which the reply must echo
 }
 
 // codec encodes requests and reads their replies for one protocol. A reply
@@ -214,57 +214,141 @@ func (textCodec) read(br *bufio.Reader, r *request) (bool, error) {
 
 // --- memcached binary ---
 
+// binaryCodec speaks memcached's binary protocol as php-memcached does by
+// default (libmemcached). Packet layout, opcodes and statuses are those of
+// memcached's protocol_binary.h and doc/protocol-binary.txt: a 24-byte
+// header (magic, opcode, key length, extras length, data type, reserved or
+// status, total body length, opaque, CAS), then extras, key and value.
+// Every request carries its id as the opaque, and a reply must echo the
+// request's opcode and opaque: anything else means the stream is out of
+// step, which is an error, not a failed request.
 type binaryCodec struct{}
 
+// Magic bytes, opcodes and statuses of the binary protocol.
 const (
-	binGet, binSet, binAdd, binDelete, binTouch = 0x00, 0x01, 0x02, 0x04, 0x1c
+	binRequest  = 0x80
+	binResponse = 0x81
+
+	binGet    = 0x00
+	binSet    = 0x01
+	binAdd    = 0x02
+	binDelete = 0x04
+	binTouch  = 0x1c
+
+	binOK        = 0x0000
+	binNotFound  = 0x0001 // KEY_ENOENT
+	binExists    = 0x0002 // KEY_EEXISTS: add on a key that exists
+	binHeaderLen = 24
 )
 
-func (binaryCodec) encode(dst []byte, r *request) []byte {
-	var op byte
-	var extras []byte
-	value := []byte(nil)
-	switch r.kind {
+// binaryOpcode is the opcode that carries a request kind.
+func binaryOpcode(k Kind) byte {
+	switch k {
 	case OpGet:
-		op = binGet
-	case OpSet, OpSetNX, OpLock:
-		op = binSet
-		if r.kind != OpSet {
-			op = binAdd
-		}
-		extras = binary.BigEndian.AppendUint32(make([]byte, 4, 8), uint32(r.ttl)) // flags 0, expiry
-		value = r.value
+		return binGet
+	case OpSet:
+		return binSet
+	case OpSetNX, OpLock:
+		return binAdd
 	case OpExpire:
-		op = binTouch
-		extras = binary.BigEndian.AppendUint32(nil, uint32(r.ttl))
+		return binTouch
 	case OpDel:
-		op = binDelete
+		return binDelete
 	}
-	var h [24]byte
-	h[0] = 0x80
+	panic("unknown request kind")
+}
+
+func (binaryCodec) encode(dst []byte, r *request) []byte {
+	op := binaryOpcode(r.kind)
+	extras, value := 0, []byte(nil)
+	switch op {
+	case binSet, binAdd:
+		extras, value = 8, r.value // flags, expiration
+	case binTouch:
+		extras = 4 // expiration
+	}
+	var h [binHeaderLen]byte
+	h[0] = binRequest
 	h[1] = op
 	binary.BigEndian.PutUint16(h[2:], uint16(len(r.key)))
-	h[4] = byte(len(extras))
-	binary.BigEndian.PutUint32(h[8:], uint32(len(extras)+len(r.key)+len(value)))
+	h[4] = byte(extras)
+	// h[5] data type and h[6:8] reserved stay 0.
+	binary.BigEndian.PutUint32(h[8:], uint32(extras+len(r.key)+len(value)))
+	binary.BigEndian.PutUint32(h[12:], r.id)
+	// h[16:24] CAS stays 0: store unconditionally.
 	dst = append(dst, h[:]...)
-	dst = append(dst, extras...)
+	switch extras {
+	case 8:
+		dst = binary.BigEndian.AppendUint32(dst, 0) // flags: PHP's serialized session, as the handler stores it
+		dst = binary.BigEndian.AppendUint32(dst, uint32(r.ttl))
+	case 4:
+		dst = binary.BigEndian.AppendUint32(dst, uint32(r.ttl))
+	}
 	dst = append(dst, r.key...)
 	return append(dst, value...)
 }
 
-func (binaryCodec) read(br *bufio.Reader, _ *request) (bool, error) {
-	var h [24]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
+// binaryHeader is a response header's fields.
+type binaryHeader struct {
+	opcode    byte
+	keyLen    int
+	extrasLen int
+	status    uint16
+	bodyLen   int
+	opaque    uint32
+	cas       uint64
+}
+
+// readBinaryHeader reads a response header and checks that it is one and
+// that its lengths agree; the body is left to read.
+func readBinaryHeader(br *bufio.Reader) (binaryHeader, error) {
+	var b [binHeaderLen]byte
+	if _, err := io.ReadFull(br, b[:]); err != nil {
+		return binaryHeader{}, err
+	}
+	if b[0] != binResponse {
+		return binaryHeader{}, fmt.Errorf("binary reply: magic %#x, want %#x", b[0], binResponse)
+	}
+	// b[5], the data type, is always 0 (raw bytes).
+	h := binaryHeader{opcode: b[1], keyLen: int(binary.BigEndian.Uint16(b[2:])), extrasLen: int(b[4]),
+		status: binary.BigEndian.Uint16(b[6:]), bodyLen: int(binary.BigEndian.Uint32(b[8:])),
+		opaque: binary.BigEndian.Uint32(b[12:]), cas: binary.BigEndian.Uint64(b[16:])}
+	if h.extrasLen+h.keyLen > h.bodyLen {
+		return h, fmt.Errorf("binary reply: extras %d + key %d > body %d", h.extrasLen, h.keyLen, h.bodyLen)
+	}
+	return h, nil
+}
+
+// read reads the reply to r and checks it: the opcode and opaque must be
+// r's; a status the request can expect (a miss, an add on a taken key)
+// is not a failure, any other non-zero status is.
+func (binaryCodec) read(br *bufio.Reader, r *request) (bool, error) {
+	h, err := readBinaryHeader(br)
+	if err != nil {
 		return false, err
 	}
-	if h[0] != 0x81 {
-		return false, errors.New("not a binary response")
-	}
-	if _, err := br.Discard(int(binary.BigEndian.Uint32(h[8:]))); err != nil {
+	if _, err := br.Discard(h.bodyLen); err != nil {
 		return false, err
 	}
-	switch binary.BigEndian.Uint16(h[6:]) {
-	case 0x00, 0x01, 0x02, 0x05: // ok, not found, exists, not stored
+	return checkBinary(h, r)
+}
+
+func checkBinary(h binaryHeader, r *request) (bool, error) {
+	if op := binaryOpcode(r.kind); h.opcode != op {
+		return false, fmt.Errorf("binary reply: opcode %#x to a request of opcode %#x", h.opcode, op)
+	}
+	if h.opaque != r.id {
+		return false, fmt.Errorf("binary reply: opaque %d to request %d", h.opaque, r.id)
+	}
+	switch {
+	case h.status == binOK:
+		if r.kind == OpGet && h.extrasLen != 4 {
+			return false, fmt.Errorf("binary get reply: %d bytes of extras, want 4 (flags)", h.extrasLen)
+		}
+		return false, nil
+	case h.status == binNotFound && (r.kind == OpGet || r.kind == OpExpire || r.kind == OpDel):
+		return false, nil
+	case h.status == binExists && (r.kind == OpSetNX || r.kind == OpLock):
 		return false, nil
 	}
 	return true, nil
