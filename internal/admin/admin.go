@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,13 +53,22 @@ func Handler(st Status, reg *prometheus.Registry, cl Cluster, password string) h
 
 // Metrics records front-end observations; it satisfies the front ends'
 // Metrics interfaces.
+//
+// The labelled series a front end touches on every request are looked up
+// once and kept: prometheus's WithLabelValues hashes the label values and
+// takes a lock on each call, a cost paid per command otherwise.
 type Metrics struct {
 	commands *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
 	conns    prometheus.Gauge
 	lookups  *prometheus.CounterVec
 	bytes    *prometheus.CounterVec
+
+	hits, misses, read, written prometheus.Counter
+	perCommand                  sync.Map // command name → *commandMetrics
 }
+
+type commandMetrics struct{ latency prometheus.Observer }
 
 // NewMetrics registers the front-end metrics on reg.
 func NewMetrics(reg prometheus.Registerer, protocol string) *Metrics {
@@ -82,25 +92,41 @@ func NewMetrics(reg prometheus.Registerer, protocol string) *Metrics {
 		Name: "hatcheck_network_bytes_total", Help: "Bytes read from and written to clients.", ConstLabels: labels,
 	}, []string{"direction"})
 	reg.MustRegister(m.commands, m.errors, m.conns, m.lookups, m.bytes)
+	m.hits, m.misses = m.lookups.WithLabelValues("hit"), m.lookups.WithLabelValues("miss")
+	m.read, m.written = m.bytes.WithLabelValues("read"), m.bytes.WithLabelValues("written")
 	return m
 }
 
 // Lookups counts key lookups that found a value and that did not.
 func (m *Metrics) Lookups(hits, misses int) {
-	m.lookups.WithLabelValues("hit").Add(float64(hits))
-	m.lookups.WithLabelValues("miss").Add(float64(misses))
+	if hits > 0 {
+		m.hits.Add(float64(hits))
+	}
+	if misses > 0 {
+		m.misses.Add(float64(misses))
+	}
 }
 
 // Bytes counts network traffic.
 func (m *Metrics) Bytes(read, written int) {
-	m.bytes.WithLabelValues("read").Add(float64(read))
-	m.bytes.WithLabelValues("written").Add(float64(written))
+	if read > 0 {
+		m.read.Add(float64(read))
+	}
+	if written > 0 {
+		m.written.Add(float64(written))
+	}
 }
 
 // Command records one command.
 func (m *Metrics) Command(name string, d time.Duration, failed bool) {
-	m.commands.WithLabelValues(name).Observe(d.Seconds())
+	v, ok := m.perCommand.Load(name)
+	if !ok {
+		v, _ = m.perCommand.LoadOrStore(name, &commandMetrics{latency: m.commands.WithLabelValues(name)})
+	}
+	v.(*commandMetrics).latency.Observe(d.Seconds())
 	if failed {
+		// Looked up when it happens: a command that never failed has no
+		// error series.
 		m.errors.WithLabelValues(name).Inc()
 	}
 }

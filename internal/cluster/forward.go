@@ -189,12 +189,8 @@ func (n *Node) ReadAsync(c *command.Cmd, done func(command.Result, error)) {
 		done(command.Result{}, err)
 		return
 	}
-	if n.cfg.UnsafeStaleReads && !n.group.IsLeader() {
-		done(n.readState(c), nil)
-		return
-	}
-	if n.group.LeaderReady() && n.soleVoter() {
-		done(n.readState(c), nil)
+	if r, ok := n.ReadNow(c); ok {
+		done(r, nil)
 		return
 	}
 	if id, _ := n.group.Leader(); id == 0 {
@@ -230,6 +226,20 @@ func (n *Node) ReadAsync(c *command.Cmd, done func(command.Result, error)) {
 			once.Do(func() { done(n.readState(c), nil) })
 		})
 	})
+}
+
+// ReadNow answers a read if it can without waiting for anything: on a
+// leader that is the only voter (see readBarrier). Otherwise it reports
+// false and the caller uses ReadAsync. It lets a front end answer the
+// common read with no callback at all.
+func (n *Node) ReadNow(c *command.Cmd) (command.Result, bool) {
+	if n.Healthy() != nil {
+		return command.Result{}, false
+	}
+	if (n.cfg.UnsafeStaleReads && !n.group.IsLeader()) || (n.group.LeaderReady() && n.soleVoter()) {
+		return n.readState(c), true
+	}
+	return command.Result{}, false
 }
 
 func (n *Node) readSlow(c *command.Cmd, done func(command.Result, error)) {

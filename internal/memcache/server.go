@@ -23,6 +23,8 @@ import (
 type Node interface {
 	WriteAsync(tx command.Tx, done func(command.TxResult, error))
 	ReadAsync(c *command.Cmd, done func(command.Result, error))
+	// ReadNow answers a read if it can at once (false: use ReadAsync).
+	ReadNow(c *command.Cmd) (command.Result, bool)
 }
 
 // Metrics receives the front end's observations.

@@ -36,6 +36,22 @@ type cmdSpec struct {
 
 var commands = map[string]*cmdSpec{}
 
+// lookup finds a command by name in any case. Names of up to 32 bytes are
+// lowered in a buffer on the stack, so the lookup allocates nothing.
+func lookup(name []byte) *cmdSpec {
+	var low [32]byte
+	if len(name) > len(low) {
+		return commands[strings.ToLower(string(name))]
+	}
+	for i, ch := range name {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		low[i] = ch
+	}
+	return commands[string(low[:len(name)])]
+}
+
 func register(specs ...*cmdSpec) {
 	for _, s := range specs {
 		if s.run == nil {
@@ -79,6 +95,10 @@ func runData(c *conn, spec *cmdSpec, args [][]byte) {
 func (c *conn) runOne(spec *cmdSpec, cmd command.Cmd) {
 	if cmd.Op.IsWrite() {
 		c.writeOK(command.Tx{cmd}, func(res command.TxResult) { c.replyResult(spec, res.Results[0]) })
+		return
+	}
+	if r, ok := c.readNow(cmd); ok {
+		c.replyResult(spec, r)
 		return
 	}
 	c.read(cmd, func(r command.Result) { c.replyResult(spec, r) })

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -208,7 +207,7 @@ func (c *conn) process() {
 			c.start += n
 			continue
 		}
-		spec := commands[strings.ToLower(string(args[0]))]
+		spec := lookup(args[0])
 		if len(c.batch) > 0 && !c.joinsBatch(spec, len(args)) && c.runBatch() {
 			return // this request runs once the batch is answered
 		}
@@ -484,6 +483,17 @@ func (c *conn) writeOK(tx command.Tx, k func(res command.TxResult)) {
 		}
 		k(res)
 	})
+}
+
+// readNow runs a read-only command if the node can answer it at once, and
+// reports whether it did; the caller then replies with r. The common read
+// (on a leader that is the only voter) takes this path: no callback, no
+// allocation.
+func (c *conn) readNow(cmd command.Cmd) (r command.Result, ok bool) {
+	c.readCmd = cmd
+	r, ok = c.srv.node.ReadNow(&c.readCmd)
+	c.readCmd = command.Cmd{}
+	return r, ok
 }
 
 // read runs a read-only command and calls k with its result, or writes the

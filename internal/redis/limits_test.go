@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ type memNode struct {
 	policy command.Policy
 	topo   Topology
 	role   string // "" = master
+	// slowReads makes every read wait for its callback (ReadNow refuses).
+	slowReads atomic.Bool
 }
 
 func (m *memNode) Topology(context.Context) Topology {
@@ -53,12 +56,26 @@ func (m *memNode) WriteAsync(tx command.Tx, done func(command.TxResult, error)) 
 	go done(res, nil)
 }
 
-// ReadAsync answers at once, as the real node does on its leader.
+// ReadAsync answers from another goroutine, as the real node does after
+// a read barrier; ReadNow answers at once, as the real node does on a
+// sole-voter leader. The front end tries ReadNow first, so the callback
+// path runs when m.slowReads is set.
 func (m *memNode) ReadAsync(c *command.Cmd, done func(command.Result, error)) {
+	r := m.read(c)
+	go done(r, nil)
+}
+
+func (m *memNode) ReadNow(c *command.Cmd) (command.Result, bool) {
+	if m.slowReads.Load() {
+		return command.Result{}, false
+	}
+	return m.read(c), true
+}
+
+func (m *memNode) read(c *command.Cmd) command.Result {
 	m.mu.RLock()
-	r := command.Read(m.ks, time.Now().UnixMilli(), c)
-	m.mu.RUnlock()
-	done(r, nil)
+	defer m.mu.RUnlock()
+	return command.Read(m.ks, time.Now().UnixMilli(), c)
 }
 
 func (m *memNode) MaxMemory() (int64, command.Policy) {
@@ -91,13 +108,13 @@ func testConfig() Config {
 
 // serve starts a front end on a loopback port; wrap may replace the
 // listener (to present another client address).
-func serve(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener) (*Server, string) {
+func serve(t testing.TB, cfg Config, wrap func(net.Listener) net.Listener) (*Server, string) {
 	t.Helper()
 	return serveNode(t, cfg, wrap, newMemNode())
 }
 
 // serveNode is serve with a given node.
-func serveNode(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener, node Node) (*Server, string) {
+func serveNode(t testing.TB, cfg Config, wrap func(net.Listener) net.Listener, node Node) (*Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -24,6 +24,8 @@ import (
 type Node interface {
 	WriteAsync(tx command.Tx, done func(command.TxResult, error))
 	ReadAsync(c *command.Cmd, done func(command.Result, error))
+	// ReadNow answers a read if it can at once (false: use ReadAsync).
+	ReadNow(c *command.Cmd) (command.Result, bool)
 	MaxMemory() (int64, command.Policy)
 	SetMaxMemory(bytes int64, p command.Policy)
 	Info() NodeInfo

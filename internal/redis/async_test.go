@@ -1,0 +1,60 @@
+package redis
+
+import (
+	"testing"
+
+	"github.com/hatcheck/hatcheck/internal/command"
+)
+
+// slowNode is an in-memory node on which every write and every read
+// completes through its callback on another goroutine, as a read behind a
+// read barrier does: each command's reply waits for a wake-up.
+func slowNode() *memNode {
+	m := newMemNode()
+	m.slowReads.Store(true)
+	return m
+}
+
+// Requests that wait for their completion still answer in request order:
+// a pipeline batch with a request refused inside it, an unknown command
+// that makes the batch run first, reads after writes.
+func TestWaitingRequestsAnswerInOrder(t *testing.T) {
+	_, addr := serveNode(t, testConfig(), nil, slowNode())
+	c := dial(t, addr)
+	c.send("SET a 1\r\nGET a\r\nSET b 2 EX x\r\nINCR n\r\nFOO bar\r\nGET n\r\nPING\r\nGET missing\r\nGET a\r\n")
+	c.expect("+OK\r\n$1\r\n1\r\n" +
+		"-ERR value is not an integer or out of range\r\n" +
+		":1\r\n" +
+		"-ERR unknown command 'FOO', with args beginning with: 'bar' \r\n" +
+		"$1\r\n1\r\n+PONG\r\n$-1\r\n$1\r\n1\r\n")
+	// One at a time, too.
+	c.send("GET a\r\n")
+	c.expect("$1\r\n1\r\n")
+}
+
+// A command queued in MULTI that waits (SCRIPT LOAD goes through the log)
+// is answered in its place in EXEC's reply.
+func TestExecWithQueuedWaitingCommand(t *testing.T) {
+	_, addr := serveNode(t, testConfig(), nil, slowNode())
+	c := dial(t, addr)
+	sha := command.ScriptSHA([]byte("return 1"))
+	c.send("MULTI\r\nSCRIPT LOAD \"return 1\"\r\nSET a 1\r\nPING\r\nGET a\r\nEXEC\r\n")
+	c.expect("+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n" +
+		"*4\r\n$40\r\n" + sha + "\r\n+OK\r\n+PONG\r\n$1\r\n1\r\n")
+	c.send("EVALSHA " + sha + " 0\r\n")
+	c.expect(":1\r\n")
+}
+
+// A pipeline batch refused whole for maxmemory is answered one command at
+// a time, each after the one before completed: the write fails, the read
+// and DEL still answer.
+func TestBatchOverMaxMemoryAnsweredOneByOne(t *testing.T) {
+	node := slowNode()
+	_, addr := serveNode(t, testConfig(), nil, node)
+	c := dial(t, addr)
+	c.send("SET a 1\r\n")
+	c.expect("+OK\r\n")
+	node.SetMaxMemory(1, command.NoEviction)
+	c.send("SET b 2\r\nGET a\r\nDEL a\r\nGET a\r\n")
+	c.expect("-" + errOOM + "\r\n$1\r\n1\r\n:1\r\n$-1\r\n")
+}
