@@ -100,6 +100,14 @@ func (s *Server[S]) serveConn(sess S, l *netLink) {
 			out, done = sess.Run(nil)
 			continue
 		}
+		select {
+		case <-l.wake:
+			// The session asked to run again before more input (it
+			// stopped to have its replies written).
+			out, done = sess.Run(nil)
+			continue
+		default:
+		}
 		n, err := l.nc.Read(buf)
 		if n > 0 {
 			l.last.Store(time.Now().UnixNano())

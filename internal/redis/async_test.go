@@ -1,9 +1,11 @@
 package redis
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/netserve"
 )
 
 // slowNode is an in-memory node on which every write and every read
@@ -57,4 +59,29 @@ func TestBatchOverMaxMemoryAnsweredOneByOne(t *testing.T) {
 	node.SetMaxMemory(1, command.NoEviction)
 	c.send("SET b 2\r\nGET a\r\nDEL a\r\nGET a\r\n")
 	c.expect("-" + errOOM + "\r\n$1\r\n1\r\n:1\r\n$-1\r\n")
+}
+
+// A pipeline whose replies exceed flushAfter is answered in several runs
+// (the connection stops, has its replies written and asks to go on), under
+// either driver, with nothing more from the client.
+func TestLongPipelineAnsweredInFull(t *testing.T) {
+	for _, n := range []int{0, 1} {
+		t.Run("loops="+itoa(n), func(t *testing.T) {
+			loops, err := netserve.NewLoops(n, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = loops.Stop() })
+			cfg := testConfig()
+			cfg.Loops = loops
+			_, addr := serve(t, cfg, nil)
+			c := dial(t, addr)
+			value := strings.Repeat("v", 1024)
+			c.send("SET k " + value + "\r\n")
+			c.expect("+OK\r\n")
+			const gets = 300 // 300 KB of replies
+			c.send(strings.Repeat("GET k\r\n", gets))
+			c.expect(strings.Repeat("$1024\r\n"+value+"\r\n", gets))
+		})
+	}
 }
