@@ -453,3 +453,97 @@ func followerAndOther(nodes []*Node) (follower, other *Node) {
 	}
 	return follower, other
 }
+
+// forwardAsyncWait runs forwardAsync to addr and waits for its outcome.
+func forwardAsyncWait(t *testing.T, n *Node, addr string, epoch uint64) error {
+	t.Helper()
+	if _, err := n.peers.get(addr); err != nil {
+		t.Fatalf("connecting to the peer: %v", err)
+	}
+	done := make(chan error, 1)
+	if !n.forwardAsync(addr, epoch, set("k", "v"), func(_ command.TxResult, err error) { done <- err }) {
+		t.Fatal("forwardAsync did not send over an open connection")
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("no outcome")
+		return nil
+	}
+}
+
+// The event loops' forwarding keeps TestForwardedWriteIsNeverSentTwice's
+// rules: retried only when the peer certainly did nothing.
+func TestAsyncForwardedWriteIsNeverSentTwice(t *testing.T) {
+	n := startCluster(t, 1, nil)[0]
+	addr, reqs := fakePeer(t, true, func(c net.Conn, _ byte) { c.Close() })
+	if err := forwardAsyncWait(t, n, addr, n.leaderEpoch()); err == nil || errors.Is(err, errRetry) || !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("write lost in flight: err = %v, want a no-leader error that is not retried", err)
+	}
+	if got := atomic.LoadInt32(reqs); got != 1 {
+		t.Fatalf("peer saw %d requests, want 1", got)
+	}
+	addr, _ = fakePeer(t, true, func(c net.Conn, _ byte) {
+		var f [13]byte
+		binary.BigEndian.PutUint32(f[:4], 9)
+		binary.BigEndian.PutUint64(f[4:12], 1)
+		f[12] = rpcRetry
+		_, _ = c.Write(f[:])
+	})
+	if err := forwardAsyncWait(t, n, addr, n.leaderEpoch()); !errors.Is(err, errRetry) {
+		t.Fatalf("peer answered retry: err = %v, want errRetry", err)
+	}
+	// No open connection: nothing is sent, the caller takes the path
+	// that dials.
+	addr, reqs = fakePeer(t, true, nil)
+	if n.forwardAsync(addr, n.leaderEpoch(), set("k", "v"), func(command.TxResult, error) { t.Error("called back") }) {
+		t.Fatal("forwardAsync sent without an open connection")
+	}
+	if got := atomic.LoadInt32(reqs); got != 0 {
+		t.Fatalf("peer saw %d requests", got)
+	}
+}
+
+// As TestForwardedWriteEndsWhenLeadershipMoves, for the event loops'
+// forwarding; and a change before the write was sent (the epoch it was
+// routed in is gone) counts too.
+func TestAsyncForwardedWriteEndsWhenLeadershipMoves(t *testing.T) {
+	n := startCluster(t, 1, nil)[0]
+	for deadline := time.Now().Add(10 * time.Second); !n.Ready(); {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	addr, reqs := fakePeer(t, true, func(net.Conn, byte) {}) // takes it, never answers
+	if _, err := n.peers.get(addr); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	if !n.forwardAsync(addr, n.leaderEpoch(), set("k", "v"), func(_ command.TxResult, err error) { done <- err }) {
+		t.Fatal("not sent")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the forwarded write ended while nothing changed: %v", err)
+	case <-time.After(2 * n.cfg.ElectionTimeout):
+	}
+	n.leaderChanged(0, 0) // another node was elected
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNoLeader) || errors.Is(err, errRetry) {
+			t.Fatalf("err = %v, want a no-leader error that is not retried", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still waiting for a leader that no longer leads")
+	}
+	if got := atomic.LoadInt32(reqs); got != 1 {
+		t.Fatalf("the peer saw %d requests, want 1", got)
+	}
+	stale := n.leaderEpoch()
+	n.leaderChanged(0, 0)
+	if err := forwardAsyncWait(t, n, addr, stale); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("routed before a change: err = %v, want a no-leader error", err)
+	}
+}

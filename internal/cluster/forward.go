@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hatcheck/hatcheck/internal/command"
@@ -96,25 +97,121 @@ func (n *Node) Write(ctx context.Context, tx command.Tx) (command.TxResult, erro
 // WriteAsync is Write for callers that must not wait (the event loops):
 // done gets the result, on another goroutine or before WriteAsync returns.
 // On the leader the transaction goes straight to the proposal queue and
-// done runs on the apply thread, with no goroutine on the way. A follower
-// forwarding to the leader, a leader that lost its leadership before the
-// write entered the log, and a node with no leader take the slow path on
-// a goroutine of its own, which waits and retries as Write does.
+// done runs on the apply thread; a follower forwards it over its open
+// connection to the leader and done runs on that connection's reader.
+// Retries (no leader yet, a leader that did not take it) wait on timers.
+// Only a follower that has no connection to the leader yet, or whose
+// queues are full, takes the slow path on a goroutine of its own, which
+// dials and waits as Write does.
 func (n *Node) WriteAsync(tx command.Tx, done func(command.TxResult, error)) {
-	if n.Healthy() == nil && n.leads() && n.proposeAsync(tx, func(res command.TxResult, err error) {
-		if errors.Is(err, errRetry) {
-			go n.writeSlow(tx, done)
-			return
-		}
-		done(res, err)
-	}) {
+	if err := n.Healthy(); err != nil {
+		done(command.TxResult{}, err)
 		return
 	}
-	go n.writeSlow(tx, done)
+	n.routeAsync(tx, time.Now().Add(n.cfg.FailoverWait), time.Millisecond, done)
+}
+
+// routeAsync is route for WriteAsync: one attempt now, the next on a timer.
+func (n *Node) routeAsync(tx command.Tx, deadline time.Time, backoff time.Duration, done func(command.TxResult, error)) {
+	retry := func(res command.TxResult, err error) {
+		if !errors.Is(err, errRetry) {
+			done(res, err)
+			return
+		}
+		if time.Now().After(deadline) {
+			done(command.TxResult{}, ErrNoLeader)
+			return
+		}
+		time.AfterFunc(backoff, func() {
+			select {
+			case <-n.stop:
+				done(command.TxResult{}, ErrShutdown)
+			default:
+				n.routeAsync(tx, deadline, min(backoff*2, 20*time.Millisecond), done)
+			}
+		})
+	}
+	// The epoch is read before the leader, so that a change in between
+	// is not missed (see forwardAsync).
+	epoch := n.leaderEpoch()
+	leader, ok := n.currentLeader()
+	switch {
+	case !ok:
+		retry(command.TxResult{}, errRetry)
+	case leader == "":
+		if !n.proposeAsync(tx, retry) {
+			go n.writeSlow(tx, done)
+		}
+	default:
+		if !n.forwardAsync(leader, epoch, tx, retry) {
+			go n.writeSlow(tx, done)
+		}
+	}
 }
 
 func (n *Node) writeSlow(tx command.Tx, done func(command.TxResult, error)) {
 	done(n.Write(context.Background(), tx))
+}
+
+// forwardAsync is forwardWrite for WriteAsync: it sends the write to the
+// leader at addr over the open connection and calls cb with the outcome,
+// errRetry if the leader certainly did nothing with it. As forwardWrite
+// does, it stops waiting an election timeout after leadership moves (epoch
+// is the leadership seen when addr was chosen) and reports the outcome
+// unknown. It returns false, doing nothing, when there is no open
+// connection to addr or its queue is full.
+func (n *Node) forwardAsync(addr string, epoch uint64, tx command.Tx, cb func(command.TxResult, error)) bool {
+	cl := n.peers.connected(addr)
+	if cl == nil {
+		return false
+	}
+	var answered atomic.Bool
+	var watch atomic.Uint64
+	var id uint64
+	finish := func(res command.TxResult, err error) {
+		if answered.CompareAndSwap(false, true) {
+			n.unwatch(watch.Load())
+			cb(res, err)
+		}
+	}
+	id, ok := cl.callAsync(rpcWrite, command.EncodeBatch(nil, command.Header{}, []command.Tx{tx}), func(rep rpcReply, ok bool) {
+		if !ok {
+			finish(command.TxResult{}, fmt.Errorf("%w: %v (the write may or may not have been applied)", ErrNoLeader, errConnLost))
+			return
+		}
+		finish(decodeForwarded(rep.status, rep.payload))
+	})
+	if !ok {
+		return false
+	}
+	watch.Store(n.watchLeader(epoch, func() {
+		time.AfterFunc(n.cfg.ElectionTimeout, func() {
+			if !answered.Load() {
+				cl.forget(id)
+				finish(command.TxResult{}, fmt.Errorf("%w: leadership moved while the leader held the write (it may or may not have been applied)", ErrNoLeader))
+			}
+		})
+	}))
+	if answered.Load() {
+		n.unwatch(watch.Load()) // answered before the watch was registered
+	}
+	return true
+}
+
+// decodeForwarded turns the leader's reply to a forwarded write into its
+// result.
+func decodeForwarded(st byte, body []byte) (command.TxResult, error) {
+	if st == rpcRetry {
+		return command.TxResult{}, errRetry
+	}
+	res, err := command.DecodeTxResult(body)
+	if err != nil {
+		return command.TxResult{}, err
+	}
+	if st != rpcOK {
+		return command.TxResult{}, res.Err
+	}
+	return res, nil
 }
 
 // forwardWrite sends a write to the leader at addr. If leadership changes
@@ -135,17 +232,8 @@ func (n *Node) forwardWrite(ctx context.Context, leader string, changed <-chan s
 			return command.TxResult{}, err
 		}
 		return command.TxResult{}, fmt.Errorf("%w: %v (the write may or may not have been applied)", ErrNoLeader, err)
-	case st == rpcRetry:
-		return command.TxResult{}, errRetry
 	}
-	res, err := command.DecodeTxResult(body)
-	if err != nil {
-		return command.TxResult{}, err
-	}
-	if st != rpcOK {
-		return command.TxResult{}, res.Err
-	}
-	return res, nil
+	return decodeForwarded(st, body)
 }
 
 // Read executes a read-only command linearizably, on this node's own

@@ -517,6 +517,43 @@ func (n *Node) leaderChange() <-chan struct{} {
 	return n.leaderFns.changed
 }
 
+// leaderEpoch is the number of leadership changes so far.
+func (n *Node) leaderEpoch() uint64 {
+	n.leaderFns.Lock()
+	defer n.leaderFns.Unlock()
+	return n.leaderFns.epoch
+}
+
+// watchLeader calls fn once at the first leadership change after epoch
+// (at once if there was one already) and returns the key that unwatch
+// takes. fn runs on the group's loop and must not block.
+func (n *Node) watchLeader(epoch uint64, fn func()) uint64 {
+	n.leaderFns.Lock()
+	if n.leaderFns.epoch != epoch {
+		n.leaderFns.Unlock()
+		fn()
+		return 0
+	}
+	n.leaderFns.nextW++
+	key := n.leaderFns.nextW
+	if n.leaderFns.watchers == nil {
+		n.leaderFns.watchers = map[uint64]func(){}
+	}
+	n.leaderFns.watchers[key] = fn
+	n.leaderFns.Unlock()
+	return key
+}
+
+// unwatch forgets a watchLeader function that has not run.
+func (n *Node) unwatch(key uint64) {
+	if key == 0 {
+		return
+	}
+	n.leaderFns.Lock()
+	delete(n.leaderFns.watchers, key)
+	n.leaderFns.Unlock()
+}
+
 // leaderChanged is the group's OnLeaderChange: it runs on the group's loop,
 // so it only wakes what waits and leaves the callbacks to
 // runLeaderObserver.
@@ -524,7 +561,13 @@ func (n *Node) leaderChanged(uint64, uint64) {
 	n.leaderFns.Lock()
 	close(n.leaderFns.changed)
 	n.leaderFns.changed = make(chan struct{})
+	n.leaderFns.epoch++
+	watchers := n.leaderFns.watchers
+	n.leaderFns.watchers = nil
 	n.leaderFns.Unlock()
+	for _, w := range watchers {
+		w()
+	}
 	select {
 	case n.leaderWake <- struct{}{}:
 	default:

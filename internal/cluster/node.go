@@ -144,6 +144,11 @@ type Node struct {
 		sync.Mutex
 		fns     []func(string)
 		changed chan struct{} // closed at every leadership change
+		// epoch counts leadership changes; watchers are called once at
+		// the next one (see watchLeader).
+		epoch    uint64
+		watchers map[uint64]func()
+		nextW    uint64
 	}
 	leaderWake chan struct{}
 	peersMu    sync.Mutex

@@ -109,16 +109,28 @@ func writeFrame(w *bufio.Writer, id uint64, typ byte, payload []byte) error {
 	return err
 }
 
-// rpcClient is one multiplexed connection to a peer.
+// rpcClient is one multiplexed connection to a peer. A caller waits for
+// its reply (call) or is called back with it (callAsync, for the event
+// loops, which must not wait: their requests are written by the client's
+// writer goroutine, several per flush).
 type rpcClient struct {
-	conn net.Conn
-	wmu  sync.Mutex
-	w    *bufio.Writer
+	conn  net.Conn
+	wmu   sync.Mutex
+	w     *bufio.Writer
+	sendq chan rpcFrame // callAsync's requests, for the writer
+	dead  chan struct{} // closed when the connection has failed
 
 	mu      sync.Mutex
 	next    uint64
-	pending map[uint64]chan rpcReply
+	pending map[uint64]pendingCall
 	err     error // set once the connection has failed
+}
+
+// pendingCall is where a reply goes: a waiting caller's channel, or an
+// asynchronous caller's callback (ok false: the connection failed).
+type pendingCall struct {
+	ch chan rpcReply
+	cb func(rep rpcReply, ok bool)
 }
 
 type rpcReply struct {
@@ -126,10 +138,76 @@ type rpcReply struct {
 	payload []byte
 }
 
+type rpcFrame struct {
+	id      uint64
+	typ     byte
+	payload []byte
+}
+
+// sendQueue bounds callAsync's requests waiting for the writer.
+const sendQueue = 4096
+
 func newRPCClient(c net.Conn) *rpcClient {
-	cl := &rpcClient{conn: c, w: bufio.NewWriterSize(c, 64<<10), pending: map[uint64]chan rpcReply{}}
+	cl := &rpcClient{conn: c, w: bufio.NewWriterSize(c, 64<<10), pending: map[uint64]pendingCall{},
+		sendq: make(chan rpcFrame, sendQueue), dead: make(chan struct{})}
 	go cl.readLoop()
+	go cl.writeLoop()
 	return cl
+}
+
+// writeLoop writes callAsync's requests, as many per flush as are queued.
+func (cl *rpcClient) writeLoop() {
+	for {
+		var f rpcFrame
+		select {
+		case f = <-cl.sendq:
+		case <-cl.dead:
+			return
+		}
+		cl.wmu.Lock()
+		_ = cl.conn.SetWriteDeadline(time.Now().Add(rpcWriteTimeout))
+		err := writeFrame(cl.w, f.id, f.typ, f.payload)
+	more:
+		for err == nil {
+			select {
+			case f = <-cl.sendq:
+				err = writeFrame(cl.w, f.id, f.typ, f.payload)
+			default:
+				break more
+			}
+		}
+		if err == nil {
+			err = cl.w.Flush()
+		}
+		cl.wmu.Unlock()
+		if err != nil {
+			cl.fail(err)
+			return
+		}
+	}
+}
+
+// callAsync sends one request without waiting: cb gets the reply, or ok
+// false if the connection fails first, on the client's reader goroutine.
+// It returns the call's id, and false if the request could not be queued
+// (the connection failed, or the queue is full); cb is then never called.
+func (cl *rpcClient) callAsync(typ byte, payload []byte, cb func(rep rpcReply, ok bool)) (uint64, bool) {
+	cl.mu.Lock()
+	if cl.err != nil {
+		cl.mu.Unlock()
+		return 0, false
+	}
+	cl.next++
+	id := cl.next
+	cl.pending[id] = pendingCall{cb: cb}
+	cl.mu.Unlock()
+	select {
+	case cl.sendq <- rpcFrame{id, typ, payload}:
+		return id, true
+	default:
+		cl.forget(id)
+		return 0, false
+	}
 }
 
 func (cl *rpcClient) readLoop() {
@@ -141,27 +219,40 @@ func (cl *rpcClient) readLoop() {
 			return
 		}
 		cl.mu.Lock()
-		ch := cl.pending[id]
+		p := cl.pending[id]
 		delete(cl.pending, id)
 		cl.mu.Unlock()
-		if ch != nil {
-			ch <- rpcReply{st, payload}
+		switch {
+		case p.cb != nil:
+			p.cb(rpcReply{st, payload}, true)
+		case p.ch != nil:
+			p.ch <- rpcReply{st, payload}
 		}
 	}
 }
 
 // fail closes the connection and fails every call waiting on it.
 func (cl *rpcClient) fail(err error) {
+	var cbs []func(rpcReply, bool)
 	cl.mu.Lock()
 	if cl.err == nil {
 		cl.err = err
+		close(cl.dead)
 	}
-	for id, ch := range cl.pending {
-		close(ch)
+	for id, p := range cl.pending {
+		if p.cb != nil {
+			cbs = append(cbs, p.cb)
+		} else {
+			close(p.ch)
+		}
 		delete(cl.pending, id)
 	}
 	cl.mu.Unlock()
 	cl.conn.Close()
+	// Outside the lock: a callback may start another call.
+	for _, cb := range cbs {
+		cb(rpcReply{}, false)
+	}
 }
 
 func (cl *rpcClient) broken() bool {
@@ -182,7 +273,7 @@ func (cl *rpcClient) call(ctx context.Context, abort <-chan struct{}, grace time
 	}
 	cl.next++
 	id := cl.next
-	cl.pending[id] = ch
+	cl.pending[id] = pendingCall{ch: ch}
 	cl.mu.Unlock()
 
 	cl.wmu.Lock()
@@ -238,6 +329,17 @@ type peers struct {
 	mux *peerMux
 	mu  sync.Mutex
 	cl  map[string]*rpcClient
+}
+
+// connected returns the open client for addr, or nil if there is none
+// yet (get dials, which takes time).
+func (p *peers) connected(addr string) *rpcClient {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cl := p.cl[addr]; cl != nil && !cl.broken() {
+		return cl
+	}
+	return nil
 }
 
 func (p *peers) get(addr string) (*rpcClient, error) {
