@@ -23,7 +23,7 @@ func TestClassSizes(t *testing.T) {
 		if cur <= prev || cur%8 != 0 {
 			t.Fatalf("class %d: %d after %d", i, cur, prev)
 		}
-		if waste := float64(cur-prev-1) / float64(cur); cur > 256 && waste > 0.07 {
+		if waste := float64(cur-prev-1) / float64(cur); cur > 512 && waste > 0.035 {
 			t.Fatalf("class %d (%d bytes) may waste %.1f%%", i, cur, 100*waste)
 		}
 	}
@@ -32,7 +32,7 @@ func TestClassSizes(t *testing.T) {
 	}
 	// A 1 KB session with a PHP session key fits with little waste.
 	n := hdrSize + len(sessionKey(0)) + 1024
-	if c := classSizes[classOf(n)]; c < uint32(n) || c-uint32(n) > 64 {
+	if c := classSizes[classOf(n)]; c < uint32(n) || c-uint32(n) > 32 {
 		t.Fatalf("%d bytes get a %d-byte slot", n, c)
 	}
 }

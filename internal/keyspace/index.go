@@ -12,6 +12,7 @@ package keyspace
 type table struct {
 	cells []uint64
 	n     int
+	shift uint8 // tag >> shift is a tag's home cell: tagBits - log2(len(cells))
 }
 
 const (
@@ -40,9 +41,7 @@ func hashKey(key string) (shard int, tag uint64) {
 func (t *table) mask() uint64 { return uint64(len(t.cells) - 1) }
 
 // home is the first cell probed for tag.
-func (t *table) home(tag uint64) uint64 {
-	return tag >> (tagBits - log2(len(t.cells)))
-}
+func (t *table) home(tag uint64) uint64 { return tag >> t.shift }
 
 func log2(n int) int {
 	l := 0
@@ -111,6 +110,7 @@ func (t *table) grow() {
 	}
 	old := t.cells
 	t.cells = make([]uint64, size)
+	t.shift = uint8(tagBits - log2(size))
 	m := t.mask()
 	for _, c := range old {
 		if c == 0 {
