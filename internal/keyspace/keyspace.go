@@ -1,6 +1,9 @@
 package keyspace
 
-import "sync/atomic"
+import (
+	"math"
+	"sync/atomic"
+)
 
 // NumShards is how many hash buckets each database is split into. A SCAN
 // cursor is a bucket number, so it stays valid across writes, restarts and
@@ -99,11 +102,20 @@ func shardOf(key string) int {
 // entry materializes the slot at ref as an Entry whose Str aliases the
 // arena (see Entry).
 func (ks *Keyspace) entry(ref uint64) *Entry {
-	return entryOf(ks.arena.slot(ref), ks.objs)
+	e := new(Entry)
+	ks.arena.slot(ref).fill(e, ks.objs)
+	return e
 }
 
 func entryOf(s slot, objs []object) *Entry {
-	e := &Entry{Type: s.typ(), ExpireAt: s.expireAt(), Flags: s.flags(), CAS: s.cas(), clock: s.clock()}
+	e := new(Entry)
+	s.fill(e, objs)
+	return e
+}
+
+// fill describes the slot in e.
+func (s slot) fill(e *Entry, objs []object) {
+	*e = Entry{Type: s.typ(), ExpireAt: s.expireAt(), Flags: s.flags(), CAS: s.cas(), clock: s.clock()}
 	switch e.Type {
 	case TypeString:
 		e.Str = s.value()
@@ -112,27 +124,44 @@ func entryOf(s slot, objs []object) *Entry {
 	case TypeSet:
 		e.Set = objs[s.vlen()].set
 	}
-	return e
+}
+
+// lookup fills e with key's entry if it is stored and not expired at now
+// (math.MinInt64: expired or not) and reports whether it was.
+func (ks *Keyspace) lookup(db int, key string, now int64, e *Entry) bool {
+	shard, tag := hashKey(key)
+	_, ref := ks.dbs[db].shards[shard].find(ks.arena, tag, key)
+	if ref == 0 {
+		return false
+	}
+	s := ks.arena.slot(ref)
+	if s.expired(now) {
+		return false
+	}
+	s.fill(e, ks.objs)
+	return true
 }
 
 // Lookup returns the stored entry even if it is past its expiry; writers use
 // it to tell an expired key from a missing one.
+//
+// Lookup and Get are small enough to be inlined, so that the Entry stays on
+// the caller's stack when the caller does not keep it.
 func (ks *Keyspace) Lookup(db int, key string) *Entry {
-	shard, tag := hashKey(key)
-	if _, ref := ks.dbs[db].shards[shard].find(ks.arena, tag, key); ref != 0 {
-		return ks.entry(ref)
+	e := new(Entry)
+	if !ks.lookup(db, key, math.MinInt64, e) {
+		return nil
 	}
-	return nil
+	return e
 }
 
 // Get returns the live entry for key, or nil if it is missing or expired.
 func (ks *Keyspace) Get(db int, key string, now int64) *Entry {
-	shard, tag := hashKey(key)
-	_, ref := ks.dbs[db].shards[shard].find(ks.arena, tag, key)
-	if ref == 0 || ks.arena.slot(ref).expired(now) {
+	e := new(Entry)
+	if !ks.lookup(db, key, now, e) {
 		return nil
 	}
-	return ks.entry(ref)
+	return e
 }
 
 // Put stores a copy of e under key, replacing any entry, and keeps
