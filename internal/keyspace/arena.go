@@ -227,6 +227,21 @@ func (a *arena) release(ref uint64) {
 	c.free = ref
 }
 
+// reset unmaps every page and starts over, when no view is live. The
+// caller guarantees that no slot is in use: nothing may alias the memory.
+func (a *arena) reset() bool {
+	if a.views.Load() > 0 {
+		return false
+	}
+	a.m.release()
+	clear(a.pages)
+	a.pages, a.pageClass = a.pages[:1], a.pageClass[:1]
+	clear(a.classes)
+	a.freePages, a.deferred = a.freePages[:0], a.deferred[:0]
+	a.chunk, a.mapped = nil, 0
+	return true
+}
+
 // slot is one key's memory in the arena; see the layout above.
 type slot []byte
 

@@ -349,3 +349,41 @@ func TestTouchAndSampleKeys(t *testing.T) {
 		t.Fatalf("samples cover only %d keys", len(got))
 	}
 }
+
+func TestFlushAllReturnsMemory(t *testing.T) {
+	ks := New(2)
+	for i := 0; i < 1000; i++ {
+		ks.Put(i%2, fmt.Sprint(i), &Entry{Type: TypeString, Str: bytes.Repeat([]byte("v"), 1000)}, 0)
+	}
+	ks.Put(0, "big", &Entry{Type: TypeString, Str: make([]byte, maxSlot+1)}, 0)
+	if ks.Mapped() == 0 {
+		t.Fatal("nothing mapped")
+	}
+	v := ks.View()
+	ks.Flush(0)
+	ks.Flush(1)
+	if ks.Mapped() == 0 {
+		t.Fatal("memory unmapped under a live view")
+	}
+	var buf bytes.Buffer
+	if err := v.Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Decode(&buf, 2); err != nil || got.Len(0)+got.Len(1) != 1001 {
+		t.Fatalf("view after flush: %v", err)
+	}
+	v.Release()
+	ks.Put(0, "x", str("y", 0), 0)
+	ks.Flush(1)
+	if ks.Mapped() == 0 {
+		t.Fatal("unmapped while a key is stored")
+	}
+	ks.Flush(0)
+	if ks.Mapped() != 0 || len(ks.arena.pages) != 1 || ks.Used() != 0 {
+		t.Fatalf("after flushing everything: mapped %d, %d pages, used %d", ks.Mapped(), len(ks.arena.pages), ks.Used())
+	}
+	ks.Put(0, "again", str("works", 0), 0)
+	if e := ks.Get(0, "again", 0); e == nil || string(e.Str) != "works" {
+		t.Fatal("store after reset")
+	}
+}

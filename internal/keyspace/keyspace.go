@@ -294,6 +294,16 @@ func (ks *Keyspace) Flush(db int) {
 		}
 	}
 	ks.dbs[db] = &DB{}
+	for _, d := range ks.dbs {
+		if d.keys > 0 {
+			return
+		}
+	}
+	// Nothing is stored any more: give the memory back to the system
+	// (FLUSHALL, or the last database flushed), unless a view still reads it.
+	if ks.arena.reset() {
+		ks.objs, ks.freeObjs = nil, nil
+	}
 }
 
 // Len is the number of keys stored in db, including expired keys that have
