@@ -117,10 +117,14 @@ func (n *Node) evictions(maxmem int64, policy command.Policy) command.Tx {
 				}
 				return true
 			}
-			if policy == command.AllKeysLRU {
+			switch policy {
+			case command.AllKeysLRU:
 				ks.SampleKeys(db, rand.Uint64(), evictionSamples, consider)
-			} else {
+			case command.VolatileTTL:
+				// The earliest expiry buckets hold the shortest TTLs.
 				ks.SampleVolatile(db, evictionSamples, consider)
+			default:
+				ks.SampleVolatileAt(db, rand.Uint64(), evictionSamples, consider)
 			}
 			if best == nil {
 				continue

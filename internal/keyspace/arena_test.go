@@ -282,6 +282,11 @@ func TestExpiryBuckets(t *testing.T) {
 	if fmt.Sprint(order) != "[at7000@7500 at50000@50000 at20000@60000]" {
 		t.Fatalf("after changes %v", order)
 	}
+	order = nil
+	ks.SampleVolatileAt(0, 4, 10, func(k string, e *Entry) bool { order = append(order, k); return true })
+	if fmt.Sprint(order) != "[at50000 at20000 at7000]" {
+		t.Fatalf("from bucket 1: %v", order)
+	}
 	ks.Flush(0)
 	if ks.VolatileLen(0) != 0 {
 		t.Fatal("flush left volatile keys")

@@ -52,11 +52,13 @@ func (x *expiry) remove(at int64, ref uint64) {
 	}
 }
 
-// each passes refs to fn, earliest bucket first (in Go's randomized map
-// order within a bucket), until fn returns false.
-func (x *expiry) each(fn func(ref uint64) bool) {
-	for _, b := range x.order {
-		for ref := range x.buckets[b] {
+// each passes refs to fn, bucket by bucket from the one at index
+// start%buckets on (wrapping round), in Go's randomized map order within a
+// bucket, until fn returns false. start 0 is the earliest bucket first.
+func (x *expiry) each(start uint64, fn func(ref uint64) bool) {
+	nb := uint64(len(x.order))
+	for i := uint64(0); i < nb; i++ {
+		for ref := range x.buckets[x.order[(start+i)%nb]] {
 			if !fn(ref) {
 				return
 			}

@@ -343,7 +343,14 @@ func (ks *Keyspace) Scan(db int, cursor uint64, count int, now int64, fn func(ke
 // within one); fn returns false to stop. The expirer finds expired keys
 // this way without sampling blindly, and volatile-ttl eviction its victims.
 func (ks *Keyspace) SampleVolatile(db int, n int, fn func(key string, e *Entry) bool) {
-	ks.dbs[db].exp.each(func(ref uint64) bool {
+	ks.SampleVolatileAt(db, 0, n, fn)
+}
+
+// SampleVolatileAt is SampleVolatile starting at the expiry bucket
+// start%buckets: a random start samples keys of any TTL, as volatile-lru
+// eviction needs.
+func (ks *Keyspace) SampleVolatileAt(db int, start uint64, n int, fn func(key string, e *Entry) bool) {
+	ks.dbs[db].exp.each(start, func(ref uint64) bool {
 		if n <= 0 {
 			return false
 		}
