@@ -392,3 +392,31 @@ func TestFlushAllReturnsMemory(t *testing.T) {
 		t.Fatal("store after reset")
 	}
 }
+
+func TestRefSetAgainstMap(t *testing.T) {
+	var s refSet
+	model := map[uint64]bool{}
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 50000; i++ {
+		ref := makeRef(uint32(1+r.IntN(4)), uint32(r.IntN(2000))*8)
+		if r.IntN(2) == 0 && !model[ref] {
+			s.add(ref)
+			model[ref] = true
+		} else if s.remove(ref) != model[ref] {
+			t.Fatalf("op %d: remove %x", i, ref)
+		} else {
+			delete(model, ref)
+		}
+	}
+	if s.n != len(model) {
+		t.Fatalf("%d members, model %d", s.n, len(model))
+	}
+	for ref := range model {
+		if !s.remove(ref) {
+			t.Fatalf("%x lost", ref)
+		}
+	}
+	if s.n != 0 || len(s.cells) > minCells {
+		t.Fatalf("emptied set: n %d, %d cells", s.n, len(s.cells))
+	}
+}
