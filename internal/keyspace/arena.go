@@ -11,8 +11,9 @@ import (
 // The arena holds every key's slot: a fixed header, the key's bytes and, for
 // a string of up to maxSlot bytes in all, the value's bytes. Slots come from
 // size classes whose pages are mapped outside the Go heap (see
-// mmap_unix.go), so a million sessions are a few hundred pointer-free
-// mappings to the garbage collector instead of a million objects to mark.
+// mmap_unix.go), so to the garbage collector a million sessions are a
+// handful of 64 MiB mappings it never scans instead of a million objects
+// to mark.
 //
 // A slot is named by a ref: its page number and its offset in the page in
 // 8-byte units, packed into 40 bits so that the index can keep a ref and a
@@ -48,9 +49,9 @@ const (
 
 // classSizes are the slot sizes: 16-byte steps up to 512 bytes, then steps
 // of about 1/32 (32 bytes around 1 KB), so a slot wastes at most about 3 %
-// — a 1 KB session with a 50-byte key needs 1,114 bytes and gets 1,128.
-// There are about 210 classes; a class costs address space for one page
-// but memory only for what it touches.
+// — a 1 KB session with a 49-byte PHP session key needs 1,113 bytes and
+// gets 1,128. There are 218 classes; a class costs address space for one
+// page but memory only for what it touches.
 var classSizes = func() []uint32 {
 	var c []uint32
 	for s := uint32(64); s < maxSlot; {
