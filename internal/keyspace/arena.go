@@ -117,9 +117,11 @@ func (m *mappings) release() {
 	m.chunks = nil
 }
 
-// chunkPages is how many pages one mapping holds: mapping in large chunks
-// keeps the process far below the kernel's limit on mappings, and costs
-// no memory until a page is touched.
+// chunkPages is how many pages one mapping holds at most: mapping in large
+// chunks keeps the process far below the kernel's limit on mappings, and
+// costs no memory until a page is touched. The first chunks are smaller
+// (4, 8, … pages) so that a small keyspace, or one of many in a test, takes
+// little address space.
 const chunkPages = 64
 
 func makeRef(page uint32, off uint32) uint64 { return uint64(page)<<offBits | uint64(off>>3) }
@@ -183,7 +185,7 @@ func (a *arena) newPage(class uint8, mem []byte) uint32 {
 // when it is used up.
 func (a *arena) mapPage() []byte {
 	if len(a.chunk) < pageSize {
-		c := mapChunk(chunkPages * pageSize)
+		c := mapChunk(min(chunkPages, 4<<min(len(a.m.chunks), 4)) * pageSize)
 		a.m.chunks = append(a.m.chunks, c)
 		a.mapped += int64(len(c))
 		a.chunk = c
