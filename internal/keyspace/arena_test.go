@@ -54,10 +54,16 @@ func TestFreedSlotIsReused(t *testing.T) {
 	if rc, rd := refOf(ks, 0, "c"), refOf(ks, 0, "d"); rc != rb || rd != ra {
 		t.Fatalf("c at %x, d at %x; freed slots were %x, %x", rc, rd, rb, ra)
 	}
-	// Overwriting frees the old slot after writing the new one.
-	ks.Put(0, "c", &Entry{Type: TypeString, Str: v}, 0)
-	if refOf(ks, 0, "c") == rb {
-		t.Fatal("an overwrite reused its own slot before writing the new value")
+	// A value of the same class is rewritten in place.
+	w := bytes.Repeat([]byte("w"), 1000)
+	ks.Put(0, "c", &Entry{Type: TypeString, Str: w, ExpireAt: 5000}, 0)
+	if refOf(ks, 0, "c") != rb || !bytes.Equal(ks.Get(0, "c", 0).Str, w) || ks.VolatileLen(0) != 1 {
+		t.Fatal("same-class overwrite not in place")
+	}
+	// Another class: the new slot is written first, then the old one freed.
+	ks.Put(0, "c", &Entry{Type: TypeString, Str: v[:500]}, 0)
+	if refOf(ks, 0, "c") == rb || ks.VolatileLen(0) != 0 {
+		t.Fatal("an overwrite of another class kept its slot")
 	}
 	ks.Put(0, "e", &Entry{Type: TypeString, Str: v}, 0)
 	if refOf(ks, 0, "e") != rb {
@@ -65,6 +71,13 @@ func TestFreedSlotIsReused(t *testing.T) {
 	}
 	if got := ks.Get(0, "e", 0).Str; !bytes.Equal(got, v) {
 		t.Fatal("value of a reused slot")
+	}
+	// Under a view even a same-class overwrite takes a new slot.
+	view := ks.View()
+	defer view.Release()
+	ks.Put(0, "e", &Entry{Type: TypeString, Str: w}, 0)
+	if refOf(ks, 0, "e") == rb {
+		t.Fatal("a slot a view may read was rewritten")
 	}
 }
 

@@ -186,6 +186,18 @@ func (ks *Keyspace) Put(db int, key string, e *Entry, now int64) {
 	if e.CAS == 0 {
 		e.CAS = ks.NextCAS()
 	}
+	if old != 0 && ks.rewrite(old, key, e, now) {
+		if oldAt>>bucketShift != e.ExpireAt>>bucketShift || (oldAt == 0) != (e.ExpireAt == 0) {
+			if oldAt != 0 {
+				d.exp.remove(oldAt, old)
+			}
+			if e.ExpireAt != 0 {
+				d.exp.add(e.ExpireAt, old)
+			}
+		}
+		ks.used += e.size(key)
+		return
+	}
 	// The new slot is written before the old one is freed: e.Str may
 	// alias the old value.
 	ref := ks.store(key, e, now)
@@ -203,6 +215,41 @@ func (ks *Keyspace) Put(db int, key string, e *Entry, now int64) {
 		d.exp.add(e.ExpireAt, ref)
 	}
 	ks.used += e.size(key)
+}
+
+// rewrite stores e over key's own slot at ref when no view is live and the
+// new contents need the same size class: a session rewritten with a value
+// of about the same size (the common case) then costs no allocation, no
+// free and no index or expiry change. Under a view the slot must stay as it
+// is, and so Put writes a new one. e.Str may alias the slot's own value:
+// the header and the (same) key are written around it, and the value is
+// moved last.
+func (ks *Keyspace) rewrite(ref uint64, key string, e *Entry, access int64) bool {
+	a := ks.arena
+	ci := a.pageClass[refPage(ref)]
+	if ci == hugeClass || a.views.Load() > 0 {
+		return false
+	}
+	n := hdrSize + len(key)
+	if e.Type == TypeString {
+		n += len(e.Str)
+	}
+	if n > maxSlot || classOf(n) != int(ci) {
+		return false
+	}
+	s := a.slot(ref)
+	if s.typ() != TypeString {
+		h := s.vlen()
+		ks.objs[h] = object{}
+		ks.freeObjs = append(ks.freeObjs, h)
+	}
+	if e.Type == TypeString {
+		s.write(e, key, uint32(len(e.Str)), access)
+		copy(s[hdrSize+len(key):], e.Str)
+	} else {
+		s.write(e, key, ks.newObject(object{hash: e.Hash, set: e.Set}), access)
+	}
+	return true
 }
 
 // store writes e under key into a new slot.

@@ -7,10 +7,11 @@
 //
 // Concurrency contract: a Keyspace is not synchronized. The owner (the
 // cluster FSM) serializes mutations and lets reads run concurrently with each
-// other but not with mutations. A stored slot is never changed in place:
-// every change writes a new slot, and slots freed while a View is live are
-// not reused until it is released, so a snapshot can encode a view while
-// writes go on. Hashes and sets are immutable once stored. The one exception
+// other but not with mutations. While a View is live no stored slot is
+// changed in place: every change writes a new slot, and slots freed are not
+// reused until the view is released, so a snapshot can encode a view while
+// writes go on. (With no view, a rewrite of the same size class reuses the
+// key's own slot.) Hashes and sets are immutable once stored. The one exception
 // is a slot's access clock, written atomically, used only for LRU eviction.
 //
 // Entries handed out (by Get, Lookup, Scan, the samplers) alias arena
