@@ -99,14 +99,8 @@ func shardOf(key string) int {
 	return s
 }
 
-// entry materializes the slot at ref as an Entry whose Str aliases the
-// arena (see Entry).
-func (ks *Keyspace) entry(ref uint64) *Entry {
-	e := new(Entry)
-	ks.arena.slot(ref).fill(e, ks.objs)
-	return e
-}
-
+// entryOf materializes the slot as an Entry whose Str aliases the arena
+// (see Entry).
 func entryOf(s slot, objs []object) *Entry {
 	e := new(Entry)
 	s.fill(e, objs)
