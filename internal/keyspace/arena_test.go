@@ -280,15 +280,15 @@ func TestExpiryBuckets(t *testing.T) {
 		t.Fatalf("first two: %v", order)
 	}
 	x := &ks.dbs[0].exp
-	if x.n != 5 || len(x.order) != 5 || ks.VolatileLen(0) != 5 {
-		t.Fatalf("volatile %d, buckets %d", x.n, len(x.order))
+	if x.n != 5 || x.order.n != 5 || ks.VolatileLen(0) != 5 {
+		t.Fatalf("volatile %d, buckets %d", x.n, x.order.n)
 	}
 	ks.Put(0, "at1000", str("v", 0), 0)                                 // persist
 	ks.Delete(0, "at3000")                                              // delete
 	ks.Put(0, "at7000", str("v", 7_500), 0)                             // same bucket, new slot
 	ks.Put(0, "at20000", ks.Lookup(0, "at20000").WithExpiry(60_000), 0) // moved
-	if ks.VolatileLen(0) != 3 || fmt.Sprint(x.order) != fmt.Sprint([]int64{7_500 >> bucketShift, 50_000 >> bucketShift, 60_000 >> bucketShift}) {
-		t.Fatalf("volatile %d, buckets %v", ks.VolatileLen(0), x.order)
+	if ks.VolatileLen(0) != 3 || fmt.Sprint(x.order.all()) != fmt.Sprint([]int64{7_500 >> bucketShift, 50_000 >> bucketShift, 60_000 >> bucketShift}) {
+		t.Fatalf("volatile %d, buckets %v", ks.VolatileLen(0), x.order.all())
 	}
 	order = nil
 	ks.SampleVolatile(0, 10, func(k string, e *Entry) bool { order = append(order, fmt.Sprint(k, "@", e.ExpireAt)); return true })
@@ -429,7 +429,71 @@ func TestRefSetAgainstMap(t *testing.T) {
 			t.Fatalf("%x lost", ref)
 		}
 	}
-	if s.n != 0 || len(s.cells) > minCells {
+	if s.n != 0 || len(s.cells) > 8 {
 		t.Fatalf("emptied set: n %d, %d cells", s.n, len(s.cells))
+	}
+}
+
+func TestBucketOrderAgainstSortedSet(t *testing.T) {
+	var o bucketOrder
+	model := map[int64]bool{}
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 40000; i++ {
+		b := r.Int64N(5000)
+		if r.IntN(3) > 0 {
+			if !model[b] {
+				o.insert(b)
+				model[b] = true
+			}
+		} else {
+			o.remove(b)
+			delete(model, b)
+		}
+	}
+	got := o.all()
+	if len(got) != len(model) || o.n != len(model) {
+		t.Fatalf("%d buckets (n %d), model %d", len(got), o.n, len(model))
+	}
+	for i, b := range got {
+		if !model[b] || (i > 0 && got[i-1] >= b) {
+			t.Fatalf("order broken at %d: %v", i, got[max(0, i-2):i+1])
+		}
+	}
+	for _, run := range o.runs {
+		if len(run) == 0 || len(run) > maxRun {
+			t.Fatalf("run of %d", len(run))
+		}
+	}
+	if len(o.runs) < 2 {
+		t.Fatal("runs never split")
+	}
+}
+
+// TTLs spread over a year put nearly every key in its own bucket: adding
+// buckets must stay cheap.
+func TestManySparseBuckets(t *testing.T) {
+	ks := New(1)
+	r := rand.New(rand.NewPCG(9, 9))
+	for i := 0; i < 100000; i++ {
+		ks.Put(0, fmt.Sprint(i), str("v", 1_000_000_000+r.Int64N(365*86400*1000)), 0)
+	}
+	x := &ks.dbs[0].exp
+	if x.order.n < 90000 || len(x.order.runs) < x.order.n/maxRun {
+		t.Fatalf("%d buckets in %d runs", x.order.n, len(x.order.runs))
+	}
+	var last int64
+	ks.SampleVolatile(0, 1000, func(_ string, e *Entry) bool {
+		if b := e.ExpireAt >> bucketShift; b < last {
+			t.Fatalf("sampled bucket %d after %d", b, last)
+		} else {
+			last = b
+		}
+		return true
+	})
+	for i := 0; i < 100000; i++ {
+		ks.Delete(0, fmt.Sprint(i))
+	}
+	if x.order.n != 0 || len(x.order.runs) != 0 {
+		t.Fatalf("%d buckets left in %d runs", x.order.n, len(x.order.runs))
 	}
 }

@@ -1,6 +1,9 @@
 package keyspace
 
-import "slices"
+import (
+	"slices"
+	"sort"
+)
 
 // bucketShift makes expiry buckets 1,024 ms wide: coarse enough that a
 // database of sessions has a few thousand buckets, fine enough that the
@@ -16,7 +19,7 @@ const bucketShift = 10
 // new one.
 type expiry struct {
 	buckets map[int64]*refSet
-	order   []int64 // bucket numbers present, ascending
+	order   bucketOrder // bucket numbers present
 	n       int
 }
 
@@ -29,8 +32,7 @@ func (x *expiry) add(at int64, ref uint64) {
 		}
 		set = &refSet{}
 		x.buckets[b] = set
-		i, _ := slices.BinarySearch(x.order, b)
-		x.order = slices.Insert(x.order, i, b)
+		x.order.insert(b)
 	}
 	set.add(ref)
 	x.n++
@@ -45,31 +47,105 @@ func (x *expiry) remove(at int64, ref uint64) {
 	x.n--
 	if set.n == 0 {
 		delete(x.buckets, b)
-		if i, ok := slices.BinarySearch(x.order, b); ok {
-			x.order = slices.Delete(x.order, i, i+1)
+		x.order.remove(b)
+	}
+}
+
+// each passes refs to fn, bucket by bucket in expiry order from a bucket
+// chosen by start (wrapping round), until fn returns false; within each
+// bucket it starts at a cell chosen by start too. start 0 is the earliest
+// bucket's first cell. The order within a bucket follows a hash of the ref:
+// arbitrary, and random only for a random start.
+func (x *expiry) each(start uint64, fn func(ref uint64) bool) {
+	runs := x.order.runs
+	if len(runs) == 0 {
+		return
+	}
+	ri := int(start % uint64(len(runs)))
+	rest := start / uint64(len(runs))
+	j := int(rest % uint64(len(runs[ri])))
+	from := rest / uint64(len(runs[ri]))
+	for range x.order.n {
+		cells := x.buckets[runs[ri][j]].cells
+		for c := range cells {
+			if ref := cells[(uint64(c)+from)%uint64(len(cells))]; ref != 0 && !fn(ref) {
+				return
+			}
+		}
+		if j++; j == len(runs[ri]) {
+			ri, j = (ri+1)%len(runs), 0
 		}
 	}
 }
 
-// each passes refs to fn, bucket by bucket from the one at index
-// start%buckets on (wrapping round), until fn returns false; within each
-// bucket it starts at the cell chosen by start/buckets. start 0 is the
-// earliest bucket first. The order within a bucket follows a hash of the
-// ref: arbitrary, and random only for a random start.
-func (x *expiry) each(start uint64, fn func(ref uint64) bool) {
-	nb := uint64(len(x.order))
-	if nb == 0 {
+// bucketOrder is the sorted set of bucket numbers in use: sorted runs of
+// at most maxRun numbers, the runs in order (a two-level B-tree). A plain
+// sorted slice cost a memmove of the whole slice for each new bucket in
+// the middle — 80 µs a write with 300,000 buckets, when TTLs are spread
+// over a year — where this moves at most one run, and the run list only
+// when a run splits, merges or empties.
+type bucketOrder struct {
+	runs [][]int64 // never empty
+	n    int
+}
+
+const maxRun = 512
+
+// run is the index of the run where b is or belongs.
+func (o *bucketOrder) run(b int64) int {
+	i := sort.Search(len(o.runs), func(i int) bool { r := o.runs[i]; return r[len(r)-1] >= b })
+	return min(i, len(o.runs)-1)
+}
+
+func (o *bucketOrder) insert(b int64) {
+	o.n++
+	if len(o.runs) == 0 {
+		o.runs = [][]int64{{b}}
 		return
 	}
-	from := start / nb
-	for i := uint64(0); i < nb; i++ {
-		cells := x.buckets[x.order[(start+i)%nb]].cells
-		for j := range cells {
-			if ref := cells[(uint64(j)+from)%uint64(len(cells))]; ref != 0 && !fn(ref) {
-				return
-			}
-		}
+	i := o.run(b)
+	r := o.runs[i]
+	j, _ := slices.BinarySearch(r, b)
+	r = slices.Insert(r, j, b)
+	if len(r) <= maxRun {
+		o.runs[i] = r
+		return
 	}
+	half := len(r) / 2
+	o.runs[i] = slices.Clone(r[:half])
+	o.runs = slices.Insert(o.runs, i+1, slices.Clone(r[half:]))
+}
+
+func (o *bucketOrder) remove(b int64) {
+	if len(o.runs) == 0 {
+		return
+	}
+	i := o.run(b)
+	r := o.runs[i]
+	j, ok := slices.BinarySearch(r, b)
+	if !ok {
+		return
+	}
+	o.n--
+	r = slices.Delete(r, j, j+1)
+	switch {
+	case len(r) == 0:
+		o.runs = slices.Delete(o.runs, i, i+1)
+	case len(r) < maxRun/4 && i+1 < len(o.runs) && len(r)+len(o.runs[i+1]) <= maxRun:
+		o.runs[i] = append(r, o.runs[i+1]...)
+		o.runs = slices.Delete(o.runs, i+1, i+2)
+	default:
+		o.runs[i] = r
+	}
+}
+
+// all is every bucket number in order (for tests).
+func (o *bucketOrder) all() []int64 {
+	var out []int64
+	for _, r := range o.runs {
+		out = append(out, r...)
+	}
+	return out
 }
 
 // refSet is a set of slot refs: open addressing with linear probing over
@@ -121,13 +197,17 @@ func (s *refSet) remove(ref uint64) bool {
 			i = j
 		}
 	}
-	if s.n > 0 && s.n*8 < len(s.cells) && len(s.cells) > minCells {
+	if s.n > 0 && s.n*8 < len(s.cells) && len(s.cells) > 8 {
 		s.resize(len(s.cells) / 2)
 	}
 	return true
 }
 
-func (s *refSet) grow() { s.resize(max(minCells, 2*len(s.cells))) }
+// minRefCells is a new set's size: with TTLs spread thinly most buckets
+// hold one or two keys.
+const minRefCells = 2
+
+func (s *refSet) grow() { s.resize(max(minRefCells, 2*len(s.cells))) }
 
 func (s *refSet) resize(size int) {
 	old := s.cells
