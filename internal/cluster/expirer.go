@@ -12,7 +12,9 @@ import (
 // Active expiry, as redis does it: every cycle the leader samples keys that
 // have a TTL in each database and deletes the expired ones through the log;
 // while a quarter or more of a sample was expired it samples again, within a
-// time budget. Followers never delete by their own clock; reads treat an
+// time budget. The keyspace keeps keys with a TTL in time buckets and
+// samples the earliest first, so a sample is mostly expired keys while
+// there are any. Followers never delete by their own clock; reads treat an
 // expired key as absent on every node.
 const (
 	expireCycle   = 100 * time.Millisecond
@@ -115,10 +117,14 @@ func (n *Node) evictions(maxmem int64, policy command.Policy) command.Tx {
 				}
 				return true
 			}
-			if policy == command.AllKeysLRU {
-				ks.SampleKeys(db, rand.Uint64N(keyspace.NumShards), evictionSamples, consider)
-			} else {
+			switch policy {
+			case command.AllKeysLRU:
+				ks.SampleKeys(db, rand.Uint64(), evictionSamples, consider)
+			case command.VolatileTTL:
+				// The earliest expiry buckets hold the shortest TTLs.
 				ks.SampleVolatile(db, evictionSamples, consider)
+			default:
+				ks.SampleVolatileAt(db, rand.Uint64(), evictionSamples, consider)
 			}
 			if best == nil {
 				continue

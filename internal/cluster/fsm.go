@@ -71,12 +71,15 @@ func (f *fsm) read(fn func(ks *keyspace.Keyspace)) {
 }
 
 // Snapshot captures an immutable view of the keyspace between two applies
-// and returns its encoder.
+// and returns its encoder, which releases the view when it is done (until
+// then the keyspace defers reusing freed memory). The encoder is called at
+// most once.
 func (f *fsm) Snapshot() func(io.Writer) error {
 	f.mu.RLock()
 	v := f.ks.View()
 	f.mu.RUnlock()
 	return func(w io.Writer) error {
+		defer v.Release()
 		start := time.Now()
 		if err := v.Encode(w); err != nil {
 			return err

@@ -298,3 +298,24 @@ func BenchmarkEncodeDecodeBatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadGet is a GET of a 1 KB session through the executor, the
+// read path a front end takes (including any copy out of the keyspace).
+func BenchmarkReadGet(b *testing.B) {
+	ks := keyspace.New(16)
+	val := bytes.Repeat([]byte("v"), 1024)
+	keys := make([][]byte, 100000)
+	for i := range keys {
+		keys[i] = []byte(fmt.Sprintf("PHPREDIS_SESSION:%032x", i))
+		Apply(ks, Header{Now: 1}, Tx{{Op: OpSet, Key: keys[i], Args: [][]byte{val}, Flags: FlagExpireRel, N: 1440000}})
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r := Read(ks, 2, &Cmd{Op: OpGet, Key: keys[i%len(keys)]})
+		if len(r.Bulk) != len(val) {
+			b.Fatal("missing")
+		}
+		i++
+	}
+}

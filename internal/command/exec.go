@@ -130,6 +130,9 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		if e.Type != keyspace.TypeString {
 			return resErr(ErrWrongType)
 		}
+		// The reply copies the value before the key changes: e.Str aliases
+		// the slot that the change frees.
+		reply := resValue(e)
 		switch {
 		case c.Has(FlagPersist):
 			if e.ExpireAt != 0 {
@@ -149,7 +152,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 				ks.Notify(db, keyspace.EventGeneric, "expire", key)
 			}
 		}
-		return resValue(e)
+		return reply
 	case OpGetDel:
 		e := ks.Get(db, key, now)
 		if e == nil {
@@ -158,9 +161,10 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 		if e.Type != keyspace.TypeString {
 			return resErr(ErrWrongType)
 		}
+		reply := resCopy(e.Str) // before Delete frees the slot e.Str aliases
 		ks.Delete(db, key)
 		ks.Notify(db, keyspace.EventGeneric, "del", key)
-		return resBulk(e.Str)
+		return reply
 	case OpMSet:
 		if c.Has(FlagNX) {
 			for i := 0; i < len(c.Args); i += 2 {
@@ -170,7 +174,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 			}
 		}
 		for i := 0; i+1 < len(c.Args); i += 2 {
-			ks.Put(db, string(c.Args[i]), &keyspace.Entry{Type: keyspace.TypeString, Str: bytes.Clone(c.Args[i+1])}, now)
+			ks.Put(db, string(c.Args[i]), &keyspace.Entry{Type: keyspace.TypeString, Str: c.Args[i+1]}, now)
 			ks.Notify(db, keyspace.EventString, "set", string(c.Args[i]))
 		}
 		if c.Has(FlagNX) {
@@ -242,8 +246,9 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 			return resInt(0)
 		}
 		if dst != key {
-			ks.Delete(db, key)
+			// Put first: e.Str aliases key's slot, which Delete frees.
 			ks.Put(db, dst, e.WithExpiry(e.ExpireAt), now)
+			ks.Delete(db, key)
 		}
 		ks.Notify(db, keyspace.EventGeneric, "rename_from", key)
 		ks.Notify(db, keyspace.EventGeneric, "rename_to", dst)
@@ -396,7 +401,7 @@ func execSet(ks *keyspace.Keyspace, db int, key string, now int64, c *Cmd) Resul
 	if c.Has(FlagGet) {
 		reply = resNil
 		if old != nil {
-			reply = resBulk(old.Str)
+			reply = resCopy(old.Str) // the Put below frees old's slot
 		}
 	}
 	if (c.Has(FlagNX) && old != nil) || (c.Has(FlagXX) && old == nil) {
@@ -424,7 +429,7 @@ func execSet(ks *keyspace.Keyspace, db int, key string, now int64, c *Cmd) Resul
 			return reply
 		}
 	}
-	ks.Put(db, key, &keyspace.Entry{Type: keyspace.TypeString, Str: bytes.Clone(c.Args[0]), ExpireAt: at}, now)
+	ks.Put(db, key, &keyspace.Entry{Type: keyspace.TypeString, Str: c.Args[0], ExpireAt: at}, now)
 	ks.Notify(db, keyspace.EventString, "set", key)
 	if at != 0 {
 		ks.Notify(db, keyspace.EventGeneric, "expire", key)
@@ -460,7 +465,7 @@ func execMCStore(ks *keyspace.Keyspace, db int, key string, now int64, c *Cmd) R
 		}
 		e.Str, e.Flags, e.ExpireAt = v, old.Flags, old.ExpireAt
 	} else {
-		e.Str = bytes.Clone(c.Args[0])
+		e.Str = c.Args[0] // Put copies it
 		if c.Flags&(FlagExpireRel|FlagExpireAbs) != 0 {
 			at, err := expireAt(c, now)
 			if err != nil {

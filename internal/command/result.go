@@ -1,6 +1,7 @@
 package command
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/hatcheck/hatcheck/internal/keyspace"
@@ -77,10 +78,16 @@ var (
 func resInt(n int64) Result   { return Result{Kind: KindInt, Int: n} }
 func resBulk(b []byte) Result { return Result{Kind: KindBulk, Bulk: b} }
 
-// resValue is a string entry's value with its memcached fields.
+// resValue is a string entry's value with its memcached fields. The value
+// is copied: e.Str aliases the keyspace's arena, and a Result outlives the
+// lock it was made under (a later write may reuse the slot).
 func resValue(e *keyspace.Entry) Result {
-	return Result{Kind: KindBulk, Bulk: e.Str, Flags: e.Flags, CAS: e.CAS}
+	return Result{Kind: KindBulk, Bulk: bytes.Clone(e.Str), Flags: e.Flags, CAS: e.CAS}
 }
+
+// resCopy is a bulk reply of bytes read from the arena, copied (see
+// resValue).
+func resCopy(b []byte) Result   { return Result{Kind: KindBulk, Bulk: bytes.Clone(b)} }
 func resErr(err error) Result   { return Result{Kind: KindError, Err: err} }
 func resStatus(s string) Result { return Result{Kind: KindStatus, Str: s} }
 func resBool(b bool) Result {

@@ -6,30 +6,74 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
+	"runtime"
+	"slices"
+	"sync/atomic"
 )
 
-// View is an immutable copy of the keyspace's maps. Taking one costs a copy
-// of the map of pointers per bucket; encoding it can then run concurrently
-// with further writes because stored entries are never changed.
+// View is an immutable picture of the keyspace for a snapshot. Taking one
+// copies the index tables (pointer-free, one memmove per shard), the page
+// table and the table of hash and set objects; the slots themselves are
+// shared with the keyspace. Encoding can then run on another goroutine,
+// concurrently with further writes: stored slots are never changed, and
+// slots freed after the view was taken are not reused until Release.
 type View struct {
-	dbs     [][NumShards]map[string]*Entry
-	stamp   int64
-	scripts map[string][]byte
+	dbs       [][NumShards][]uint64 // nil for an empty database
+	pages     [][]byte
+	pageClass []uint8
+	objs      []object
+	arena     *arena // keeps the mappings alive while the view is
+	tok       *viewToken
+	stamp     int64
+	scripts   map[string][]byte
 }
 
-// View captures the current contents.
+// viewToken counts a view as live until it is released.
+type viewToken struct {
+	done  atomic.Bool
+	arena *arena
+}
+
+func (t *viewToken) release() {
+	if t.done.CompareAndSwap(false, true) {
+		t.arena.views.Add(-1)
+	}
+}
+
+// View captures the current contents. The caller must Release the view
+// when done with it, or freed slots are not reused until the collector
+// finds the view unreachable.
 func (ks *Keyspace) View() *View {
-	v := &View{dbs: make([][NumShards]map[string]*Entry, len(ks.dbs)), stamp: ks.stamp, scripts: ks.scriptsView()}
+	a := ks.arena
+	a.views.Add(1)
+	v := &View{
+		dbs:       make([][NumShards][]uint64, len(ks.dbs)),
+		pages:     slices.Clone(a.pages),
+		pageClass: slices.Clone(a.pageClass),
+		objs:      slices.Clone(ks.objs),
+		arena:     a,
+		tok:       &viewToken{arena: a},
+		stamp:     ks.stamp,
+		scripts:   ks.scriptsView(),
+	}
 	for i, d := range ks.dbs {
-		for s, m := range d.shards {
-			if len(m) > 0 {
-				v.dbs[i][s] = maps.Clone(m)
+		if d.keys == 0 {
+			continue
+		}
+		for s := range d.shards {
+			if t := &d.shards[s]; t.n > 0 {
+				v.dbs[i][s] = slices.Clone(t.cells)
 			}
 		}
 	}
+	runtime.AddCleanup(v, (*viewToken).release, v.tok)
 	return v
 }
+
+// Release ends the view: slots freed since it was taken may be reused. The
+// view must not be used afterwards. Release may be called more than once,
+// from any goroutine.
+func (v *View) Release() { v.tok.release() }
 
 // Version 2 added script records; version 1 snapshots are still read.
 const (
@@ -55,28 +99,35 @@ func (v *View) Encode(w io.Writer) error {
 		return err
 	}
 	for db := range v.dbs {
-		for _, m := range v.dbs[db] {
-			for k, e := range m {
+		for _, cells := range v.dbs[db] {
+			for _, c := range cells {
+				if c == 0 {
+					continue
+				}
+				sl := slotIn(v.pages, v.pageClass, c&refMask)
+				typ := sl.typ()
 				buf = buf[:0]
-				buf = append(buf, byte(e.Type))
+				buf = append(buf, byte(typ))
 				buf = binary.AppendUvarint(buf, uint64(db))
-				buf = appendBytes(buf, []byte(k))
-				buf = binary.AppendVarint(buf, e.ExpireAt)
-				buf = binary.AppendUvarint(buf, uint64(e.Flags))
-				buf = binary.AppendUvarint(buf, e.CAS)
-				switch e.Type {
+				buf = appendBytes(buf, sl.key())
+				buf = binary.AppendVarint(buf, sl.expireAt())
+				buf = binary.AppendUvarint(buf, uint64(sl.flags()))
+				buf = binary.AppendUvarint(buf, sl.cas())
+				switch typ {
 				case TypeString:
-					buf = appendBytes(buf, e.Str)
+					buf = appendBytes(buf, sl.value())
 				case TypeHash:
-					buf = binary.AppendUvarint(buf, uint64(e.Hash.Len()))
-					e.Hash.Each(func(f string, val []byte) bool {
+					h := v.objs[sl.vlen()].hash
+					buf = binary.AppendUvarint(buf, uint64(h.Len()))
+					h.Each(func(f string, val []byte) bool {
 						buf = appendBytes(buf, []byte(f))
 						buf = appendBytes(buf, val)
 						return true
 					})
 				case TypeSet:
-					buf = binary.AppendUvarint(buf, uint64(e.Set.Len()))
-					for m := range e.Set.members {
+					st := v.objs[sl.vlen()].set
+					buf = binary.AppendUvarint(buf, uint64(st.Len()))
+					for m := range st.members {
 						buf = appendBytes(buf, []byte(m))
 					}
 				}

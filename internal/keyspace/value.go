@@ -1,12 +1,23 @@
 // Package keyspace holds the data: databases of keys whose values are
 // strings, hashes or sets, with absolute expiry times and memory accounting.
 //
+// Keys and string values live in an arena outside the Go heap, indexed by
+// pointer-free open-addressing tables (see DESIGN.md); hashes and sets stay
+// Go values.
+//
 // Concurrency contract: a Keyspace is not synchronized. The owner (the
 // cluster FSM) serializes mutations and lets reads run concurrently with each
-// other but not with mutations. Entries, hashes and sets are immutable once
-// stored: every change stores a new value, so a snapshot can copy the maps of
-// pointers and encode them while writes go on. The one exception is an
-// entry's access clock, an atomic used only for LRU eviction.
+// other but not with mutations. While a View is live no stored slot is
+// changed in place: every change writes a new slot, and slots freed are not
+// reused until the view is released, so a snapshot can encode a view while
+// writes go on. (With no view, a rewrite of the same size class reuses the
+// key's own slot.) Hashes and sets are immutable once stored. The one exception
+// is a slot's access clock, written atomically, used only for LRU eviction.
+//
+// Entries handed out (by Get, Lookup, Scan, the samplers) alias arena
+// memory: they are valid while the owner's lock is held and until the next
+// change of the keyspace. Anything that outlives the lock — a reply, a
+// script's result — must copy the bytes it keeps.
 //
 // Every method that depends on time takes now (Unix milliseconds) from the
 // caller; nothing here reads the clock, draws random numbers, does I/O or
@@ -43,8 +54,11 @@ func (t Type) String() string {
 	return "none"
 }
 
-// Entry is one key's value. Fields must not be changed after the entry has
-// been stored; build a new Entry instead.
+// Entry is one key's value. An Entry built by a caller is what Put stores
+// (a copy of it); an Entry returned by the keyspace describes the stored
+// value, and its Str aliases the arena (see the package comment): copy Str
+// to keep it past the lock or past the next change. Fields must not be
+// changed; build a new Entry instead.
 type Entry struct {
 	Type     Type
 	Str      []byte
@@ -53,33 +67,64 @@ type Entry struct {
 	ExpireAt int64  // Unix ms; 0 means no expiry
 	Flags    uint32 // memcached client flags, opaque
 	CAS      uint64 // memcached CAS, derived from the log index
-	access   atomic.Int64
+	clock    *int64 // the stored slot's access clock; nil if not from the keyspace
+}
+
+// String describes the entry's contents (not where it is stored), so that
+// entries of two replicas print alike.
+func (e *Entry) String() string {
+	b := []byte("{" + e.Type.String() + " ")
+	switch e.Type {
+	case TypeString:
+		b = strconv.AppendQuote(b, string(e.Str))
+	case TypeHash:
+		b = append(b, "fields="...)
+		b = strconv.AppendInt(b, int64(e.Hash.Len()), 10)
+	case TypeSet:
+		b = append(b, "members="...)
+		b = strconv.AppendInt(b, int64(e.Set.Len()), 10)
+	}
+	b = append(b, " expire="...)
+	b = strconv.AppendInt(b, e.ExpireAt, 10)
+	b = append(b, " flags="...)
+	b = strconv.AppendUint(b, uint64(e.Flags), 10)
+	b = append(b, " cas="...)
+	b = strconv.AppendUint(b, e.CAS, 10)
+	return string(append(b, '}'))
 }
 
 // Expired reports whether the entry is past its expiry at now.
 func (e *Entry) Expired(now int64) bool { return e.ExpireAt != 0 && e.ExpireAt <= now }
 
 // Touch records a read for LRU eviction. It is node-local state: it is not
-// replicated and not part of snapshots.
+// replicated and not part of snapshots. Readers call it concurrently under
+// the owner's read lock, so the clock is updated atomically.
 func (e *Entry) Touch(now int64) {
-	if e.access.Load() < now {
-		e.access.Store(now)
+	if e.clock != nil && atomic.LoadInt64(e.clock) < now {
+		atomic.StoreInt64(e.clock, now)
 	}
 }
 
 // LastAccess is the time of the last Touch (or of the write that stored it).
-func (e *Entry) LastAccess() int64 { return e.access.Load() }
-
-// WithExpiry returns a copy of e with a new expiry time.
-func (e *Entry) WithExpiry(at int64) *Entry {
-	n := &Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, ExpireAt: at, Flags: e.Flags, CAS: e.CAS}
-	n.access.Store(e.access.Load())
-	return n
+func (e *Entry) LastAccess() int64 {
+	if e.clock == nil {
+		return 0
+	}
+	return atomic.LoadInt64(e.clock)
 }
 
-// Per-entry overheads used by memory accounting. They approximate what the
-// Go runtime spends on the map slot, the Entry and slice headers, so that
-// maxmemory means roughly the same as in redis-server.
+// WithExpiry returns a copy of e with a new expiry time, for Put. Its Str
+// still aliases e's, which Put may replace: Put copies it first.
+func (e *Entry) WithExpiry(at int64) *Entry {
+	return &Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, ExpireAt: at, Flags: e.Flags, CAS: e.CAS}
+}
+
+// Per-entry overheads used by memory accounting, so that maxmemory means
+// roughly the same as in redis-server. They were measured for the map
+// keyspace; the arena spends less (a 40-byte header, an 8-byte index cell,
+// up to 6 % rounding), but the figures stay: accounting decides which writes
+// are refused at maxmemory, and nodes of two versions must decide alike
+// during a rolling upgrade.
 const (
 	entryOverhead = 96
 	fieldOverhead = 40
