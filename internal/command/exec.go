@@ -131,7 +131,7 @@ func exec(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 			return resErr(ErrWrongType)
 		}
 		// The reply copies the value before the key changes: e.Str aliases
-		// the slot that the change frees.
+		// the key's slot, which the change frees or rewrites in place.
 		reply := resValue(e)
 		switch {
 		case c.Has(FlagPersist):
@@ -401,7 +401,7 @@ func execSet(ks *keyspace.Keyspace, db int, key string, now int64, c *Cmd) Resul
 	if c.Has(FlagGet) {
 		reply = resNil
 		if old != nil {
-			reply = resCopy(old.Str) // the Put below frees old's slot
+			reply = resCopy(old.Str) // the Put below frees or rewrites old's slot
 		}
 	}
 	if (c.Has(FlagNX) && old != nil) || (c.Has(FlagXX) && old == nil) {
