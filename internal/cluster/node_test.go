@@ -13,7 +13,12 @@ import (
 
 func openNode(tb testing.TB, dir string) *Node {
 	tb.Helper()
-	n, err := Open(Config{DataDir: dir, PeerAddr: "127.0.0.1:0"})
+	return openNodeWith(tb, Config{DataDir: dir, PeerAddr: "127.0.0.1:0"})
+}
+
+func openNodeWith(tb testing.TB, cfg Config) *Node {
+	tb.Helper()
+	n, err := Open(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -128,6 +133,42 @@ func TestConcurrentWritesShareEntries(t *testing.T) {
 	// Group commit: 200 concurrent writes must not need 200 log entries.
 	if used := n.group.CommitIndex() - before; used >= 200 {
 		t.Fatalf("200 concurrent writes took %d log entries", used)
+	}
+}
+
+// CommitWait holds an entry open only when writes come from several
+// clients: a lone writer, one write after another, never waits for
+// company that cannot come; many concurrent writers do, and share entries.
+func TestCommitWaitOnlyForConcurrentWriters(t *testing.T) {
+	n := openNodeWith(t, Config{DataDir: t.TempDir(), PeerAddr: "127.0.0.1:0", CommitWait: time.Millisecond})
+	defer n.Close()
+	ctx := context.Background()
+	for i := range 50 {
+		if _, err := n.Write(ctx, set(fmt.Sprint("k", i), "v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := n.Stats().CommitWaits; w != 0 {
+		t.Fatalf("a lone writer waited for company %d times", w)
+	}
+	// Whether a given entry waits depends on what is queued when it
+	// starts; over rounds of concurrent writes some must.
+	errs := make(chan error, 200)
+	for round := 0; n.Stats().CommitWaits == 0; round++ {
+		if round == 50 {
+			t.Fatal("50 rounds of 200 concurrent writes never held an entry open")
+		}
+		for i := range 200 {
+			go func() {
+				_, err := n.Write(ctx, set(fmt.Sprint("c", round, i), "v"))
+				errs <- err
+			}()
+		}
+		for range 200 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
 

@@ -113,6 +113,7 @@ func (n *Node) proposeAsync(tx command.Tx, cb func(command.TxResult, error)) boo
 func (n *Node) runProposer() {
 	defer n.wg.Done()
 	var last int64
+	lastBatch := 0 // transactions in the entry before
 	for {
 		var first *proposal
 		select {
@@ -129,6 +130,11 @@ func (n *Node) runProposer() {
 			first.finish()
 			n.failQueued()
 			return
+		}
+		if n.cfg.CommitWait > 0 && lastBatch > 1 && len(n.proposals) == 0 {
+			// Several clients write: hold the entry open for theirs.
+			n.commitWaits.Add(1)
+			time.Sleep(n.cfg.CommitWait)
 		}
 		props := []*proposal{first}
 		size := txSize(first.tx)
@@ -147,6 +153,7 @@ func (n *Node) runProposer() {
 			now = last
 		}
 		last = now
+		lastBatch = len(props)
 		maxmem, policy := n.MaxMemory()
 		h := command.Header{Now: now, MaxMemory: maxmem, Policy: policy}
 		txs := make([]command.Tx, 0, len(props)+1)

@@ -47,6 +47,7 @@ type Config struct {
 
 	FailoverWait      time.Duration
 	ElectionTimeout   time.Duration
+	CommitWait        time.Duration
 	ShutdownTimeout   time.Duration
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration // ignored; see the flag
@@ -109,6 +110,7 @@ func Default() Config {
 		MaxItemSize:       1 << 20,
 		FailoverWait:      5 * time.Second,
 		ElectionTimeout:   500 * time.Millisecond,
+		CommitWait:        100 * time.Microsecond,
 		ShutdownTimeout:   10 * time.Second,
 		SnapshotThreshold: 16384,
 		SnapshotInterval:  30 * time.Second,
@@ -170,6 +172,9 @@ func (c *Config) Validate() error {
 	if c.ElectionTimeout < 50*time.Millisecond {
 		return bad("election-timeout must be at least 50ms")
 	}
+	if c.CommitWait < 0 || c.CommitWait > 100*time.Millisecond {
+		return bad("commit-wait must be between 0 and 100ms")
+	}
 	if c.FailoverWait <= 0 || c.ShutdownTimeout <= 0 || c.SnapshotInterval <= 0 || c.SnapshotThreshold == 0 {
 		return bad("failover-wait, shutdown-timeout, snapshot-interval and snapshot-threshold must be positive")
 	}
@@ -218,6 +223,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.Var(&c.MaxItemSize, "max-item-size", "largest memcached item value (like memcached -I)")
 	fs.DurationVar(&c.FailoverWait, "failover-wait", c.FailoverWait, "how long a request waits for a leader before failing")
 	fs.DurationVar(&c.ElectionTimeout, "election-timeout", c.ElectionTimeout, "Raft heartbeat/election timeout: a leader unheard of for 1-2x this is replaced")
+	fs.DurationVar(&c.CommitWait, "commit-wait", c.CommitWait, "how long the leader holds a log entry open for more writes when several clients write (group commit); a lone writer never waits; 0 = never")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for clients to finish")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", c.SnapshotThreshold, "log entries between snapshots")
 	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", c.SnapshotInterval, "ignored (kept so that existing command lines start): a snapshot is taken as soon as --snapshot-threshold entries were applied")

@@ -103,7 +103,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, PeerAddr: cfg.PeerAddr, Advertise: cfg.PeerAdvertise,
 		Join: cfg.Join, Secret: cfg.RequirePass, Meta: meta, UnsafeStaleReads: cfg.UnsafeStaleReads,
 		Databases: cfg.Databases, MaxMemory: int64(cfg.MaxMemory), Policy: policy,
-		FailoverWait: cfg.FailoverWait, ElectionTimeout: cfg.ElectionTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
+		FailoverWait: cfg.FailoverWait, ElectionTimeout: cfg.ElectionTimeout, CommitWait: cfg.CommitWait, SnapshotThreshold: cfg.SnapshotThreshold,
 		TrailingLogs:   cfg.TrailingLogs,
 		LogSegmentSize: int(cfg.LogSegmentSize), Logger: logger,
 	}); err != nil {
