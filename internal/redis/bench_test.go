@@ -17,8 +17,13 @@ import (
 // cost per request (parse, dispatch, reply, the socket calls) without
 // Raft; compare runs with benchstat. driver=goroutine serves each
 // connection on a goroutine of its own (the design before event loops),
-// loops=N on N event loops.
+// loops=N on N event loops; default is what a server runs (one loop per
+// Go processor here), the name under which runs before event loops were
+// recorded.
 func BenchmarkRoundTrip(b *testing.B) {
+	for _, conns := range []int{1, 50} {
+		b.Run("default/conns="+strconv.Itoa(conns), func(b *testing.B) { roundTrips(b, testConfig(), conns) })
+	}
 	drivers := []struct {
 		name  string
 		loops int
