@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,11 +33,7 @@ type conn struct {
 	quit    bool
 	closing atomic.Bool
 
-	// Waiting for a completion (see await).
-	busy    atomic.Bool
-	amu     sync.Mutex
-	calling bool
-	ready   func()
+	netserve.Waiter // the request in flight, if any
 	// The request whose reply a continuation writes, for metrics.
 	waitName  string
 	waitStart time.Time
@@ -48,14 +43,13 @@ func newConn(s *Server, l netserve.Link) *conn {
 	if m := s.cfg.Metrics; m != nil {
 		m.Connections(1)
 	}
-	return &conn{srv: s, link: l, toks: make([][]byte, 0, 8)}
+	c := &conn{srv: s, link: l, toks: make([][]byte, 0, 8)}
+	c.Waiter.Link = l
+	return c
 }
 
 // Shutdown asks the connection to stop after the request it is running.
 func (c *conn) Shutdown() { c.closing.Store(true) }
-
-// Busy reports whether a request waits for its completion.
-func (c *conn) Busy() bool { return c.busy.Load() }
 
 // Closed is called once the connection has ended.
 func (c *conn) Closed() {
@@ -84,13 +78,13 @@ func (c *conn) Run(in []byte) ([]byte, bool) {
 	}
 	c.buf = append(c.buf, in...)
 	done := false
-	if !c.busy.Load() || c.resume() {
+	if !c.Busy() || c.resume() {
 		done = c.process() != nil
 	}
 	if m != nil && len(c.out) > 0 {
 		m.Bytes(0, len(c.out))
 	}
-	if c.busy.Load() {
+	if c.Busy() {
 		return c.out, false
 	}
 	n := copy(c.buf, c.buf[c.start:])
@@ -104,7 +98,7 @@ func (c *conn) Run(in []byte) ([]byte, bool) {
 // process handles every complete request in the buffer; an error means
 // the connection must close.
 func (c *conn) process() error {
-	for c.start < len(c.buf) && !c.quit && !c.closing.Load() && !c.busy.Load() {
+	for c.start < len(c.buf) && !c.quit && !c.closing.Load() && !c.Busy() {
 		if c.swallow > 0 {
 			n := min(c.swallow, len(c.buf)-c.start)
 			c.swallow -= n
@@ -128,59 +122,20 @@ func (c *conn) process() error {
 		if err != nil {
 			return err
 		}
-		if c.busy.Load() {
+		if c.Busy() {
 			break
 		}
 	}
 	return nil
 }
 
-// await starts an operation that completes through a callback, on any
-// goroutine, perhaps before the call returns; the continuation it hands
-// to done then runs on the connection's driver. Until then the connection
-// is busy and parses nothing more.
-func (c *conn) await(call func(done func(k func()))) {
-	c.busy.Store(true)
-	c.amu.Lock()
-	c.calling = true
-	c.amu.Unlock()
-	call(c.completed)
-	c.amu.Lock()
-	c.calling = false
-	k := c.ready
-	c.ready = nil
-	c.amu.Unlock()
-	if k != nil {
-		c.busy.Store(false)
-		k()
-	}
-}
-
-// completed hands over a continuation and wakes the driver, unless the
-// call that started the operation is still running (await runs it then).
-func (c *conn) completed(k func()) {
-	c.amu.Lock()
-	c.ready = k
-	inline := c.calling
-	c.amu.Unlock()
-	if !inline {
-		c.link.Wake()
-	}
-}
-
 // resume runs a handed-over continuation, if any, and reports whether it
 // did.
 func (c *conn) resume() bool {
-	c.amu.Lock()
-	k := c.ready
-	c.ready = nil
-	c.amu.Unlock()
-	if k == nil {
+	if !c.Resume() {
 		return false
 	}
-	c.busy.Store(false)
-	k()
-	if !c.busy.Load() && c.waitName != "" {
+	if !c.Busy() && c.waitName != "" {
 		c.observe(c.waitName, c.waitStart, c.failed(c.out))
 		c.waitName = ""
 	}
@@ -190,7 +145,7 @@ func (c *conn) resume() bool {
 // observeRequest records a request that answered now, or marks it for
 // resume to record when it waits.
 func (c *conn) observeRequest(name string, start time.Time, reply []byte) {
-	if c.busy.Load() {
+	if c.Busy() {
 		c.waitName, c.waitStart = name, start
 		return
 	}
@@ -225,7 +180,7 @@ func (c *conn) write(cmd command.Cmd, k func(command.Result, error)) {
 // writeTx proposes a transaction; k gets its result or the error that
 // failed it whole.
 func (c *conn) writeTx(tx command.Tx, k func(command.TxResult, error)) {
-	c.await(func(done func(func())) {
+	c.Await(func(done func(func())) {
 		c.srv.node.WriteAsync(tx, func(res command.TxResult, err error) {
 			if err == nil {
 				err = res.Err
@@ -261,7 +216,7 @@ func (c *conn) read(cmd command.Cmd, k func(command.Result, error)) {
 		k(r, nil)
 		return
 	}
-	c.await(func(done func(func())) {
+	c.Await(func(done func(func())) {
 		c.srv.node.ReadAsync(&c.readCmd, func(r command.Result, err error) {
 			done(func() {
 				c.readCmd = command.Cmd{}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,35 +15,30 @@ import (
 // echoSession answers each line with the same line. "panic" panics;
 // "slow" is answered "slow" by another goroutine 50 ms later (a request
 // that waits for a completion), and the lines after it wait for it;
-// "push" makes another goroutine push "pushed"; "quit" closes.
+// "fast" is answered "fast" by a completion that comes before the call
+// returns; "push" makes another goroutine push "pushed"; "quit" closes.
 type echoSession struct {
+	Waiter
 	link     Link
 	buf      []byte
 	out      []byte
-	busy     atomic.Bool
 	stopping atomic.Bool
-	mu       sync.Mutex
-	ready    []byte // a completed slow reply, handed over under mu
 	closed   chan struct{}
 }
 
-func newEcho(l Link) *echoSession { return &echoSession{link: l, closed: make(chan struct{})} }
+func newEcho(l Link) *echoSession {
+	e := &echoSession{link: l, closed: make(chan struct{})}
+	e.Waiter.Link = l
+	return e
+}
 
 func (e *echoSession) Run(in []byte) ([]byte, bool) {
 	e.out = e.out[:0]
 	e.buf = append(e.buf, in...)
-	if e.busy.Load() {
-		e.mu.Lock()
-		r := e.ready
-		e.ready = nil
-		e.mu.Unlock()
-		if r == nil {
-			return nil, false // woken early: still waiting
-		}
-		e.out = append(e.out, r...)
-		e.busy.Store(false)
+	if e.Busy() && !e.Resume() {
+		return nil, false // woken early: still waiting
 	}
-	for !e.stopping.Load() {
+	for !e.stopping.Load() && !e.Busy() {
 		i := bytes.IndexByte(e.buf, '\n')
 		if i < 0 {
 			break
@@ -59,25 +53,23 @@ func (e *echoSession) Run(in []byte) ([]byte, bool) {
 		case "push\n":
 			go e.link.Push([]byte("pushed\n"))
 		case "slow\n":
-			e.busy.Store(true)
-			go func() {
-				time.Sleep(50 * time.Millisecond)
-				e.mu.Lock()
-				e.ready = []byte("slow\n")
-				e.mu.Unlock()
-				e.link.Wake()
-			}()
-			return e.out, false
+			e.Await(func(done func(func())) {
+				go func() {
+					time.Sleep(50 * time.Millisecond)
+					done(func() { e.out = append(e.out, "slow\n"...) })
+				}()
+			})
+		case "fast\n":
+			e.Await(func(done func(func())) { done(func() { e.out = append(e.out, "fast\n"...) }) })
 		default:
 			e.out = append(e.out, line...)
 		}
 	}
-	return e.out, e.stopping.Load() && !e.busy.Load()
+	return e.out, e.stopping.Load() && !e.Busy()
 }
 
-func (e *echoSession) Busy() bool { return e.busy.Load() }
-func (e *echoSession) Shutdown()  { e.stopping.Store(true) }
-func (e *echoSession) Closed()    { close(e.closed) }
+func (e *echoSession) Shutdown() { e.stopping.Store(true) }
+func (e *echoSession) Closed()   { close(e.closed) }
 
 // drivers runs a test under both drivers.
 func drivers(t *testing.T, f func(t *testing.T, loops *Loops)) {
@@ -179,18 +171,18 @@ func TestRepliesInOrderAcrossCompletions(t *testing.T) {
 	drivers(t, func(t *testing.T, loops *Loops) {
 		_, addr := start(t, Config{Loops: loops})
 		c, r := dial(t, addr)
-		if _, err := c.Write([]byte("a\nslow\nb\nslow\nc\n")); err != nil {
+		if _, err := c.Write([]byte("a\nslow\nb\nfast\nslow\nc\n")); err != nil {
 			t.Fatal(err)
 		}
 		var got strings.Builder
-		for range 5 {
+		for range 6 {
 			line, err := r.ReadString('\n')
 			if err != nil {
 				t.Fatal(err)
 			}
 			got.WriteString(line)
 		}
-		if want := "a\nslow\nb\nslow\nc\n"; got.String() != want {
+		if want := "a\nslow\nb\nfast\nslow\nc\n"; got.String() != want {
 			t.Fatalf("replies %q, want %q", got.String(), want)
 		}
 		// Pushed bytes reach the client too.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,7 +28,7 @@ const flushAfter = 64 * 1024
 // in request order, and nothing ever blocks a loop.
 //
 // Only the driver's goroutine touches the connection, except Shutdown,
-// Busy, the completion hand-over (amu) and the fields CLIENT LIST reads
+// Busy, the completion hand-over (netserve.Waiter) and the fields CLIENT LIST reads
 // atomically.
 type conn struct {
 	srv  *Server
@@ -44,12 +43,8 @@ type conn struct {
 	opened  bool
 	readCmd command.Cmd // the read being run (see read)
 
-	// Waiting for a completion (see await).
-	busy    atomic.Bool
-	amu     sync.Mutex
-	calling bool   // inside the node call that may complete at once
-	ready   func() // the continuation, once the operation completed
-	next    func() // runs after the continuation, if it did not wait again
+	netserve.Waiter        // the request in flight, if any
+	next            func() // runs after the continuation, if it did not wait again
 	// The command whose reply a continuation writes, for metrics.
 	waitSpec  *cmdSpec
 	waitStart time.Time
@@ -106,6 +101,7 @@ var noCommandYet = "NULL"
 
 func newConn(s *Server, l netserve.Link) *conn {
 	c := &conn{srv: s, link: l, id: s.nextID.Add(1), addr: l.RemoteAddr().String(), created: time.Now()}
+	c.Waiter.Link = l
 	c.authed = s.cfg.RequirePass == ""
 	c.name.Store("")
 	c.libName.Store("")
@@ -119,9 +115,6 @@ func newConn(s *Server, l netserve.Link) *conn {
 
 // Shutdown asks the connection to stop after the command it is running.
 func (c *conn) Shutdown() { c.closing.Store(true) }
-
-// Busy reports whether a command waits for its completion.
-func (c *conn) Busy() bool { return c.busy.Load() }
 
 // Closed drops the connection's subscriptions once it has ended.
 func (c *conn) Closed() {
@@ -156,11 +149,11 @@ func (c *conn) Run(in []byte) ([]byte, bool) {
 			return c.out, true
 		}
 	}
-	if c.busy.Load() && !c.resume() {
+	if c.Busy() && !c.resume() {
 		return c.out, false
 	}
 	c.process()
-	if c.busy.Load() {
+	if c.Busy() {
 		return c.out, false
 	}
 	c.compact()
@@ -187,7 +180,7 @@ func (c *conn) compact() {
 // process runs the requests in the buffer until the input runs out, one
 // waits for a completion, or the connection is to close.
 func (c *conn) process() {
-	for c.start < len(c.buf) && !c.quit && !c.closing.Load() && !c.busy.Load() && len(c.out) < flushAfter {
+	for c.start < len(c.buf) && !c.quit && !c.closing.Load() && !c.Busy() && len(c.out) < flushAfter {
 		args, n, err := resp.Parse(c.buf[c.start:], c.limits(), c.args)
 		c.args = args
 		if errors.Is(err, resp.ErrIncomplete) {
@@ -214,68 +207,28 @@ func (c *conn) process() {
 		c.start += n
 		c.more = c.start < len(c.buf)
 		c.dispatch(spec, args)
-		if c.busy.Load() {
+		if c.Busy() {
 			return
 		}
 	}
-	if !c.quit && !c.busy.Load() {
+	if !c.quit && !c.Busy() {
 		c.runBatch()
 	}
 }
 
-// await starts an operation that completes through a callback, on any
-// goroutine, perhaps before the call returns. call passes the node a
-// callback that ends in done(k); k, the continuation, then runs on the
-// connection's driver with the result. Until then the connection is busy
-// and parses nothing more.
-func (c *conn) await(call func(done func(k func()))) {
-	c.busy.Store(true)
-	c.amu.Lock()
-	c.calling = true
-	c.amu.Unlock()
-	call(c.completed)
-	c.amu.Lock()
-	c.calling = false
-	k := c.ready
-	c.ready = nil
-	c.amu.Unlock()
-	if k != nil {
-		// Completed at once (a read on the leader): go on inline.
-		c.busy.Store(false)
-		k()
-	}
-}
-
-// completed hands over a continuation; it wakes the driver unless the call
-// that started the operation has not returned yet (await then runs it).
-func (c *conn) completed(k func()) {
-	c.amu.Lock()
-	c.ready = k
-	inline := c.calling
-	c.amu.Unlock()
-	if !inline {
-		c.link.Wake()
-	}
-}
-
-// resume runs a continuation that has been handed over, if any, and
-// reports whether it did (a driver may wake a connection early).
+// resume runs a continuation that has been handed over, if any, then what
+// was to follow it, and reports whether it did (a driver may wake a
+// connection early).
 func (c *conn) resume() bool {
-	c.amu.Lock()
-	k := c.ready
-	c.ready = nil
-	c.amu.Unlock()
-	if k == nil {
+	if !c.Resume() {
 		return false
 	}
-	c.busy.Store(false)
-	k()
-	for !c.busy.Load() && c.next != nil {
+	for !c.Busy() && c.next != nil {
 		f := c.next
 		c.next = nil
 		f()
 	}
-	if !c.busy.Load() && c.waitSpec != nil {
+	if !c.Busy() && c.waitSpec != nil {
 		c.observe(c.waitSpec, c.waitStart, c.out)
 		c.waitSpec = nil
 	}
@@ -326,7 +279,7 @@ func (c *conn) dispatch(spec *cmdSpec, args [][]byte) {
 	switch {
 	case c.batched:
 		c.batched = false // runBatch records it
-	case c.busy.Load():
+	case c.Busy():
 		c.waitSpec, c.waitStart = spec, start // resume records it
 	default:
 		c.observe(spec, start, c.out[before:])
@@ -401,7 +354,7 @@ func (c *conn) runBatch() bool {
 		}
 		c.recycleBatch(tx, items)
 	})
-	return c.busy.Load()
+	return c.Busy()
 }
 
 // recycleBatch keeps a finished batch's slices for the next one.
@@ -426,7 +379,7 @@ func (c *conn) runEach(tx command.Tx, items []batchItem) {
 		cmd := tx[0]
 		tx = tx[1:]
 		c.runOne(it.spec, cmd)
-		if c.busy.Load() {
+		if c.Busy() {
 			c.next = func() { c.runEach(tx, items) }
 			return
 		}
@@ -463,7 +416,7 @@ func (c *conn) abortMulti() {
 // write proposes a transaction; k gets its result, or the node's error
 // (the transaction's own error is in res.Err), on the connection's driver.
 func (c *conn) write(tx command.Tx, k func(res command.TxResult, err error)) {
-	c.await(func(done func(func())) {
+	c.Await(func(done func(func())) {
 		c.srv.node.WriteAsync(tx, func(res command.TxResult, err error) {
 			done(func() { k(res, err) })
 		})
@@ -505,7 +458,7 @@ func (c *conn) readNow(cmd command.Cmd) (r command.Result, ok bool) {
 // barrier completes later, and the connection waits for it.
 func (c *conn) read(cmd command.Cmd, k func(r command.Result)) {
 	c.readCmd = cmd
-	c.await(func(done func(func())) {
+	c.Await(func(done func(func())) {
 		c.srv.node.ReadAsync(&c.readCmd, func(r command.Result, err error) {
 			done(func() {
 				c.readCmd = command.Cmd{}
@@ -523,7 +476,7 @@ func (c *conn) read(cmd command.Cmd, k func(r command.Result)) {
 // commands ask members for their addresses), on a goroutine of its own,
 // then k with its value on the connection's driver.
 func offload[T any](c *conn, get func() T, k func(T)) {
-	c.await(func(done func(func())) {
+	c.Await(func(done func(func())) {
 		go func() {
 			v := get()
 			done(func() { k(v) })

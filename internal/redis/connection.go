@@ -354,7 +354,7 @@ func (c *conn) execQueue(queue []queued, local [][]byte, tx command.Tx, watched 
 		if q.spec.build == nil {
 			mark := len(c.out)
 			q.spec.run(c, q.args)
-			if c.busy.Load() {
+			if c.Busy() {
 				i := i
 				c.next = func() {
 					// The continuation's reply is all of c.out: a resumed
