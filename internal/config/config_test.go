@@ -55,6 +55,8 @@ func TestInvalid(t *testing.T) {
 		"election-timeout":   {"--election-timeout", "10ms"},
 		"join":               {"--join", "no-port"},
 		"sentinel-name":      {"--sentinel-name", "two words"},
+		"commit-wait":        {"--commit-wait", "1s"},
+		"event-loops":        {"--event-loops", "5000"},
 	}
 	for want, args := range cases {
 		_, err := Load(args, env(nil))
