@@ -117,7 +117,7 @@ func runHello(c *conn, a [][]byte) {
 		}
 		c.name.Store(string(name))
 	}
-	offload(c, func() string { return c.srv.node.Info().Role }, func(role string) { c.helloReply(role) })
+	c.helloReply(c.srv.node.Role())
 }
 
 func (c *conn) helloReply(role string) {

@@ -88,6 +88,8 @@ func (m *memNode) SetMaxMemory(b int64, p command.Policy) {
 	m.maxmem, m.policy = b, p
 	m.mu.Unlock()
 }
+func (m *memNode) Role() string { return m.Info().Role }
+
 func (m *memNode) Info() NodeInfo {
 	m.mu.RLock()
 	role, leader := m.role, m.topo.Leader

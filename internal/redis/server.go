@@ -29,6 +29,9 @@ type Node interface {
 	MaxMemory() (int64, command.Policy)
 	SetMaxMemory(bytes int64, p command.Policy)
 	Info() NodeInfo
+	// Role is Info().Role without asking anyone: HELLO's answer, given
+	// on the event loop.
+	Role() string
 	Topology(ctx context.Context) Topology
 }
 

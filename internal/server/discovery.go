@@ -23,6 +23,14 @@ type nodeAdapter struct {
 	selfRedis string
 }
 
+// Role is "master" on the leader, "slave" elsewhere.
+func (a nodeAdapter) Role() string {
+	if a.IsLeader() {
+		return "master"
+	}
+	return "slave"
+}
+
 func (a nodeAdapter) Info() redis.NodeInfo {
 	st := a.Stats()
 	role := "slave"
