@@ -265,7 +265,8 @@ func TestNodeIDIsKeptWithData(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.cmd.Wait()
 	out, err := exec.Command(binary, "serve", "--data-dir", dir, "--node-id", "beta",
-		"--redis-addr", testbin.FreeAddr(t), "--http-addr", testbin.FreeAddr(t), "--peer-addr", testbin.FreeAddr(t)).CombinedOutput()
+		"--redis-addr", testbin.FreeAddr(t), "--memcache-addr", testbin.FreeAddr(t),
+		"--http-addr", testbin.FreeAddr(t), "--peer-addr", testbin.FreeAddr(t)).CombinedOutput()
 	if exitCode(err) == 0 || !strings.Contains(string(out), `holds "alpha"`) {
 		t.Fatalf("node id change accepted: %v %s", err, out)
 	}
