@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hatcheck/hatcheck/internal/config"
+	"github.com/hatcheck/hatcheck/internal/server"
 	"github.com/hatcheck/hatcheck/internal/server/servertest"
 )
 
@@ -59,5 +60,27 @@ func TestClusterCommand(t *testing.T) {
 	}
 	if code, _, _ := run(withPass, "bogus"); code != 2 {
 		t.Fatalf("unknown subcommand: code %d, want 2", code)
+	}
+}
+
+// hatcheck -h lists the commands and the environment variables, and
+// --version prints the version, as operators expect of a server binary.
+func TestHelpAndVersion(t *testing.T) {
+	for _, arg := range []string{"-h", "--help", "help"} {
+		var out, errOut strings.Builder
+		if code := run([]string{arg}, &out, &errOut); code != 0 {
+			t.Fatalf("%s: exit %d, %s", arg, code, errOut.String())
+		}
+		for _, want := range []string{"serve", "cluster", "bench", "version", "HATCHECK_"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("%s: no %q in\n%s", arg, want, out.String())
+			}
+		}
+	}
+	for _, arg := range []string{"--version", "-version", "version"} {
+		var out, errOut strings.Builder
+		if code := run([]string{arg}, &out, &errOut); code != 0 || out.String() != "hatcheck "+server.Version+"\n" {
+			t.Errorf("%s: exit %d, %q", arg, code, out.String())
+		}
 	}
 }

@@ -20,7 +20,31 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// usage is hatcheck -h.
+const usage = `usage: hatcheck [command] [flags]
+
+Commands:
+  serve            run a node (the default when the first argument is a flag or absent)
+  cluster          status, remove, transfer-leader: manage a running cluster
+  bench            session-shaped load against a Redis or memcached server
+  version          print the version (also --version)
+  help             this text (also -h, --help)
+
+Run 'hatcheck serve -h', 'hatcheck cluster -h' or 'hatcheck bench -h' for a command's
+flags. Every serve flag is also an environment variable HATCHECK_<NAME> (dashes become
+underscores: HATCHECK_REDIS_ADDR, HATCHECK_REQUIREPASS) and a line "name value" in the
+file given with --config; flags beat the environment, which beats the file.
+`
+
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			args = append([]string{"help"}, args[1:]...)
+		case "-version", "--version":
+			args = append([]string{"version"}, args[1:]...)
+		}
+	}
 	sub := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		sub, args = args[0], args[1:]
@@ -50,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "hatcheck", server.Version)
 		return 0
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: hatcheck [serve] [flags] | hatcheck cluster status|remove|transfer-leader | hatcheck bench [flags] | hatcheck version\nRun 'hatcheck serve -h', 'hatcheck cluster -h' or 'hatcheck bench -h' for the flags.")
+		fmt.Fprint(stdout, usage)
 		return 0
 	}
 	fmt.Fprintf(stderr, "hatcheck: unknown command %q (want serve, cluster, bench or version)\n", sub)
