@@ -1,6 +1,7 @@
 package raftlog
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -163,7 +165,16 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	if err := syscall.Flock(int(l.lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrLocked, dir, err)
+		// The holder wrote its process id into the file: name it, so that
+		// an operator knows which process to look at.
+		holder := ""
+		if b, rerr := os.ReadFile(filepath.Join(dir, lockName)); rerr == nil && len(bytes.TrimSpace(b)) > 0 {
+			holder = " by process " + string(bytes.TrimSpace(b))
+		}
+		return nil, fmt.Errorf("%w%s: %s: %v", ErrLocked, holder, dir, err)
+	}
+	if err := l.lock.Truncate(0); err == nil {
+		_, _ = l.lock.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	// We own the meta store and open it ourselves: that lets us check the
 	// format before raft-wal recovers (and deletes) segment files, and close

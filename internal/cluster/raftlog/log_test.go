@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -547,8 +548,8 @@ func TestOpenRefusesOtherFormats(t *testing.T) {
 func TestOpenTwiceFails(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, Options{})
-	if _, err := Open(dir, Options{}); !errors.Is(err, ErrLocked) {
-		t.Fatalf("second Open: %v, want ErrLocked", err)
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "by process "+strconv.Itoa(os.Getpid())) {
+		t.Fatalf("second Open: %v, want ErrLocked naming this process", err)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
