@@ -3,6 +3,7 @@
 package admin
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
@@ -22,11 +23,32 @@ type Status interface {
 	Healthy() error
 }
 
+// Options are the admin port's settings.
+type Options struct {
+	// Password, when set, guards every endpoint but /healthz and /readyz
+	// (which a load balancer polls): requests must carry it as HTTP basic
+	// auth, with any user name, as `hatcheck cluster` sends it.
+	Password string
+	// Pprof serves Go's profiler under /debug/pprof/. Off by default: a
+	// profile shows the process's command line and can stall it.
+	Pprof bool
+}
+
 // Handler returns the admin mux. cl may be nil (no cluster API).
-func Handler(st Status, reg *prometheus.Registry, cl Cluster, password string) http.Handler {
+func Handler(st Status, reg *prometheus.Registry, cl Cluster, opts Options) http.Handler {
 	mux := http.NewServeMux()
 	if cl != nil {
-		clusterRoutes(mux, cl, password)
+		clusterRoutes(mux, cl, opts.Password)
+	}
+	guard := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !authorized(r, opts.Password) {
+				w.Header().Set("WWW-Authenticate", `Basic realm="hatcheck"`)
+				http.Error(w, "password required", http.StatusUnauthorized)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := st.Healthy(); err != nil {
@@ -42,13 +64,25 @@ func Handler(st Status, reg *prometheus.Registry, cl Cluster, password string) h
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("GET /metrics", guard(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	if opts.Pprof {
+		mux.Handle("/debug/pprof/", guard(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/cmdline", guard(http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("/debug/pprof/profile", guard(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/symbol", guard(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("/debug/pprof/trace", guard(http.HandlerFunc(pprof.Trace)))
+	}
 	return mux
+}
+
+// authorized reports whether r carries the password (any user name), in
+// constant time; with no password every request is.
+func authorized(r *http.Request, password string) bool {
+	if password == "" {
+		return true
+	}
+	_, p, ok := r.BasicAuth()
+	return ok && subtle.ConstantTimeCompare([]byte(p), []byte(password)) == 1
 }
 
 // Metrics records front-end observations; it satisfies the front ends'

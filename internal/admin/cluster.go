@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -30,13 +29,10 @@ const clusterTimeout = 15 * time.Second
 func clusterRoutes(mux *http.ServeMux, c Cluster, password string) {
 	guard := func(h func(w http.ResponseWriter, r *http.Request, ctx context.Context)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			if password != "" {
-				_, p, ok := r.BasicAuth()
-				if !ok || subtle.ConstantTimeCompare([]byte(p), []byte(password)) != 1 {
-					w.Header().Set("WWW-Authenticate", `Basic realm="hatcheck"`)
-					writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "password required"})
-					return
-				}
+			if !authorized(r, password) {
+				w.Header().Set("WWW-Authenticate", `Basic realm="hatcheck"`)
+				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "password required"})
+				return
 			}
 			ctx, cancel := context.WithTimeout(r.Context(), clusterTimeout)
 			defer cancel()

@@ -60,6 +60,8 @@ type Config struct {
 	// variables, when set, win over both.
 	Procs     int
 	GCPercent int
+	// Pprof serves Go's profiler on the HTTP port (behind the password).
+	Pprof bool
 	// EventLoops is how many event loops serve the Redis and memcached
 	// ports: 0 means one per usable CPU, a negative number none (every
 	// client on a goroutine of its own, as before event loops).
@@ -138,6 +140,11 @@ func (c *Config) Validate() error {
 			return bad("%s %q: %v", name, addr, err)
 		}
 	}
+	if host, _, _ := net.SplitHostPort(c.HTTPAddr); c.RequirePass == "" && !loopbackHost(host) {
+		// The HTTP port can remove members and shows metrics: beyond
+		// loopback it needs the password, which then guards it.
+		return bad("http-addr %q is beyond loopback: set --requirepass (HATCHECK_REQUIREPASS), which then guards the HTTP port, or bind it to 127.0.0.1", c.HTTPAddr)
+	}
 	for name, addr := range map[string]string{"memcache-addr": c.MemcacheAddr, "join": c.Join, "peer-advertise": c.PeerAdvertise, "redis-advertise": c.RedisAdvertise} {
 		if addr == "" {
 			continue
@@ -197,6 +204,16 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// loopbackHost reports whether a listen host is only reachable from this
+// machine: a loopback IP or "localhost". "" and 0.0.0.0 are every interface.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // FlagSet returns a flag set bound to c, with c's current values as defaults.
 func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -204,7 +221,8 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the Raft log, snapshots and node id")
 	fs.StringVar(&c.RedisAddr, "redis-addr", c.RedisAddr, "Redis protocol listen address")
 	fs.StringVar(&c.MemcacheAddr, "memcache-addr", c.MemcacheAddr, "memcached protocol listen address")
-	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (health, metrics, pprof)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (health, readiness, metrics, cluster API; beyond loopback only with --requirepass)")
+	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go's profiler under /debug/pprof/ on the HTTP port")
 	fs.StringVar(&c.PeerAddr, "peer-addr", c.PeerAddr, "peer (Raft) listen address")
 	fs.StringVar(&c.Join, "join", c.Join, "peer address of a cluster member to join (a node with an empty data dir and no --join starts a new cluster)")
 	fs.StringVar(&c.PeerAdvertise, "peer-advertise", c.PeerAdvertise, "peer address other nodes dial (default: the bound peer address)")

@@ -57,6 +57,7 @@ func TestInvalid(t *testing.T) {
 		"sentinel-name":      {"--sentinel-name", "two words"},
 		"commit-wait":        {"--commit-wait", "1s"},
 		"event-loops":        {"--event-loops", "5000"},
+		"http-addr":          {"--http-addr", "0.0.0.0:7480"},
 	}
 	for want, args := range cases {
 		_, err := Load(args, env(nil))

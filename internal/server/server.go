@@ -135,7 +135,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 			Metrics: admin.NewMetrics(reg, "memcache"), Loops: s.loops,
 		}, node)
 	}
-	s.httpSrv = &http.Server{Handler: admin.Handler(node, reg, clusterAPI{node}, cfg.RequirePass), ReadHeaderTimeout: 10 * time.Second}
+	s.httpSrv = &http.Server{Handler: admin.Handler(node, reg, clusterAPI{node}, admin.Options{Password: cfg.RequirePass, Pprof: cfg.Pprof}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.serveErr <- s.redis.Serve(s.redisLn) }()
 	if s.mc != nil {
 		go func() { s.serveErr <- s.mc.Serve(s.mcLn) }()
@@ -186,10 +186,11 @@ func (s *Server) Listeners() []string {
 	if s.mc != nil {
 		l = append(l, "memcached protocol (text and binary) on "+s.MemcacheAddr())
 	}
-	return append(l,
-		"http (health, metrics, pprof) on http://"+s.HTTPAddr(),
-		"peer (raft) on "+s.PeerAddr(),
-	)
+	web := "http (health, metrics, cluster API) on http://"
+	if s.cfg.Pprof {
+		web = "http (health, metrics, cluster API, pprof) on http://"
+	}
+	return append(l, web+s.HTTPAddr(), "peer (raft) on "+s.PeerAddr())
 }
 
 // loopCount is the number of event loops for an --event-loops setting on

@@ -217,12 +217,23 @@ func TestAuthAndAdminEndpoints(t *testing.T) {
 	if err := good.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
+	// The probes answer anyone; the rest needs the password (any user).
+	httpGet := func(path string, auth bool) (*http.Response, error) {
+		req, _ := http.NewRequest("GET", "http://"+s.HTTPAddr()+path, nil)
+		if auth {
+			req.SetBasicAuth("metrics", "hunter2")
+		}
+		return http.DefaultClient.Do(req)
+	}
+	if resp, err := httpGet("/metrics", false); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/metrics without the password: %v %v", resp, err)
+	}
 	for path, want := range map[string]string{
 		"/healthz": "ok",
 		"/readyz":  "ready",
 		"/metrics": `hatcheck_command_duration_seconds_count{command="set",protocol="redis"} 1`,
 	} {
-		resp, err := http.Get("http://" + s.HTTPAddr() + path)
+		resp, err := httpGet(path, path == "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,7 +244,7 @@ func TestAuthAndAdminEndpoints(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"hatcheck_raft_leader 1", `hatcheck_keys{db="0"} 1`, "hatcheck_raft_applied_index"} {
-		resp, _ := http.Get("http://" + s.HTTPAddr() + "/metrics")
+		resp, _ := httpGet("/metrics", true)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if !strings.Contains(string(body), want) {
