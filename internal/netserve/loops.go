@@ -131,7 +131,7 @@ func (l *loopLink) Close() {
 func (l *loopLink) interrupt()           { l.Wake() }
 func (l *loopLink) idleSince() time.Time { return time.Unix(0, l.last.Load()) }
 
-// enroll hands an accepted TCP connection to the loops, with a new
+// enrollConn hands an accepted TCP connection to the loops, with a new
 // session.
 func enrollConn[S Session](ls *Loops, s *Server[S], tc *net.TCPConn, newSession func(Link) S) error {
 	l := &loopLink{remote: tc.RemoteAddr(), local: tc.LocalAddr(), panic: s.logPanic}
@@ -166,7 +166,7 @@ type handler struct {
 func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	l := c.Context().(*loopLink)
 	l.gc.Store(&connBox{c})
-	return h.serve(l, c, nil)
+	return h.serve(l, nil)
 }
 
 func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
@@ -175,7 +175,7 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	if len(in) > 0 {
 		l.last.Store(time.Now().UnixNano())
 	}
-	out, action := h.serve(l, c, in)
+	out, action := h.serve(l, in)
 	if len(out) > 0 {
 		if _, err := c.Write(out); err != nil {
 			return gnet.Close
@@ -185,7 +185,7 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 }
 
 // serve runs the session and turns a panic into a closed connection.
-func (h *handler) serve(l *loopLink, c gnet.Conn, in []byte) (out []byte, action gnet.Action) {
+func (h *handler) serve(l *loopLink, in []byte) (out []byte, action gnet.Action) {
 	defer func() {
 		if v := recover(); v != nil {
 			l.panic(v, debug.Stack())
