@@ -547,3 +547,28 @@ func TestAsyncForwardedWriteEndsWhenLeadershipMoves(t *testing.T) {
 		t.Fatalf("routed before a change: err = %v, want a no-leader error", err)
 	}
 }
+
+// MetaCached tells what Meta would answer only when no member must be
+// asked: the event loops use it to answer discovery commands inline.
+func TestMetaCachedAsksNobody(t *testing.T) {
+	nodes := startCluster(t, 2, func(c *Config) { c.Meta = map[string]string{"redis": c.NodeID + ":6379"} })
+	a := nodes[0]
+	if m, known := a.MetaCached("n1"); !known || m["redis"] != "n1:6379" {
+		t.Fatalf("own metadata: %v %v", m, known)
+	}
+	if _, known := a.MetaCached("n2"); known {
+		// Members() in waitVoters may have asked already; then it is cached.
+		if m, _ := a.MetaCached("n2"); m["redis"] != "n2:6379" {
+			t.Fatalf("n2 known without its metadata: %v", m)
+		}
+	}
+	if m, err := a.Meta(context.Background(), "n2"); err != nil || m["redis"] != "n2:6379" {
+		t.Fatalf("Meta: %v %v", m, err)
+	}
+	if m, known := a.MetaCached("n2"); !known || m["redis"] != "n2:6379" {
+		t.Fatalf("after Meta: %v %v", m, known)
+	}
+	if m, known := a.MetaCached("nobody"); !known || m != nil {
+		t.Fatalf("a non-member: %v %v", m, known)
+	}
+}

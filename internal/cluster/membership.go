@@ -448,6 +448,30 @@ func (n *Node) MemberInfo(ctx context.Context, id, peerAddr string) (NodeInfo, e
 const metaRetry = 5 * time.Second
 
 // Meta returns a member's metadata, from memory when known.
+// MetaCached is Meta without asking anyone: known is false when only
+// asking the member would tell (its metadata was never fetched, or its
+// last failure is old enough to try again). A member that recently failed
+// to answer is known, with nil metadata.
+func (n *Node) MetaCached(id string) (meta map[string]string, known bool) {
+	if id == n.id {
+		return n.cfg.Meta, true
+	}
+	s, ok := n.member(id)
+	if !ok {
+		return nil, true
+	}
+	n.metaMu.Lock()
+	m, ok := n.members[id]
+	n.metaMu.Unlock()
+	switch {
+	case !ok || m.addr != s.Addr:
+		return nil, false
+	case m.meta != nil:
+		return m.meta, true
+	}
+	return nil, time.Since(m.failed) < metaRetry
+}
+
 func (n *Node) Meta(ctx context.Context, id string) (map[string]string, error) {
 	if id == n.id {
 		return n.cfg.Meta, nil

@@ -14,6 +14,7 @@ import (
 func slowNode() *memNode {
 	m := newMemNode()
 	m.slowReads.Store(true)
+	m.slowView.Store(true)
 	return m
 }
 
@@ -84,4 +85,14 @@ func TestLongPipelineAnsweredInFull(t *testing.T) {
 			c.expect(strings.Repeat("$1024\r\n"+value+"\r\n", gets))
 		})
 	}
+}
+
+// Discovery commands whose view must be fetched off the loop answer in
+// their place too.
+func TestDiscoveryOffTheLoopAnswersInOrder(t *testing.T) {
+	_, addr := serveNode(t, testConfig(), nil, slowNode())
+	c := dial(t, addr)
+	c.send("PING\r\nROLE\r\nSENTINEL get-master-addr-by-name hatcheck\r\nPING\r\n")
+	c.expect("+PONG\r\n*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n" +
+		"-IDONTKNOW I have not enough information to reply. Please ask another Sentinel.\r\n+PONG\r\n")
 }

@@ -29,6 +29,8 @@ type memNode struct {
 	role   string // "" = master
 	// slowReads makes every read wait for its callback (ReadNow refuses).
 	slowReads atomic.Bool
+	// slowView makes discovery commands fetch the view off the loop.
+	slowView atomic.Bool
 }
 
 func (m *memNode) Topology(context.Context) Topology {
@@ -89,6 +91,15 @@ func (m *memNode) SetMaxMemory(b int64, p command.Policy) {
 	m.mu.Unlock()
 }
 func (m *memNode) Role() string { return m.Info().Role }
+
+// ViewNow answers at once unless m.slowView is set (then the front end
+// asks with Info and Topology, off its loop).
+func (m *memNode) ViewNow() (NodeInfo, Topology, bool) {
+	if m.slowView.Load() {
+		return NodeInfo{}, Topology{}, false
+	}
+	return m.Info(), m.Topology(context.Background()), true
+}
 
 func (m *memNode) Info() NodeInfo {
 	m.mu.RLock()

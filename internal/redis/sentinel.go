@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"strconv"
@@ -52,11 +51,7 @@ func (t Topology) Replicas() []Instance {
 }
 
 func runSentinel(c *conn, a [][]byte) {
-	offload(c, func() Topology {
-		ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
-		defer cancel()
-		return c.srv.node.Topology(ctx)
-	}, func(t Topology) { sentinelReply(c, a, t) })
+	c.withNodeView(func(v nodeView) { sentinelReply(c, a, v.t) })
 }
 
 // sentinelReply answers a SENTINEL command from the cluster's topology.

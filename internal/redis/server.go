@@ -32,6 +32,10 @@ type Node interface {
 	// Role is Info().Role without asking anyone: HELLO's answer, given
 	// on the event loop.
 	Role() string
+	// ViewNow is Info and Topology if the node can tell them without
+	// asking other nodes (false: ask with Info and Topology, which may
+	// wait).
+	ViewNow() (NodeInfo, Topology, bool)
 	Topology(ctx context.Context) Topology
 }
 

@@ -33,9 +33,14 @@ type nodeView struct {
 	t    Topology
 }
 
-// withNodeView fetches the node's view off the connection's loop, then
-// runs k with it.
+// withNodeView runs k with the node's view: at once when the node knows
+// every member's address, else after fetching it off the connection's
+// loop (the first time a member is asked, or after it failed to answer).
 func (c *conn) withNodeView(k func(v nodeView)) {
+	if info, t, ok := c.srv.node.ViewNow(); ok {
+		k(nodeView{info: info, t: t})
+		return
+	}
 	offload(c, func() nodeView {
 		ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
 		defer cancel()

@@ -33,13 +33,18 @@ func (a nodeAdapter) Role() string {
 
 func (a nodeAdapter) Info() redis.NodeInfo {
 	st := a.Stats()
+	ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
+	defer cancel()
+	return a.info(st, a.redisAddr(ctx, st.LeaderID))
+}
+
+// info is the NodeInfo of st, with the leader's Redis address.
+func (a nodeAdapter) info(st cluster.Stats, leaderAddr string) redis.NodeInfo {
 	role := "slave"
 	if st.State == "Leader" {
 		role = "master"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
-	defer cancel()
-	return redis.NodeInfo{Role: role, LeaderAddr: a.redisAddr(ctx, st.LeaderID), Keys: st.Keys, Volatile: st.Volatile,
+	return redis.NodeInfo{Role: role, LeaderAddr: leaderAddr, Keys: st.Keys, Volatile: st.Volatile,
 		UsedMemory: st.UsedMemory, Expired: st.Expired, Evicted: st.Evicted}
 }
 
@@ -56,6 +61,39 @@ func (a nodeAdapter) redisAddr(ctx context.Context, id string) string {
 		return ""
 	}
 	return meta[metaRedis]
+}
+
+// ViewNow is Info and Topology from what this node already knows of the
+// members' addresses; ok is false when some member would have to be asked
+// (the front end then asks off its event loop, with Info and Topology).
+func (a nodeAdapter) ViewNow() (redis.NodeInfo, redis.Topology, bool) {
+	addr := func(id string) (string, bool) {
+		if id == "" {
+			return "", true
+		}
+		meta, known := a.MetaCached(id)
+		return meta[metaRedis], known
+	}
+	st := a.Stats()
+	leaderAddr, ok := addr(st.LeaderID)
+	if !ok {
+		return redis.NodeInfo{}, redis.Topology{}, false
+	}
+	t := redis.Topology{Epoch: st.Term, Self: a.selfRedis}
+	for _, s := range a.Servers() {
+		ra, ok := addr(s.ID)
+		if !ok {
+			return redis.NodeInfo{}, redis.Topology{}, false
+		}
+		if ra == "" {
+			continue
+		}
+		t.Members = append(t.Members, redis.Instance{ID: s.ID, Addr: ra, Leader: s.Leader})
+		if s.Leader {
+			t.Leader = ra
+		}
+	}
+	return a.info(st, leaderAddr), t, true
 }
 
 func (a nodeAdapter) Topology(ctx context.Context) redis.Topology {
