@@ -60,22 +60,15 @@ var (
 	defaultLoopsOnce sync.Once
 	defaultLoops     *Loops
 	defaultLoopsErr  error
-	// DefaultLoopCount is how many loops DefaultLoops starts, if set
-	// before its first call; 0 means one per Go processor (GOMAXPROCS),
-	// a negative number turns them off.
-	DefaultLoopCount int
 )
 
 // DefaultLoops returns the process's shared event loops, started on first
-// use: one per Go processor unless DefaultLoopCount says otherwise. They
-// live as long as the process, like Go's own network poller.
+// use, one per Go processor: what a front end uses when its configuration
+// names none (the server names its own, see --event-loops). They live as
+// long as the process, like Go's own network poller.
 func DefaultLoops() (*Loops, error) {
 	defaultLoopsOnce.Do(func() {
-		n := DefaultLoopCount
-		if n == 0 {
-			n = runtime.GOMAXPROCS(0)
-		}
-		defaultLoops, defaultLoopsErr = NewLoops(n, slog.Default())
+		defaultLoops, defaultLoopsErr = NewLoops(runtime.GOMAXPROCS(0), slog.Default())
 	})
 	return defaultLoops, defaultLoopsErr
 }
