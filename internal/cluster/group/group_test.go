@@ -290,9 +290,13 @@ func (n *network) setCut(a, b uint64, cut bool) {
 	n.mu.Unlock()
 }
 
+// waitFor waits for cond. The bound is generous: under CI's full parallel
+// -race run (real clients and chaos processes beside it on 2 CPUs) a
+// 100 ms election timeout is often missed, and forming a three-node group
+// took over 10 s there once.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -313,7 +317,7 @@ func propose(g *Group, kv string) (any, error) {
 	select {
 	case r := <-ch:
 		return r.v, r.err
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		return nil, errors.New("proposal callback never called")
 	}
 }
