@@ -366,23 +366,7 @@ func TestForwardedWriteEndsWhenLeadershipMoves(t *testing.T) {
 		_, err := n.forwardWrite(context.Background(), addr, n.leaderChange(), set("k", "v"))
 		done <- err
 	}()
-	select {
-	case err := <-done:
-		t.Fatalf("the forwarded write ended while nothing changed: %v", err)
-	case <-time.After(2 * n.cfg.ElectionTimeout):
-	}
-	n.leaderChanged(0, 0) // another node was elected
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrNoLeader) || errors.Is(err, errRetry) {
-			t.Fatalf("err = %v, want a no-leader error that is not retried", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("still waiting for a leader that no longer leads")
-	}
-	if got := atomic.LoadInt32(reqs); got != 1 {
-		t.Fatalf("the peer saw %d requests, want 1", got)
-	}
+	endsWhenLeadershipMoves(t, n, done, reqs)
 }
 
 // A restarted node rebuilds its member table from its log only as fast as
@@ -452,6 +436,31 @@ func followerAndOther(nodes []*Node) (follower, other *Node) {
 		}
 	}
 	return follower, other
+}
+
+// endsWhenLeadershipMoves checks that a forwarded write whose outcome
+// arrives on done, held by a peer that never answers (reqs counts what it
+// received), waits while nothing changes and ends, as of unknown outcome,
+// once leadership moves.
+func endsWhenLeadershipMoves(t *testing.T, n *Node, done <-chan error, reqs *int32) {
+	t.Helper()
+	select {
+	case err := <-done:
+		t.Fatalf("the forwarded write ended while nothing changed: %v", err)
+	case <-time.After(2 * n.cfg.ElectionTimeout):
+	}
+	n.leaderChanged(0, 0) // another node was elected
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNoLeader) || errors.Is(err, errRetry) {
+			t.Fatalf("err = %v, want a no-leader error that is not retried", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still waiting for a leader that no longer leads")
+	}
+	if got := atomic.LoadInt32(reqs); got != 1 {
+		t.Fatalf("the peer saw %d requests, want 1", got)
+	}
 }
 
 // forwardAsyncWait runs forwardAsync to addr and waits for its outcome.
@@ -524,23 +533,7 @@ func TestAsyncForwardedWriteEndsWhenLeadershipMoves(t *testing.T) {
 	if !n.forwardAsync(addr, n.leaderEpoch(), set("k", "v"), func(_ command.TxResult, err error) { done <- err }) {
 		t.Fatal("not sent")
 	}
-	select {
-	case err := <-done:
-		t.Fatalf("the forwarded write ended while nothing changed: %v", err)
-	case <-time.After(2 * n.cfg.ElectionTimeout):
-	}
-	n.leaderChanged(0, 0) // another node was elected
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrNoLeader) || errors.Is(err, errRetry) {
-			t.Fatalf("err = %v, want a no-leader error that is not retried", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("still waiting for a leader that no longer leads")
-	}
-	if got := atomic.LoadInt32(reqs); got != 1 {
-		t.Fatalf("the peer saw %d requests, want 1", got)
-	}
+	endsWhenLeadershipMoves(t, n, done, reqs)
 	stale := n.leaderEpoch()
 	n.leaderChanged(0, 0)
 	if err := forwardAsyncWait(t, n, addr, stale); !errors.Is(err, ErrNoLeader) {
