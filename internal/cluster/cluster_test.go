@@ -225,6 +225,16 @@ func fakePeer(t *testing.T, accept bool, answer func(c net.Conn, typ byte)) (add
 	return ln.Addr().String(), &n
 }
 
+// answerRetry is a fake peer's reply to call 1: "retry", this node did
+// nothing with it.
+func answerRetry(c net.Conn, _ byte) {
+	var f [13]byte
+	binary.BigEndian.PutUint32(f[:4], 9)
+	binary.BigEndian.PutUint64(f[4:12], 1)
+	f[12] = rpcRetry
+	_, _ = c.Write(f[:])
+}
+
 // TestForwardedWriteIsNeverSentTwice: a forwarded write is retried only
 // when the peer certainly did nothing with it.
 func TestForwardedWriteIsNeverSentTwice(t *testing.T) {
@@ -244,13 +254,7 @@ func TestForwardedWriteIsNeverSentTwice(t *testing.T) {
 	}
 
 	// The peer says it does not lead: safe to send elsewhere.
-	addr, _ = fakePeer(t, true, func(c net.Conn, _ byte) {
-		var f [13]byte
-		binary.BigEndian.PutUint32(f[:4], 9)
-		binary.BigEndian.PutUint64(f[4:12], 1)
-		f[12] = rpcRetry
-		_, _ = c.Write(f[:])
-	})
+	addr, _ = fakePeer(t, true, answerRetry)
 	if _, err := n.forwardWrite(ctx, addr, n.leaderChange(), tx); !errors.Is(err, errRetry) {
 		t.Fatalf("peer answered retry: err = %v, want errRetry", err)
 	}
@@ -493,13 +497,7 @@ func TestAsyncForwardedWriteIsNeverSentTwice(t *testing.T) {
 	if got := atomic.LoadInt32(reqs); got != 1 {
 		t.Fatalf("peer saw %d requests, want 1", got)
 	}
-	addr, _ = fakePeer(t, true, func(c net.Conn, _ byte) {
-		var f [13]byte
-		binary.BigEndian.PutUint32(f[:4], 9)
-		binary.BigEndian.PutUint64(f[4:12], 1)
-		f[12] = rpcRetry
-		_, _ = c.Write(f[:])
-	})
+	addr, _ = fakePeer(t, true, answerRetry)
 	if err := forwardAsyncWait(t, n, addr, n.leaderEpoch()); !errors.Is(err, errRetry) {
 		t.Fatalf("peer answered retry: err = %v, want errRetry", err)
 	}
