@@ -52,13 +52,20 @@ type logger interface {
 	Warn(msg string, args ...any)
 }
 
-func newPeerMux(addr, advertise, id, secret string, log logger) (*peerMux, error) {
+// newPeerMux serves the peer port on ln, or on a new listener on addr if
+// ln is nil.
+func newPeerMux(ln net.Listener, addr, advertise, id, secret string, log logger) (*peerMux, error) {
 	if len(id) > 255 || len(secret) > 255 {
+		if ln != nil {
+			ln.Close()
+		}
 		return nil, errors.New("node id and cluster secret must be at most 255 bytes")
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
+	var err error
+	if ln == nil {
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return nil, err
+		}
 	}
 	adv := ln.Addr()
 	if advertise != "" {

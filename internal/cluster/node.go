@@ -50,6 +50,9 @@ type Config struct {
 	NodeID       string // default: the one stored in DataDir, else a random id
 	DataDir      string
 	PeerAddr     string // listen address of the peer port
+	// PeerListener, if set, is the peer port already bound (to PeerAddr);
+	// the node owns it from Open on, and closes it if Open fails.
+	PeerListener net.Listener
 	Advertise    string // address peers dial; default PeerAddr's bound address
 	Databases    int    // default 16
 	MaxMemory    int64  // bytes; 0 = unlimited
@@ -186,8 +189,15 @@ func raftID(name string) uint64 {
 // bootstraps a new one-voter cluster; otherwise it restores its snapshot
 // and log. A data directory of a release before the etcd raft core is
 // converted first (upgrade.go).
-func Open(cfg Config) (*Node, error) {
+func Open(cfg Config) (n *Node, err error) {
 	cfg.setDefaults()
+	if ln := cfg.PeerListener; ln != nil {
+		defer func() {
+			if err != nil {
+				ln.Close() // a second Close (the peer mux's) is harmless
+			}
+		}()
+	}
 	raftDir := filepath.Join(cfg.DataDir, "raft")
 	if err := os.MkdirAll(raftDir, 0o700); err != nil {
 		return nil, err
@@ -196,7 +206,7 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{
+	n = &Node{
 		cfg:        cfg,
 		id:         id,
 		rid:        raftID(id),
@@ -228,7 +238,7 @@ func Open(cfg Config) (*Node, error) {
 	if n.snaps, err = raftlog.OpenSnapshots(filepath.Join(raftDir, "snap"), 2, n.log); err != nil {
 		return nil, fmt.Errorf("open snapshots: %w", err)
 	}
-	if n.mux, err = newPeerMux(cfg.PeerAddr, cfg.Advertise, id, cfg.Secret, n.log); err != nil {
+	if n.mux, err = newPeerMux(cfg.PeerListener, cfg.PeerAddr, cfg.Advertise, id, cfg.Secret, n.log); err != nil {
 		return nil, fmt.Errorf("peer port: %w", err)
 	}
 	n.peers = &peers{mux: n.mux}

@@ -73,21 +73,31 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		}
 		return nil, err
 	}
-	// Bind every client listener first: the node tells the others these
-	// addresses (Sentinel discovery), and a port clash should fail before
-	// the node joins anything.
-	var err error
-	if s.redisLn, err = net.Listen("tcp", cfg.RedisAddr); err != nil {
-		return fail(fmt.Errorf("redis listener: %w", err))
-	}
-	if cfg.MemcacheAddr != "" {
-		if s.mcLn, err = net.Listen("tcp", cfg.MemcacheAddr); err != nil {
-			return fail(fmt.Errorf("memcache listener: %w", err))
+	// Bind every listener first, the peer port too: the node tells the
+	// others these addresses (Sentinel discovery), and a port clash must
+	// fail before anything is written to the data dir or any cluster is
+	// joined — every clash at once, each named by its flag.
+	var errs []error
+	listen := func(flag, addr string) net.Listener {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--%s %s: %w", flag, addr, err))
 		}
+		return ln
 	}
-	if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-		return fail(fmt.Errorf("http listener: %w", err))
+	s.redisLn = listen("redis-addr", cfg.RedisAddr)
+	if cfg.MemcacheAddr != "" {
+		s.mcLn = listen("memcache-addr", cfg.MemcacheAddr)
 	}
+	s.httpLn = listen("http-addr", cfg.HTTPAddr)
+	peerLn := listen("peer-addr", cfg.PeerAddr)
+	if len(errs) > 0 {
+		if peerLn != nil {
+			peerLn.Close()
+		}
+		return fail(fmt.Errorf("cannot listen: %w", errors.Join(errs...)))
+	}
+	var err error
 	peerHost := ""
 	if cfg.PeerAdvertise != "" {
 		peerHost, _, _ = net.SplitHostPort(cfg.PeerAdvertise)
@@ -100,7 +110,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 
 	policy, _ := command.ParsePolicy(cfg.MaxMemoryPolicy)
 	if s.node, err = cluster.Open(cluster.Config{
-		NodeID: cfg.NodeID, DataDir: cfg.DataDir, PeerAddr: cfg.PeerAddr, Advertise: cfg.PeerAdvertise,
+		NodeID: cfg.NodeID, DataDir: cfg.DataDir, PeerAddr: cfg.PeerAddr, PeerListener: peerLn, Advertise: cfg.PeerAdvertise,
 		Join: cfg.Join, Secret: cfg.RequirePass, Meta: meta, UnsafeStaleReads: cfg.UnsafeStaleReads,
 		Databases: cfg.Databases, MaxMemory: int64(cfg.MaxMemory), Policy: policy,
 		FailoverWait: cfg.FailoverWait, ElectionTimeout: cfg.ElectionTimeout, CommitWait: cfg.CommitWait, SnapshotThreshold: cfg.SnapshotThreshold,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -544,4 +545,43 @@ func TestWatchOptimisticIncrement(t *testing.T) {
 		t.Fatalf("counter %d (%v), committed transactions %d", n, err, committed.Load())
 	}
 	t.Logf("%d of 100 transactions committed", n)
+}
+
+// Every port that cannot be bound is reported in one error, named by its
+// flag, before anything is written to the data dir.
+func TestBusyPortsReportedTogetherBeforeDataDir(t *testing.T) {
+	busy := func() (net.Listener, string) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		return ln, ln.Addr().String()
+	}
+	_, redisAddr := busy()
+	_, peerAddr := busy()
+	cfg := servertest.Options(t)
+	cfg.RedisAddr, cfg.PeerAddr = redisAddr, peerAddr
+	_, err := server.Start(cfg, nil)
+	if err == nil {
+		t.Fatal("started on busy ports")
+	}
+	for _, want := range []string{"--redis-addr " + redisAddr, "--peer-addr " + peerAddr} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "--http-addr") {
+		t.Errorf("error names a free port: %q", err)
+	}
+	if entries, _ := os.ReadDir(cfg.DataDir); len(entries) != 0 {
+		t.Errorf("data dir written before the ports were checked: %v", entries)
+	}
+	// The free ports it bound were released: a server starts on them.
+	cfg.RedisAddr, cfg.PeerAddr = "127.0.0.1:0", "127.0.0.1:0"
+	s, err := server.Start(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
 }
