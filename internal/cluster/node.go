@@ -47,9 +47,9 @@ var (
 // Config configures a node. Zero durations and sizes take the defaults
 // documented on each field.
 type Config struct {
-	NodeID       string // default: the one stored in DataDir, else a random id
-	DataDir      string
-	PeerAddr     string // listen address of the peer port
+	NodeID   string // default: the one stored in DataDir, else a random id
+	DataDir  string
+	PeerAddr string // listen address of the peer port
 	// PeerListener, if set, is the peer port already bound (to PeerAddr);
 	// the node owns it from Open on, and closes it if Open fails.
 	PeerListener net.Listener
