@@ -350,20 +350,28 @@ func TestRemovedNodeStopsServing(t *testing.T) {
 	}
 }
 
-// A write forwarded to a leader that then stops answering (paused, cut
-// off) ends once another leader is elected and the old one has had an
-// election timeout to answer: its outcome is unknown, so it fails as
-// CLUSTERDOWN and is not sent again. Before, it waited for the client to
-// give up.
-func TestForwardedWriteEndsWhenLeadershipMoves(t *testing.T) {
+// settledNode starts a one-node cluster and waits until it leads: its own
+// election is a leadership change too, and must be over before a test
+// makes one.
+func settledNode(t *testing.T) *Node {
+	t.Helper()
 	n := startCluster(t, 1, nil)[0]
-	// Its own election is a leadership change too: let it be over.
 	for deadline := time.Now().Add(10 * time.Second); !n.Ready(); {
 		if time.Now().After(deadline) {
 			t.Fatal("no leader")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	return n
+}
+
+// A write forwarded to a leader that then stops answering (paused, cut
+// off) ends once another leader is elected and the old one has had an
+// election timeout to answer: its outcome is unknown, so it fails as
+// CLUSTERDOWN and is not sent again. Before, it waited for the client to
+// give up.
+func TestForwardedWriteEndsWhenLeadershipMoves(t *testing.T) {
+	n := settledNode(t)
 	addr, reqs := fakePeer(t, true, func(net.Conn, byte) {}) // takes it, never answers
 	done := make(chan error, 1)
 	go func() {
@@ -516,13 +524,7 @@ func TestAsyncForwardedWriteIsNeverSentTwice(t *testing.T) {
 // forwarding; and a change before the write was sent (the epoch it was
 // routed in is gone) counts too.
 func TestAsyncForwardedWriteEndsWhenLeadershipMoves(t *testing.T) {
-	n := startCluster(t, 1, nil)[0]
-	for deadline := time.Now().Add(10 * time.Second); !n.Ready(); {
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	n := settledNode(t)
 	addr, reqs := fakePeer(t, true, func(net.Conn, byte) {}) // takes it, never answers
 	if _, err := n.peers.get(addr); err != nil {
 		t.Fatal(err)
