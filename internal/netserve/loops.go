@@ -20,7 +20,6 @@ import (
 // runs its session and writes the replies, all on the loop's thread.
 type Loops struct {
 	cli *gnet.Client
-	n   int
 }
 
 // NewLoops starts n event loops; n <= 0 returns loops that are off, so
@@ -39,14 +38,11 @@ func NewLoops(n int, log *slog.Logger) (*Loops, error) {
 	if err := cli.Start(); err != nil {
 		return nil, err
 	}
-	return &Loops{cli: cli, n: n}, nil
+	return &Loops{cli: cli}, nil
 }
 
 // On reports whether the loops run connections.
 func (ls *Loops) On() bool { return ls != nil && ls.cli != nil }
-
-// Len is the number of event loops (0 when off).
-func (ls *Loops) Len() int { return ls.n }
 
 // Stop ends the loops and closes the connections still on them.
 func (ls *Loops) Stop() error {
