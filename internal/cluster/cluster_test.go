@@ -24,7 +24,7 @@ func startCluster(t *testing.T, size int, tweak func(*Config)) []*Node {
 	for i := 0; i < size; i++ {
 		cfg := Config{DataDir: t.TempDir(), PeerAddr: "127.0.0.1:0", NodeID: fmt.Sprintf("n%d", i+1)}
 		if i > 0 {
-			cfg.Join = nodes[0].PeerAddr()
+			cfg.Join = []string{nodes[0].PeerAddr()}
 		}
 		if tweak != nil {
 			tweak(&cfg)
@@ -148,7 +148,7 @@ func TestPeerPortChecksSecret(t *testing.T) {
 		}
 	}
 	// A node with the wrong secret cannot join.
-	other, err := Open(Config{DataDir: t.TempDir(), PeerAddr: "127.0.0.1:0", Secret: "wrong", Join: n.PeerAddr()})
+	other, err := Open(Config{DataDir: t.TempDir(), PeerAddr: "127.0.0.1:0", Secret: "wrong", Join: []string{n.PeerAddr()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestSoleVoterAnswerFollowsMembership(t *testing.T) {
 	if !n1.soleVoter() {
 		t.Fatal("a one-node cluster: soleVoter is false")
 	}
-	n2, err := Open(Config{DataDir: t.TempDir(), PeerAddr: "127.0.0.1:0", NodeID: "n2", Join: n1.PeerAddr()})
+	n2, err := Open(Config{DataDir: t.TempDir(), PeerAddr: "127.0.0.1:0", NodeID: "n2", Join: []string{n1.PeerAddr()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestRemovedNodeStopsServing(t *testing.T) {
 	// knows why.
 	cfg := victim.cfg
 	victim.Close()
-	again, err := Open(Config{DataDir: cfg.DataDir, PeerAddr: "127.0.0.1:0", NodeID: cfg.NodeID, Join: other.PeerAddr()})
+	again, err := Open(Config{DataDir: cfg.DataDir, PeerAddr: "127.0.0.1:0", NodeID: cfg.NodeID, Join: []string{other.PeerAddr()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +419,7 @@ func TestRejoinUnderTheSameNameServes(t *testing.T) {
 	if err := os.RemoveAll(cfg.DataDir); err != nil {
 		t.Fatal(err)
 	}
-	again, err := Open(Config{DataDir: cfg.DataDir, PeerAddr: "127.0.0.1:0", NodeID: cfg.NodeID, Join: other.PeerAddr()})
+	again, err := Open(Config{DataDir: cfg.DataDir, PeerAddr: "127.0.0.1:0", NodeID: cfg.NodeID, Join: []string{other.PeerAddr()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -301,16 +301,26 @@ func (n *Node) runJoin(fresh bool) {
 	}
 }
 
-// joinOnce asks the node at cfg.Join who leads, then asks the leader.
+// joinOnce asks the nodes at cfg.Join, in turn, who leads, then asks the
+// leader.
 func (n *Node) joinOnce(req controlRequest) error {
 	ctx, cancel := context.WithTimeout(n.ctx, membershipTimeout+5*time.Second)
 	defer cancel()
-	info, err := n.peerInfo(ctx, n.cfg.Join)
-	if err != nil {
-		return err
+	var info NodeInfo
+	var errs []error
+	for _, addr := range n.cfg.Join {
+		i, err := n.peerInfo(ctx, addr)
+		if err == nil && i.LeaderAddr == "" {
+			err = errors.New("it knows no leader yet")
+		}
+		if err == nil {
+			info = i
+			break
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 	}
 	if info.LeaderAddr == "" {
-		return errors.New("the node to join has no leader yet")
+		return errors.Join(errs...)
 	}
 	b, _ := json.Marshal(req)
 	st, body, err := n.peers.call(ctx, info.LeaderAddr, rpcControl, b)

@@ -70,9 +70,11 @@ type Config struct {
 	// heartbeats ten times as often. Default 500 ms (failover in about
 	// 1 s on a LAN).
 	ElectionTimeout time.Duration
-	// Join is the peer address of a member to ask for admission. A node
-	// with an empty data dir and no Join bootstraps a new cluster.
-	Join string
+	// Join is the peer addresses of members to ask for admission, tried
+	// in turn until one answers. A node with an empty data dir and no Join
+	// bootstraps a new cluster; a node with data ignores Join unless it
+	// finds it is not a member.
+	Join []string
 	// Secret, when set, must be presented by every peer connection.
 	Secret string
 	// Meta is what this node tells others about itself (its client
@@ -258,7 +260,7 @@ func Open(cfg Config) (n *Node, err error) {
 	}
 	existing := last > 0 || hs.Term > 0
 	var bootstrap []group.Member
-	if !existing && cfg.Join == "" {
+	if !existing && len(cfg.Join) == 0 {
 		n.log.Info("bootstrapping a new cluster", "peer_addr", n.PeerAddr())
 		bootstrap = []group.Member{{ID: n.rid, Name: id, Addr: n.PeerAddr()}}
 	}
@@ -279,7 +281,7 @@ func Open(cfg Config) (n *Node, err error) {
 	go n.runExpirer()
 	go n.runPromoter()
 	go n.runLeaderObserver()
-	if cfg.Join != "" {
+	if len(cfg.Join) > 0 {
 		n.wg.Add(1)
 		go n.runJoin(!existing)
 	}

@@ -135,22 +135,26 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return bad("data-dir must be set")
 	}
-	for name, addr := range map[string]string{"redis-addr": c.RedisAddr, "http-addr": c.HTTPAddr, "peer-addr": c.PeerAddr} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return bad("%s %q: %v", name, addr, err)
-		}
+	if _, _, err := net.SplitHostPort(c.PeerAddr); err != nil {
+		return bad("peer-addr %q: %v", c.PeerAddr, err)
 	}
-	if host, _, _ := net.SplitHostPort(c.HTTPAddr); c.RequirePass == "" && !loopbackHost(host) {
+	if host, _, _ := net.SplitHostPort(c.HTTPAddr); c.HTTPAddr != "" && c.RequirePass == "" && !loopbackHost(host) {
 		// The HTTP port can remove members and shows metrics: beyond
 		// loopback it needs the password, which then guards it.
 		return bad("http-addr %q is beyond loopback: set --requirepass (HATCHECK_REQUIREPASS), which then guards the HTTP port, or bind it to 127.0.0.1", c.HTTPAddr)
 	}
-	for name, addr := range map[string]string{"memcache-addr": c.MemcacheAddr, "join": c.Join, "peer-advertise": c.PeerAdvertise, "redis-advertise": c.RedisAdvertise} {
-		if addr == "" {
+	// An empty client or HTTP address turns that port off.
+	addrs := [][2]string{{"redis-addr", c.RedisAddr}, {"memcache-addr", c.MemcacheAddr}, {"http-addr", c.HTTPAddr},
+		{"peer-advertise", c.PeerAdvertise}, {"redis-advertise", c.RedisAdvertise}}
+	for _, j := range c.JoinAddrs() {
+		addrs = append(addrs, [2]string{"join", j})
+	}
+	for _, a := range addrs {
+		if a[1] == "" {
 			continue
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return bad("%s %q: %v", name, addr, err)
+		if _, _, err := net.SplitHostPort(a[1]); err != nil {
+			return bad("%s %q: %v", a[0], a[1], err)
 		}
 	}
 	if c.SentinelName == "" || strings.ContainsAny(c.SentinelName, " \t\r\n") {
@@ -204,6 +208,18 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// JoinAddrs is --join split at its commas: the members to ask, in turn,
+// for admission.
+func (c *Config) JoinAddrs() []string {
+	var addrs []string
+	for _, a := range strings.Split(c.Join, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs
+}
+
 // loopbackHost reports whether a listen host is only reachable from this
 // machine: a loopback IP or "localhost". "" and 0.0.0.0 are every interface.
 func loopbackHost(host string) bool {
@@ -219,12 +235,12 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "node id (default: stored in the data dir, or generated on first start)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the Raft log, snapshots and node id")
-	fs.StringVar(&c.RedisAddr, "redis-addr", c.RedisAddr, "Redis protocol listen address")
-	fs.StringVar(&c.MemcacheAddr, "memcache-addr", c.MemcacheAddr, "memcached protocol listen address")
-	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (health, readiness, metrics, cluster API; beyond loopback only with --requirepass)")
+	fs.StringVar(&c.RedisAddr, "redis-addr", c.RedisAddr, "Redis protocol listen address (empty: no Redis port)")
+	fs.StringVar(&c.MemcacheAddr, "memcache-addr", c.MemcacheAddr, "memcached protocol listen address (empty: no memcached port)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (health, readiness, metrics, cluster API; beyond loopback only with --requirepass; empty: no HTTP port)")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go's profiler under /debug/pprof/ on the HTTP port")
 	fs.StringVar(&c.PeerAddr, "peer-addr", c.PeerAddr, "peer (Raft) listen address")
-	fs.StringVar(&c.Join, "join", c.Join, "peer address of a cluster member to join (a node with an empty data dir and no --join starts a new cluster)")
+	fs.StringVar(&c.Join, "join", c.Join, "peer addresses of cluster members to join, comma-separated, tried in turn (a node with an empty data dir and no --join starts a new cluster)")
 	fs.StringVar(&c.PeerAdvertise, "peer-advertise", c.PeerAdvertise, "peer address other nodes dial (default: the bound peer address)")
 	fs.StringVar(&c.RedisAdvertise, "redis-advertise", c.RedisAdvertise, "Redis address SENTINEL and ROLE report for this node (default: the bound address)")
 	fs.StringVar(&c.SentinelName, "sentinel-name", c.SentinelName, "service (master) name the SENTINEL commands answer for")

@@ -41,6 +41,22 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+func TestJoinListAndPortsOff(t *testing.T) {
+	c, err := Load([]string{"--join", "10.0.0.1:7481, 10.0.0.2:7481,", "--redis-addr", "", "--http-addr", "", "--memcache-addr", ""}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.JoinAddrs(); len(got) != 2 || got[0] != "10.0.0.1:7481" || got[1] != "10.0.0.2:7481" {
+		t.Fatalf("JoinAddrs = %q", got)
+	}
+	if c.RedisAddr != "" || c.HTTPAddr != "" || c.MemcacheAddr != "" {
+		t.Fatalf("ports not off: %+v", c)
+	}
+	if got := (&Config{}).JoinAddrs(); got != nil {
+		t.Fatalf("no --join: JoinAddrs = %q", got)
+	}
+}
+
 func TestInvalid(t *testing.T) {
 	cases := map[string][]string{
 		"maxmemory-policy":   {"--maxmemory-policy", "allkeys-random"},
@@ -54,6 +70,7 @@ func TestInvalid(t *testing.T) {
 		"proto-max-bulk-len": {"--proto-max-bulk-len", "10"},
 		"election-timeout":   {"--election-timeout", "10ms"},
 		"join":               {"--join", "no-port"},
+		`join "b"`:           {"--join", "127.0.0.1:7481,b"},
 		"sentinel-name":      {"--sentinel-name", "two words"},
 		"commit-wait":        {"--commit-wait", "1s"},
 		"event-loops":        {"--event-loops", "5000"},

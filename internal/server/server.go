@@ -79,6 +79,9 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	// joined — every clash at once, each named by its flag.
 	var errs []error
 	listen := func(flag, addr string) net.Listener {
+		if addr == "" {
+			return nil // that port is off
+		}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("--%s %s: %w", flag, addr, err))
@@ -86,9 +89,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		return ln
 	}
 	s.redisLn = listen("redis-addr", cfg.RedisAddr)
-	if cfg.MemcacheAddr != "" {
-		s.mcLn = listen("memcache-addr", cfg.MemcacheAddr)
-	}
+	s.mcLn = listen("memcache-addr", cfg.MemcacheAddr)
 	s.httpLn = listen("http-addr", cfg.HTTPAddr)
 	peerLn := listen("peer-addr", cfg.PeerAddr)
 	if len(errs) > 0 {
@@ -102,8 +103,15 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	if cfg.PeerAdvertise != "" {
 		peerHost, _, _ = net.SplitHostPort(cfg.PeerAdvertise)
 	}
-	redisAddr := advertised(cfg.RedisAdvertise, s.redisLn.Addr(), peerHost)
-	meta := map[string]string{metaRedis: redisAddr, "http": advertised("", s.httpLn.Addr(), peerHost)}
+	meta := map[string]string{}
+	redisAddr := ""
+	if s.redisLn != nil {
+		redisAddr = advertised(cfg.RedisAdvertise, s.redisLn.Addr(), peerHost)
+		meta[metaRedis] = redisAddr
+	}
+	if s.httpLn != nil {
+		meta["http"] = advertised("", s.httpLn.Addr(), peerHost)
+	}
 	if s.mcLn != nil {
 		meta["memcache"] = advertised("", s.mcLn.Addr(), peerHost)
 	}
@@ -111,7 +119,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	policy, _ := command.ParsePolicy(cfg.MaxMemoryPolicy)
 	if s.node, err = cluster.Open(cluster.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, PeerAddr: cfg.PeerAddr, PeerListener: peerLn, Advertise: cfg.PeerAdvertise,
-		Join: cfg.Join, Secret: cfg.RequirePass, Meta: meta, UnsafeStaleReads: cfg.UnsafeStaleReads,
+		Join: cfg.JoinAddrs(), Secret: cfg.RequirePass, Meta: meta, UnsafeStaleReads: cfg.UnsafeStaleReads,
 		Databases: cfg.Databases, MaxMemory: int64(cfg.MaxMemory), Policy: policy,
 		FailoverWait: cfg.FailoverWait, ElectionTimeout: cfg.ElectionTimeout, CommitWait: cfg.CommitWait, SnapshotThreshold: cfg.SnapshotThreshold,
 		TrailingLogs:   cfg.TrailingLogs,
@@ -125,7 +133,11 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	admin.RegisterNode(reg, s.nodeStats)
 
-	if s.loops, err = netserve.NewLoops(loopCount(cfg.EventLoops, runtime.NumCPU()), logger.With("component", "loops")); err != nil {
+	loops := loopCount(cfg.EventLoops, runtime.NumCPU())
+	if s.redisLn == nil && s.mcLn == nil {
+		loops = -1 // no client port: nothing to serve
+	}
+	if s.loops, err = netserve.NewLoops(loops, logger.With("component", "loops")); err != nil {
 		return fail(fmt.Errorf("event loops: %w", err))
 	}
 	adapter := nodeAdapter{Node: node, selfRedis: redisAddr}
@@ -145,16 +157,20 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 			Metrics: admin.NewMetrics(reg, "memcache"), Loops: s.loops,
 		}, node)
 	}
-	s.httpSrv = &http.Server{Handler: admin.Handler(node, reg, clusterAPI{node}, admin.Options{Password: cfg.RequirePass, Pprof: cfg.Pprof}), ReadHeaderTimeout: 10 * time.Second}
-	go func() { s.serveErr <- s.redis.Serve(s.redisLn) }()
+	if s.redisLn != nil {
+		go func() { s.serveErr <- s.redis.Serve(s.redisLn) }()
+	}
 	if s.mc != nil {
 		go func() { s.serveErr <- s.mc.Serve(s.mcLn) }()
 	}
-	go func() {
-		if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.serveErr <- err
-		}
-	}()
+	if s.httpLn != nil {
+		s.httpSrv = &http.Server{Handler: admin.Handler(node, reg, clusterAPI{node}, admin.Options{Password: cfg.RequirePass, Pprof: cfg.Pprof}), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.serveErr <- err
+			}
+		}()
+	}
 	return s, nil
 }
 
@@ -170,19 +186,22 @@ func (s *Server) closeListeners() {
 	}
 }
 
-// RedisAddr is the bound Redis address (useful with port 0).
-func (s *Server) RedisAddr() string { return s.redisLn.Addr().String() }
+// RedisAddr is the bound Redis address (useful with port 0); "" when not
+// served.
+func (s *Server) RedisAddr() string { return addrOf(s.redisLn) }
 
 // MemcacheAddr is the bound memcached address ("" when not served).
-func (s *Server) MemcacheAddr() string {
-	if s.mcLn == nil {
+func (s *Server) MemcacheAddr() string { return addrOf(s.mcLn) }
+
+// HTTPAddr is the bound HTTP address ("" when not served).
+func (s *Server) HTTPAddr() string { return addrOf(s.httpLn) }
+
+func addrOf(ln net.Listener) string {
+	if ln == nil {
 		return ""
 	}
-	return s.mcLn.Addr().String()
+	return ln.Addr().String()
 }
-
-// HTTPAddr is the bound HTTP address.
-func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
 
 // PeerAddr is the bound peer address.
 func (s *Server) PeerAddr() string { return s.node.PeerAddr() }
@@ -192,15 +211,21 @@ func (s *Server) Node() *cluster.Node { return s.node }
 
 // Listeners describes the listeners, one line each, for the start-up banner.
 func (s *Server) Listeners() []string {
-	l := []string{"redis protocol on " + s.RedisAddr()}
+	var l []string
+	if s.redisLn != nil {
+		l = append(l, "redis protocol on "+s.RedisAddr())
+	}
 	if s.mc != nil {
 		l = append(l, "memcached protocol (text and binary) on "+s.MemcacheAddr())
 	}
-	web := "http (health, metrics, cluster API) on http://"
-	if s.cfg.Pprof {
-		web = "http (health, metrics, cluster API, pprof) on http://"
+	if s.httpLn != nil {
+		web := "http (health, metrics, cluster API) on http://"
+		if s.cfg.Pprof {
+			web = "http (health, metrics, cluster API, pprof) on http://"
+		}
+		l = append(l, web+s.HTTPAddr())
 	}
-	return append(l, web+s.HTTPAddr(), "peer (raft) on "+s.PeerAddr())
+	return append(l, "peer (raft) on "+s.PeerAddr())
 }
 
 // loopCount is the number of event loops for an --event-loops setting on
@@ -230,8 +255,10 @@ func (s *Server) Close() error {
 			errs = append(errs, fmt.Errorf("memcache front end: %w", err))
 		}
 	}
-	if err := s.httpSrv.Shutdown(ctx); err != nil {
-		errs = append(errs, err)
+	if s.httpSrv != nil {
+		if err := s.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := s.loops.Stop(); err != nil {
 		errs = append(errs, fmt.Errorf("event loops: %w", err))
@@ -252,7 +279,9 @@ func (s *Server) Abort() error {
 	if s.mc != nil {
 		_ = s.mc.Close(ctx)
 	}
-	_ = s.httpSrv.Close()
+	if s.httpSrv != nil {
+		_ = s.httpSrv.Close()
+	}
 	_ = s.loops.Stop()
 	return s.node.Abort()
 }

@@ -434,6 +434,16 @@ func TestMemcacheListenerCanBeTurnedOff(t *testing.T) {
 	}
 }
 
+func TestEveryClientPortCanBeTurnedOff(t *testing.T) {
+	s := servertest.Start(t, func(c *servertest.Config) { c.RedisAddr, c.MemcacheAddr, c.HTTPAddr = "", "", "" })
+	if s.RedisAddr() != "" || s.MemcacheAddr() != "" || s.HTTPAddr() != "" {
+		t.Fatalf("ports open: redis %q memcache %q http %q", s.RedisAddr(), s.MemcacheAddr(), s.HTTPAddr())
+	}
+	if l := s.Listeners(); len(l) != 1 || !strings.HasPrefix(l[0], "peer (raft) on ") {
+		t.Fatalf("Listeners = %q, want the peer port alone", l)
+	}
+}
+
 // rawPipeline sends req in one write and reads until the reply is as long
 // as want.
 func rawPipeline(t *testing.T, addr, req string, wantLen int) string {
