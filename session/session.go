@@ -126,7 +126,7 @@ func NewManager(store Store) *Manager {
 }
 
 func defaultErrorFunc(w http.ResponseWriter, r *http.Request, err error) {
-	log.Printf("session: %s %s: %v", r.Method, r.URL.Path, err)
+	log.Printf("%s %s: %v", r.Method, r.URL.Path, err) // err begins "session: "
 	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 }
 
