@@ -19,7 +19,6 @@ import (
 // runBench is `hatcheck bench`.
 func runBench(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("hatcheck bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addrs := fs.String("addr", "127.0.0.1:6379", "server address(es), comma-separated; connections are spread over them")
 	cfg := bench.Config{}
 	fs.StringVar(&cfg.Protocol, "protocol", "redis", "redis, memcache-text or memcache-binary")
@@ -40,22 +39,25 @@ func runBench(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: hatcheck bench [flags]\n\nScenarios:")
+		w := fs.Output()
+		fmt.Fprintln(w, "usage: hatcheck bench [flags]\n\nScenarios:")
 		names := make([]string, 0, len(bench.Scenarios))
 		for n := range bench.Scenarios {
 			names = append(names, n)
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			fmt.Fprintf(stderr, "  %-14s %s\n", n, bench.Scenarios[n])
+			fmt.Fprintf(w, "  %-14s %s\n", n, bench.Scenarios[n])
 		}
-		fmt.Fprintln(stderr, "\nFlags:")
+		fmt.Fprintln(w, "\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
+	rest, code, ok := parseArgs(fs, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "hatcheck bench: unexpected argument %q (run 'hatcheck bench -h')\n", rest[0])
 		return 2
 	}
 	cfg.Addrs = strings.Split(*addrs, ",")

@@ -25,20 +25,16 @@ cluster, pass it with --password or HATCHECK_REQUIREPASS.`
 // runCluster is `hatcheck cluster`.
 func runCluster(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("hatcheck cluster", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, clusterUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprintln(fs.Output(), clusterUsage); fs.PrintDefaults() }
 	httpAddr := fs.String("http-addr", envOr(getenv, "http-addr", config.Default().HTTPAddr), "HTTP address of any node")
 	password := fs.String("password", getenv(config.EnvName("requirepass")), "the cluster's password (--requirepass)")
 	asJSON := fs.Bool("json", false, "print status as JSON")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	rest, code, ok := parseArgs(fs, args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	rest := fs.Args()
 	if len(rest) == 0 {
-		fs.Usage()
+		fmt.Fprintln(stderr, "hatcheck cluster: missing command: status, remove or transfer-leader (run 'hatcheck cluster -h')")
 		return 2
 	}
 	c := apiClient{base: "http://" + *httpAddr, password: *password, http: &http.Client{Timeout: 30 * time.Second}}
@@ -61,7 +57,7 @@ func runCluster(args []string, stdout, stderr io.Writer, getenv func(string) str
 			fmt.Fprintln(stdout, "leadership transferred")
 		}
 	default:
-		fs.Usage()
+		fmt.Fprintf(stderr, "hatcheck cluster: bad arguments %q: want status, remove <node-id> or transfer-leader [<node-id>] (run 'hatcheck cluster -h')\n", rest)
 		return 2
 	}
 	if err != nil {

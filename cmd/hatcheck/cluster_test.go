@@ -84,3 +84,29 @@ func TestHelpAndVersion(t *testing.T) {
 		}
 	}
 }
+
+// Flags may follow the verb ("cluster status --http-addr X", as the README
+// writes it), and a bad flag is one line on stderr, not the usage.
+func TestFlagsAfterTheVerbAndOneLineErrors(t *testing.T) {
+	s := servertest.Start(t, func(c *config.Config) { c.NodeID = "solo" })
+	var out, errOut strings.Builder
+	if code := run([]string{"cluster", "status", "--http-addr", s.HTTPAddr(), "--json"}, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), `"leader_id": "solo"`) {
+		t.Fatalf("cluster status --http-addr …: exit %d, %q, %q", code, out.String(), errOut.String())
+	}
+	for _, args := range [][]string{{"--bogus"}, {"serve", "--maxclients", "many"}, {"cluster", "status", "--nope"}, {"bench", "--nope"}, {"bench", "extra"}, {"cluster"}} {
+		var out, errOut strings.Builder
+		code := run(args, &out, &errOut)
+		lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+		if code != 2 || len(lines) != 1 || !strings.Contains(lines[0], "-h") || out.Len() != 0 {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and one line pointing at -h", args, code, out.String(), errOut.String())
+		}
+	}
+	// -h prints the usage on stdout and succeeds.
+	for _, args := range [][]string{{"serve", "-h"}, {"cluster", "-h"}, {"bench", "-h"}} {
+		var out, errOut strings.Builder
+		if code := run(args, &out, &errOut); code != 0 || !strings.Contains(out.String(), "usage: hatcheck "+args[0]) || errOut.Len() != 0 {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out.String(), errOut.String())
+		}
+	}
+}

@@ -53,10 +53,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		cfg, err := config.Load(args, os.Getenv)
 		if errors.Is(err, flag.ErrHelp) {
+			config.PrintUsage(stdout)
 			return 0
 		}
 		if err != nil {
-			fmt.Fprintln(stderr, "hatcheck:", err)
+			hint := ""
+			if !errors.Is(err, config.ErrInvalid) {
+				hint = " (run 'hatcheck serve -h' for the flags)"
+			}
+			fmt.Fprintf(stderr, "hatcheck: %v%s\n", err, hint)
 			return 2
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

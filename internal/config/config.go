@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -284,6 +285,7 @@ func EnvName(flagName string) string {
 func Load(args []string, getenv func(string) string) (Config, error) {
 	c := Default()
 	fs := c.FlagSet("hatcheck serve")
+	fs.SetOutput(io.Discard) // the caller reports the error, once; PrintUsage is -h
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -330,6 +332,16 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	return c, c.Validate()
+}
+
+// PrintUsage writes hatcheck serve's usage: every flag, its default and
+// its meaning.
+func PrintUsage(w io.Writer) {
+	c := Default()
+	fs := c.FlagSet("hatcheck serve")
+	fs.SetOutput(w)
+	fmt.Fprintln(w, "usage: hatcheck serve [flags]\n\nEvery flag is also HATCHECK_<NAME> in the environment and \"name value\" in the --config file.\n\nFlags:")
+	fs.PrintDefaults()
 }
 
 // readFile reads "name value" lines; blank lines and # comments are skipped
