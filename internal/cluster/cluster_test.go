@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -564,4 +565,86 @@ func TestMetaCachedAsksNobody(t *testing.T) {
 	if m, known := a.MetaCached("nobody"); !known || m != nil {
 		t.Fatalf("a non-member: %v %v", m, known)
 	}
+}
+
+// A member restarted with another peer address is told why it cannot
+// serve, and how to fix it; restarted with its address, it serves again.
+func TestChangedPeerAddrIsExplained(t *testing.T) {
+	nodes := startCluster(t, 3, nil)
+	victim, other := followerAndOther(nodes)
+	cfg := victim.cfg
+	oldAddr := victim.PeerAddr()
+	victim.Close()
+	moved, err := Open(Config{DataDir: cfg.DataDir, PeerAddr: "127.0.0.1:0", NodeID: cfg.NodeID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !errors.Is(moved.Healthy(), ErrPeerAddrChanged) {
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted at %s instead of %s: Healthy = %v", moved.PeerAddr(), oldAddr, moved.Healthy())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if msg := moved.Healthy().Error(); !strings.Contains(msg, "--peer-addr (or --peer-advertise) "+oldAddr) {
+		t.Fatalf("the error does not say which address to use: %s", msg)
+	}
+	if _, err := moved.Write(context.Background(), set("k", "v")); !errors.Is(err, ErrPeerAddrChanged) {
+		t.Fatalf("write on the moved node: %v", err)
+	}
+	moved.Close()
+	back, err := Open(Config{DataDir: cfg.DataDir, PeerAddr: oldAddr, NodeID: cfg.NodeID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := other.Write(ctx, set("after", "move")); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r, err := back.Read(ctx, &command.Cmd{Op: command.OpGet, Key: []byte("after")})
+		if err == nil && string(r.Bulk) == "move" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("restarted at its own address, it does not serve: %v %v", r, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A cluster of one restarted on another peer address records the new one,
+// so that nodes joining later reach it.
+func TestSoleNodeRecordsItsNewPeerAddr(t *testing.T) {
+	dir := t.TempDir()
+	n, err := Open(Config{DataDir: dir, PeerAddr: "127.0.0.1:0", NodeID: "solo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitVoters(t, n, 1)
+	n.Close()
+	n, err = Open(Config{DataDir: dir, PeerAddr: "127.0.0.1:0", NodeID: "solo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ms := n.Servers()
+		if len(ms) == 1 && ms[0].PeerAddr == n.PeerAddr() && n.Healthy() == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("configuration %+v, node at %s, healthy: %v", ms, n.PeerAddr(), n.Healthy())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	joiner, err := Open(Config{DataDir: t.TempDir(), PeerAddr: "127.0.0.1:0", NodeID: "second", Join: []string{n.PeerAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer joiner.Close()
+	waitVoters(t, n, 2)
 }

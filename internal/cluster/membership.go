@@ -635,3 +635,64 @@ func (n *Node) runLeaderObserver() {
 		}
 	}
 }
+
+// ErrPeerAddrChanged: the node was restarted with a peer address other
+// than the one the cluster knows it by. The other members keep sending to
+// the old address, so the node would never hear from them; it serves
+// nothing and says how to fix it.
+var ErrPeerAddrChanged = errors.New("this node's peer address is not the one the cluster knows it by")
+
+// checkPeerAddr compares, once the log this node had at start (up to
+// commit) is applied, the peer address the configuration holds for this
+// node with the one it has now.
+func (n *Node) checkPeerAddr(commit uint64) {
+	defer n.wg.Done()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for n.group.AppliedIndex() < commit {
+		select {
+		case <-t.C:
+		case <-n.stop:
+			return
+		}
+	}
+	m, ok := n.group.Member(n.rid)
+	if !ok || m.Addr == n.PeerAddr() {
+		return
+	}
+	if n.soleVoter() {
+		// Nobody dials this node: it records its new address itself, so
+		// that nodes joining later reach it.
+		n.updateOwnAddr(m)
+		return
+	}
+	err := fmt.Errorf("%w: the cluster knows node %s at %s, but it now has %s, so the others cannot reach it; "+
+		"start it with --peer-addr (or --peer-advertise) %s, or remove it (hatcheck cluster remove %s) and start it with an empty data dir and --join",
+		ErrPeerAddrChanged, n.id, m.Addr, n.PeerAddr(), m.Addr, n.id)
+	n.addrErr.Store(&err)
+	n.log.Error(err.Error())
+}
+
+// updateOwnAddr records this node's new peer address in the configuration,
+// once it leads (a sole voter elects itself at once).
+func (n *Node) updateOwnAddr(m group.Member) {
+	old := m.Addr
+	m.Addr = n.PeerAddr()
+	deadline := time.Now().Add(n.cfg.FailoverWait)
+	for !n.group.IsLeader() {
+		if time.Now().After(deadline) {
+			n.log.Warn("peer address changed, but this node did not lead in time to record it", "old", old, "new", m.Addr)
+			return
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-n.stop:
+			return
+		}
+	}
+	if err := n.changeMembers(func(done func(error)) { n.group.Update(m, done) }); err != nil {
+		n.log.Warn("peer address changed, but recording it failed", "old", old, "new", m.Addr, "err", err)
+		return
+	}
+	n.log.Info("peer address changed; recorded in the configuration", "old", old, "new", m.Addr)
+}

@@ -143,6 +143,9 @@ type Node struct {
 	closing  atomic.Bool // Close has been called
 	draining atomic.Bool // a planned shutdown: forwarded requests go elsewhere
 	removed  atomic.Bool // this node was removed from the cluster
+	// addrErr, once set, says that the cluster knows this node by another
+	// peer address than the one it has now (see checkPeerAddr).
+	addrErr atomic.Pointer[error]
 	// serving counts requests this node is executing as leader (forwarded
 	// or its own); lastForward is when a peer last forwarded one (Unix ns).
 	// HandOver waits on both.
@@ -284,6 +287,10 @@ func Open(cfg Config) (n *Node, err error) {
 	if len(cfg.Join) > 0 {
 		n.wg.Add(1)
 		go n.runJoin(!existing)
+	}
+	if existing {
+		n.wg.Add(1)
+		go n.checkPeerAddr(hs.Commit)
 	}
 	return n, nil
 }
@@ -690,6 +697,8 @@ func (n *Node) Healthy() error {
 	switch {
 	case n.removed.Load():
 		return ErrRemoved
+	case n.addrErr.Load() != nil:
+		return *n.addrErr.Load()
 	case n.group != nil && n.group.Failed():
 		return ErrStorageFailed
 	}
