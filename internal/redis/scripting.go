@@ -13,7 +13,6 @@ import (
 // node. FUNCTION answers as an empty function library.
 
 func init() {
-	command.SetCallBuilder(buildScriptCall)
 	w := flagWrite | flagNoScript
 	register(
 		&cmdSpec{name: "eval", arity: -3, flags: w, build: buildEval(command.OpEval), keys: [3]int{-1, -1, -1}},
@@ -49,6 +48,12 @@ func buildEval(op command.Op) func(c *conn, a [][]byte) (command.Cmd, string) {
 // run on every node alike, so they cannot depend on one node's settings:
 // keys and values are bounded by the protocol's bulk limit only.
 var scriptServer = &Server{cfg: Config{MaxKeySize: 512 << 20, MaxValueSize: 512 << 20}}
+
+// ScriptCalls is the parser for the commands scripts call (redis.call):
+// the composition root gives it to every node's executor
+// (cluster.Config.ScriptCalls), since every node runs the scripts in the
+// log.
+func ScriptCalls() command.CallBuilder { return buildScriptCall }
 
 // buildScriptCall parses a redis.call from a script with the same builders
 // as client requests, and renders the reply the way a client would get it.
