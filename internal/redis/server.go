@@ -89,6 +89,7 @@ type Server struct {
 	maxClients atomic.Int64
 	notify     atomic.Int64 // notify-keyspace-events flags
 
+	cmds  *table // built by New
 	conns *netserve.Server[*conn]
 	hub   *hub
 
@@ -104,7 +105,7 @@ func New(cfg Config, node Node) *Server {
 	if cfg.SentinelName == "" {
 		cfg.SentinelName = "hatcheck"
 	}
-	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(), hub: newHub()}
+	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(), cmds: newTable(), hub: newHub()}
 	s.timeout.Store(int64(cfg.Timeout))
 	s.maxClients.Store(int64(cfg.MaxClients))
 	s.conns = netserve.New[*conn](netserve.Config{
