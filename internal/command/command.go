@@ -6,6 +6,15 @@
 // every node, so conditional results (NX, XX, RENAME of a missing key, OOM)
 // are decided in log order alike everywhere. The executor never reads the
 // clock: relative TTLs become absolute using the batch's leader timestamp.
+//
+// Layout: command.go has the op numbers (the log format), Cmd and the batch
+// encoding; table.go the op table, one row per op, from which IsWrite,
+// DenyOOM, the decoder's checks and the executor's dispatch derive; exec.go
+// the Executor (Apply, Read) and what the families share; then one file per
+// family holding its rows and their executor functions: strings.go,
+// hashes.go, sets.go, keys.go, transactions.go, pubsub.go, scripting.go (with
+// the Lua sandbox) and memcached.go. A new command is an op number, a row
+// and a function.
 package command
 
 import (

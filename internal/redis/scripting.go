@@ -8,7 +8,7 @@ import (
 )
 
 // Scripting: EVAL and EVALSHA are data commands whose script runs inside
-// the log's Apply on every node (see command/script.go); SCRIPT LOAD and
+// the log's Apply on every node (see command/scripting.go); SCRIPT LOAD and
 // FLUSH go through the log too, so the script cache is the same on every
 // node. FUNCTION answers as an empty function library.
 
