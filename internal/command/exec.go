@@ -133,6 +133,32 @@ func expireAt(c *Cmd, now int64) (int64, error) {
 	return now + c.N, nil
 }
 
+// expireOrDelete gives the command's key, whose entry is e, the expiry at,
+// or deletes it if at is already past, as EXPIRE does.
+func expireOrDelete(v env, e *keyspace.Entry, at int64) {
+	if at <= v.h.Now {
+		v.ks.Delete(v.db, v.key)
+		v.ks.Notify(v.db, keyspace.EventGeneric, "del", v.key)
+		return
+	}
+	v.ks.Put(v.db, v.key, e.WithExpiry(at), v.h.Now)
+	v.ks.Notify(v.db, keyspace.EventGeneric, "expire", v.key)
+}
+
+// entryOf is the command's key's entry, touched for LRU: nil if the key
+// does not exist, ErrWrongType if it holds another type than t.
+func entryOf(v env, t keyspace.Type) (*keyspace.Entry, error) {
+	e := v.ks.Get(v.db, v.key, v.h.Now)
+	if e == nil {
+		return nil, nil
+	}
+	if e.Type != t {
+		return nil, ErrWrongType
+	}
+	e.Touch(v.h.Now)
+	return e, nil
+}
+
 // putOrDelete stores e, or deletes the key when the collection became
 // empty: redis never keeps an empty hash or set.
 func putOrDelete(ks *keyspace.Keyspace, db int, key string, now int64, n int, e *keyspace.Entry) {

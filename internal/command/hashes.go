@@ -135,13 +135,9 @@ func execHGetAll(v env, c *Cmd) Result {
 // hashOf is the command's key as a hash: nil if it does not exist,
 // ErrWrongType if it holds another type.
 func hashOf(v env) (*keyspace.Hash, int64, error) {
-	e := v.ks.Get(v.db, v.key, v.h.Now)
+	e, err := entryOf(v, keyspace.TypeHash)
 	if e == nil {
-		return nil, 0, nil
+		return nil, 0, err
 	}
-	if e.Type != keyspace.TypeHash {
-		return nil, 0, ErrWrongType
-	}
-	e.Touch(v.h.Now)
 	return e.Hash, e.ExpireAt, nil
 }

@@ -58,13 +58,7 @@ func execExpire(v env, c *Cmd) Result {
 		c.Has(FlagLT) && cur != 0 && at >= cur:
 		return resInt(0)
 	}
-	if at <= now {
-		ks.Delete(db, key)
-		ks.Notify(db, keyspace.EventGeneric, "del", key)
-	} else {
-		ks.Put(db, key, e.WithExpiry(at), now)
-		ks.Notify(db, keyspace.EventGeneric, "expire", key)
-	}
+	expireOrDelete(v, e, at)
 	return resInt(1)
 }
 

@@ -69,13 +69,9 @@ func execSRead(v env, c *Cmd) Result {
 // setOf is the command's key as a set: nil if it does not exist,
 // ErrWrongType if it holds another type.
 func setOf(v env) (*keyspace.Set, int64, error) {
-	e := v.ks.Get(v.db, v.key, v.h.Now)
+	e, err := entryOf(v, keyspace.TypeSet)
 	if e == nil {
-		return nil, 0, nil
+		return nil, 0, err
 	}
-	if e.Type != keyspace.TypeSet {
-		return nil, 0, ErrWrongType
-	}
-	e.Touch(v.h.Now)
 	return e.Set, e.ExpireAt, nil
 }

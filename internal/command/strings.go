@@ -90,13 +90,7 @@ func execGetEx(v env, c *Cmd) Result {
 		if err != nil {
 			return resErr(err)
 		}
-		if at <= now {
-			ks.Delete(db, key)
-			ks.Notify(db, keyspace.EventGeneric, "del", key)
-		} else {
-			ks.Put(db, key, e.WithExpiry(at), now)
-			ks.Notify(db, keyspace.EventGeneric, "expire", key)
-		}
+		expireOrDelete(v, e, at)
 	}
 	return reply
 }

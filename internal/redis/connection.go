@@ -185,16 +185,12 @@ func validClientName(b []byte) string {
 	return ""
 }
 
+// clientSubcommands are CLIENT's subcommands with their arities.
+var clientSubcommands = map[string]int{"id": 2, "getname": 2, "setname": 3, "info": 2, "list": -2, "setinfo": 4, "no-evict": 3, "no-touch": 3, "help": 2}
+
 func runClient(c *conn, a [][]byte) {
-	sub := strings.ToLower(string(a[1]))
-	arity := map[string]int{"id": 2, "getname": 2, "setname": 3, "info": 2, "list": -2, "setinfo": 4, "no-evict": 3, "no-touch": 3, "help": 2}
-	n, ok := arity[sub]
+	sub, ok := c.subcommand(a, "client", clientSubcommands)
 	if !ok {
-		c.out = resp.AppendError(c.out, unknownSubcommand(a[1], "CLIENT"))
-		return
-	}
-	if (n > 0 && len(a) != n) || (n < 0 && len(a) < -n) {
-		c.out = resp.AppendError(c.out, arityError("client|"+sub))
 		return
 	}
 	switch sub {

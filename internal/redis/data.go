@@ -95,6 +95,15 @@ func (c *conn) keyCheck(keys ...[]byte) string {
 	return ""
 }
 
+// keyValueCheck enforces the key and value size limits on a key and its
+// values.
+func (c *conn) keyValueCheck(key []byte, vals ...[]byte) string {
+	if msg := c.keyCheck(key); msg != "" {
+		return msg
+	}
+	return c.valueCheck(vals...)
+}
+
 // valueCheck enforces the configured value size limit.
 func (c *conn) valueCheck(vals ...[]byte) string {
 	for _, v := range vals {
@@ -124,10 +133,7 @@ func buildKeys(op command.Op) func(c *conn, a [][]byte) (command.Cmd, string) {
 
 func buildKeyValues(op command.Op) func(c *conn, a [][]byte) (command.Cmd, string) {
 	return func(c *conn, a [][]byte) (command.Cmd, string) {
-		if msg := c.keyCheck(a[1]); msg != "" {
-			return command.Cmd{}, msg
-		}
-		return c.cmd(op, a[1], a[2:]...), c.valueCheck(a[2:]...)
+		return c.cmd(op, a[1], a[2:]...), c.keyValueCheck(a[1], a[2:]...)
 	}
 }
 

@@ -30,20 +30,14 @@ func buildHSet(name string) func(c *conn, a [][]byte) (command.Cmd, string) {
 		if len(a)%2 != 0 {
 			return command.Cmd{}, arityError(name)
 		}
-		if msg := c.keyCheck(a[1]); msg != "" {
-			return command.Cmd{}, msg
-		}
-		return c.cmd(command.OpHSet, a[1], a[2:]...), c.valueCheck(a[3:]...)
+		return c.cmd(command.OpHSet, a[1], a[2:]...), c.keyValueCheck(a[1], a[3:]...)
 	}
 }
 
 func buildHSetNX(c *conn, a [][]byte) (command.Cmd, string) {
 	cmd := c.cmd(command.OpHSet, a[1], a[2], a[3])
 	cmd.Flags = command.FlagNX
-	if msg := c.keyCheck(a[1]); msg != "" {
-		return cmd, msg
-	}
-	return cmd, c.valueCheck(a[3])
+	return cmd, c.keyValueCheck(a[1], a[3])
 }
 
 func buildHIncrBy(c *conn, a [][]byte) (command.Cmd, string) {

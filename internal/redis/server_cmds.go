@@ -375,14 +375,8 @@ func runCommand(c *conn, a [][]byte) {
 		c.appendCommandInfos(t.names)
 		return
 	}
-	sub := strings.ToLower(string(a[1]))
-	arity, ok := commandSubcommands[sub]
+	sub, ok := c.subcommand(a, "command", commandSubcommands)
 	if !ok {
-		c.out = resp.AppendError(c.out, unknownSubcommand(a[1], "COMMAND"))
-		return
-	}
-	if (arity > 0 && len(a) != arity) || (arity < 0 && len(a) < -arity) {
-		c.out = resp.AppendError(c.out, arityError("command|"+sub))
 		return
 	}
 	switch sub {

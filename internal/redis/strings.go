@@ -37,10 +37,7 @@ func buildGet(c *conn, a [][]byte) (command.Cmd, string) {
 
 func buildSet(c *conn, a [][]byte) (command.Cmd, string) {
 	cmd := c.cmd(command.OpSet, a[1], a[2])
-	if msg := c.keyCheck(a[1]); msg != "" {
-		return cmd, msg
-	}
-	if msg := c.valueCheck(a[2]); msg != "" {
+	if msg := c.keyValueCheck(a[1], a[2]); msg != "" {
 		return cmd, msg
 	}
 	var expArg []byte
@@ -86,10 +83,7 @@ func buildSetNX(c *conn, a [][]byte) (command.Cmd, string) {
 func buildSetEx(seconds bool, name string) func(c *conn, a [][]byte) (command.Cmd, string) {
 	return func(c *conn, a [][]byte) (command.Cmd, string) {
 		cmd := c.cmd(command.OpSet, a[1], a[3])
-		if msg := c.keyCheck(a[1]); msg != "" {
-			return cmd, msg
-		}
-		if msg := c.valueCheck(a[3]); msg != "" {
+		if msg := c.keyValueCheck(a[1], a[3]); msg != "" {
 			return cmd, msg
 		}
 		n, f, msg := expiry(a[2], seconds, false, name)

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/resp"
 )
 
 // The command table. Each command is one row (cmdSpec), declared beside its
@@ -114,8 +115,27 @@ type cmdSpec struct {
 	data   bool // run is runData: the command becomes one command.Cmd
 }
 
-func (s *cmdSpec) arityOK(n int) bool {
-	return (s.arity > 0 && n == s.arity) || (s.arity < 0 && n >= -s.arity)
+func (s *cmdSpec) arityOK(n int) bool { return arityOK(s.arity, n) }
+
+// arityOK reports whether n arguments (the command's name included) fit
+// arity, in redis's convention.
+func arityOK(arity, n int) bool { return (arity > 0 && n == arity) || (arity < 0 && n >= -arity) }
+
+// subcommand finds a container command's subcommand (a[1]) in arities,
+// each subcommand's arity, and checks the number of arguments; otherwise
+// it writes redis-server's error and reports false.
+func (c *conn) subcommand(a [][]byte, name string, arities map[string]int) (string, bool) {
+	sub := strings.ToLower(string(a[1]))
+	arity, ok := arities[sub]
+	if !ok {
+		c.out = resp.AppendError(c.out, unknownSubcommand(a[1], strings.ToUpper(name)))
+		return "", false
+	}
+	if !arityOK(arity, len(a)) {
+		c.out = resp.AppendError(c.out, arityError(name+"|"+sub))
+		return "", false
+	}
+	return sub, true
 }
 
 // table is a server's commands by lower-case name.
