@@ -1,6 +1,10 @@
 package command
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/hatcheck/hatcheck/internal/keyspace"
+)
 
 // The op table must keep every property the log format and the executor
 // had before it existed. These are the rules as they were written then
@@ -66,4 +70,16 @@ func TestOpTableRefusesDuplicates(t *testing.T) {
 		}
 	}()
 	newOpTable(stringOps, stringOps[:1])
+}
+
+// Dispatch through the table costs no allocation: a GET allocates its key
+// as a string and the copy of its value, as it did before the table.
+func TestReadDispatchDoesNotAllocate(t *testing.T) {
+	ks := keyspace.New(16)
+	key := []byte("PHPREDIS_SESSION:0123456789abcdef0123456789abcdef")
+	testExec.Apply(ks, Header{Now: 1}, Tx{{Op: OpSet, Key: key, Args: [][]byte{make([]byte, 1024)}}})
+	c := &Cmd{Op: OpGet, Key: key}
+	if n := testing.AllocsPerRun(100, func() { testExec.Read(ks, 2, c) }); n > 2 {
+		t.Fatalf("a GET allocates %v times", n)
+	}
 }
