@@ -340,7 +340,7 @@ func (n *Node) readState(c *command.Cmd) command.Result {
 	n.fsm.read(func(ks *keyspace.Keyspace) {
 		// Never read at a time before the log's: a key the log has seen
 		// expire stays expired even if this clock lags the old leader's.
-		r = command.Read(ks, max(time.Now().UnixMilli(), ks.Stamp()), c)
+		r = n.fsm.exec.Read(ks, max(time.Now().UnixMilli(), ks.Stamp()), c)
 	})
 	return r
 }

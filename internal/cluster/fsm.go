@@ -17,6 +17,7 @@ import (
 // beside later Applies, over an immutable view.
 type fsm struct {
 	databases int
+	exec      *command.Executor // runs the commands; holds the compiled-script cache
 
 	mu     sync.RWMutex // guards ks and events
 	ks     *keyspace.Keyspace
@@ -27,8 +28,8 @@ type fsm struct {
 	lastSnapshotNanos atomic.Int64  // how long the last encoding took
 }
 
-func newFSM(databases int) *fsm {
-	return &fsm{databases: databases, ks: keyspace.New(databases)}
+func newFSM(databases int, exec *command.Executor) *fsm {
+	return &fsm{databases: databases, exec: exec, ks: keyspace.New(databases)}
 }
 
 // Apply applies one committed entry: a batch of transactions stamped by the
@@ -49,7 +50,7 @@ func (f *fsm) Apply(index uint64, data []byte) any {
 	// behind the previous one's applies at the later time.
 	h.Now = f.ks.Stamp()
 	for j, tx := range txs {
-		res[j] = command.Apply(f.ks, h, tx)
+		res[j] = f.exec.Apply(f.ks, h, tx)
 	}
 	f.mu.Unlock()
 	return res

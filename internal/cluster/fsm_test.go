@@ -14,7 +14,7 @@ import (
 // reads made before those applies keep their values too (results never
 // alias the keyspace's arena).
 func TestSnapshotBesideApplies(t *testing.T) {
-	f := newFSM(16)
+	f := newFSM(16, command.NewExecutor(nil))
 	set := func(index uint64, val string, keys int) {
 		var txs []command.Tx
 		for i := 0; i < keys; i++ {
@@ -25,7 +25,7 @@ func TestSnapshotBesideApplies(t *testing.T) {
 	set(1, "before-", 500)
 	var read command.Result
 	f.read(func(ks *keyspace.Keyspace) {
-		read = command.Read(ks, 1000, &command.Cmd{Op: command.OpGet, Key: []byte("k7")})
+		read = f.exec.Read(ks, 1000, &command.Cmd{Op: command.OpGet, Key: []byte("k7")})
 	})
 	encode := f.Snapshot()
 	set(2, "after-", 500)
@@ -43,7 +43,7 @@ func TestSnapshotBesideApplies(t *testing.T) {
 	if string(read.Bulk) != "before-7" {
 		t.Fatalf("earlier read now %q", read.Bulk)
 	}
-	g := newFSM(16)
+	g := newFSM(16, command.NewExecutor(nil))
 	if err := g.Restore(&buf); err != nil {
 		t.Fatal(err)
 	}

@@ -93,6 +93,10 @@ type Config struct {
 	// a whole file at a time. Default 64 MiB.
 	LogSegmentSize int
 	Logger         *slog.Logger
+	// ScriptCalls parses the commands scripts call (redis.call): the
+	// Redis front end's redis.ScriptCalls. Every node needs it, since every
+	// node runs the scripts in the log. nil: scripts can call no command.
+	ScriptCalls command.CallBuilder
 }
 
 func (c *Config) setDefaults() {
@@ -216,7 +220,7 @@ func Open(cfg Config) (n *Node, err error) {
 		id:         id,
 		rid:        raftID(id),
 		log:        cfg.Logger.With("node", id),
-		fsm:        newFSM(cfg.Databases),
+		fsm:        newFSM(cfg.Databases, command.NewExecutor(cfg.ScriptCalls)),
 		proposals:  make(chan *proposal, 4096),
 		slots:      make(chan struct{}, maxInflightEntries),
 		stop:       make(chan struct{}),

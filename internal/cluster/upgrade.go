@@ -17,6 +17,7 @@ import (
 
 	"github.com/hatcheck/hatcheck/internal/cluster/group"
 	"github.com/hatcheck/hatcheck/internal/cluster/raftlog"
+	"github.com/hatcheck/hatcheck/internal/command"
 )
 
 // Upgrading a data directory written by the releases that ran
@@ -204,7 +205,7 @@ func convertOldLayout(raftDir, logDir, snapDir string, databases int, log *slog.
 	}
 	err = group.EncodeSnapshot(w, members, func(w io.Writer) error {
 		if state == nil {
-			return newFSM(databases).Snapshot()(w)
+			return newFSM(databases, command.NewExecutor(nil)).Snapshot()(w)
 		}
 		_, err := io.Copy(w, state)
 		return err

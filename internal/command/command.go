@@ -6,6 +6,15 @@
 // every node, so conditional results (NX, XX, RENAME of a missing key, OOM)
 // are decided in log order alike everywhere. The executor never reads the
 // clock: relative TTLs become absolute using the batch's leader timestamp.
+//
+// Layout: command.go has the op numbers (the log format), Cmd and the batch
+// encoding; table.go the op table, one row per op, from which IsWrite,
+// DenyOOM, the decoder's checks and the executor's dispatch derive; exec.go
+// the Executor (Apply, Read) and what the families share; then one file per
+// family holding its rows and their executor functions: strings.go,
+// hashes.go, sets.go, keys.go, transactions.go, pubsub.go, scripting.go (with
+// the Lua sandbox) and memcached.go. A new command is an op number, a row
+// and a function.
 package command
 
 import (
@@ -81,24 +90,6 @@ const (
 	opEnd
 )
 
-// IsWrite reports whether the command changes state and so goes through the log.
-func (o Op) IsWrite() bool {
-	return (o > OpInvalid && o < opFirstRead) || (o >= OpMCStore && o < opEnd && o != OpScriptExists && o != OpWatchState)
-}
-
-// Valid reports whether o is a known command.
-func (o Op) Valid() bool { return o > OpInvalid && o < opEnd && o != opFirstRead }
-
-// DenyOOM reports whether the command may grow memory and so is refused
-// when used memory is over maxmemory (redis's "denyoom" flag).
-func (o Op) DenyOOM() bool {
-	switch o {
-	case OpSet, OpMSet, OpAppend, OpIncrBy, OpHSet, OpHIncrBy, OpSAdd, OpMCStore, OpMCIncr:
-		return true
-	}
-	return false
-}
-
 // Option bits in Cmd.Flags.
 const (
 	FlagNX uint32 = 1 << iota
@@ -131,33 +122,6 @@ type Cmd struct {
 	CAS         uint64 // compare-and-swap value; 0 = no compare
 	Delta       uint64 // incr/decr amount
 	Initial     uint64 // incr/decr value when created
-}
-
-// argShape is how many Args each command needs: at least min, and a
-// multiple of step. The executor indexes Args without checking, so a log
-// entry that breaks this shape is refused at decode time on every node
-// rather than crashing them all.
-var argShape = map[Op]struct{ min, step int }{
-	OpSet: {1, 1}, OpMSet: {2, 2}, OpDel: {1, 1}, OpAppend: {1, 1}, OpRename: {1, 1},
-	OpHSet: {2, 2}, OpHDel: {1, 1}, OpHIncrBy: {1, 1}, OpSAdd: {1, 1}, OpSRem: {1, 1},
-	OpMGet: {1, 1}, OpExists: {1, 1}, OpKeys: {1, 1}, OpScan: {3, 1}, OpHGet: {1, 1},
-	OpHMGet: {1, 1}, OpHExists: {1, 1}, OpHStrLen: {1, 1}, OpSIsMember: {1, 1}, OpSMIsMember: {1, 1},
-	OpMCStore: {1, 1},
-	OpEval:    {1, 1}, OpEvalSha: {1, 1}, OpScriptLoad: {1, 1}, OpScriptExists: {1, 1}, OpPublish: {2, 2},
-	OpWatchState: {1, 1}, OpWatchCheck: {1, 1},
-}
-
-func (c *Cmd) validate() error {
-	if !c.Op.Valid() {
-		return fmt.Errorf("unknown op %d", c.Op)
-	}
-	if s, ok := argShape[c.Op]; ok && (len(c.Args) < s.min || len(c.Args)%s.step != 0) {
-		return fmt.Errorf("op %d with %d arguments", c.Op, len(c.Args))
-	}
-	if (c.Op == OpEval || c.Op == OpEvalSha) && (c.N < 0 || c.N > int64(len(c.Args)-1)) {
-		return fmt.Errorf("script with %d keys and %d arguments", c.N, len(c.Args))
-	}
-	return nil
 }
 
 // Has reports whether all bits in f are set.
@@ -239,7 +203,7 @@ func appendCmd(dst []byte, c *Cmd) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(a)))
 		dst = append(dst, a...)
 	}
-	if c.Op >= OpMCStore {
+	if c.Op.hasItemFields() {
 		dst = binary.AppendUvarint(dst, uint64(c.ClientFlags))
 		dst = binary.AppendUvarint(dst, c.CAS)
 		dst = binary.AppendUvarint(dst, c.Delta)
@@ -278,7 +242,7 @@ func DecodeBatch(data []byte) (Header, []Tx, error) {
 					c.Args[k] = d.bytes()
 				}
 			}
-			if c.Op >= OpMCStore {
+			if c.Op.hasItemFields() {
 				c.ClientFlags = uint32(d.uvarint())
 				c.CAS = d.uvarint()
 				c.Delta = d.uvarint()

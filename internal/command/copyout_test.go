@@ -22,9 +22,9 @@ func TestResultsDoNotAliasTheArena(t *testing.T) {
 		}
 	}
 	for name, get := range map[string]func(ks *keyspace.Keyspace) []byte{
-		"GET": func(ks *keyspace.Keyspace) []byte { return Read(ks, 1, &Cmd{Op: OpGet, Key: b("k")}).Bulk },
+		"GET": func(ks *keyspace.Keyspace) []byte { return testExec.Read(ks, 1, &Cmd{Op: OpGet, Key: b("k")}).Bulk },
 		"MGET": func(ks *keyspace.Keyspace) []byte {
-			return Read(ks, 1, &Cmd{Op: OpMGet, Args: [][]byte{b("k")}}).Array[0].Bulk
+			return testExec.Read(ks, 1, &Cmd{Op: OpMGet, Args: [][]byte{b("k")}}).Array[0].Bulk
 		},
 		"GETDEL": func(ks *keyspace.Keyspace) []byte { return apply(ks, 1, Cmd{Op: OpGetDel, Key: b("k")})[0].Bulk },
 		"GETEX": func(ks *keyspace.Keyspace) []byte {
@@ -51,7 +51,7 @@ func TestRenameKeepsValue(t *testing.T) {
 	apply(ks, 1, Cmd{Op: OpSet, Key: b("src"), Args: [][]byte{val}})
 	apply(ks, 1, Cmd{Op: OpRename, Key: b("src"), Args: [][]byte{b("dst")}})
 	apply(ks, 1, Cmd{Op: OpSet, Key: b("src"), Args: [][]byte{bytes.Repeat([]byte("Z"), 300)}})
-	if r := Read(ks, 1, &Cmd{Op: OpGet, Key: b("dst")}); !bytes.Equal(r.Bulk, val) {
+	if r := testExec.Read(ks, 1, &Cmd{Op: OpGet, Key: b("dst")}); !bytes.Equal(r.Bulk, val) {
 		t.Fatalf("dst = %.10q…", r.Bulk)
 	}
 	if ks.Len(0) != 2 {

@@ -12,7 +12,7 @@ func eval(ks *keyspace.Keyspace, h Header, body string, keysAndArgs ...string) R
 	for _, a := range keysAndArgs {
 		args = append(args, b(a))
 	}
-	r := Apply(ks, h, Tx{{Op: OpEval, Args: args}})
+	r := testExec.Apply(ks, h, Tx{{Op: OpEval, Args: args}})
 	if r.Err != nil {
 		return resErr(r.Err)
 	}
@@ -91,16 +91,16 @@ func TestScriptCacheIsReplicatedState(t *testing.T) {
 	ks := keyspace.New(16)
 	eval(ks, Header{Now: 1}, "return 1")
 	sha := ScriptSHA(b("return 1"))
-	r := Apply(ks, Header{Now: 1}, Tx{{Op: OpEvalSha, Args: [][]byte{b(strings.ToUpper(sha))}}})
+	r := testExec.Apply(ks, Header{Now: 1}, Tx{{Op: OpEvalSha, Args: [][]byte{b(strings.ToUpper(sha))}}})
 	if r.Err != nil || r.Results[0].Int != 1 {
 		t.Fatalf("evalsha: %+v", r)
 	}
-	Apply(ks, Header{Now: 1}, Tx{{Op: OpScriptFlush}})
-	r = Apply(ks, Header{Now: 1}, Tx{{Op: OpEvalSha, Args: [][]byte{b(sha)}}})
+	testExec.Apply(ks, Header{Now: 1}, Tx{{Op: OpScriptFlush}})
+	r = testExec.Apply(ks, Header{Now: 1}, Tx{{Op: OpEvalSha, Args: [][]byte{b(sha)}}})
 	if r.Results[0].Err != ErrNoScript {
 		t.Fatalf("after flush: %+v", r.Results[0])
 	}
-	if r := Apply(ks, Header{Now: 1}, Tx{{Op: OpScriptLoad, Args: [][]byte{b("return +")}}}); r.Results[0].Kind != KindError || ks.ScriptCount() != 0 {
+	if r := testExec.Apply(ks, Header{Now: 1}, Tx{{Op: OpScriptLoad, Args: [][]byte{b("return +")}}}); r.Results[0].Kind != KindError || ks.ScriptCount() != 0 {
 		t.Fatalf("a script that does not compile must not be cached: %+v", r.Results[0])
 	}
 }

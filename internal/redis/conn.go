@@ -200,7 +200,7 @@ func (c *conn) process() {
 			c.start += n
 			continue
 		}
-		spec := lookup(args[0])
+		spec := c.srv.cmds.lookup(args[0])
 		if len(c.batch) > 0 && !c.joinsBatch(spec, len(args)) && c.runBatch() {
 			return // this request runs once the batch is answered
 		}

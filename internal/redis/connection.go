@@ -1,14 +1,10 @@
 package redis
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/hatcheck/hatcheck/internal/command"
 	"github.com/hatcheck/hatcheck/internal/resp"
 )
 
@@ -16,27 +12,29 @@ import (
 // reproduces; clients read it from INFO and HELLO to pick features.
 const RedisVersion = "7.0.15"
 
-func init() {
-	register(
-		&cmdSpec{name: "auth", arity: -2, flags: flagNoAuth | flagNoQueue, run: runAuth},
-		&cmdSpec{name: "hello", arity: -1, flags: flagNoAuth | flagNoQueue, run: runHello},
-		&cmdSpec{name: "ping", arity: -1, run: runPing},
-		&cmdSpec{name: "echo", arity: 2, run: func(c *conn, a [][]byte) { c.out = resp.AppendBulk(c.out, a[1]) }},
-		&cmdSpec{name: "select", arity: 2, run: runSelect},
-		&cmdSpec{name: "quit", arity: -1, flags: flagNoAuth | flagNoQueue, run: func(c *conn, _ [][]byte) {
-			c.out = resp.AppendSimple(c.out, "OK")
-			c.quit = true
-		}},
-		&cmdSpec{name: "readonly", arity: 1, run: runClusterDisabled},
-		&cmdSpec{name: "readwrite", arity: 1, run: runClusterDisabled},
-		&cmdSpec{name: "client", arity: -2, run: runClient},
-		&cmdSpec{name: "multi", arity: 1, flags: flagNoQueue, run: runMulti},
-		&cmdSpec{name: "exec", arity: 1, flags: flagNoQueue, run: runExec},
-		&cmdSpec{name: "discard", arity: 1, flags: flagNoQueue, run: runDiscard},
-		&cmdSpec{name: "watch", arity: -2, flags: flagNoQueue, run: runWatch, keys: [3]int{1, -1, 1}},
-		&cmdSpec{name: "unwatch", arity: 1, run: runUnwatch},
-		&cmdSpec{name: "time", arity: 1, run: runTime},
-	)
+// Connection commands.
+func connectionCommands() []*cmdSpec {
+	const acl = aclConnection
+	handshake := flagNoScript | flagLoading | flagStale | flagFast | flagNoAuth | flagAllowBusy | flagNoQueue
+	return []*cmdSpec{
+		{name: "auth", arity: -2, flags: handshake, acl: acl, run: runAuth},
+		{name: "hello", arity: -1, flags: handshake, acl: acl, run: runHello},
+		{name: "quit", arity: -1, flags: handshake, acl: acl, run: runQuit},
+		{name: "ping", arity: -1, flags: flagFast, acl: acl, tips: tipsAllShardsSucceeded, run: runPing},
+		{name: "echo", arity: 2, flags: flagLoading | flagStale | flagFast, acl: acl, run: runEcho},
+		{name: "select", arity: 2, flags: flagLoading | flagStale | flagFast, acl: acl, run: runSelect},
+		{name: "readonly", arity: 1, flags: flagLoading | flagStale | flagFast, acl: acl, run: runClusterDisabled},
+		{name: "readwrite", arity: 1, flags: flagLoading | flagStale | flagFast, acl: acl, run: runClusterDisabled},
+		// A container command: its subcommands have their own flags.
+		{name: "client", arity: -2, run: runClient},
+	}
+}
+
+func runEcho(c *conn, a [][]byte) { c.out = resp.AppendBulk(c.out, a[1]) }
+
+func runQuit(c *conn, _ [][]byte) {
+	c.out = resp.AppendSimple(c.out, "OK")
+	c.quit = true
 }
 
 func runAuth(c *conn, a [][]byte) {
@@ -178,13 +176,6 @@ func runClusterDisabled(c *conn, _ [][]byte) {
 	c.out = resp.AppendError(c.out, "ERR This instance has cluster support disabled")
 }
 
-func runTime(c *conn, _ [][]byte) {
-	now := time.Now()
-	c.out = resp.AppendArray(c.out, 2)
-	c.out = resp.AppendBulkString(c.out, strconv.FormatInt(now.Unix(), 10))
-	c.out = resp.AppendBulkString(c.out, strconv.Itoa(now.Nanosecond()/1000))
-}
-
 func validClientName(b []byte) string {
 	for _, ch := range b {
 		if ch < '!' || ch > '~' {
@@ -194,16 +185,12 @@ func validClientName(b []byte) string {
 	return ""
 }
 
+// clientSubcommands are CLIENT's subcommands with their arities.
+var clientSubcommands = map[string]int{"id": 2, "getname": 2, "setname": 3, "info": 2, "list": -2, "setinfo": 4, "no-evict": 3, "no-touch": 3, "help": 2}
+
 func runClient(c *conn, a [][]byte) {
-	sub := strings.ToLower(string(a[1]))
-	arity := map[string]int{"id": 2, "getname": 2, "setname": 3, "info": 2, "list": -2, "setinfo": 4, "no-evict": 3, "no-touch": 3, "help": 2}
-	n, ok := arity[sub]
+	sub, ok := c.subcommand(a, "client", clientSubcommands)
 	if !ok {
-		c.out = resp.AppendError(c.out, unknownSubcommand(a[1], "CLIENT"))
-		return
-	}
-	if (n > 0 && len(a) != n) || (n < 0 && len(a) < -n) {
-		c.out = resp.AppendError(c.out, arityError("client|"+sub))
 		return
 	}
 	switch sub {
@@ -274,140 +261,4 @@ func (c *conn) describe() string {
 	age := int(time.Since(c.created).Seconds())
 	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=0 flags=N db=%d sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s",
 		c.id, c.addr, c.link.LocalAddr(), c.name.Load().(string), age, c.db.Load(), *c.lastCmd.Load(), c.libName.Load().(string), c.libVer.Load().(string))
-}
-
-func runMulti(c *conn, _ [][]byte) {
-	if c.multi {
-		c.out = resp.AppendError(c.out, "ERR MULTI calls can not be nested")
-		return
-	}
-	c.multi, c.multiDirty, c.queued = true, false, nil
-	c.out = resp.AppendSimple(c.out, "OK")
-}
-
-func runDiscard(c *conn, _ [][]byte) {
-	if !c.multi {
-		c.out = resp.AppendError(c.out, "ERR DISCARD without MULTI")
-		return
-	}
-	c.multi, c.multiDirty, c.queued = false, false, nil
-	c.watched = nil
-	c.out = resp.AppendSimple(c.out, "OK")
-}
-
-// WATCH reads each key's version now (a linearizable read); EXEC sends
-// the versions with the transaction, and Apply runs it only if none has
-// changed — on every node alike. A change by any client counts, this one
-// included, as in redis.
-func runWatch(c *conn, a [][]byte) {
-	if c.multi {
-		c.out = resp.AppendError(c.out, "ERR WATCH inside MULTI is not allowed")
-		return
-	}
-	if msg := c.keyCheck(a[1:]...); msg != "" {
-		c.out = resp.AppendError(c.out, msg)
-		return
-	}
-	cmd := c.cmd(command.OpWatchState, nil, a[1:]...)
-	keys := make([][]byte, len(a)-1)
-	for i, k := range a[1:] {
-		keys[i] = bytes.Clone(k)
-	}
-	c.read(cmd, func(r command.Result) {
-		for i, k := range keys {
-			c.watched = append(c.watched, command.Cmd{Op: command.OpWatchCheck, DB: cmd.DB, Key: k, Args: [][]byte{r.Array[i].Bulk}})
-		}
-		c.out = resp.AppendSimple(c.out, "OK")
-	})
-}
-
-func runUnwatch(c *conn, _ [][]byte) {
-	c.watched = nil
-	c.out = resp.AppendSimple(c.out, "OK")
-}
-
-// runExec proposes the queued data commands as one transaction, one log
-// entry, applied atomically. Connection and server commands queued with
-// them (PING, SELECT, …) run here in order; SELECT changes the database of
-// the data commands queued after it.
-func runExec(c *conn, _ [][]byte) {
-	if !c.multi {
-		c.out = resp.AppendError(c.out, "ERR EXEC without MULTI")
-		return
-	}
-	queue, dirty, watched := c.queued, c.multiDirty, c.watched
-	c.multi, c.multiDirty, c.queued, c.watched = false, false, nil, nil
-	if dirty {
-		c.out = resp.AppendError(c.out, "EXECABORT Transaction discarded because of previous errors.")
-		return
-	}
-	c.execQueue(queue, make([][]byte, len(queue)), nil, watched, 0)
-}
-
-// execQueue runs EXEC's queue from i on: connection and server commands
-// now, in order (their replies kept in local), data commands into tx, which
-// then goes to the log as one transaction. A queued command that waits
-// (SCRIPT LOAD, INFO) is answered first, and the queue goes on after it.
-func (c *conn) execQueue(queue []queued, local [][]byte, tx command.Tx, watched []command.Cmd, i int) {
-	for ; i < len(queue); i++ {
-		q := queue[i]
-		if q.spec.build == nil {
-			mark := len(c.out)
-			q.spec.run(c, q.args)
-			if c.Busy() {
-				i := i
-				c.next = func() {
-					// The continuation's reply is all of c.out: a resumed
-					// run starts with empty output.
-					local[i] = bytes.Clone(c.out)
-					c.out = c.out[:0]
-					c.execQueue(queue, local, tx, watched, i+1)
-				}
-				return
-			}
-			local[i] = bytes.Clone(c.out[mark:])
-			c.out = c.out[:mark]
-			continue
-		}
-		cmd, msg := q.spec.build(c, q.args)
-		if msg != "" {
-			local[i] = resp.AppendError(nil, msg)
-			continue
-		}
-		tx = append(tx, cmd)
-	}
-	if len(watched) > 0 {
-		tx = append(watched, tx...)
-	}
-	if len(tx) == 0 {
-		c.execReply(queue, local, nil)
-		return
-	}
-	c.write(tx, func(res command.TxResult, err error) {
-		if err == nil && errors.Is(res.Err, command.ErrWatchedKeyChanged) {
-			c.out = resp.AppendNullArray(c.out)
-			return
-		}
-		if err == nil {
-			err = res.Err
-		}
-		if err != nil {
-			c.out = resp.AppendError(c.out, errorText(err, ""))
-			return
-		}
-		c.execReply(queue, local, res.Results[len(watched):])
-	})
-}
-
-// execReply is EXEC's reply: the results of the queued commands, in order.
-func (c *conn) execReply(queue []queued, local [][]byte, results []command.Result) {
-	c.out = resp.AppendArray(c.out, len(queue))
-	for i, q := range queue {
-		if local[i] != nil || q.spec.build == nil {
-			c.out = append(c.out, local[i]...)
-			continue
-		}
-		c.replyResult(q.spec, results[0])
-		results = results[1:]
-	}
 }

@@ -23,6 +23,7 @@ import (
 type memNode struct {
 	mu     sync.RWMutex
 	ks     *keyspace.Keyspace
+	exec   *command.Executor
 	maxmem int64
 	policy command.Policy
 	topo   Topology
@@ -46,14 +47,16 @@ func (m *memNode) setTopology(t Topology) {
 	m.mu.Unlock()
 }
 
-func newMemNode() *memNode { return &memNode{ks: keyspace.New(16)} }
+func newMemNode() *memNode {
+	return &memNode{ks: keyspace.New(16), exec: command.NewExecutor(ScriptCalls())}
+}
 
 // WriteAsync applies tx and answers from another goroutine, as the real
 // node answers from its apply thread: the front end's wait-and-wake path
 // runs in every test.
 func (m *memNode) WriteAsync(tx command.Tx, done func(command.TxResult, error)) {
 	m.mu.Lock()
-	res := command.Apply(m.ks, command.Header{Now: time.Now().UnixMilli(), MaxMemory: m.maxmem, Policy: m.policy}, tx)
+	res := m.exec.Apply(m.ks, command.Header{Now: time.Now().UnixMilli(), MaxMemory: m.maxmem, Policy: m.policy}, tx)
 	m.mu.Unlock()
 	go done(res, nil)
 }
@@ -77,7 +80,7 @@ func (m *memNode) ReadNow(c *command.Cmd) (command.Result, bool) {
 func (m *memNode) read(c *command.Cmd) command.Result {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return command.Read(m.ks, time.Now().UnixMilli(), c)
+	return m.exec.Read(m.ks, time.Now().UnixMilli(), c)
 }
 
 func (m *memNode) MaxMemory() (int64, command.Policy) {

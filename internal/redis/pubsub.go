@@ -187,18 +187,22 @@ func (h *hub) remove(set map[string]map[*conn]struct{}, c *conn, name string) {
 	}
 }
 
-func init() {
-	register(
-		// redis-server 7.0 queues them in MULTI and runs them at EXEC.
-		&cmdSpec{name: "subscribe", arity: -2, run: func(c *conn, a [][]byte) { c.subscribe(a, false) }},
-		&cmdSpec{name: "unsubscribe", arity: -1, run: func(c *conn, a [][]byte) { c.unsubscribe(a, false) }},
-		&cmdSpec{name: "psubscribe", arity: -2, run: func(c *conn, a [][]byte) { c.subscribe(a, true) }},
-		&cmdSpec{name: "punsubscribe", arity: -1, run: func(c *conn, a [][]byte) { c.unsubscribe(a, true) }},
-		&cmdSpec{name: "publish", arity: 3, flags: flagWrite, build: func(c *conn, a [][]byte) (command.Cmd, string) {
-			return c.cmd(command.OpPublish, nil, a[1], a[2]), ""
-		}, keys: [3]int{-1, -1, -1}},
-		&cmdSpec{name: "pubsub", arity: -2, run: runPubsub},
-	)
+// Pub/sub commands. redis-server 7.0 queues them in MULTI and runs them at
+// EXEC.
+func pubsubCommands() []*cmdSpec {
+	sub := flagPubSub | flagNoScript | flagLoading | flagStale
+	return []*cmdSpec{
+		{name: "subscribe", arity: -2, flags: sub, run: func(c *conn, a [][]byte) { c.subscribe(a, false) }},
+		{name: "unsubscribe", arity: -1, flags: sub, run: func(c *conn, a [][]byte) { c.unsubscribe(a, false) }},
+		{name: "psubscribe", arity: -2, flags: sub, run: func(c *conn, a [][]byte) { c.subscribe(a, true) }},
+		{name: "punsubscribe", arity: -1, flags: sub, run: func(c *conn, a [][]byte) { c.unsubscribe(a, true) }},
+		{name: "publish", arity: 3, flags: flagPubSub | flagLoading | flagStale | flagFast, build: buildPublish},
+		{name: "pubsub", arity: -2, run: runPubsub},
+	}
+}
+
+func buildPublish(c *conn, a [][]byte) (command.Cmd, string) {
+	return c.cmd(command.OpPublish, nil, a[1], a[2]), ""
 }
 
 // subscribed reports whether the connection is in subscriber mode.

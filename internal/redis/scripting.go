@@ -8,19 +8,29 @@ import (
 )
 
 // Scripting: EVAL and EVALSHA are data commands whose script runs inside
-// the log's Apply on every node (see command/script.go); SCRIPT LOAD and
+// the log's Apply on every node (see command/scripting.go); SCRIPT LOAD and
 // FLUSH go through the log too, so the script cache is the same on every
 // node. FUNCTION answers as an empty function library.
 
-func init() {
-	command.SetCallBuilder(buildScriptCall)
-	w := flagWrite | flagNoScript
-	register(
-		&cmdSpec{name: "eval", arity: -3, flags: w, build: buildEval(command.OpEval), keys: [3]int{-1, -1, -1}},
-		&cmdSpec{name: "evalsha", arity: -3, flags: w, build: buildEval(command.OpEvalSha), keys: [3]int{-1, -1, -1}},
-		&cmdSpec{name: "script", arity: -2, run: runScript},
-		&cmdSpec{name: "function", arity: -2, run: runFunction},
-	)
+// Scripting commands.
+func scriptingCommands() []*cmdSpec {
+	eval := flagNoScript | flagStale | flagSkipMonitor | flagNoMandatoryKeys | flagMovableKeys
+	return []*cmdSpec{
+		{name: "eval", arity: -3, flags: eval, acl: aclScripting, keysOf: evalKeys, build: buildEval(command.OpEval)},
+		{name: "evalsha", arity: -3, flags: eval, acl: aclScripting, keysOf: evalKeys, build: buildEval(command.OpEvalSha)},
+		// Container commands: their subcommands have their own flags.
+		{name: "script", arity: -2, run: runScript},
+		{name: "function", arity: -2, run: runFunction},
+	}
+}
+
+// evalKeys are EVAL's keys: numkeys of them after the script.
+func evalKeys(a [][]byte) ([][]byte, bool) {
+	n, ok := parseInt(a[2])
+	if !ok || n < 0 || n > int64(len(a)-3) {
+		return nil, false
+	}
+	return a[3 : 3+n], true
 }
 
 func buildEval(op command.Op) func(c *conn, a [][]byte) (command.Cmd, string) {
@@ -45,15 +55,24 @@ func buildEval(op command.Op) func(c *conn, a [][]byte) (command.Cmd, string) {
 	}
 }
 
-// scriptServer holds the limits of commands called from scripts. Scripts
+// scriptLimits are the limits of commands called from scripts. Scripts
 // run on every node alike, so they cannot depend on one node's settings:
 // keys and values are bounded by the protocol's bulk limit only.
-var scriptServer = &Server{cfg: Config{MaxKeySize: 512 << 20, MaxValueSize: 512 << 20}}
+var scriptLimits = Config{MaxKeySize: 512 << 20, MaxValueSize: 512 << 20}
 
-// buildScriptCall parses a redis.call from a script with the same builders
-// as client requests, and renders the reply the way a client would get it.
-func buildScriptCall(db uint8, args [][]byte) (command.Cmd, func(command.Result) []byte, string) {
-	spec := commands[strings.ToLower(string(args[0]))]
+// ScriptCalls returns the parser for the commands scripts call
+// (redis.call): it builds a request's command with the same table and
+// builders as client requests, and renders the reply the way a client
+// would get it. The composition root gives it to every node's executor
+// (cluster.Config.ScriptCalls), since every node runs the scripts in the
+// log.
+func ScriptCalls() command.CallBuilder {
+	srv := &Server{cfg: scriptLimits, cmds: newTable()}
+	return srv.scriptCall
+}
+
+func (s *Server) scriptCall(db uint8, args [][]byte) (command.Cmd, func(command.Result) []byte, string) {
+	spec := s.cmds.lookup(args[0])
 	switch {
 	case spec == nil:
 		return command.Cmd{}, nil, "ERR Unknown Redis command called from script"
@@ -62,7 +81,7 @@ func buildScriptCall(db uint8, args [][]byte) (command.Cmd, func(command.Result)
 	case !spec.arityOK(len(args)):
 		return command.Cmd{}, nil, "ERR Wrong number of args calling Redis command from script"
 	}
-	c := &conn{srv: scriptServer}
+	c := &conn{srv: s}
 	c.db.Store(int32(db))
 	cmd, msg := spec.build(c, args)
 	if msg != "" {

@@ -35,8 +35,10 @@ type Instance struct {
 // members to describe themselves.
 const discoveryTimeout = time.Second
 
-func init() {
-	register(&cmdSpec{name: "sentinel", arity: -2, run: runSentinel})
+// Sentinel discovery. redis-server has no SENTINEL command outside
+// Sentinel mode, so COMMAND INFO reports it without flags.
+func sentinelCommands() []*cmdSpec {
+	return []*cmdSpec{{name: "sentinel", arity: -2, run: runSentinel}}
 }
 
 // Replicas are the members other than the leader.

@@ -2,6 +2,17 @@
 // keeps per-connection state (AUTH, SELECT, MULTI, client name), turns data
 // commands into typed commands for the node and encodes the results as
 // redis-server 7 does, byte for byte.
+//
+// Layout: server.go (Server, Config, Node), conn.go (a connection's state
+// machine: parsing, dispatch, pipeline batches), table.go (the command
+// table: one row per command with redis 7.0's arity, flags, ACL categories
+// and key positions, built by New), data.go (what data commands share:
+// running, batching, replies, the generic builders), then one file per
+// family holding its rows and functions: strings.go, keys.go, hashes.go,
+// sets.go, transactions.go, connection.go, server_cmds.go (INFO, ROLE,
+// CONFIG, COMMAND, TIME), pubsub.go, scripting.go and sentinel.go. A new
+// command is one row and one function in its family's file (and a row and
+// a function in package command if it is a new kind of data command).
 package redis
 
 import (
@@ -89,6 +100,7 @@ type Server struct {
 	maxClients atomic.Int64
 	notify     atomic.Int64 // notify-keyspace-events flags
 
+	cmds  *table // built by New
 	conns *netserve.Server[*conn]
 	hub   *hub
 
@@ -104,7 +116,7 @@ func New(cfg Config, node Node) *Server {
 	if cfg.SentinelName == "" {
 		cfg.SentinelName = "hatcheck"
 	}
-	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(), hub: newHub()}
+	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(), cmds: newTable(), hub: newHub()}
 	s.timeout.Store(int64(cfg.Timeout))
 	s.maxClients.Store(int64(cfg.MaxClients))
 	s.conns = netserve.New[*conn](netserve.Config{

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -17,13 +18,15 @@ import (
 	"github.com/hatcheck/hatcheck/internal/units"
 )
 
-func init() {
-	register(
-		&cmdSpec{name: "info", arity: -1, run: runInfo},
-		&cmdSpec{name: "role", arity: 1, run: runRole},
-		&cmdSpec{name: "config", arity: -2, run: runConfig},
-		&cmdSpec{name: "command", arity: -1, run: runCommand},
-	)
+// Server commands.
+func serverCommands() []*cmdSpec {
+	return []*cmdSpec{
+		{name: "info", arity: -1, flags: flagLoading | flagStale, acl: aclDangerous, tips: []string{"nondeterministic_output", policyAllShards, "response_policy:special"}, run: runInfo},
+		{name: "role", arity: 1, flags: flagNoScript | flagLoading | flagStale | flagFast, acl: aclAdmin | aclDangerous, run: runRole},
+		{name: "time", arity: 1, flags: flagLoading | flagStale | flagFast, tips: tipsNondeterministic, run: runTime},
+		{name: "config", arity: -2, run: runConfig},
+		{name: "command", arity: -1, flags: flagLoading | flagStale, acl: aclConnection, tips: tipsOutputOrder, run: runCommand},
+	}
 }
 
 // nodeView is what the discovery commands report: the node's state and
@@ -204,6 +207,13 @@ func (c *conn) infoSection(b *strings.Builder, sec string, v nodeView) {
 	}
 }
 
+func runTime(c *conn, _ [][]byte) {
+	now := time.Now()
+	c.out = resp.AppendArray(c.out, 2)
+	c.out = resp.AppendBulkString(c.out, strconv.FormatInt(now.Unix(), 10))
+	c.out = resp.AppendBulkString(c.out, strconv.Itoa(now.Nanosecond()/1000))
+}
+
 func (c *conn) localPort() int {
 	_, p := splitHostPort(c.link.LocalAddr().String())
 	return p
@@ -356,89 +366,167 @@ func (c *conn) configSet(name, val string) {
 	}
 }
 
+// runCommand answers COMMAND from the table: COUNT, INFO, DOCS, GETKEYS and
+// LIST, in redis 7.0's shape (see appendCommandInfo for what INFO leaves
+// out).
 func runCommand(c *conn, a [][]byte) {
+	t := c.srv.cmds
 	if len(a) == 1 {
-		names := sortedCommandNames()
-		c.out = resp.AppendArray(c.out, len(names))
-		for _, n := range names {
-			c.appendCommandInfo(commands[n])
-		}
+		c.appendCommandInfos(t.names)
 		return
 	}
-	switch sub := strings.ToLower(string(a[1])); sub {
+	sub, ok := c.subcommand(a, "command", commandSubcommands)
+	if !ok {
+		return
+	}
+	switch sub {
 	case "count":
-		c.out = resp.AppendInt(c.out, int64(len(commands)))
+		c.out = resp.AppendInt(c.out, int64(len(t.names)))
 	case "info":
-		names := a[2:]
-		if len(names) == 0 {
-			all := sortedCommandNames()
-			c.out = resp.AppendArray(c.out, len(all))
-			for _, n := range all {
-				c.appendCommandInfo(commands[n])
-			}
-			return
-		}
-		c.out = resp.AppendArray(c.out, len(names))
-		for _, n := range names {
-			if spec := commands[strings.ToLower(string(n))]; spec != nil {
-				c.appendCommandInfo(spec)
-			} else {
-				c.out = resp.AppendNullArray(c.out)
+		names := t.names
+		if len(a) > 2 {
+			names = make([]string, len(a)-2)
+			for i, n := range a[2:] {
+				names[i] = string(n)
 			}
 		}
+		c.appendCommandInfos(names)
 	case "docs":
-		// Docs are optional for clients; an empty map says "none".
-		c.out = resp.AppendArray(c.out, 0)
-	case "list":
-		names := sortedCommandNames()
-		c.out = resp.AppendArray(c.out, len(names))
-		for _, n := range names {
-			c.out = resp.AppendBulkString(c.out, n)
+		// Every command's docs are an empty map: clients use COMMAND DOCS
+		// for help texts only, and redis's are large. Unknown names are
+		// left out, as redis-server does.
+		var specs []*cmdSpec
+		if len(a) == 2 {
+			for _, n := range t.names {
+				specs = append(specs, t.byName[n])
+			}
 		}
-	default:
-		c.out = resp.AppendError(c.out, unknownSubcommand(a[1], "COMMAND"))
+		for _, n := range a[2:] {
+			if s := t.lookup(n); s != nil {
+				specs = append(specs, s)
+			}
+		}
+		c.out = resp.AppendArray(c.out, 2*len(specs))
+		for _, s := range specs {
+			c.out = resp.AppendBulkString(c.out, s.name)
+			c.out = resp.AppendArray(c.out, 0)
+		}
+	case "getkeys":
+		s := t.lookup(a[2])
+		switch {
+		case s == nil:
+			c.out = resp.AppendError(c.out, "ERR Invalid command specified")
+		case !s.hasKeys():
+			c.out = resp.AppendError(c.out, "ERR The command has no key arguments")
+		case !s.arityOK(len(a) - 2):
+			c.out = resp.AppendError(c.out, "ERR Invalid number of arguments specified for command")
+		default:
+			keys, ok := s.keysIn(a[2:])
+			if !ok && s.flags&flagNoMandatoryKeys == 0 {
+				c.out = resp.AppendError(c.out, "ERR Invalid arguments specified for command")
+				return
+			}
+			c.out = resp.AppendArray(c.out, len(keys))
+			for _, k := range keys {
+				c.out = resp.AppendBulk(c.out, k)
+			}
+		}
+	case "list":
+		c.commandList(a[2:])
 	}
 }
 
-func sortedCommandNames() []string {
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+// commandSubcommands are COMMAND's subcommands with their arities.
+var commandSubcommands = map[string]int{"count": 2, "info": -2, "docs": -2, "getkeys": -4, "list": -2}
 
-// appendCommandInfo writes redis 7's ten-element command description.
-func (c *conn) appendCommandInfo(s *cmdSpec) {
-	var flags []string
+// commandList answers COMMAND LIST [FILTERBY MODULE name|ACLCAT cat|PATTERN p].
+func (c *conn) commandList(filter [][]byte) {
+	t := c.srv.cmds
+	keep := func(*cmdSpec) bool { return true }
 	switch {
-	case s.flags&flagWrite != 0:
-		flags = append(flags, "write")
-	case s.flags&flagReadOnly != 0:
-		flags = append(flags, "readonly")
+	case len(filter) == 0:
+	case len(filter) == 3 && eq(filter[0], "filterby") && eq(filter[1], "module"):
+		keep = func(*cmdSpec) bool { return false } // no modules
+	case len(filter) == 3 && eq(filter[0], "filterby") && eq(filter[1], "aclcat"):
+		cat := aclCats(0)
+		for i, n := range aclNames {
+			if eq(filter[2], n[1:]) {
+				cat = 1 << i
+			}
+		}
+		keep = func(s *cmdSpec) bool { return s.categories()&cat != 0 }
+	case len(filter) == 3 && eq(filter[0], "filterby") && eq(filter[1], "pattern"):
+		pattern := bytes.ToLower(filter[2])
+		keep = func(s *cmdSpec) bool { return command.Match(pattern, []byte(s.name)) }
+	default:
+		c.out = resp.AppendError(c.out, errSyntax)
+		return
 	}
-	if s.flags&flagNoAuth != 0 {
-		flags = append(flags, "no_auth")
+	var names []string
+	for _, n := range t.names {
+		if keep(t.byName[n]) {
+			names = append(names, n)
+		}
 	}
-	c.out = resp.AppendArray(c.out, 10)
-	c.out = resp.AppendBulkString(c.out, s.name)
-	c.out = resp.AppendInt(c.out, int64(s.arity))
-	c.out = resp.AppendArray(c.out, len(flags))
-	for _, f := range flags {
-		c.out = resp.AppendSimple(c.out, f)
+	c.out = resp.AppendArray(c.out, len(names))
+	for _, n := range names {
+		c.out = resp.AppendBulkString(c.out, n)
 	}
-	keys := s.keys
-	if s.build == nil {
-		keys = [3]int{0, 0, 0}
-	} else if keys[0] < 0 {
-		keys = [3]int{0, 0, 0}
+}
+
+// appendCommandInfos writes COMMAND INFO's reply for names: each command's
+// description, or a null for a name that is none.
+func (c *conn) appendCommandInfos(names []string) {
+	c.out = resp.AppendArray(c.out, len(names))
+	for _, n := range names {
+		if s := c.srv.cmds.lookup([]byte(n)); s != nil {
+			c.out = appendCommandInfo(c.out, s)
+		} else {
+			c.out = resp.AppendNull(c.out) // redis-server's null, a bulk one
+		}
 	}
-	c.out = resp.AppendInt(c.out, int64(keys[0]))
-	c.out = resp.AppendInt(c.out, int64(keys[1]))
-	c.out = resp.AppendInt(c.out, int64(keys[2]))
-	c.out = resp.AppendArray(c.out, 0) // ACL categories
-	c.out = resp.AppendArray(c.out, 0) // tips
-	c.out = resp.AppendArray(c.out, 0) // key specs
-	c.out = resp.AppendArray(c.out, 0) // subcommands
+}
+
+// appendCommandInfo writes redis 7.0's ten-element command description:
+// name, arity, flags, first key, last key, key step, ACL categories, tips,
+// key specifications and subcommands. Everything but the last two is
+// redis-server's own for the same command (checked against a recording of
+// it, testdata/command_info.golden). Key specifications are left empty:
+// the first/last/step triple says the same for every command hatcheck has,
+// and EVAL's movable keys are flagged movablekeys, so clients ask COMMAND
+// GETKEYS. Subcommands are left empty: clients look up commands, not
+// subcommands, by name.
+func appendCommandInfo(out []byte, s *cmdSpec) []byte {
+	out = resp.AppendArray(out, 10)
+	out = resp.AppendBulkString(out, s.name)
+	out = resp.AppendInt(out, int64(s.arity))
+	out = appendBitNames(out, uint32(s.flags), flagNames)
+	out = resp.AppendInt(out, int64(s.keys.first))
+	out = resp.AppendInt(out, int64(s.keys.last))
+	out = resp.AppendInt(out, int64(s.keys.step))
+	out = appendBitNames(out, uint32(s.categories()), aclNames)
+	out = resp.AppendArray(out, len(s.tips))
+	for _, tip := range s.tips {
+		out = resp.AppendBulkString(out, tip)
+	}
+	out = resp.AppendArray(out, 0)  // key specifications
+	return resp.AppendArray(out, 0) // subcommands
+}
+
+// appendBitNames writes the names of the bits set in v as an array of
+// status replies, in bit order.
+func appendBitNames(out []byte, v uint32, names []string) []byte {
+	n := 0
+	for i := range names {
+		if v&(1<<i) != 0 {
+			n++
+		}
+	}
+	out = resp.AppendArray(out, n)
+	for i, name := range names {
+		if v&(1<<i) != 0 {
+			out = resp.AppendSimple(out, name)
+		}
+	}
+	return out
 }

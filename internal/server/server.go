@@ -124,6 +124,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		FailoverWait: cfg.FailoverWait, ElectionTimeout: cfg.ElectionTimeout, CommitWait: cfg.CommitWait, SnapshotThreshold: cfg.SnapshotThreshold,
 		TrailingLogs:   cfg.TrailingLogs,
 		LogSegmentSize: int(cfg.LogSegmentSize), Logger: logger,
+		ScriptCalls: redis.ScriptCalls(),
 	}); err != nil {
 		return fail(err)
 	}

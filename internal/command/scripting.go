@@ -10,8 +10,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -53,13 +51,56 @@ var ErrNoScript = ReplyError("NOSCRIPT No matching script. Please use EVAL.")
 // A CallBuilder turns the arguments of redis.call into a command, the way
 // the Redis front end parses a request, and returns how its reply is
 // rendered in RESP. A non-empty msg is the error reply for arguments it
-// refuses (unknown or disallowed command, wrong arity, syntax).
+// refuses (unknown or disallowed command, wrong arity, syntax). The Redis
+// front end provides it (redis.ScriptCalls); the composition root passes it
+// to every node's executor (NewExecutor), since followers run scripts too.
 type CallBuilder func(db uint8, args [][]byte) (cmd Cmd, render func(Result) []byte, msg string)
 
-var callBuilder atomic.Pointer[CallBuilder]
+// Scripting: EVAL, EVALSHA and the SCRIPT subcommands that change or read
+// the replicated script cache.
+var scriptingOps = []opRow{
+	{op: OpEval, name: "eval", flags: opWrite | opItem | opNoScript, args: argShape{1, 1}, check: checkScriptKeys, exec: execScript},
+	{op: OpEvalSha, name: "evalsha", flags: opWrite | opItem | opNoScript, args: argShape{1, 1}, check: checkScriptKeys, exec: execScript},
+	{op: OpScriptLoad, name: "script-load", flags: opWrite | opItem, args: argShape{1, 1}, exec: execScriptLoad},
+	{op: OpScriptFlush, name: "script-flush", flags: opWrite | opItem, exec: execScriptFlush},
+	{op: OpScriptExists, name: "script-exists", flags: opItem, args: argShape{1, 1}, exec: execScriptExists},
+}
 
-// SetCallBuilder installs the front end's command parser for scripts.
-func SetCallBuilder(b CallBuilder) { callBuilder.Store(&b) }
+// checkScriptKeys refuses a key count the arguments cannot hold.
+func checkScriptKeys(c *Cmd) error {
+	if c.N < 0 || c.N > int64(len(c.Args)-1) {
+		return fmt.Errorf("script with %d keys and %d arguments", c.N, len(c.Args))
+	}
+	return nil
+}
+
+func execScriptLoad(v env, c *Cmd) Result {
+	sha := ScriptSHA(c.Args[0])
+	if _, err := v.x.compile(sha, c.Args[0]); err != nil {
+		return resErr(compileError(err))
+	}
+	v.ks.StoreScript(sha, c.Args[0])
+	return resBulk([]byte(sha))
+}
+
+func execScriptFlush(v env, _ *Cmd) Result {
+	v.ks.FlushScripts()
+	v.x.protos.Clear()
+	return resOK
+}
+
+func execScriptExists(v env, c *Cmd) Result {
+	arr := make([]Result, len(c.Args))
+	for i, sha := range c.Args {
+		_, ok := v.ks.Script(strings.ToLower(string(sha)))
+		arr[i] = resBool(ok)
+	}
+	return Result{Kind: KindArray, Array: arr}
+}
+
+func compileError(err error) error {
+	return ReplyError("ERR Error compiling script (new function): " + oneLine(err.Error()))
+}
 
 // ScriptSHA is the cache key of a script body: its SHA1 in lower-case hex.
 func ScriptSHA(body []byte) string {
@@ -67,13 +108,10 @@ func ScriptSHA(body []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// protoCache holds compiled scripts, sha → *lua.FunctionProto (immutable
-// once compiled). Like the replicated cache it grows with every distinct
-// script until SCRIPT FLUSH.
-var protoCache sync.Map
-
-func compileScript(sha string, body []byte) (*lua.FunctionProto, error) {
-	if p, ok := protoCache.Load(sha); ok {
+// compile returns the script's compiled code, from the executor's cache
+// if it was compiled before.
+func (x *Executor) compile(sha string, body []byte) (*lua.FunctionProto, error) {
+	if p, ok := x.protos.Load(sha); ok {
 		return p.(*lua.FunctionProto), nil
 	}
 	chunk, err := parse.Parse(strings.NewReader(string(body)), "user_script")
@@ -84,13 +122,13 @@ func compileScript(sha string, body []byte) (*lua.FunctionProto, error) {
 	if err != nil {
 		return nil, err
 	}
-	protoCache.Store(sha, p)
+	x.protos.Store(sha, p)
 	return p, nil
 }
 
 // execScript runs EVAL or EVALSHA: Args[0] is the body or the SHA, then N
 // keys, then the arguments.
-func execScript(ks *keyspace.Keyspace, h Header, c *Cmd) Result {
+func execScript(v env, c *Cmd) Result {
 	var body []byte
 	var sha string
 	if c.Op == OpEval {
@@ -99,22 +137,23 @@ func execScript(ks *keyspace.Keyspace, h Header, c *Cmd) Result {
 	} else {
 		sha = strings.ToLower(string(c.Args[0]))
 		var ok bool
-		if body, ok = ks.Script(sha); !ok {
+		if body, ok = v.ks.Script(sha); !ok {
 			return resErr(ErrNoScript)
 		}
 	}
-	proto, err := compileScript(sha, body)
+	proto, err := v.x.compile(sha, body)
 	if err != nil {
-		return resErr(ReplyError("ERR Error compiling script (new function): " + oneLine(err.Error())))
+		return resErr(compileError(err))
 	}
 	if c.Op == OpEval {
-		ks.StoreScript(sha, body)
+		v.ks.StoreScript(sha, body)
 	}
-	r := &scriptRun{ks: ks, h: h, db: c.DB, sha: sha}
+	r := &scriptRun{x: v.x, ks: v.ks, h: v.h, db: c.DB, sha: sha}
 	return r.run(proto, c.Args[1:1+c.N], c.Args[1+c.N:])
 }
 
 type scriptRun struct {
+	x     *Executor
 	ks    *keyspace.Keyspace
 	h     Header
 	db    uint8
@@ -313,19 +352,24 @@ func (r *scriptRun) call(L *lua.LState, raise bool) int {
 			return fail("ERR Lua redis lib command arguments must be strings or integers")
 		}
 	}
-	b := callBuilder.Load()
-	if b == nil {
+	if r.x.calls == nil {
 		return fail("ERR Unknown Redis command called from script")
 	}
-	cmd, render, msg := (*b)(r.db, args)
+	cmd, render, msg := r.x.calls(r.db, args)
 	if msg != "" {
 		return fail(msg)
 	}
+	// The table is reached through the executor, not cmd.Op's methods:
+	// this function is in the table (see table.go).
+	row := r.x.row(cmd.Op)
 	var res Result
-	if cmd.Op.DenyOOM() && overMemory(r.ks, r.h) {
+	switch {
+	case row == nil || row.flags&opNoScript != 0:
+		res = resErr(ErrUnknownCommand)
+	case row.flags&opDenyOOM != 0 && overMemory(r.ks, r.h):
 		res = resErr(ErrOOM)
-	} else {
-		res = exec(r.ks, r.h.Now, &cmd)
+	default:
+		res = r.x.exec(r.ks, r.h, &cmd)
 	}
 	if cmd.Op == OpPublish {
 		// The receiver count is this node's: a script that branched on it

@@ -1,0 +1,143 @@
+package command
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+
+	"github.com/hatcheck/hatcheck/internal/keyspace"
+)
+
+// Hashes: HSET (and HSETNX, HMSET), HDEL, HINCRBY and the reads.
+var hashOps = []opRow{
+	{op: OpHSet, name: "hset", flags: opWrite | opDenyOOM, args: argShape{2, 2}, exec: execHSet},
+	{op: OpHDel, name: "hdel", flags: opWrite, args: argShape{1, 1}, exec: execHDel},
+	{op: OpHIncrBy, name: "hincrby", flags: opWrite | opDenyOOM, args: argShape{1, 1}, exec: execHIncrBy},
+	{op: OpHGet, name: "hget", args: argShape{1, 1}, exec: execHGet},
+	{op: OpHMGet, name: "hmget", args: argShape{1, 1}, exec: execHMGet},
+	{op: OpHGetAll, name: "hgetall", exec: execHGetAll},
+	{op: OpHKeys, name: "hkeys", exec: execHGetAll},
+	{op: OpHVals, name: "hvals", exec: execHGetAll},
+	{op: OpHLen, name: "hlen", exec: execHGetAll},
+	{op: OpHExists, name: "hexists", args: argShape{1, 1}, exec: execHGet},
+	{op: OpHStrLen, name: "hstrlen", args: argShape{1, 1}, exec: execHGet},
+}
+
+func execHSet(v env, c *Cmd) Result {
+	h, exp, err := hashOf(v)
+	if err != nil {
+		return resErr(err)
+	}
+	if c.Has(FlagNX) {
+		if _, ok := h.Get(string(c.Args[0])); ok {
+			return resInt(0)
+		}
+	}
+	nh, added := h.With(cloneAll(c.Args))
+	v.ks.Put(v.db, v.key, &keyspace.Entry{Type: keyspace.TypeHash, Hash: nh, ExpireAt: exp}, v.h.Now)
+	v.ks.Notify(v.db, keyspace.EventHash, "hset", v.key)
+	return resInt(int64(added))
+}
+
+func execHDel(v env, c *Cmd) Result {
+	h, exp, err := hashOf(v)
+	if err != nil || h == nil {
+		return errOrZero(err)
+	}
+	nh, n := h.Without(c.Args)
+	putOrDelete(v.ks, v.db, v.key, v.h.Now, nh.Len(), &keyspace.Entry{Type: keyspace.TypeHash, Hash: nh, ExpireAt: exp})
+	if n > 0 {
+		v.ks.Notify(v.db, keyspace.EventHash, "hdel", v.key)
+		if nh.Len() == 0 {
+			v.ks.Notify(v.db, keyspace.EventGeneric, "del", v.key)
+		}
+	}
+	return resInt(int64(n))
+}
+
+func execHIncrBy(v env, c *Cmd) Result {
+	h, exp, err := hashOf(v)
+	if err != nil {
+		return resErr(err)
+	}
+	var cur int64
+	if val, ok := h.Get(string(c.Args[0])); ok {
+		if cur, ok = ParseInt(val); !ok {
+			return resErr(ErrHashNotInteger)
+		}
+	}
+	if (c.N > 0 && cur > math.MaxInt64-c.N) || (c.N < 0 && cur < math.MinInt64-c.N) {
+		return resErr(ErrOverflow)
+	}
+	cur += c.N
+	nh, _ := h.With([][]byte{bytes.Clone(c.Args[0]), strconv.AppendInt(nil, cur, 10)})
+	v.ks.Put(v.db, v.key, &keyspace.Entry{Type: keyspace.TypeHash, Hash: nh, ExpireAt: exp}, v.h.Now)
+	v.ks.Notify(v.db, keyspace.EventHash, "hincrby", v.key)
+	return resInt(cur)
+}
+
+// execHGet is HGET, HEXISTS and HSTRLEN: one field.
+func execHGet(v env, c *Cmd) Result {
+	h, _, err := hashOf(v)
+	if err != nil {
+		return resErr(err)
+	}
+	val, ok := h.Get(string(c.Args[0]))
+	switch c.Op {
+	case OpHExists:
+		return resBool(ok)
+	case OpHStrLen:
+		return resInt(int64(len(val)))
+	}
+	if !ok {
+		return resNil
+	}
+	return resBulk(val)
+}
+
+func execHMGet(v env, c *Cmd) Result {
+	h, _, err := hashOf(v)
+	if err != nil {
+		return resErr(err)
+	}
+	out := make([]Result, len(c.Args))
+	for i, f := range c.Args {
+		out[i] = resNil
+		if val, ok := h.Get(string(f)); ok {
+			out[i] = resBulk(val)
+		}
+	}
+	return Result{Kind: KindArray, Array: out}
+}
+
+// execHGetAll is HGETALL, HKEYS, HVALS and HLEN: the whole hash.
+func execHGetAll(v env, c *Cmd) Result {
+	h, _, err := hashOf(v)
+	if err != nil {
+		return resErr(err)
+	}
+	if c.Op == OpHLen {
+		return resInt(int64(h.Len()))
+	}
+	out := []Result{}
+	h.Each(func(f string, val []byte) bool {
+		if c.Op != OpHVals {
+			out = append(out, resBulk([]byte(f)))
+		}
+		if c.Op != OpHKeys {
+			out = append(out, resBulk(val))
+		}
+		return true
+	})
+	return Result{Kind: KindArray, Array: out}
+}
+
+// hashOf is the command's key as a hash: nil if it does not exist,
+// ErrWrongType if it holds another type.
+func hashOf(v env) (*keyspace.Hash, int64, error) {
+	e, err := entryOf(v, keyspace.TypeHash)
+	if e == nil {
+		return nil, 0, err
+	}
+	return e.Hash, e.ExpireAt, nil
+}

@@ -1,0 +1,85 @@
+package command
+
+import (
+	"testing"
+
+	"github.com/hatcheck/hatcheck/internal/keyspace"
+)
+
+// The op table must keep every property the log format and the executor
+// had before it existed. These are the rules as they were written then
+// (range arithmetic and lists), frozen here: a row that disagrees changes
+// how old log entries decode or apply.
+func TestOpTableKeepsTheFormatRules(t *testing.T) {
+	oldIsWrite := func(o Op) bool {
+		return (o > OpInvalid && o < opFirstRead) || (o >= OpMCStore && o < opEnd && o != OpScriptExists && o != OpWatchState)
+	}
+	oldDenyOOM := map[Op]bool{OpSet: true, OpMSet: true, OpAppend: true, OpIncrBy: true, OpHSet: true, OpHIncrBy: true, OpSAdd: true, OpMCStore: true, OpMCIncr: true}
+	oldShape := map[Op]argShape{
+		OpSet: {1, 1}, OpMSet: {2, 2}, OpDel: {1, 1}, OpAppend: {1, 1}, OpRename: {1, 1},
+		OpHSet: {2, 2}, OpHDel: {1, 1}, OpHIncrBy: {1, 1}, OpSAdd: {1, 1}, OpSRem: {1, 1},
+		OpMGet: {1, 1}, OpExists: {1, 1}, OpKeys: {1, 1}, OpScan: {3, 1}, OpHGet: {1, 1},
+		OpHMGet: {1, 1}, OpHExists: {1, 1}, OpHStrLen: {1, 1}, OpSIsMember: {1, 1}, OpSMIsMember: {1, 1},
+		OpMCStore: {1, 1},
+		OpEval:    {1, 1}, OpEvalSha: {1, 1}, OpScriptLoad: {1, 1}, OpScriptExists: {1, 1}, OpPublish: {2, 2},
+		OpWatchState: {1, 1}, OpWatchCheck: {1, 1},
+	}
+	names := map[string]Op{}
+	for o := OpInvalid + 1; o < opEnd; o++ {
+		if o == opFirstRead {
+			if o.Valid() {
+				t.Fatal("the read marker is a command")
+			}
+			continue
+		}
+		if !o.Valid() {
+			t.Errorf("op %d has no row", o)
+			continue
+		}
+		row := ops[o]
+		if prev, dup := names[row.name]; dup {
+			t.Errorf("ops %d and %d are both named %q", prev, o, row.name)
+		}
+		names[row.name] = o
+		if o.IsWrite() != oldIsWrite(o) {
+			t.Errorf("%s: IsWrite %v", row.name, o.IsWrite())
+		}
+		if o.DenyOOM() != oldDenyOOM[o] {
+			t.Errorf("%s: DenyOOM %v", row.name, o.DenyOOM())
+		}
+		if o.hasItemFields() != (o >= OpMCStore) {
+			t.Errorf("%s: item fields in the encoding %v", row.name, o.hasItemFields())
+		}
+		want, ok := oldShape[o]
+		if !ok {
+			want = argShape{0, 1}
+		}
+		if row.args != want {
+			t.Errorf("%s: argument shape %v, want %v", row.name, row.args, want)
+		}
+	}
+	if Op(opEnd).Valid() || OpInvalid.Valid() {
+		t.Error("out-of-range op valid")
+	}
+}
+
+func TestOpTableRefusesDuplicates(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("an op listed twice was accepted")
+		}
+	}()
+	newOpTable(stringOps, stringOps[:1])
+}
+
+// Dispatch through the table costs no allocation: a GET allocates its key
+// as a string and the copy of its value, as it did before the table.
+func TestReadDispatchDoesNotAllocate(t *testing.T) {
+	ks := keyspace.New(16)
+	key := []byte("PHPREDIS_SESSION:0123456789abcdef0123456789abcdef")
+	testExec.Apply(ks, Header{Now: 1}, Tx{{Op: OpSet, Key: key, Args: [][]byte{make([]byte, 1024)}}})
+	c := &Cmd{Op: OpGet, Key: key}
+	if n := testing.AllocsPerRun(100, func() { testExec.Read(ks, 2, c) }); n > 2 {
+		t.Fatalf("a GET allocates %v times", n)
+	}
+}

@@ -1,0 +1,169 @@
+package redis
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/hatcheck/hatcheck/internal/command"
+)
+
+// Keys: the generic commands, on a key of any type or on the keyspace.
+func keyCommands() []*cmdSpec {
+	const w, r, acl = flagWrite, flagReadOnly, aclKeyspace
+	return []*cmdSpec{
+		{name: "del", arity: -2, flags: w, acl: acl, keys: allKeys, tips: tipsMultiShardSum, build: buildKeys(command.OpDel)},
+		{name: "unlink", arity: -2, flags: w | flagFast, acl: acl, keys: allKeys, tips: tipsMultiShardSum, build: buildKeys(command.OpDel)},
+		{name: "exists", arity: -2, flags: r | flagFast, acl: acl, keys: allKeys, tips: tipsMultiShardSum, build: buildKeys(command.OpExists)},
+		{name: "expire", arity: -3, flags: w | flagFast, acl: acl, keys: oneKey, build: buildExpire(true, false, "expire")},
+		{name: "pexpire", arity: -3, flags: w | flagFast, acl: acl, keys: oneKey, build: buildExpire(false, false, "pexpire")},
+		{name: "expireat", arity: -3, flags: w | flagFast, acl: acl, keys: oneKey, build: buildExpire(true, true, "expireat")},
+		{name: "pexpireat", arity: -3, flags: w | flagFast, acl: acl, keys: oneKey, build: buildExpire(false, true, "pexpireat")},
+		{name: "persist", arity: 2, flags: w | flagFast, acl: acl, keys: oneKey, build: buildOneKey(command.OpPersist)},
+		{name: "ttl", arity: 2, flags: r | flagFast, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildTTL(0)},
+		{name: "pttl", arity: 2, flags: r | flagFast, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildTTL(command.FlagMillis)},
+		{name: "expiretime", arity: 2, flags: r | flagFast, acl: acl, keys: oneKey, build: buildTTL(command.FlagAbs)},
+		{name: "pexpiretime", arity: 2, flags: r | flagFast, acl: acl, keys: oneKey, build: buildTTL(command.FlagAbs | command.FlagMillis)},
+		{name: "type", arity: 2, flags: r | flagFast, acl: acl, keys: oneKey, build: buildOneKey(command.OpType)},
+		{name: "rename", arity: 3, flags: w, acl: acl, keys: keyPos{1, 2, 1}, build: buildRename(false)},
+		{name: "renamenx", arity: 3, flags: w | flagFast, acl: acl, keys: keyPos{1, 2, 1}, build: buildRename(true)},
+		{name: "keys", arity: 2, flags: r, acl: acl | aclDangerous, tips: []string{policyAllShards, "nondeterministic_output_order"}, build: buildNoKey(command.OpKeys)},
+		{name: "scan", arity: -2, flags: r, acl: acl, tips: []string{"nondeterministic_output", "request_policy:special"}, build: buildScan},
+		{name: "dbsize", arity: 1, flags: r | flagFast, acl: acl, tips: []string{policyAllShards, "response_policy:agg_sum"}, build: buildNoKey(command.OpDBSize)},
+		{name: "flushdb", arity: -1, flags: w, acl: acl | aclDangerous, tips: tipsAllShardsSucceeded, build: buildFlush(command.OpFlushDB)},
+		{name: "flushall", arity: -1, flags: w, acl: acl | aclDangerous, tips: tipsAllShardsSucceeded, build: buildFlush(command.OpFlushAll)},
+	}
+}
+
+// Command tips several commands share (redis 7.0's).
+const (
+	policyMultiShard = "request_policy:multi_shard"
+	policyAllShards  = "request_policy:all_shards"
+)
+
+var (
+	tipsMultiShard         = []string{policyMultiShard}
+	tipsMultiShardSum      = []string{policyMultiShard, "response_policy:agg_sum"}
+	tipsAllShardsSucceeded = []string{policyAllShards, "response_policy:all_succeeded"}
+	tipsNondeterministic   = []string{"nondeterministic_output"}
+	tipsOutputOrder        = []string{"nondeterministic_output_order"}
+)
+
+func buildExpire(seconds, abs bool, name string) func(c *conn, a [][]byte) (command.Cmd, string) {
+	return func(c *conn, a [][]byte) (command.Cmd, string) {
+		cmd := c.cmd(command.OpExpire, a[1])
+		if msg := c.keyCheck(a[1]); msg != "" {
+			return cmd, msg
+		}
+		for _, o := range a[3:] {
+			switch strings.ToUpper(string(o)) {
+			case "NX":
+				cmd.Flags |= command.FlagNX
+			case "XX":
+				cmd.Flags |= command.FlagXX
+			case "GT":
+				cmd.Flags |= command.FlagGT
+			case "LT":
+				cmd.Flags |= command.FlagLT
+			default:
+				return cmd, "ERR Unsupported option " + string(o)
+			}
+		}
+		if cmd.Has(command.FlagNX) && cmd.Flags&(command.FlagXX|command.FlagGT|command.FlagLT) != 0 {
+			return cmd, "ERR NX and XX, GT or LT options at the same time are not compatible"
+		}
+		if cmd.Has(command.FlagGT | command.FlagLT) {
+			return cmd, "ERR GT and LT options at the same time are not compatible"
+		}
+		n, ok := parseInt(a[2])
+		if !ok {
+			return cmd, errNotInteger
+		}
+		// Unlike SET, EXPIRE takes zero and negative times: the key is
+		// deleted at once.
+		if seconds {
+			if n > math.MaxInt64/1000 || n < math.MinInt64/1000 {
+				return cmd, invalidExpire(name)
+			}
+			n *= 1000
+		}
+		cmd.N = n
+		if abs {
+			cmd.Flags |= command.FlagExpireAbs
+		} else {
+			cmd.Flags |= command.FlagExpireRel
+		}
+		return cmd, ""
+	}
+}
+
+func buildTTL(flags uint32) func(c *conn, a [][]byte) (command.Cmd, string) {
+	return func(c *conn, a [][]byte) (command.Cmd, string) {
+		cmd := c.cmd(command.OpTTL, a[1])
+		cmd.Flags = flags
+		return cmd, c.keyCheck(a[1])
+	}
+}
+
+func buildRename(nx bool) func(c *conn, a [][]byte) (command.Cmd, string) {
+	return func(c *conn, a [][]byte) (command.Cmd, string) {
+		cmd := c.cmd(command.OpRename, a[1], a[2])
+		if nx {
+			cmd.Flags = command.FlagNX
+		}
+		return cmd, c.keyCheck(a[1], a[2])
+	}
+}
+
+func buildScan(c *conn, a [][]byte) (command.Cmd, string) {
+	cursor, err := strconv.ParseUint(string(a[1]), 10, 64)
+	if err != nil {
+		return command.Cmd{}, "ERR invalid cursor"
+	}
+	var pattern, typ []byte
+	count := int64(10)
+	for i := 2; i < len(a); i += 2 {
+		if i+1 >= len(a) {
+			return command.Cmd{}, errSyntax
+		}
+		switch strings.ToUpper(string(a[i])) {
+		case "MATCH":
+			pattern = a[i+1]
+			if bytes.Equal(pattern, []byte("*")) {
+				pattern = nil
+			}
+		case "COUNT":
+			n, ok := parseInt(a[i+1])
+			if !ok {
+				return command.Cmd{}, errNotInteger
+			}
+			if n < 1 {
+				return command.Cmd{}, errSyntax
+			}
+			count = n
+		case "TYPE":
+			typ = bytes.ToLower(a[i+1])
+		default:
+			return command.Cmd{}, errSyntax
+		}
+	}
+	if count > 1<<20 {
+		count = 1 << 20
+	}
+	cmd := c.cmd(command.OpScan, nil, pattern, typ, strconv.AppendInt(nil, count, 10))
+	cmd.N = int64(cursor)
+	if cursor >= 1<<62 {
+		cmd.N = 1 << 62
+	}
+	return cmd, ""
+}
+
+func buildFlush(op command.Op) func(c *conn, a [][]byte) (command.Cmd, string) {
+	return func(c *conn, a [][]byte) (command.Cmd, string) {
+		if len(a) > 2 || (len(a) == 2 && !eq(a[1], "ASYNC") && !eq(a[1], "SYNC")) {
+			return command.Cmd{}, errSyntax
+		}
+		return c.cmd(op, nil), ""
+	}
+}

@@ -1,0 +1,66 @@
+package redis
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestTableRefusesDuplicates(t *testing.T) {
+	tb := newTable()
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(r.(string), "registered twice") {
+			t.Fatalf("a command registered twice: %v", r)
+		}
+	}()
+	tb.add(&cmdSpec{name: "get", arity: 2, run: func(*conn, [][]byte) {}})
+}
+
+// The hot path looks every request's command up: that must not allocate.
+func TestLookupDoesNotAllocate(t *testing.T) {
+	tb := newTable()
+	name := []byte("HGetAll")
+	if n := testing.AllocsPerRun(100, func() {
+		if tb.lookup(name) == nil {
+			t.Fatal("HGETALL not found")
+		}
+	}); n != 0 {
+		t.Fatalf("lookup allocates %v times", n)
+	}
+}
+
+func TestFlagAndCategoryNames(t *testing.T) {
+	if len(flagNames) != 16 || 1<<len(flagNames) > int(flagNoQueue) {
+		t.Fatalf("%d flag names for redis's flags, below hatcheck's own", len(flagNames))
+	}
+	if 1<<(len(aclNames)-1) != int(aclScripting) {
+		t.Fatalf("%d ACL category names", len(aclNames))
+	}
+}
+
+// Data commands agree with the op they build: a command redis calls
+// read-only never builds a write, and every key-taking command says where
+// its keys are.
+func TestDataCommandsAgreeWithTheirOps(t *testing.T) {
+	tb := newTable()
+	c := &conn{srv: &Server{cfg: scriptLimits, cmds: tb}}
+	for _, name := range tb.names {
+		s := tb.byName[name]
+		if !s.data {
+			continue
+		}
+		args := [][]byte{[]byte(name)}
+		for len(args) < max(s.arity, -s.arity) {
+			args = append(args, []byte("1"))
+		}
+		cmd, msg := s.build(c, args)
+		if msg != "" {
+			continue
+		}
+		if s.flags&flagReadOnly != 0 && cmd.Op.IsWrite() {
+			t.Errorf("%s is read-only but builds a write", name)
+		}
+		if cmd.Key != nil && s.keys.first != 1 {
+			t.Errorf("%s builds a keyed command but reports no first key", name)
+		}
+	}
+}
