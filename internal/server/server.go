@@ -296,7 +296,12 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger, banner io.
 		return err
 	}
 	for _, l := range s.Listeners() {
-		fmt.Fprintln(banner, "hatcheck: "+l)
+		if cfg.LogFormat == "json" {
+			// One format on every line: log collectors parse stdout too.
+			logger.Info("listening", "on", l)
+		} else {
+			fmt.Fprintln(banner, "hatcheck: "+l)
+		}
 	}
 	select {
 	case <-ctx.Done():

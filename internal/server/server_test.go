@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -594,4 +596,60 @@ func TestBusyPortsReportedTogetherBeforeDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+}
+
+// lockedBuffer is a bytes.Buffer safe for the logger's and the test's
+// goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// With --log-format json every line hatcheck prints is JSON: the listeners
+// are logged, not printed as a banner; with text they are the banner.
+func TestRunPrintsOneFormat(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		cfg := servertest.Options(t)
+		cfg.LogFormat = format
+		var logs lockedBuffer
+		var banner lockedBuffer
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- server.Run(ctx, cfg, server.NewLogger(cfg, &logs), &banner) }()
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(logs.String()+banner.String(), "redis protocol on") {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not started: %s", format, logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if format == "json" {
+			if banner.String() != "" {
+				t.Errorf("json: plain text on stdout: %q", banner.String())
+			}
+			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+				if !json.Valid([]byte(line)) {
+					t.Errorf("json: a line that is not JSON: %q", line)
+				}
+			}
+		} else if !strings.HasPrefix(banner.String(), "hatcheck: redis protocol on ") {
+			t.Errorf("text: banner %q", banner.String())
+		}
+	}
 }

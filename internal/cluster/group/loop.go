@@ -198,7 +198,11 @@ func (g *Group) softState(ss *raft.SoftState, rounds map[uint64]*readRound) {
 		}
 		st := g.rn.BasicStatus()
 		g.term.Store(st.Term)
-		g.log.Info("leader changed", "leader", ss.Lead, "term", st.Term, "state", ss.RaftState.String())
+		name := "" // none while no leader is known
+		if m, ok := g.members.get(ss.Lead); ok {
+			name = m.Name
+		}
+		g.log.Info("leader changed", "leader", name, "leader_id", ss.Lead, "term", st.Term, "state", ss.RaftState.String())
 		if g.cfg.OnLeaderChange != nil {
 			g.cfg.OnLeaderChange(ss.Lead, st.Term)
 		}
