@@ -1,0 +1,354 @@
+package rdb
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/hatcheck/hatcheck/internal/transcript"
+)
+
+func TestCRC64IsRedis(t *testing.T) {
+	if got := crcUpdate(0, []byte("123456789")); got != 0xe9c6d914c4b8d9ca {
+		t.Fatalf("crc64(123456789) = %#x, want redis's 0xe9c6d914c4b8d9ca", got)
+	}
+}
+
+// sample is one of each type, with what makes them hard: binary and empty
+// strings, lengths past each length-encoding width, expiry, flags,
+// several databases, infinite scores.
+func sample() []*Record {
+	big := bytes.Repeat([]byte("0123456789"), 7000) // a 32-bit length
+	mid := bytes.Repeat([]byte("x"), 300)             // a 14-bit length
+	return []*Record{
+		{DB: 0, Key: []byte("s"), Type: String, Str: []byte("hello")},
+		{DB: 0, Key: []byte("bin\x00\xff"), Type: String, Str: []byte("\x00\r\n\xff")},
+		{DB: 0, Key: []byte("empty"), Type: String, Str: []byte{}},
+		{DB: 0, Key: []byte("big"), Type: String, Str: big, ExpireAt: 4102444800000},
+		{DB: 0, Key: []byte("mc"), Type: String, Str: []byte("a:1:{}"), Flags: 3},
+		{DB: 3, Key: []byte("h"), Type: Hash, Pairs: [][]byte{[]byte("f1"), []byte("v1"), []byte("f2"), mid}},
+		{DB: 3, Key: []byte("set"), Type: Set, Elems: [][]byte{[]byte("a"), []byte("b"), []byte("12")}},
+		{DB: 3, Key: []byte("l"), Type: List, Elems: [][]byte{[]byte("x"), []byte("y"), []byte("x")}, ExpireAt: 4102444800123},
+		{DB: 15, Key: []byte("z"), Type: ZSet, Members: [][]byte{[]byte("a"), []byte("b"), []byte("c")}, Scores: []float64{1.5, math.Inf(1), math.Inf(-1)}},
+	}
+}
+
+func writeFile(t *testing.T, path string, recs []*Record) {
+	t.Helper()
+	var b bytes.Buffer
+	w := NewWriter(&b, "hatcheck-ver", "test")
+	for _, r := range recs {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readAll(t *testing.T, data []byte) []*Record {
+	t.Helper()
+	var got []*Record
+	if err := Read(bytes.NewReader(data), func(r *Record) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.rdb")
+	want := sample()
+	writeFile(t, path, want)
+	data, _ := os.ReadFile(path)
+	got := readAll(t, data)
+	if len(got) != len(want) {
+		t.Fatalf("%d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := *got[i], *want[i]
+		if len(w.Str) == 0 && w.Type == String {
+			w.Str, g.Str = nil, nil
+		}
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("record %d:\n got %+v\nwant %+v", i, g, w)
+		}
+	}
+}
+
+func TestCorruptFilesAreRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.rdb")
+	writeFile(t, path, sample())
+	good, _ := os.ReadFile(path)
+	flip := bytes.Clone(good)
+	flip[40] ^= 0x01
+	// Every truncation, and a flipped bit, fail with ErrBadFile; nothing panics.
+	for n := 0; n < len(good)-1; n += 1 + n/50 {
+		err := Read(bytes.NewReader(good[:n]), func(*Record) error { return nil })
+		if !errors.Is(err, ErrBadFile) {
+			t.Fatalf("truncated at %d: %v", n, err)
+		}
+	}
+	if err := Read(bytes.NewReader(flip), func(*Record) error { return nil }); !errors.Is(err, ErrBadFile) {
+		t.Fatalf("flipped bit: %v", err)
+	}
+	if err := Read(strings.NewReader("REDIS0099"), func(*Record) error { return nil }); !errors.Is(err, ErrBadFile) {
+		t.Fatalf("future version: %v", err)
+	}
+	stop := errors.New("stop")
+	if err := Read(bytes.NewReader(good), func(*Record) error { return stop }); err != stop {
+		t.Fatalf("fn's error: %v", err)
+	}
+}
+
+func startRedis(t *testing.T, dir, file string) *goredis.Client {
+	t.Helper()
+	bin := transcript.Reference(t, "redis-server", "redis-server", false)
+	if bin == "" {
+		t.Skip("redis-server not installed")
+	}
+	port := transcript.FreePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	transcript.StartServer(t, addr, bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--dbfilename", file, "--appendonly", "no", "--save", "")
+	c := goredis.NewClient(&goredis.Options{Addr: addr, Protocol: 2})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestRedisServerLoadsWhatWeWrite: the way out. redis-server 7.0 starts on
+// a file Writer wrote and serves every key as it was.
+func TestRedisServerLoadsWhatWeWrite(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "out.rdb"), sample())
+	c := startRedis(t, dir, "out.rdb")
+	ctx := context.Background()
+	check := func(what string, got, want any) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s = %#v, want %#v", what, got, want)
+		}
+	}
+	v, _ := c.Get(ctx, "s").Result()
+	check("GET s", v, "hello")
+	v, _ = c.Get(ctx, "bin\x00\xff").Result()
+	check("GET bin", v, "\x00\r\n\xff")
+	v, _ = c.Get(ctx, "big").Result()
+	check("len GET big", len(v), 70000)
+	pttl, _ := c.PExpireTime(ctx, "big").Result()
+	check("PEXPIRETIME big", pttl, 4102444800000*time.Millisecond)
+	v, _ = c.Get(ctx, "mc").Result()
+	check("GET mc", v, "a:1:{}")
+	c3 := goredis.NewClient(&goredis.Options{Addr: c.Options().Addr, DB: 3, Protocol: 2})
+	defer c3.Close()
+	h, _ := c3.HGetAll(ctx, "h").Result()
+	check("HGETALL h", h, map[string]string{"f1": "v1", "f2": strings.Repeat("x", 300)})
+	m, _ := c3.SMembers(ctx, "set").Result()
+	slices.Sort(m)
+	check("SMEMBERS set", m, []string{"12", "a", "b"})
+	l, _ := c3.LRange(ctx, "l", 0, -1).Result()
+	check("LRANGE l", l, []string{"x", "y", "x"})
+	c15 := goredis.NewClient(&goredis.Options{Addr: c.Options().Addr, DB: 15, Protocol: 2})
+	defer c15.Close()
+	z, _ := c15.ZRangeWithScores(ctx, "z", 0, -1).Result()
+	check("ZRANGE z", z, []goredis.Z{{Score: math.Inf(-1), Member: "c"}, {Score: 1.5, Member: "a"}, {Score: math.Inf(1), Member: "b"}})
+	n, _ := c.DBSize(ctx).Result()
+	check("DBSIZE 0", n, int64(5))
+}
+
+// TestWeReadWhatRedisServerWrites: the way in. redis-server 7.0 saves
+// every type in its compact and its large encodings (integers, LZF,
+// listpacks, intsets, quicklists, skiplists, hash tables), and Read gives
+// back what was written.
+func TestWeReadWhatRedisServerWrites(t *testing.T) {
+	dir := t.TempDir()
+	c := startRedis(t, dir, "dump.rdb")
+	ctx := context.Background()
+	want := map[string]*Record{}
+	add := func(db int, r *Record) {
+		r.DB = db
+		want[fmt.Sprint(db, "/", string(r.Key))] = r
+	}
+	do := func(db int, args ...any) {
+		t.Helper()
+		if err := c.Do(ctx, "SELECT", db).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Do(ctx, args...).Err(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	c = goredis.NewClient(&goredis.Options{Addr: c.Options().Addr, Protocol: 2, PoolSize: 1})
+	defer c.Close()
+	long := strings.Repeat("compressible ", 100)
+	for key, val := range map[string]string{"int": "12345", "neg": "-7", "int32": "2000000000", "big64": "9000000000000", "lzf": long, "bin": "\x00\xff"} {
+		do(0, "SET", key, val)
+		add(0, &Record{Key: []byte(key), Type: String, Str: []byte(val)})
+	}
+	do(0, "SET", "ttl", "v", "PXAT", "4102444800000")
+	add(0, &Record{Key: []byte("ttl"), Type: String, Str: []byte("v"), ExpireAt: 4102444800000})
+
+	hash := func(n int) (args []any, pairs [][]byte) {
+		for i := range n {
+			f, v := fmt.Sprint("f", i), fmt.Sprint(i*1000003)
+			args = append(args, f, v)
+			pairs = append(pairs, []byte(f), []byte(v))
+		}
+		return
+	}
+	for key, n := range map[string]int{"hsmall": 3, "hbig": 300} {
+		args, pairs := hash(n)
+		do(1, append([]any{"HSET", key}, args...)...)
+		add(1, &Record{Key: []byte(key), Type: Hash, Pairs: pairs})
+	}
+	for key, elems := range map[string][]string{
+		"sint":  {"1", "-5", "70000", "5000000000"},
+		"sstr":  {"a", "b"},
+		"sbig":  numbered("m", 600),
+		"sbigi": numbered("", 600),
+	} {
+		args := []any{"SADD", key}
+		var es [][]byte
+		for _, e := range elems {
+			args = append(args, e)
+			es = append(es, []byte(e))
+		}
+		do(2, args...)
+		add(2, &Record{Key: []byte(key), Type: Set, Elems: es})
+	}
+	for key, elems := range map[string][]string{"lsmall": {"a", "1", "-300", "b"}, "lbig": numbered("item-", 5000)} {
+		args := []any{"RPUSH", key}
+		var es [][]byte
+		for _, e := range elems {
+			args = append(args, e)
+			es = append(es, []byte(e))
+		}
+		do(3, args...)
+		add(3, &Record{Key: []byte(key), Type: List, Elems: es})
+	}
+	for key, n := range map[string]int{"zsmall": 3, "zbig": 400} {
+		args := []any{"ZADD", key}
+		r := &Record{Key: []byte(key), Type: ZSet}
+		for i := range n {
+			s := float64(i) + 0.25
+			if i == 1 {
+				s = math.Inf(1)
+			}
+			args = append(args, s, fmt.Sprint("z", i))
+			r.Members = append(r.Members, []byte(fmt.Sprint("z", i)))
+			r.Scores = append(r.Scores, s)
+		}
+		do(4, args...)
+		add(4, r)
+	}
+	// The premise: redis holds these in every encoding it saves.
+	encodings := map[string]bool{}
+	for id := range want {
+		db, key, _ := strings.Cut(id, "/")
+		do(0, "SELECT", db)
+		enc, err := c.ObjectEncoding(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		encodings[enc] = true
+	}
+	for _, enc := range []string{"int", "embstr", "raw", "listpack", "hashtable", "intset", "quicklist", "skiplist"} {
+		if !encodings[enc] {
+			t.Errorf("no key is %s-encoded in redis-server (encodings: %v)", enc, encodings)
+		}
+	}
+	if err := c.Save(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "dump.rdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, data)
+	if len(got) != len(want) {
+		t.Errorf("%d keys read, want %d", len(got), len(want))
+	}
+	for _, g := range got {
+		id := fmt.Sprint(g.DB, "/", string(g.Key))
+		w := want[id]
+		if w == nil {
+			t.Errorf("unexpected key %s", id)
+			continue
+		}
+		normalize(g)
+		normalize(w)
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("%s (%s):\n got %.300v\nwant %.300v", id, g.Type, g, w)
+		}
+	}
+}
+
+func numbered(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprint(prefix, i)
+	}
+	return out
+}
+
+// normalize orders what has no order (set members, hash fields, sorted
+// set members by score) so that records compare.
+func normalize(r *Record) {
+	switch r.Type {
+	case Set:
+		slices.SortFunc(r.Elems, bytes.Compare)
+	case Hash:
+		type pair struct{ f, v []byte }
+		ps := make([]pair, 0, len(r.Pairs)/2)
+		for i := 0; i < len(r.Pairs); i += 2 {
+			ps = append(ps, pair{r.Pairs[i], r.Pairs[i+1]})
+		}
+		slices.SortFunc(ps, func(a, b pair) int { return bytes.Compare(a.f, b.f) })
+		r.Pairs = r.Pairs[:0]
+		for _, p := range ps {
+			r.Pairs = append(r.Pairs, p.f, p.v)
+		}
+	case ZSet:
+		idx := make([]int, len(r.Members))
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortFunc(idx, func(a, b int) int { return bytes.Compare(r.Members[a], r.Members[b]) })
+		ms, ss := make([][]byte, len(idx)), make([]float64, len(idx))
+		for i, j := range idx {
+			ms[i], ss[i] = r.Members[j], r.Scores[j]
+		}
+		r.Members, r.Scores = ms, ss
+	}
+}
+
+// FuzzRead: no input makes Read panic or allocate without bound.
+//
+//	go test ./internal/rdb -run XXX -fuzz FuzzRead -fuzztime 5m
+func FuzzRead(f *testing.F) {
+	var b bytes.Buffer
+	w := NewWriter(&b)
+	for _, r := range sample() {
+		_ = w.Write(r)
+	}
+	_ = w.Close()
+	f.Add(b.Bytes())
+	f.Add([]byte("REDIS0011\xfe\x00\x0d\x01k\x0b\x0b\x00\x00\x00\x01\x00\x02\x00\x00\x00\xff\xff"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_ = Read(bytes.NewReader(data), func(*Record) error { return nil })
+	})
+}
