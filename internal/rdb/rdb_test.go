@@ -31,7 +31,7 @@ func TestCRC64IsRedis(t *testing.T) {
 // several databases, infinite scores.
 func sample() []*Record {
 	big := bytes.Repeat([]byte("0123456789"), 7000) // a 32-bit length
-	mid := bytes.Repeat([]byte("x"), 300)             // a 14-bit length
+	mid := bytes.Repeat([]byte("x"), 300)           // a 14-bit length
 	return []*Record{
 		{DB: 0, Key: []byte("s"), Type: String, Str: []byte("hello")},
 		{DB: 0, Key: []byte("bin\x00\xff"), Type: String, Str: []byte("\x00\r\n\xff")},
