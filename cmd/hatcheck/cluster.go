@@ -79,7 +79,9 @@ type apiClient struct {
 	http           *http.Client
 }
 
-func (c apiClient) do(method, path string, form url.Values) ([]byte, error) {
+// open sends a request and returns the response of a 200, or the API's
+// error.
+func (c apiClient) open(method, path string, form url.Values) (*http.Response, error) {
 	req, err := http.NewRequest(method, c.base+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
@@ -92,21 +94,27 @@ func (c apiClient) do(method, path string, form url.Values) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
+	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return nil, fmt.Errorf("%s", e.Error)
+	}
+	return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+}
+
+func (c apiClient) do(method, path string, form url.Values) ([]byte, error) {
+	resp, err := c.open(method, path, form)
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("%s", e.Error)
-		}
-		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	return body, nil
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 }
 
 func (c apiClient) post(path, id string) error {

@@ -26,12 +26,13 @@ const usage = `usage: hatcheck [command] [flags]
 Commands:
   serve            run a node (the default when the first argument is a flag or absent)
   cluster          status, remove, transfer-leader: manage a running cluster
+  backup           write every key of a running cluster to an RDB file
+  restore          seed a new cluster's data dir from an RDB file (a backup, or redis-server's)
   bench            session-shaped load against a Redis or memcached server
   version          print the version (also --version)
   help             this text (also -h, --help)
 
-Run 'hatcheck serve -h', 'hatcheck cluster -h' or 'hatcheck bench -h' for a command's
-flags. Every serve flag is also an environment variable HATCHECK_<NAME> (dashes become
+Run 'hatcheck <command> -h' for a command's flags. Every serve flag is also an environment variable HATCHECK_<NAME> (dashes become
 underscores: HATCHECK_REDIS_ADDR, HATCHECK_REQUIREPASS) and a line "name value" in the
 file given with --config; flags beat the environment, which beats the file.
 `
@@ -75,6 +76,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCluster(args, stdout, stderr, os.Getenv)
 	case "bench":
 		return runBench(args, stdout, stderr, os.Getenv)
+	case "backup":
+		return runBackup(args, stdout, stderr, os.Getenv)
+	case "restore":
+		return runRestore(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hatcheck", server.Version)
 		return 0
@@ -82,6 +87,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "hatcheck: unknown command %q (want serve, cluster, bench or version)\n", sub)
+	fmt.Fprintf(stderr, "hatcheck: unknown command %q (want serve, cluster, backup, restore, bench or version)\n", sub)
 	return 2
 }

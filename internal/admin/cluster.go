@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"time"
 )
@@ -15,6 +16,13 @@ type Cluster interface {
 	TransferLeadership(ctx context.Context, id string) error
 }
 
+// Backuper is a Cluster that can stream a backup.
+type Backuper interface {
+	// Backup writes a consistent RDB file of every key to w and returns
+	// how many keys it holds.
+	Backup(ctx context.Context, w io.Writer) (int, error)
+}
+
 // clusterTimeout bounds one cluster API request.
 const clusterTimeout = 15 * time.Second
 
@@ -23,6 +31,7 @@ const clusterTimeout = 15 * time.Second
 //	GET  /cluster                       status (members, leader, indexes)
 //	POST /cluster/remove?id=ID          remove a member
 //	POST /cluster/transfer-leader[?id=ID]
+//	GET  /cluster/backup                an RDB file of every key (if c is a Backuper)
 //
 // With a password set, every request must carry it as HTTP basic auth (any
 // user name), as `hatcheck cluster` does.
@@ -58,6 +67,37 @@ func clusterRoutes(mux *http.ServeMux, c Cluster, password string) {
 	mux.HandleFunc("POST /cluster/transfer-leader", guard(func(w http.ResponseWriter, r *http.Request, ctx context.Context) {
 		result(w, c.TransferLeadership(ctx, r.FormValue("id")))
 	}))
+	if b, ok := c.(Backuper); ok {
+		mux.HandleFunc("GET /cluster/backup", guard(func(w http.ResponseWriter, r *http.Request, _ context.Context) {
+			// The stream may take longer than clusterTimeout: it ends with
+			// the client. Until its first byte an error is a JSON answer;
+			// after, the connection is cut, and the file's checksum tells
+			// the client it is incomplete.
+			sw := &startedWriter{w: w}
+			if _, err := b.Backup(r.Context(), sw); err != nil {
+				if !sw.started {
+					writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+					return
+				}
+				panic(http.ErrAbortHandler)
+			}
+		}))
+	}
+}
+
+// startedWriter sets the backup's headers before its first byte.
+type startedWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (s *startedWriter) Write(p []byte) (int, error) {
+	if !s.started {
+		s.started = true
+		s.w.Header().Set("Content-Type", "application/octet-stream")
+		s.w.Header().Set("Content-Disposition", `attachment; filename="hatcheck.rdb"`)
+	}
+	return s.w.Write(p)
 }
 
 func result(w http.ResponseWriter, err error) {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -189,6 +190,10 @@ func (c clusterAPI) Status(ctx context.Context) (any, error) {
 
 func (c clusterAPI) Remove(ctx context.Context, id string) error {
 	return c.node.Remove(ctx, id)
+}
+
+func (c clusterAPI) Backup(ctx context.Context, w io.Writer) (int, error) {
+	return c.node.Backup(ctx, w)
 }
 
 func (c clusterAPI) TransferLeadership(ctx context.Context, id string) error {

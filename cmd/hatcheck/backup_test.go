@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/hatcheck/hatcheck/internal/config"
+	"github.com/hatcheck/hatcheck/internal/server/servertest"
+	"github.com/hatcheck/hatcheck/internal/transcript"
+)
+
+// runEnv is run with HATCHECK_REQUIREPASS set for the subcommands that
+// read the environment.
+func runEnv(t *testing.T, pass string, args ...string) (int, string, string) {
+	t.Helper()
+	t.Setenv("HATCHECK_REQUIREPASS", pass)
+	var out, errOut strings.Builder
+	code := run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// mcSet stores a memcached item with client flags over the text protocol.
+func mcSet(t *testing.T, addr, pass, key, val string, flags int) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	if pass != "" { // hatcheck's text-protocol auth: a set of any key with "user pass"
+		fmt.Fprintf(c, "set auth 0 0 %d\r\nu %s\r\n", len(pass)+2, pass)
+		if line, _ := r.ReadString('\n'); line != "STORED\r\n" {
+			t.Fatalf("memcached auth: %q", line)
+		}
+	}
+	fmt.Fprintf(c, "set %s %d 0 %d\r\n%s\r\n", key, flags, len(val), val)
+	if line, _ := r.ReadString('\n'); line != "STORED\r\n" {
+		t.Fatalf("memcached set: %q", line)
+	}
+}
+
+func mcGet(t *testing.T, addr, key string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "get %s\r\n", key)
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return line
+}
+
+// TestBackupAndRestoreRoundTrip backs up a running node over its HTTP
+// port, restores the file into a new data dir, starts a node on it and
+// finds every key, its type, its expiry and its memcached flags.
+func TestBackupAndRestoreRoundTrip(t *testing.T) {
+	src := servertest.Start(t, func(c *config.Config) { c.RequirePass = "pw" })
+	ctx := context.Background()
+	rc := goredis.NewClient(&goredis.Options{Addr: src.RedisAddr(), Password: "pw", Protocol: 2})
+	defer rc.Close()
+	for i := range 300 {
+		if err := rc.Set(ctx, fmt.Sprint("sess:", i), strings.Repeat("v", i), time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc.HSet(ctx, "h", "f1", "v1", "f2", "v2")
+	rc.SAdd(ctx, "s", "a", "b", "c")
+	rc.Set(ctx, "forever", "x", 0)
+	rc.Set(ctx, "short", "gone soon", 10*time.Millisecond)
+	db2 := goredis.NewClient(&goredis.Options{Addr: src.RedisAddr(), Password: "pw", DB: 2, Protocol: 2})
+	defer db2.Close()
+	db2.Set(ctx, "in-db-2", "two", 0)
+	mcSet(t, src.MemcacheAddr(), "pw", "php-sess", "a:1:{s:1:\"x\";i:1;}", 42)
+	time.Sleep(20 * time.Millisecond) // "short" expires
+
+	file := filepath.Join(t.TempDir(), "b.rdb")
+	if code, _, stderr := runEnv(t, "wrong", "backup", "--http-addr", src.HTTPAddr(), file); code != 1 || !strings.Contains(stderr, "password required") {
+		t.Fatalf("backup with a wrong password: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Fatalf("a failed backup left a file: %v", err)
+	}
+	code, stdout, stderr := runEnv(t, "pw", "backup", file, "--http-addr", src.HTTPAddr())
+	if code != 0 || !strings.HasPrefix(stdout, "backed up 305 keys") {
+		t.Fatalf("backup: exit %d, %q, %q", code, stdout, stderr)
+	}
+	if leftovers, _ := filepath.Glob(file + ".*.tmp"); len(leftovers) != 0 {
+		t.Fatalf("temporary files left: %v", leftovers)
+	}
+
+	dir := filepath.Join(t.TempDir(), "restored")
+	code, stdout, stderr = runEnv(t, "", "restore", "--data-dir", dir, file)
+	if code != 0 || !strings.HasPrefix(stdout, "restored 305 keys into "+dir) {
+		t.Fatalf("restore: exit %d, %q, %q", code, stdout, stderr)
+	}
+	if code, _, stderr := runEnv(t, "", "restore", "--data-dir", dir, file); code != 1 || !strings.Contains(stderr, "not empty") {
+		t.Fatalf("restore into a used data dir: exit %d, %q", code, stderr)
+	}
+
+	dst := servertest.Start(t, func(c *config.Config) { c.DataDir = dir })
+	dc := goredis.NewClient(&goredis.Options{Addr: dst.RedisAddr(), Protocol: 2})
+	defer dc.Close()
+	if v, err := dc.Get(ctx, "sess:250").Result(); err != nil || v != strings.Repeat("v", 250) {
+		t.Fatalf("GET sess:250 = %q, %v", v, err)
+	}
+	if ttl := dc.PTTL(ctx, "sess:250").Val(); ttl < 59*time.Minute || ttl > time.Hour {
+		t.Fatalf("PTTL sess:250 = %v, want about an hour", ttl)
+	}
+	if ttl := dc.PTTL(ctx, "forever").Val(); ttl != -1 {
+		t.Fatalf("PTTL forever = %v, want none", ttl)
+	}
+	if h := dc.HGetAll(ctx, "h").Val(); len(h) != 2 || h["f2"] != "v2" {
+		t.Fatalf("HGETALL h = %v", h)
+	}
+	if n := dc.SCard(ctx, "s").Val(); n != 3 {
+		t.Fatalf("SCARD s = %d", n)
+	}
+	if n := dc.Exists(ctx, "short").Val(); n != 0 {
+		t.Fatal("an expired key was restored")
+	}
+	if got := mcGet(t, dst.MemcacheAddr(), "php-sess"); got != "VALUE php-sess 42 18\r\n" {
+		t.Fatalf("memcached item after restore: %q, want its flags 42 kept", got)
+	}
+	d2 := goredis.NewClient(&goredis.Options{Addr: dst.RedisAddr(), DB: 2, Protocol: 2})
+	defer d2.Close()
+	if v := d2.Get(ctx, "in-db-2").Val(); v != "two" {
+		t.Fatalf("db 2: %q", v)
+	}
+
+	// The way out: redis-server loads the backup.
+	bin := transcript.Reference(t, "redis-server", "redis-server", false)
+	if bin == "" {
+		return
+	}
+	port := transcript.FreePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	transcript.StartServer(t, addr, bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", filepath.Dir(file),
+		"--dbfilename", filepath.Base(file), "--save", "", "--appendonly", "no")
+	redis := goredis.NewClient(&goredis.Options{Addr: addr, Protocol: 2})
+	defer redis.Close()
+	if n := redis.DBSize(ctx).Val(); n != 304 {
+		t.Fatalf("redis-server loaded %d keys in db 0, want 304", n)
+	}
+	if v := redis.Get(ctx, "php-sess").Val(); v != "a:1:{s:1:\"x\";i:1;}" {
+		t.Fatalf("redis-server: php-sess = %q", v)
+	}
+}
+
+// TestRestoreFromRedisServer: the way in, from a file redis-server saved.
+// A type hatcheck does not hold fails the restore, naming the key, unless
+// --skip-unsupported.
+func TestRestoreFromRedisServer(t *testing.T) {
+	bin := transcript.Reference(t, "redis-server", "redis-server", false)
+	if bin == "" {
+		t.Skip("redis-server not installed")
+	}
+	rdir := t.TempDir()
+	port := transcript.FreePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	transcript.StartServer(t, addr, bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", rdir, "--save", "", "--appendonly", "no")
+	ctx := context.Background()
+	rc := goredis.NewClient(&goredis.Options{Addr: addr, Protocol: 2})
+	defer rc.Close()
+	rc.Set(ctx, "counter", "12345", 0)
+	rc.Set(ctx, "sess", strings.Repeat("session data ", 50), time.Hour)
+	rc.HSet(ctx, "h", "a", "1")
+	rc.SAdd(ctx, "ids", 1, 2, 3)
+	rc.RPush(ctx, "queue", "job1")
+	if err := rc.Save(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(rdir, "dump.rdb")
+
+	dir := filepath.Join(t.TempDir(), "d")
+	code, _, stderr := runEnv(t, "", "restore", "--data-dir", dir, file)
+	if code != 1 || !strings.Contains(stderr, `key "queue" is a list`) {
+		t.Fatalf("restore with a list: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("a failed restore left its data dir: %v", err)
+	}
+	code, stdout, stderr := runEnv(t, "", "restore", "--skip-unsupported", "--data-dir", dir, file)
+	if code != 0 || stdout != "restored 4 keys into "+dir+" (0 had expired, skipped 1 list keys)\n" {
+		t.Fatalf("restore --skip-unsupported: exit %d, %q, %q", code, stdout, stderr)
+	}
+	s := servertest.Start(t, func(c *config.Config) { c.DataDir = dir })
+	hc := goredis.NewClient(&goredis.Options{Addr: s.RedisAddr(), Protocol: 2})
+	defer hc.Close()
+	if v := hc.Get(ctx, "counter").Val(); v != "12345" {
+		t.Fatalf("counter = %q", v)
+	}
+	if v := hc.Get(ctx, "sess").Val(); v != strings.Repeat("session data ", 50) {
+		t.Fatalf("the LZF-compressed session = %q", v)
+	}
+	if m := hc.SMembers(ctx, "ids").Val(); len(m) != 3 {
+		t.Fatalf("the intset = %v", m)
+	}
+}
