@@ -33,6 +33,18 @@ type Config struct {
 	SentinelName   string // service name SENTINEL commands answer for
 	RequirePass    string
 
+	// TLS, with redis.conf's names. A TLS port serves beside the plain
+	// one of its protocol, which may then be turned off (""). TLSPeers
+	// makes the peer port mutual TLS, required beyond loopback.
+	TLSRedisAddr    string
+	TLSMemcacheAddr string
+	TLSHTTPAddr     string
+	TLSCertFile     string
+	TLSKeyFile      string
+	TLSCACertFile   string
+	TLSAuthClients  string // no, optional or yes
+	TLSPeers        bool
+
 	MaxMemory       Size
 	MaxMemoryPolicy string
 	MaxClients      int
@@ -102,6 +114,7 @@ func Default() Config {
 		HTTPAddr:          "127.0.0.1:7480",
 		PeerAddr:          "127.0.0.1:7481",
 		SentinelName:      "hatcheck",
+		TLSAuthClients:    "no",
 		MaxMemoryPolicy:   "noeviction",
 		MaxClients:        10000,
 		Databases:         16,
@@ -135,23 +148,35 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return bad("data-dir must be set")
 	}
-	for name, addr := range map[string]string{"redis-addr": c.RedisAddr, "http-addr": c.HTTPAddr, "peer-addr": c.PeerAddr} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return bad("%s %q: %v", name, addr, err)
-		}
+	if _, _, err := net.SplitHostPort(c.PeerAddr); err != nil {
+		return bad("peer-addr %q: %v", c.PeerAddr, err)
 	}
-	if host, _, _ := net.SplitHostPort(c.HTTPAddr); c.RequirePass == "" && !loopbackHost(host) {
-		// The HTTP port can remove members and shows metrics: beyond
-		// loopback it needs the password, which then guards it.
-		return bad("http-addr %q is beyond loopback: set --requirepass (HATCHECK_REQUIREPASS), which then guards the HTTP port, or bind it to 127.0.0.1", c.HTTPAddr)
+	// A plain port may be turned off ("") when its TLS port serves.
+	if c.RedisAddr == "" && c.TLSRedisAddr == "" {
+		return bad("redis-addr may be \"\" only with --tls-redis-addr")
 	}
-	for name, addr := range map[string]string{"memcache-addr": c.MemcacheAddr, "join": c.Join, "peer-advertise": c.PeerAdvertise, "redis-advertise": c.RedisAdvertise} {
+	if c.HTTPAddr == "" && c.TLSHTTPAddr == "" {
+		return bad("http-addr may be \"\" only with --tls-http-addr")
+	}
+	for name, addr := range map[string]string{"redis-addr": c.RedisAddr, "http-addr": c.HTTPAddr,
+		"memcache-addr": c.MemcacheAddr, "join": c.Join, "peer-advertise": c.PeerAdvertise, "redis-advertise": c.RedisAdvertise,
+		"tls-redis-addr": c.TLSRedisAddr, "tls-memcache-addr": c.TLSMemcacheAddr, "tls-http-addr": c.TLSHTTPAddr} {
 		if addr == "" {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return bad("%s %q: %v", name, addr, err)
 		}
+	}
+	for name, addr := range map[string]string{"http-addr": c.HTTPAddr, "tls-http-addr": c.TLSHTTPAddr} {
+		if host, _, _ := net.SplitHostPort(addr); addr != "" && c.RequirePass == "" && !loopbackHost(host) {
+			// The HTTP port can remove members and shows metrics: beyond
+			// loopback it needs the password, which then guards it.
+			return bad("%s %q is beyond loopback: set --requirepass (HATCHECK_REQUIREPASS), which then guards the HTTP port, or bind it to 127.0.0.1", name, addr)
+		}
+	}
+	if err := c.validateTLS(); err != nil {
+		return bad("%v", err)
 	}
 	if c.SentinelName == "" || strings.ContainsAny(c.SentinelName, " \t\r\n") {
 		return bad("sentinel-name must be a non-empty word")
@@ -204,6 +229,44 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// validateTLS checks the TLS settings: a TLS port or TLS between peers
+// needs the certificate and its key, verifying the other end needs the
+// CA, and peers beyond loopback need TLS.
+func (c *Config) validateTLS() error {
+	for _, use := range []struct {
+		name string
+		on   bool
+	}{{"tls-redis-addr", c.TLSRedisAddr != ""}, {"tls-memcache-addr", c.TLSMemcacheAddr != ""}, {"tls-http-addr", c.TLSHTTPAddr != ""}, {"tls-peers", c.TLSPeers}} {
+		if use.on && (c.TLSCertFile == "" || c.TLSKeyFile == "") {
+			return fmt.Errorf("%s needs --tls-cert-file and --tls-key-file", use.name)
+		}
+	}
+	switch c.TLSAuthClients {
+	case "no":
+	case "optional", "yes":
+		if c.TLSCACertFile == "" {
+			return fmt.Errorf("tls-auth-clients %s needs --tls-ca-cert-file, the CA that signs the clients' certificates", c.TLSAuthClients)
+		}
+	default:
+		return fmt.Errorf("tls-auth-clients %q: want no, optional or yes", c.TLSAuthClients)
+	}
+	if c.TLSPeers && c.TLSCACertFile == "" {
+		return errors.New("tls-peers needs --tls-ca-cert-file, the CA that signs every node's certificate")
+	}
+	if c.TLSPeers {
+		return nil
+	}
+	// Raft messages and forwarded commands carry every session: they
+	// leave this machine only encrypted, between nodes that prove who
+	// they are.
+	for _, f := range [][2]string{{"peer-addr", c.PeerAddr}, {"peer-advertise", c.PeerAdvertise}, {"join", c.Join}} {
+		if host, _, _ := net.SplitHostPort(f[1]); f[1] != "" && !loopbackHost(host) {
+			return fmt.Errorf("%s %q is beyond loopback: set --tls-peers (mutual TLS between the nodes, with --tls-cert-file, --tls-key-file and --tls-ca-cert-file), or keep every node on 127.0.0.1", f[0], f[1])
+		}
+	}
+	return nil
+}
+
 // loopbackHost reports whether a listen host is only reachable from this
 // machine: a loopback IP or "localhost". "" and 0.0.0.0 are every interface.
 func loopbackHost(host string) bool {
@@ -229,6 +292,14 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.StringVar(&c.RedisAdvertise, "redis-advertise", c.RedisAdvertise, "Redis address SENTINEL and ROLE report for this node (default: the bound address)")
 	fs.StringVar(&c.SentinelName, "sentinel-name", c.SentinelName, "service (master) name the SENTINEL commands answer for")
 	fs.StringVar(&c.RequirePass, "requirepass", c.RequirePass, "password clients must AUTH with; required to accept non-loopback clients")
+	fs.StringVar(&c.TLSRedisAddr, "tls-redis-addr", c.TLSRedisAddr, "Redis protocol over TLS listen address (like redis's tls-port; --redis-addr \"\" then turns the plain port off)")
+	fs.StringVar(&c.TLSMemcacheAddr, "tls-memcache-addr", c.TLSMemcacheAddr, "memcached protocol over TLS listen address (--memcache-addr \"\" turns the plain port off)")
+	fs.StringVar(&c.TLSHTTPAddr, "tls-http-addr", c.TLSHTTPAddr, "HTTPS listen address, serving what the HTTP port serves (--http-addr \"\" then turns plain HTTP off)")
+	fs.StringVar(&c.TLSCertFile, "tls-cert-file", c.TLSCertFile, "PEM certificate (chain) of this node, for every TLS port and the peers; reloaded on SIGHUP")
+	fs.StringVar(&c.TLSKeyFile, "tls-key-file", c.TLSKeyFile, "PEM private key of --tls-cert-file; reloaded on SIGHUP")
+	fs.StringVar(&c.TLSCACertFile, "tls-ca-cert-file", c.TLSCACertFile, "PEM CA certificate(s) that sign the peers' and the clients' certificates; reloaded on SIGHUP")
+	fs.StringVar(&c.TLSAuthClients, "tls-auth-clients", c.TLSAuthClients, "client certificates on the TLS client ports: no, optional (verified if sent) or yes (required)")
+	fs.BoolVar(&c.TLSPeers, "tls-peers", c.TLSPeers, "mutual TLS between the nodes on the peer port (required beyond loopback)")
 	fs.Var(&c.MaxMemory, "maxmemory", "memory limit for keys and values (0 = none), e.g. 512mb")
 	fs.StringVar(&c.MaxMemoryPolicy, "maxmemory-policy", c.MaxMemoryPolicy, "noeviction, volatile-ttl, volatile-lru or allkeys-lru")
 	fs.IntVar(&c.MaxClients, "maxclients", c.MaxClients, "maximum connected clients")
@@ -305,6 +376,15 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			src, v = c.Config, fv
 		} else {
 			return
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			// redis.conf writes switches as yes and no.
+			switch v {
+			case "yes":
+				v = "true"
+			case "no":
+				v = "false"
+			}
 		}
 		if e := fs.Set(f.Name, v); e != nil {
 			err = fmt.Errorf("%w: %s: %s: %v", ErrInvalid, src, f.Name, e)
