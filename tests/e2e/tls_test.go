@@ -52,13 +52,7 @@ func TestTLSRedisCLIAndSIGHUP(t *testing.T) {
 
 	if cli, err := exec.LookPath("redis-cli"); err == nil {
 		host, port, _ := net.SplitHostPort(tlsAddr)
-		run := func(args ...string) string {
-			out, err := exec.Command(cli, append([]string{"--tls", "--cacert", files.CA, "-h", host, "-p", port}, args...)...).CombinedOutput()
-			if err != nil {
-				t.Fatalf("redis-cli --tls %v: %v\n%s", args, err, out)
-			}
-			return strings.TrimSpace(string(out))
-		}
+		run := redisCLI(t, cli, "--tls", "--cacert", files.CA, "-h", host, "-p", port)
 		if got := run("SET", "greeting", "hello", "EX", "60"); got != "OK" {
 			t.Fatalf("SET: %q", got)
 		}
