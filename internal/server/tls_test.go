@@ -63,7 +63,8 @@ func ask(t *testing.T, c net.Conn, r *bufio.Reader, req string, lines int) strin
 // beside the plain ports or instead of them, one keyspace behind all.
 func TestTLSOnEveryPort(t *testing.T) {
 	ca := testcert.NewCA(t, "ca")
-	s := servertest.Start(t, servertest.TLS(t, ca), func(c *servertest.Config) { c.RedisAddr, c.HTTPAddr = "", "" })
+	withTLS, _ := servertest.TLS(t, ca)
+	s := servertest.Start(t, withTLS, func(c *servertest.Config) { c.RedisAddr, c.HTTPAddr = "", "" })
 	if s.RedisAddr() != "" || s.HTTPAddr() != "" || s.TLSRedisAddr() == "" || s.TLSMemcacheAddr() == "" || s.TLSHTTPAddr() == "" {
 		t.Fatalf("addresses: redis %q http %q, TLS: redis %q memcache %q http %q", s.RedisAddr(), s.HTTPAddr(), s.TLSRedisAddr(), s.TLSMemcacheAddr(), s.TLSHTTPAddr())
 	}
@@ -124,7 +125,8 @@ func TestTLSOnEveryPort(t *testing.T) {
 // certificate of the CA.
 func TestTLSAuthClients(t *testing.T) {
 	ca, other := testcert.NewCA(t, "ca"), testcert.NewCA(t, "other")
-	s := servertest.Start(t, servertest.TLS(t, ca), func(c *servertest.Config) { c.TLSAuthClients = "yes" })
+	withTLS, _ := servertest.TLS(t, ca)
+	s := servertest.Start(t, withTLS, func(c *servertest.Config) { c.TLSAuthClients = "yes" })
 	ctx := context.Background()
 	if err := tlsClient(t, s, ca).Ping(ctx).Err(); err == nil {
 		t.Error("a client without a certificate was served")
@@ -142,12 +144,10 @@ func TestTLSAuthClients(t *testing.T) {
 // goes on.
 func TestReloadKeepsConnections(t *testing.T) {
 	ca := testcert.NewCA(t, "ca")
-	opt := servertest.TLS(t, ca)
-	var cfg servertest.Config
-	opt(&cfg)
-	dir := filepath.Dir(cfg.TLSCertFile)
+	withTLS, files := servertest.TLS(t, ca)
+	dir := filepath.Dir(files.Cert)
 	ca.WriteFiles(t, dir, "node", ca.Issue(t, "A"))
-	s := servertest.Start(t, opt)
+	s := servertest.Start(t, withTLS)
 
 	conf := ca.ClientConfig()
 	conf.ServerName = "localhost"
@@ -184,8 +184,10 @@ func TestReloadKeepsConnections(t *testing.T) {
 func TestPeersOverTLS(t *testing.T) {
 	ca := testcert.NewCA(t, "ca")
 	peers := func(c *servertest.Config) { c.TLSPeers = true }
-	first := servertest.Start(t, servertest.TLS(t, ca), peers)
-	second := servertest.Start(t, servertest.TLS(t, ca), peers, func(c *servertest.Config) { c.Join = first.PeerAddr() })
+	tls1, _ := servertest.TLS(t, ca)
+	tls2, _ := servertest.TLS(t, ca)
+	first := servertest.Start(t, tls1, peers)
+	second := servertest.Start(t, tls2, peers, func(c *servertest.Config) { c.Join = first.PeerAddr() })
 	if !strings.Contains(strings.Join(first.Listeners(), "\n"), "peer (raft) over mutual TLS on "+first.PeerAddr()) {
 		t.Errorf("banner: %v", first.Listeners())
 	}
