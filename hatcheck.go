@@ -56,6 +56,12 @@ type Config struct {
 	// password of the Redis and memcached ports. Required for any address
 	// beyond loopback.
 	Secret string
+	// TLSCertFile, TLSKeyFile and TLSCACertFile, when set, make the peer
+	// port speak mutual TLS: every node presents its certificate and
+	// accepts only peers whose certificate the CA signed. Required for a
+	// PeerAddr or Join beyond loopback (the sessions travel on it). The
+	// files are PEM, as for hatcheck serve's --tls-* flags.
+	TLSCertFile, TLSKeyFile, TLSCACertFile string
 	// RedisAddr, MemcacheAddr and HTTPAddr, when set, open those ports
 	// too (Redis protocol; memcached text and binary protocols; health,
 	// metrics and the cluster API over HTTP). Default: none.
@@ -109,6 +115,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%w: hatcheck.Config.DataDir must be set", config.ErrInvalid)
 	}
 	c.Join = strings.Join(cfg.Join, ",")
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" || cfg.TLSCACertFile != "" {
+		c.TLSPeers = true
+		c.TLSCertFile, c.TLSKeyFile, c.TLSCACertFile = cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSCACertFile
+	}
 	c.MaxMemory = config.Size(cfg.MaxMemory)
 	if cfg.ElectionTimeout != 0 {
 		c.ElectionTimeout = cfg.ElectionTimeout

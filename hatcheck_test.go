@@ -10,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hatcheck/hatcheck"
+	"github.com/hatcheck/hatcheck/internal/testcert"
 )
 
 // openGroup opens three embedded nodes in this process, the first starting
@@ -190,5 +191,42 @@ func TestEmbeddedOpenGivesUpWithItsContext(t *testing.T) {
 	n.Close()
 	if _, err := hatcheck.Open(context.Background(), hatcheck.Config{}); err == nil {
 		t.Fatal("Open without DataDir gave no error")
+	}
+}
+
+// Embedded peers speak mutual TLS when given certificates; a node whose
+// certificate another CA signed is not let in.
+func TestEmbeddedPeersOverMutualTLS(t *testing.T) {
+	ca, other := testcert.NewCA(t, "ca"), testcert.NewCA(t, "other")
+	cfg := func(c *testcert.CA, name string) hatcheck.Config {
+		f := c.WriteFiles(t, t.TempDir(), name, c.Issue(t, name))
+		return hatcheck.Config{NodeID: name, DataDir: t.TempDir(), TLSCertFile: f.Cert, TLSKeyFile: f.Key, TLSCACertFile: f.CA}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first, err := hatcheck.Open(ctx, cfg(ca, "app1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	c2 := cfg(ca, "app2")
+	c2.Join = []string{first.PeerAddr()}
+	second, err := hatcheck.Open(ctx, c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if err := second.Set(ctx, "k", []byte("over tls"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := first.Get(ctx, "k"); err != nil || string(v) != "over tls" {
+		t.Fatalf("Get on the other peer = %q, %v", v, err)
+	}
+	stranger := cfg(other, "app3")
+	stranger.Join = []string{first.PeerAddr()}
+	short, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel2()
+	if _, err := hatcheck.Open(short, stranger); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a peer of another CA: %v, want it never admitted", err)
 	}
 }

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,7 +22,11 @@ const clusterUsage = `usage: hatcheck cluster [flags] status
        hatcheck cluster [flags] remove <node-id>
        hatcheck cluster [flags] transfer-leader [<node-id>]
 
-Talks to a node's HTTP API (--http-addr). With a password set on the
+Talks to a node's HTTP API (--http-addr), or over HTTPS with
+--tls-http-addr, trusting --tls-ca-cert-file (else the system's CAs) and
+presenting --tls-cert-file and --tls-key-file when given (needed with
+--tls-auth-clients yes). Each flag also reads the variable a node reads
+(HATCHECK_HTTP_ADDR, HATCHECK_TLS_HTTP_ADDR, ...). With a password set on the
 cluster, pass it with --password or HATCHECK_REQUIREPASS.`
 
 // runCluster is `hatcheck cluster`.
@@ -28,6 +35,10 @@ func runCluster(args []string, stdout, stderr io.Writer, getenv func(string) str
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), clusterUsage); fs.PrintDefaults() }
 	httpAddr := fs.String("http-addr", envOr(getenv, "http-addr", config.Default().HTTPAddr), "HTTP address of any node")
 	password := fs.String("password", getenv(config.EnvName("requirepass")), "the cluster's password (--requirepass)")
+	tlsAddr := fs.String("tls-http-addr", getenv(config.EnvName("tls-http-addr")), "HTTPS address of any node (wins over --http-addr)")
+	caFile := fs.String("tls-ca-cert-file", getenv(config.EnvName("tls-ca-cert-file")), "CA certificate that signs the node's (default: the system's CAs)")
+	certFile := fs.String("tls-cert-file", getenv(config.EnvName("tls-cert-file")), "client certificate to present over HTTPS")
+	keyFile := fs.String("tls-key-file", getenv(config.EnvName("tls-key-file")), "key of --tls-cert-file")
 	asJSON := fs.Bool("json", false, "print status as JSON")
 	rest, code, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
@@ -38,6 +49,15 @@ func runCluster(args []string, stdout, stderr io.Writer, getenv func(string) str
 		return 2
 	}
 	c := apiClient{base: "http://" + *httpAddr, password: *password, http: &http.Client{Timeout: 30 * time.Second}}
+	if *tlsAddr != "" {
+		conf, err := clientTLS(*caFile, *certFile, *keyFile)
+		if err != nil {
+			fmt.Fprintln(stderr, "hatcheck cluster:", err)
+			return 2
+		}
+		c.base = "https://" + *tlsAddr
+		c.http.Transport = &http.Transport{TLSClientConfig: conf}
+	}
 	var err error
 	switch {
 	case rest[0] == "status" && len(rest) == 1:
@@ -65,6 +85,30 @@ func runCluster(args []string, stdout, stderr io.Writer, getenv func(string) str
 		return 1
 	}
 	return 0
+}
+
+// clientTLS trusts the CA in caFile (the system's CAs if "") and presents
+// the certificate in certFile and keyFile if given.
+func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	conf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		conf.RootCAs = x509.NewCertPool()
+		if !conf.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("%s: no PEM certificate in it", caFile)
+		}
+	}
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	return conf, nil
 }
 
 func envOr(getenv func(string) string, flagName, def string) string {

@@ -9,6 +9,7 @@ import (
 	"github.com/hatcheck/hatcheck/internal/config"
 	"github.com/hatcheck/hatcheck/internal/server"
 	"github.com/hatcheck/hatcheck/internal/server/servertest"
+	"github.com/hatcheck/hatcheck/internal/testcert"
 )
 
 func TestClusterCommand(t *testing.T) {
@@ -108,5 +109,27 @@ func TestFlagsAfterTheVerbAndOneLineErrors(t *testing.T) {
 		if code := run(args, &out, &errOut); code != 0 || !strings.Contains(out.String(), "usage: hatcheck "+args[0]) || errOut.Len() != 0 {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out.String(), errOut.String())
 		}
+	}
+}
+
+// TestClusterCommandOverHTTPS: with plain HTTP off, the command reaches the
+// node over HTTPS, presenting a client certificate where one is required.
+func TestClusterCommandOverHTTPS(t *testing.T) {
+	ca := testcert.NewCA(t, "ca")
+	withTLS, files := servertest.TLS(t, ca)
+	s := servertest.Start(t, withTLS, func(c *config.Config) { c.HTTPAddr = ""; c.NodeID = "solo"; c.TLSAuthClients = "yes" })
+	client := ca.WriteFiles(t, t.TempDir(), "admin", ca.Issue(t, "admin"))
+	run := func(env map[string]string) (int, string) {
+		var out, errb bytes.Buffer
+		code := runCluster([]string{"status"}, &out, &errb, func(k string) string { return env[k] })
+		return code, out.String() + errb.String()
+	}
+	env := map[string]string{"HATCHECK_TLS_HTTP_ADDR": s.TLSHTTPAddr(), "HATCHECK_TLS_CA_CERT_FILE": files.CA}
+	if code, out := run(env); code != 1 || !strings.Contains(out, "certificate") {
+		t.Fatalf("without a client certificate: code %d\n%s", code, out)
+	}
+	env["HATCHECK_TLS_CERT_FILE"], env["HATCHECK_TLS_KEY_FILE"] = client.Cert, client.Key
+	if code, out := run(env); code != 0 || !strings.Contains(out, "solo ") {
+		t.Fatalf("status over HTTPS: code %d\n%s", code, out)
 	}
 }

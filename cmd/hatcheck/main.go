@@ -67,7 +67,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		if err := server.Run(ctx, cfg, server.NewLogger(cfg, stderr), stdout); err != nil {
+		// SIGHUP reloads the TLS certificate files (server.Reload).
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		if err := server.Run(ctx, cfg, server.NewLogger(cfg, stderr), stdout, hup); err != nil {
 			fmt.Fprintln(stderr, "hatcheck:", err)
 			return 1
 		}

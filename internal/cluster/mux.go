@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,11 @@ import (
 // (a joining node hears from the leader before it has the log that names
 // the leader).
 //
+// With peer TLS (Config.PeerTLS) every connection is TLS from its first
+// byte, both ends present certificates and verify the other's, and the
+// hello goes inside: a peer without a certificate of the cluster's CA
+// never gets as far as saying it.
+//
 // The mux checks the secret (when the cluster has one) and hands the
 // connection to the listener of its kind. The id names the dialer in logs
 // and lets a test proxy tell which link a connection belongs to.
@@ -39,6 +45,7 @@ type peerMux struct {
 	advertise net.Addr
 	id        string
 	secret    string
+	tls       func() *tls.Config // nil: plain TCP
 	log       logger
 	raft      func(net.Conn)        // serves one Raft connection
 	learn     func(id, addr string) // told each Raft dialer's address
@@ -53,8 +60,8 @@ type logger interface {
 }
 
 // newPeerMux serves the peer port on ln, or on a new listener on addr if
-// ln is nil.
-func newPeerMux(ln net.Listener, addr, advertise, id, secret string, log logger) (*peerMux, error) {
+// ln is nil; with tlsConf, over mutual TLS.
+func newPeerMux(ln net.Listener, addr, advertise, id, secret string, tlsConf func() *tls.Config, log logger) (*peerMux, error) {
 	if len(id) > 255 || len(secret) > 255 {
 		if ln != nil {
 			ln.Close()
@@ -74,7 +81,7 @@ func newPeerMux(ln net.Listener, addr, advertise, id, secret string, log logger)
 			return nil, err
 		}
 	}
-	return &peerMux{ln: ln, advertise: adv, id: id, secret: secret, log: log, closed: make(chan struct{})}, nil
+	return &peerMux{ln: ln, advertise: adv, id: id, secret: secret, tls: tlsConf, log: log, closed: make(chan struct{})}, nil
 }
 
 // start begins accepting; rpc serves RPC connections, raft Raft's, and
@@ -87,7 +94,8 @@ func (m *peerMux) start(rpc, raft func(net.Conn), learn func(id, addr string)) {
 	go m.serve()
 }
 
-// helloTimeout bounds how long a new connection may take to say hello.
+// helloTimeout bounds how long a new connection may take to say hello,
+// its TLS handshake included.
 const helloTimeout = 5 * time.Second
 
 func (m *peerMux) serve() {
@@ -106,15 +114,25 @@ func (m *peerMux) serve() {
 }
 
 func (m *peerMux) route(c net.Conn) {
-	_ = c.SetReadDeadline(time.Now().Add(helloTimeout))
+	_ = c.SetDeadline(time.Now().Add(helloTimeout))
+	if m.tls != nil {
+		tc := tls.Server(c, m.tls())
+		if err := tc.Handshake(); err != nil {
+			m.log.Warn("peer connection refused: TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+			c.Close()
+			return
+		}
+		c = tc
+	}
 	kind, from, secret, err := readHello(c)
 	if err != nil {
 		c.Close()
 		return
 	}
-	if m.secret == "" && !isLoopback(c.RemoteAddr()) {
-		// Protected mode, as for clients: without a password only loopback
-		// peers are accepted.
+	if m.secret == "" && m.tls == nil && !isLoopback(c.RemoteAddr()) {
+		// Protected mode, as for clients: without a password or a
+		// certificate of the cluster's CA only loopback peers are
+		// accepted.
 		m.log.Warn("peer connection refused: set --requirepass to accept peers beyond loopback", "remote", c.RemoteAddr().String(), "claims", from)
 		c.Close()
 		return
@@ -131,7 +149,7 @@ func (m *peerMux) route(c net.Conn) {
 			return
 		}
 	}
-	_ = c.SetReadDeadline(time.Time{})
+	_ = c.SetDeadline(time.Time{})
 	switch kind {
 	case connRaft:
 		m.learn(from, addr)
@@ -200,6 +218,20 @@ func (m *peerMux) dial(kind byte, addr string, timeout time.Duration) (net.Conn,
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
+	}
+	if m.tls != nil {
+		conf := m.tls()
+		// The peer's certificate must name the host it is dialed at (an
+		// IP address or a DNS name, as in --peer-advertise and --join).
+		conf.ServerName, _, _ = net.SplitHostPort(addr)
+		tc := tls.Client(c, conf)
+		_ = c.SetDeadline(time.Now().Add(timeout))
+		if err := tc.Handshake(); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("peer TLS: %w", err)
+		}
+		_ = c.SetDeadline(time.Time{})
+		c = tc
 	}
 	if _, err := c.Write(m.hello(kind)); err != nil {
 		c.Close()

@@ -9,6 +9,7 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -77,6 +78,15 @@ type Config struct {
 	Join []string
 	// Secret, when set, must be presented by every peer connection.
 	Secret string
+	// PeerTLS, when set, makes the peer port mutual TLS. It is called for
+	// every connection, accepted or dialed, so that certificates may
+	// change while the node runs, and serves both ends: the accepting node
+	// uses what it returns as is (it must require and verify a client
+	// certificate: tls.RequireAndVerifyClientCert with ClientCAs), the
+	// dialing node with ServerName set to the dialed host (so RootCAs must
+	// verify the other nodes, and Certificates hold this node's client
+	// certificate). Every member must use it or none.
+	PeerTLS func() *tls.Config
 	// Meta is what this node tells others about itself (its client
 	// addresses), for discovery.
 	Meta map[string]string
@@ -247,7 +257,7 @@ func Open(cfg Config) (n *Node, err error) {
 	if n.snaps, err = raftlog.OpenSnapshots(filepath.Join(raftDir, "snap"), 2, n.log); err != nil {
 		return nil, fmt.Errorf("open snapshots: %w", err)
 	}
-	if n.mux, err = newPeerMux(cfg.PeerListener, cfg.PeerAddr, cfg.Advertise, id, cfg.Secret, n.log); err != nil {
+	if n.mux, err = newPeerMux(cfg.PeerListener, cfg.PeerAddr, cfg.Advertise, id, cfg.Secret, cfg.PeerTLS, n.log); err != nil {
 		return nil, fmt.Errorf("peer port: %w", err)
 	}
 	n.peers = &peers{mux: n.mux}

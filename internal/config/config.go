@@ -34,6 +34,18 @@ type Config struct {
 	SentinelName   string // service name SENTINEL commands answer for
 	RequirePass    string
 
+	// TLS, with redis.conf's names. A TLS port serves beside the plain
+	// one of its protocol, which may then be turned off (""). TLSPeers
+	// makes the peer port mutual TLS, required beyond loopback.
+	TLSRedisAddr    string
+	TLSMemcacheAddr string
+	TLSHTTPAddr     string
+	TLSCertFile     string
+	TLSKeyFile      string
+	TLSCACertFile   string
+	TLSAuthClients  string // no, optional or yes
+	TLSPeers        bool
+
 	MaxMemory       Size
 	MaxMemoryPolicy string
 	MaxClients      int
@@ -103,6 +115,7 @@ func Default() Config {
 		HTTPAddr:          "127.0.0.1:7480",
 		PeerAddr:          "127.0.0.1:7481",
 		SentinelName:      "hatcheck",
+		TLSAuthClients:    "no",
 		MaxMemoryPolicy:   "noeviction",
 		MaxClients:        10000,
 		Databases:         16,
@@ -139,14 +152,11 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.PeerAddr); err != nil {
 		return bad("peer-addr %q: %v", c.PeerAddr, err)
 	}
-	if host, _, _ := net.SplitHostPort(c.HTTPAddr); c.HTTPAddr != "" && c.RequirePass == "" && !loopbackHost(host) {
-		// The HTTP port can remove members and shows metrics: beyond
-		// loopback it needs the password, which then guards it.
-		return bad("http-addr %q is beyond loopback: set --requirepass (HATCHECK_REQUIREPASS), which then guards the HTTP port, or bind it to 127.0.0.1", c.HTTPAddr)
-	}
-	// An empty client or HTTP address turns that port off.
+	// An empty client or HTTP address turns that port off (an embedded
+	// node may serve no port at all).
 	addrs := [][2]string{{"redis-addr", c.RedisAddr}, {"memcache-addr", c.MemcacheAddr}, {"http-addr", c.HTTPAddr},
-		{"peer-advertise", c.PeerAdvertise}, {"redis-advertise", c.RedisAdvertise}}
+		{"peer-advertise", c.PeerAdvertise}, {"redis-advertise", c.RedisAdvertise},
+		{"tls-redis-addr", c.TLSRedisAddr}, {"tls-memcache-addr", c.TLSMemcacheAddr}, {"tls-http-addr", c.TLSHTTPAddr}}
 	for _, j := range c.JoinAddrs() {
 		addrs = append(addrs, [2]string{"join", j})
 	}
@@ -157,6 +167,16 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a[1]); err != nil {
 			return bad("%s %q: %v", a[0], a[1], err)
 		}
+	}
+	for name, addr := range map[string]string{"http-addr": c.HTTPAddr, "tls-http-addr": c.TLSHTTPAddr} {
+		if host, _, _ := net.SplitHostPort(addr); addr != "" && c.RequirePass == "" && !loopbackHost(host) {
+			// The HTTP port can remove members and shows metrics: beyond
+			// loopback it needs the password, which then guards it.
+			return bad("%s %q is beyond loopback: set --requirepass (HATCHECK_REQUIREPASS), which then guards the HTTP port, or bind it to 127.0.0.1", name, addr)
+		}
+	}
+	if err := c.validateTLS(); err != nil {
+		return bad("%v", err)
 	}
 	if c.SentinelName == "" || strings.ContainsAny(c.SentinelName, " \t\r\n") {
 		return bad("sentinel-name must be a non-empty word")
@@ -221,6 +241,48 @@ func (c *Config) JoinAddrs() []string {
 	return addrs
 }
 
+// validateTLS checks the TLS settings: a TLS port or TLS between peers
+// needs the certificate and its key, verifying the other end needs the
+// CA, and peers beyond loopback need TLS.
+func (c *Config) validateTLS() error {
+	for _, use := range []struct {
+		name string
+		on   bool
+	}{{"tls-redis-addr", c.TLSRedisAddr != ""}, {"tls-memcache-addr", c.TLSMemcacheAddr != ""}, {"tls-http-addr", c.TLSHTTPAddr != ""}, {"tls-peers", c.TLSPeers}} {
+		if use.on && (c.TLSCertFile == "" || c.TLSKeyFile == "") {
+			return fmt.Errorf("%s needs --tls-cert-file and --tls-key-file", use.name)
+		}
+	}
+	switch c.TLSAuthClients {
+	case "no":
+	case "optional", "yes":
+		if c.TLSCACertFile == "" {
+			return fmt.Errorf("tls-auth-clients %s needs --tls-ca-cert-file, the CA that signs the clients' certificates", c.TLSAuthClients)
+		}
+	default:
+		return fmt.Errorf("tls-auth-clients %q: want no, optional or yes", c.TLSAuthClients)
+	}
+	if c.TLSPeers && c.TLSCACertFile == "" {
+		return errors.New("tls-peers needs --tls-ca-cert-file, the CA that signs every node's certificate")
+	}
+	if c.TLSPeers {
+		return nil
+	}
+	// Raft messages and forwarded commands carry every session: they
+	// leave this machine only encrypted, between nodes that prove who
+	// they are.
+	peers := [][2]string{{"peer-addr", c.PeerAddr}, {"peer-advertise", c.PeerAdvertise}}
+	for _, j := range c.JoinAddrs() {
+		peers = append(peers, [2]string{"join", j})
+	}
+	for _, f := range peers {
+		if host, _, _ := net.SplitHostPort(f[1]); f[1] != "" && !loopbackHost(host) {
+			return fmt.Errorf("%s %q is beyond loopback: set --tls-peers (mutual TLS between the nodes, with --tls-cert-file, --tls-key-file and --tls-ca-cert-file), or keep every node on 127.0.0.1", f[0], f[1])
+		}
+	}
+	return nil
+}
+
 // loopbackHost reports whether a listen host is only reachable from this
 // machine: a loopback IP or "localhost". "" and 0.0.0.0 are every interface.
 func loopbackHost(host string) bool {
@@ -246,6 +308,14 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.StringVar(&c.RedisAdvertise, "redis-advertise", c.RedisAdvertise, "Redis address SENTINEL and ROLE report for this node (default: the bound address)")
 	fs.StringVar(&c.SentinelName, "sentinel-name", c.SentinelName, "service (master) name the SENTINEL commands answer for")
 	fs.StringVar(&c.RequirePass, "requirepass", c.RequirePass, "password clients must AUTH with; required to accept non-loopback clients")
+	fs.StringVar(&c.TLSRedisAddr, "tls-redis-addr", c.TLSRedisAddr, "Redis protocol over TLS listen address (like redis's tls-port; --redis-addr \"\" then turns the plain port off)")
+	fs.StringVar(&c.TLSMemcacheAddr, "tls-memcache-addr", c.TLSMemcacheAddr, "memcached protocol over TLS listen address (--memcache-addr \"\" turns the plain port off)")
+	fs.StringVar(&c.TLSHTTPAddr, "tls-http-addr", c.TLSHTTPAddr, "HTTPS listen address, serving what the HTTP port serves (--http-addr \"\" then turns plain HTTP off)")
+	fs.StringVar(&c.TLSCertFile, "tls-cert-file", c.TLSCertFile, "PEM certificate (chain) of this node, for every TLS port and the peers; reloaded on SIGHUP")
+	fs.StringVar(&c.TLSKeyFile, "tls-key-file", c.TLSKeyFile, "PEM private key of --tls-cert-file; reloaded on SIGHUP")
+	fs.StringVar(&c.TLSCACertFile, "tls-ca-cert-file", c.TLSCACertFile, "PEM CA certificate(s) that sign the peers' and the clients' certificates; reloaded on SIGHUP")
+	fs.StringVar(&c.TLSAuthClients, "tls-auth-clients", c.TLSAuthClients, "client certificates on the TLS client ports: no, optional (verified if sent) or yes (required)")
+	fs.BoolVar(&c.TLSPeers, "tls-peers", c.TLSPeers, "mutual TLS between the nodes on the peer port (required beyond loopback)")
 	fs.Var(&c.MaxMemory, "maxmemory", "memory limit for keys and values (0 = none), e.g. 512mb")
 	fs.StringVar(&c.MaxMemoryPolicy, "maxmemory-policy", c.MaxMemoryPolicy, "noeviction, volatile-ttl, volatile-lru or allkeys-lru")
 	fs.IntVar(&c.MaxClients, "maxclients", c.MaxClients, "maximum connected clients")
@@ -323,6 +393,15 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			src, v = c.Config, fv
 		} else {
 			return
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			// redis.conf writes switches as yes and no.
+			switch v {
+			case "yes":
+				v = "true"
+			case "no":
+				v = "false"
+			}
 		}
 		if e := fs.Set(f.Name, v); e != nil {
 			err = fmt.Errorf("%w: %s: %s: %v", ErrInvalid, src, f.Name, e)

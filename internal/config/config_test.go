@@ -42,11 +42,11 @@ func TestPrecedence(t *testing.T) {
 }
 
 func TestJoinListAndPortsOff(t *testing.T) {
-	c, err := Load([]string{"--join", "10.0.0.1:7481, 10.0.0.2:7481,", "--redis-addr", "", "--http-addr", "", "--memcache-addr", ""}, env(nil))
+	c, err := Load([]string{"--join", "127.0.0.2:7481, 127.0.0.3:7481,", "--redis-addr", "", "--http-addr", "", "--memcache-addr", ""}, env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.JoinAddrs(); len(got) != 2 || got[0] != "10.0.0.1:7481" || got[1] != "10.0.0.2:7481" {
+	if got := c.JoinAddrs(); len(got) != 2 || got[0] != "127.0.0.2:7481" || got[1] != "127.0.0.3:7481" {
 		t.Fatalf("JoinAddrs = %q", got)
 	}
 	if c.RedisAddr != "" || c.HTTPAddr != "" || c.MemcacheAddr != "" {
@@ -96,5 +96,55 @@ func TestInvalid(t *testing.T) {
 func TestEnvName(t *testing.T) {
 	if got := EnvName("client-query-buffer-limit"); got != "HATCHECK_CLIENT_QUERY_BUFFER_LIMIT" {
 		t.Fatal(got)
+	}
+}
+
+func TestTLSSettings(t *testing.T) {
+	files := []string{"--tls-cert-file", "n.crt", "--tls-key-file", "n.key"}
+	withCA := append([]string{"--tls-ca-cert-file", "ca.crt"}, files...)
+	refused := map[string][]string{
+		"tls-redis-addr needs --tls-cert-file and --tls-key-file":       {"--tls-redis-addr", "127.0.0.1:6380"},
+		"tls-memcache-addr needs --tls-cert-file":                       {"--tls-memcache-addr", "127.0.0.1:11212", "--tls-cert-file", "n.crt"},
+		"tls-http-addr needs":                                           {"--tls-http-addr", "127.0.0.1:7443", "--tls-key-file", "n.key"},
+		"tls-peers needs --tls-cert-file":                               {"--tls-peers"},
+		"tls-peers needs --tls-ca-cert-file":                            append([]string{"--tls-peers"}, files...),
+		"tls-auth-clients yes needs --tls-ca-cert-file":                 append([]string{"--tls-redis-addr", "127.0.0.1:6380", "--tls-auth-clients", "yes"}, files...),
+		`tls-auth-clients "maybe"`:                                      append([]string{"--tls-auth-clients", "maybe"}, withCA...),
+		`tls-redis-addr "nonsense"`:                                     append([]string{"--tls-redis-addr", "nonsense"}, files...),
+		`tls-http-addr "0.0.0.0:7443" is beyond loopback`:               append([]string{"--tls-http-addr", "0.0.0.0:7443"}, files...),
+		`peer-addr "10.0.0.1:7481" is beyond loopback: set --tls-peers`: {"--peer-addr", "10.0.0.1:7481"},
+		`peer-addr ":7481" is beyond loopback`:                          {"--peer-addr", ":7481"},
+		`peer-advertise "node1.example:7481" is beyond loopback`:        {"--peer-advertise", "node1.example:7481"},
+		`join "10.0.0.2:7481" is beyond loopback`:                       {"--join", "10.0.0.2:7481"},
+		`join "10.0.0.3:7481" is beyond loopback`:                       {"--join", "127.0.0.1:7481,10.0.0.3:7481"},
+	}
+	for want, args := range refused {
+		if _, err := Load(args, env(nil)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: %v, want mention of %q", args, err, want)
+		}
+	}
+	for _, args := range [][]string{
+		append([]string{"--tls-redis-addr", "127.0.0.1:6380", "--redis-addr", "", "--tls-memcache-addr", "127.0.0.1:11212",
+			"--tls-http-addr", "127.0.0.1:7443", "--http-addr", ""}, files...),
+		append([]string{"--tls-redis-addr", "127.0.0.1:6380", "--tls-auth-clients", "optional"}, withCA...),
+		append([]string{"--tls-peers", "--peer-addr", "10.0.0.1:7481", "--join", "10.0.0.2:7481"}, withCA...),
+		{"--join", "localhost:7481", "--peer-addr", "[::1]:7481"},
+	} {
+		if _, err := Load(args, env(nil)); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	// Every TLS setting is also a variable and a config-file line.
+	file := filepath.Join(t.TempDir(), "h.conf")
+	os.WriteFile(file, []byte("tls-cert-file /etc/hatcheck/node.crt\ntls-key-file /etc/hatcheck/node.key\ntls-peers yes\n"), 0o600)
+	c, err := Load([]string{"--config", file}, env(map[string]string{
+		"HATCHECK_TLS_CA_CERT_FILE": "/etc/hatcheck/ca.crt", "HATCHECK_TLS_REDIS_ADDR": "127.0.0.1:6380", "HATCHECK_TLS_AUTH_CLIENTS": "yes",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.TLSPeers || c.TLSCertFile != "/etc/hatcheck/node.crt" || c.TLSKeyFile != "/etc/hatcheck/node.key" ||
+		c.TLSCACertFile != "/etc/hatcheck/ca.crt" || c.TLSRedisAddr != "127.0.0.1:6380" || c.TLSAuthClients != "yes" {
+		t.Fatalf("got %+v", c)
 	}
 }

@@ -101,12 +101,14 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Server tracks the connections of one listener.
+// Server tracks the connections of its listeners: one front end may serve
+// several ports (plain TCP and TLS), with one client limit and one set of
+// clients.
 type Server[S Session] struct {
 	cfg Config
 
 	mu      sync.Mutex
-	ln      net.Listener
+	lns     []net.Listener
 	conns   map[S]link
 	closed  bool
 	drained chan struct{} // closed when conns empties after Close
@@ -131,14 +133,16 @@ func New[S Session](cfg Config) *Server[S] {
 }
 
 // Serve accepts connections until Close, running each with the session
-// newSession makes for it. It returns nil after Close.
+// newSession makes for it. It returns nil after Close. It may be called
+// for several listeners at once.
 func (s *Server[S]) Serve(ln net.Listener, newSession func(Link) S) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	s.ln = ln
+	s.lns = append(s.lns, ln)
+	first := len(s.lns) == 1
 	s.mu.Unlock()
 	loops := s.cfg.Loops
 	if loops == nil {
@@ -148,7 +152,9 @@ func (s *Server[S]) Serve(ln net.Listener, newSession func(Link) S) error {
 			loops = &Loops{}
 		}
 	}
-	go s.sweep()
+	if first {
+		go s.sweep()
+	}
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -266,8 +272,8 @@ func (s *Server[S]) Close(ctx context.Context) error {
 		s.closed = true
 		close(s.sweeper)
 	}
-	if s.ln != nil {
-		s.ln.Close()
+	for _, ln := range s.lns {
+		ln.Close()
 	}
 	drained := make(chan struct{})
 	if len(s.conns) == 0 {

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"github.com/hatcheck/hatcheck/internal/memcache"
 	"github.com/hatcheck/hatcheck/internal/netserve"
 	"github.com/hatcheck/hatcheck/internal/redis"
+	"github.com/hatcheck/hatcheck/internal/tlsconf"
 )
 
 // Version is hatcheck's version, set at build time with -ldflags.
@@ -32,17 +34,19 @@ var Version = "0.1.0-dev"
 
 // Server is a running node with its listeners.
 type Server struct {
-	cfg      config.Config
-	log      *slog.Logger
-	node     *cluster.Node
-	redis    *redis.Server
-	redisLn  net.Listener
-	mc       *memcache.Server
-	mcLn     net.Listener
-	httpSrv  *http.Server
-	httpLn   net.Listener
-	loops    *netserve.Loops
-	serveErr chan error
+	cfg   config.Config
+	log   *slog.Logger
+	node  *cluster.Node
+	redis *redis.Server
+	mc    *memcache.Server
+	// Each protocol's plain and TLS listener; nil when not served.
+	redisLn, redisTLSLn net.Listener
+	mcLn, mcTLSLn       net.Listener
+	httpLn, httpTLSLn   net.Listener
+	httpSrv             *http.Server
+	certs               *tlsconf.Reloader // nil without TLS
+	loops               *netserve.Loops
+	serveErr            chan error
 }
 
 // NewLogger builds the logger the config asks for, writing to w.
@@ -65,7 +69,9 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: logger, serveErr: make(chan error, 2)}
+	// One slot for each serving goroutine: the ports of three protocols,
+	// plain and TLS.
+	s := &Server{cfg: cfg, log: logger, serveErr: make(chan error, 6)}
 	fail := func(err error) (*Server, error) {
 		s.closeListeners()
 		if s.node != nil {
@@ -77,49 +83,64 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	// others these addresses (Sentinel discovery), and a port clash must
 	// fail before anything is written to the data dir or any cluster is
 	// joined — every clash at once, each named by its flag.
+	// The certificates are read before any port is bound: a missing or
+	// broken file is the one error then.
+	clientTLS, peerTLS, err := s.loadCerts()
+	if err != nil {
+		return fail(err)
+	}
 	var errs []error
-	listen := func(flag, addr string) net.Listener {
+	listen := func(flag, addr string, conf *tls.Config) net.Listener {
 		if addr == "" {
-			return nil // that port is off
+			return nil
 		}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("--%s %s: %w", flag, addr, err))
+			return nil
+		}
+		if conf != nil {
+			return tls.NewListener(ln, conf)
 		}
 		return ln
 	}
-	s.redisLn = listen("redis-addr", cfg.RedisAddr)
-	s.mcLn = listen("memcache-addr", cfg.MemcacheAddr)
-	s.httpLn = listen("http-addr", cfg.HTTPAddr)
-	peerLn := listen("peer-addr", cfg.PeerAddr)
+	s.redisLn = listen("redis-addr", cfg.RedisAddr, nil)
+	s.redisTLSLn = listen("tls-redis-addr", cfg.TLSRedisAddr, clientTLS)
+	s.mcLn = listen("memcache-addr", cfg.MemcacheAddr, nil)
+	s.mcTLSLn = listen("tls-memcache-addr", cfg.TLSMemcacheAddr, clientTLS)
+	s.httpLn = listen("http-addr", cfg.HTTPAddr, nil)
+	s.httpTLSLn = listen("tls-http-addr", cfg.TLSHTTPAddr, clientTLS)
+	peerLn := listen("peer-addr", cfg.PeerAddr, nil)
 	if len(errs) > 0 {
 		if peerLn != nil {
 			peerLn.Close()
 		}
 		return fail(fmt.Errorf("cannot listen: %w", errors.Join(errs...)))
 	}
-	var err error
 	peerHost := ""
 	if cfg.PeerAdvertise != "" {
 		peerHost, _, _ = net.SplitHostPort(cfg.PeerAdvertise)
 	}
+	// The other nodes are told each protocol's plain address, or its TLS
+	// one when the plain port is off (Sentinel discovery then hands
+	// clients the TLS port); a protocol not served at all is not told.
 	meta := map[string]string{}
 	redisAddr := ""
-	if s.redisLn != nil {
-		redisAddr = advertised(cfg.RedisAdvertise, s.redisLn.Addr(), peerHost)
+	if ln := either(s.redisLn, s.redisTLSLn); ln != nil {
+		redisAddr = advertised(cfg.RedisAdvertise, ln.Addr(), peerHost)
 		meta[metaRedis] = redisAddr
 	}
-	if s.httpLn != nil {
-		meta["http"] = advertised("", s.httpLn.Addr(), peerHost)
+	if ln := either(s.httpLn, s.httpTLSLn); ln != nil {
+		meta["http"] = advertised("", ln.Addr(), peerHost)
 	}
-	if s.mcLn != nil {
-		meta["memcache"] = advertised("", s.mcLn.Addr(), peerHost)
+	if ln := either(s.mcLn, s.mcTLSLn); ln != nil {
+		meta["memcache"] = advertised("", ln.Addr(), peerHost)
 	}
 
 	policy, _ := command.ParsePolicy(cfg.MaxMemoryPolicy)
 	if s.node, err = cluster.Open(cluster.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, PeerAddr: cfg.PeerAddr, PeerListener: peerLn, Advertise: cfg.PeerAdvertise,
-		Join: cfg.JoinAddrs(), Secret: cfg.RequirePass, Meta: meta, UnsafeStaleReads: cfg.UnsafeStaleReads,
+		Join: cfg.JoinAddrs(), Secret: cfg.RequirePass, PeerTLS: peerTLS, Meta: meta, UnsafeStaleReads: cfg.UnsafeStaleReads,
 		Databases: cfg.Databases, MaxMemory: int64(cfg.MaxMemory), Policy: policy,
 		FailoverWait: cfg.FailoverWait, ElectionTimeout: cfg.ElectionTimeout, CommitWait: cfg.CommitWait, SnapshotThreshold: cfg.SnapshotThreshold,
 		TrailingLogs:   cfg.TrailingLogs,
@@ -151,58 +172,121 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	}, adapter)
 	node.SetEvents(s.redis)
 	announceLeaders(node, adapter, s.redis, cfg.SentinelName, logger)
-	if s.mcLn != nil {
+	if s.mcLn != nil || s.mcTLSLn != nil {
 		s.mc = memcache.New(memcache.Config{
 			RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
 			MaxItemSize: int(cfg.MaxItemSize), Logger: logger.With("frontend", "memcache"),
 			Metrics: admin.NewMetrics(reg, "memcache"), Loops: s.loops,
 		}, node)
 	}
-	if s.redisLn != nil {
-		go func() { s.serveErr <- s.redis.Serve(s.redisLn) }()
-	}
-	if s.mc != nil {
-		go func() { s.serveErr <- s.mc.Serve(s.mcLn) }()
-	}
-	if s.httpLn != nil {
+	if either(s.httpLn, s.httpTLSLn) != nil {
 		s.httpSrv = &http.Server{Handler: admin.Handler(node, reg, clusterAPI{node}, admin.Options{Password: cfg.RequirePass, Pprof: cfg.Pprof}), ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.serveErr <- err
-			}
-		}()
+	}
+	for _, ln := range []net.Listener{s.redisLn, s.redisTLSLn} {
+		if ln != nil {
+			go func() { s.serveErr <- s.redis.Serve(ln) }()
+		}
+	}
+	for _, ln := range []net.Listener{s.mcLn, s.mcTLSLn} {
+		if ln != nil {
+			go func() { s.serveErr <- s.mc.Serve(ln) }()
+		}
+	}
+	for _, ln := range []net.Listener{s.httpLn, s.httpTLSLn} {
+		if ln != nil {
+			go func() {
+				if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					s.serveErr <- err
+				}
+			}()
+		}
 	}
 	return s, nil
 }
 
+// loadCerts reads the certificate files when a TLS port or TLS between
+// peers asks for them, and returns the client ports' and the peer port's
+// configurations (nil when not used).
+func (s *Server) loadCerts() (*tls.Config, func() *tls.Config, error) {
+	cfg := s.cfg
+	if cfg.TLSRedisAddr == "" && cfg.TLSMemcacheAddr == "" && cfg.TLSHTTPAddr == "" && !cfg.TLSPeers {
+		return nil, nil, nil
+	}
+	var err error
+	if s.certs, err = tlsconf.Load(tlsconf.Files{Cert: cfg.TLSCertFile, Key: cfg.TLSKeyFile, CA: cfg.TLSCACertFile}); err != nil {
+		return nil, nil, err
+	}
+	client, err := s.certs.Server(tlsconf.ClientAuth(cfg.TLSAuthClients))
+	if err != nil {
+		return nil, nil, err
+	}
+	if !cfg.TLSPeers {
+		return client, nil, nil
+	}
+	peer, err := s.certs.Peer()
+	return client, peer, err
+}
+
+// either is the plain listener if there is one, else the TLS one.
+func either(plain, secure net.Listener) net.Listener {
+	if plain != nil {
+		return plain
+	}
+	return secure
+}
+
 func (s *Server) closeListeners() {
-	if s.redisLn != nil {
-		s.redisLn.Close()
-	}
-	if s.httpLn != nil {
-		s.httpLn.Close()
-	}
-	if s.mcLn != nil {
-		s.mcLn.Close()
+	for _, ln := range []net.Listener{s.redisLn, s.redisTLSLn, s.mcLn, s.mcTLSLn, s.httpLn, s.httpTLSLn} {
+		if ln != nil {
+			ln.Close()
+		}
 	}
 }
 
-// RedisAddr is the bound Redis address (useful with port 0); "" when not
-// served.
-func (s *Server) RedisAddr() string { return addrOf(s.redisLn) }
+// Reload reads the certificate files again (cmd/hatcheck calls it on
+// SIGHUP). Connections already open keep going with the keys they agreed
+// on; new ones, on every TLS port and between peers, get the new files.
+// On an error the certificates in use stay. Without TLS it does nothing.
+func (s *Server) Reload() error {
+	if s.certs == nil {
+		return nil
+	}
+	if err := s.certs.Reload(); err != nil {
+		s.log.Error("certificates not reloaded; the previous ones stay in use", "err", err)
+		return err
+	}
+	c := s.certs.Certificate()
+	s.log.Info("certificates reloaded", "subject", c.Subject.String(), "not_after", c.NotAfter)
+	return nil
+}
 
-// MemcacheAddr is the bound memcached address ("" when not served).
-func (s *Server) MemcacheAddr() string { return addrOf(s.mcLn) }
-
-// HTTPAddr is the bound HTTP address ("" when not served).
-func (s *Server) HTTPAddr() string { return addrOf(s.httpLn) }
-
-func addrOf(ln net.Listener) string {
+// addr is a listener's address, "" for none.
+func addr(ln net.Listener) string {
 	if ln == nil {
 		return ""
 	}
 	return ln.Addr().String()
 }
+
+// RedisAddr is the bound Redis address (useful with port 0); "" when the
+// plain port is off.
+func (s *Server) RedisAddr() string { return addr(s.redisLn) }
+
+// TLSRedisAddr is the bound Redis-over-TLS address ("" when not served).
+func (s *Server) TLSRedisAddr() string { return addr(s.redisTLSLn) }
+
+// MemcacheAddr is the bound memcached address ("" when not served).
+func (s *Server) MemcacheAddr() string { return addr(s.mcLn) }
+
+// TLSMemcacheAddr is the bound memcached-over-TLS address ("" when not
+// served).
+func (s *Server) TLSMemcacheAddr() string { return addr(s.mcTLSLn) }
+
+// HTTPAddr is the bound HTTP address ("" when plain HTTP is off).
+func (s *Server) HTTPAddr() string { return addr(s.httpLn) }
+
+// TLSHTTPAddr is the bound HTTPS address ("" when not served).
+func (s *Server) TLSHTTPAddr() string { return addr(s.httpTLSLn) }
 
 // PeerAddr is the bound peer address.
 func (s *Server) PeerAddr() string { return s.node.PeerAddr() }
@@ -213,20 +297,31 @@ func (s *Server) Node() *cluster.Node { return s.node }
 // Listeners describes the listeners, one line each, for the start-up banner.
 func (s *Server) Listeners() []string {
 	var l []string
-	if s.redisLn != nil {
-		l = append(l, "redis protocol on "+s.RedisAddr())
-	}
-	if s.mc != nil {
-		l = append(l, "memcached protocol (text and binary) on "+s.MemcacheAddr())
-	}
-	if s.httpLn != nil {
-		web := "http (health, metrics, cluster API) on http://"
-		if s.cfg.Pprof {
-			web = "http (health, metrics, cluster API, pprof) on http://"
+	line := func(what, addr string) {
+		if addr != "" {
+			l = append(l, what+addr)
 		}
-		l = append(l, web+s.HTTPAddr())
 	}
-	return append(l, "peer (raft) on "+s.PeerAddr())
+	line("redis protocol on ", s.RedisAddr())
+	line("redis protocol over TLS on ", s.TLSRedisAddr())
+	line("memcached protocol (text and binary) on ", s.MemcacheAddr())
+	line("memcached protocol (text and binary) over TLS on ", s.TLSMemcacheAddr())
+	web := "http (health, metrics, cluster API) on "
+	if s.cfg.Pprof {
+		web = "http (health, metrics, cluster API, pprof) on "
+	}
+	if a := s.HTTPAddr(); a != "" {
+		line(web, "http://"+a)
+	}
+	if a := s.TLSHTTPAddr(); a != "" {
+		line(web, "https://"+a)
+	}
+	peer := "peer (raft) on "
+	if s.cfg.TLSPeers {
+		peer = "peer (raft) over mutual TLS on "
+	}
+	line(peer, s.PeerAddr())
+	return l
 }
 
 // loopCount is the number of event loops for an --event-loops setting on
@@ -288,8 +383,9 @@ func (s *Server) Abort() error {
 }
 
 // Run starts a server, prints one line per listener to banner, serves until
-// ctx is done, then shuts down.
-func Run(ctx context.Context, cfg config.Config, logger *slog.Logger, banner io.Writer) error {
+// ctx is done, then shuts down. Each value received from reload reloads the
+// certificates (Reload).
+func Run(ctx context.Context, cfg config.Config, logger *slog.Logger, banner io.Writer, reload <-chan os.Signal) error {
 	tuneRuntime(cfg, os.Getenv, logger)
 	s, err := Start(cfg, logger)
 	if err != nil {
@@ -303,11 +399,18 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger, banner io.
 			fmt.Fprintln(banner, "hatcheck: "+l)
 		}
 	}
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down")
-	case err = <-s.serveErr:
-		logger.Error("listener failed", "err", err)
+serve:
+	for {
+		select {
+		case <-ctx.Done():
+			logger.Info("shutting down")
+			break serve
+		case err = <-s.serveErr:
+			logger.Error("listener failed", "err", err)
+			break serve
+		case <-reload:
+			_ = s.Reload() // logged; the certificates in use stay on an error
+		}
 	}
 	if cerr := s.Close(); cerr != nil {
 		return errors.Join(err, cerr)

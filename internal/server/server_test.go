@@ -627,7 +627,7 @@ func TestRunPrintsOneFormat(t *testing.T) {
 		var banner lockedBuffer
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- server.Run(ctx, cfg, server.NewLogger(cfg, &logs), &banner) }()
+		go func() { done <- server.Run(ctx, cfg, server.NewLogger(cfg, &logs), &banner, nil) }()
 		deadline := time.Now().Add(20 * time.Second)
 		for !strings.Contains(logs.String()+banner.String(), "redis protocol on") {
 			if time.Now().After(deadline) {

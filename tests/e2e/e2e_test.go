@@ -194,13 +194,7 @@ func TestRedisCLI(t *testing.T) {
 	}
 	p := start(t, t.TempDir(), nil)
 	host, port, _ := net.SplitHostPort(p.redisAddr)
-	run := func(args ...string) string {
-		out, err := exec.Command(cli, append([]string{"-h", host, "-p", port}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("redis-cli %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	run := redisCLI(t, cli, "-h", host, "-p", port)
 	if got := run("SET", "greeting", "hello world", "EX", "60"); got != "OK" {
 		t.Fatalf("SET: %q", got)
 	}
@@ -219,6 +213,19 @@ func TestRedisCLI(t *testing.T) {
 	out, err := cmd.Output()
 	if err != nil || string(out) != "1\n1\n2\n" {
 		t.Fatalf("piped: %q %v", out, err)
+	}
+}
+
+// redisCLI runs cli with the options opts and then a command's arguments,
+// and returns its output.
+func redisCLI(t *testing.T, cli string, opts ...string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(cli, append(append([]string{}, opts...), args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("redis-cli %v %v: %v\n%s", opts, args, err, out)
+		}
+		return strings.TrimSpace(string(out))
 	}
 }
 

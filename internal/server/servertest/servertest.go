@@ -8,6 +8,7 @@ import (
 
 	"github.com/hatcheck/hatcheck/internal/config"
 	"github.com/hatcheck/hatcheck/internal/server"
+	"github.com/hatcheck/hatcheck/internal/testcert"
 )
 
 // Config is the server configuration tests may adjust.
@@ -57,4 +58,17 @@ func StartConfig(t testing.TB, c Config) *server.Server {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return s
+}
+
+// TLS serves the Redis, memcached and HTTP protocols over TLS too, on
+// loopback port 0, with a certificate of ca for 127.0.0.1 and localhost,
+// written with ca's certificate into a temporary directory; it returns the
+// option and the files.
+func TLS(t testing.TB, ca *testcert.CA) (func(*Config), testcert.Files) {
+	t.Helper()
+	f := ca.WriteFiles(t, t.TempDir(), "node", ca.Issue(t, "node"))
+	return func(c *Config) {
+		c.TLSRedisAddr, c.TLSMemcacheAddr, c.TLSHTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		c.TLSCertFile, c.TLSKeyFile, c.TLSCACertFile = f.Cert, f.Key, f.CA
+	}, f
 }
