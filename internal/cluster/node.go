@@ -92,6 +92,13 @@ type Config struct {
 	// LogSegmentSize is the size of one log file; old entries are deleted
 	// a whole file at a time. Default 64 MiB.
 	LogSegmentSize int
+	// NearCacheBytes, when positive, gives the node a near-cache of that
+	// many bytes for NearGet: values it read recently, served with no
+	// round trip and never stale (the leader invalidates every copy before
+	// it proposes a write; see DESIGN.md). 0: none. Every node grants and
+	// honours near-cache leases whatever its own setting; give every node
+	// the same one.
+	NearCacheBytes int64
 	Logger         *slog.Logger
 }
 
@@ -173,6 +180,9 @@ type Node struct {
 
 	expired atomic.Uint64
 	evicted atomic.Uint64
+
+	track *tracker   // the near-cache's leader side: every node has one
+	near  *nearCache // nil without a near-cache
 }
 
 // raftID is a node's id in the Raft group: a hash of its name (etcd raft
@@ -222,6 +232,10 @@ func Open(cfg Config) (n *Node, err error) {
 		knownPeers: map[uint64]knownPeer{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.track = newTracker(n, leaseFor(cfg.ElectionTimeout))
+	if cfg.NearCacheBytes > 0 {
+		n.near = newNearCache(cfg.NearCacheBytes)
+	}
 	n.leaderFns.changed = make(chan struct{})
 	n.SetMaxMemory(cfg.MaxMemory, cfg.Policy)
 
@@ -284,6 +298,10 @@ func Open(cfg Config) (n *Node, err error) {
 	if len(cfg.Join) > 0 {
 		n.wg.Add(1)
 		go n.runJoin(!existing)
+	}
+	if n.near != nil {
+		n.wg.Add(1)
+		go n.runLeaseKeeper()
 	}
 	return n, nil
 }

@@ -123,7 +123,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		Databases: cfg.Databases, MaxMemory: int64(cfg.MaxMemory), Policy: policy,
 		FailoverWait: cfg.FailoverWait, ElectionTimeout: cfg.ElectionTimeout, CommitWait: cfg.CommitWait, SnapshotThreshold: cfg.SnapshotThreshold,
 		TrailingLogs:   cfg.TrailingLogs,
-		LogSegmentSize: int(cfg.LogSegmentSize), Logger: logger,
+		LogSegmentSize: int(cfg.LogSegmentSize), NearCacheBytes: cfg.NearCacheBytes, Logger: logger,
 	}); err != nil {
 		return fail(err)
 	}
