@@ -87,7 +87,8 @@ type Config struct {
 }
 
 // Node is a running embedded node. Its methods are safe for concurrent
-// use.
+// use. With Config.NearCacheBytes, Get serves values it read recently from
+// memory, and is still linearizable.
 type Node struct {
 	srv  *server.Server
 	node *cluster.Node

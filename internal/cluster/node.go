@@ -679,6 +679,7 @@ type Stats struct {
 	// CommitWaits counts the log entries held open for more writes
 	// (see Config.CommitWait).
 	CommitWaits uint64
+	Near        NearStats
 }
 
 // Stats reports the node's state.
@@ -691,6 +692,7 @@ func (n *Node) Stats() Stats {
 		LastSnapshotIndex: n.group.SnapshotIndex(),
 		Snapshots:         n.fsm.snapshots.Load(), Restores: n.fsm.restores.Load(), LastSnapshotDuration: time.Duration(n.fsm.lastSnapshotNanos.Load()),
 		Expired: n.expired.Load(), Evicted: n.evicted.Load(), CommitWaits: n.commitWaits.Load(),
+		Near: n.NearStats(),
 	}
 	n.fsm.read(func(ks *keyspace.Keyspace) {
 		s.UsedMemory = ks.Used()

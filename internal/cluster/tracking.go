@@ -36,6 +36,7 @@ type tracker struct {
 	inflightAll int
 
 	invalsSent, leaseWaits atomic.Uint64
+	seen                   atomic.Bool // a peer asked for a lease: near-caches are in use
 }
 
 // holder is a node that holds a lease: until end on this node's clock
@@ -51,6 +52,11 @@ type holder struct {
 // maxTrackedKeys bounds the leader's table; beyond it, nodes are told not
 // to cache.
 const maxTrackedKeys = 1 << 20
+
+// Waits on other nodes' leases (a node that does not acknowledge, a new
+// leader's hold) last a lease and 1/leaseSlack more, so that they end
+// after the lease even if the two clocks' rates differ by up to 12%.
+const leaseSlack = 8
 
 func newTracker(n *Node, dur time.Duration) *tracker {
 	return &tracker{n: n, dur: dur, holders: map[uint64]*holder{}, keys: map[string]map[uint64]uint64{}, inflight: map[string]int{}}
@@ -82,6 +88,7 @@ func (t *tracker) resetLocked(term uint64) {
 // node still leads: no other leader can be elected for an election timeout
 // after the quorum's answer, and the lease is shorter than that.
 func (t *tracker) grant(ctx context.Context, rid uint64) (leaseGrant, bool) {
+	t.seen.Store(true)
 	lid, term := t.n.group.Leader()
 	if lid != t.n.rid || !t.n.leads() {
 		return leaseGrant{}, false
@@ -112,8 +119,9 @@ func (t *tracker) grant(ctx context.Context, rid uint64) (leaseGrant, bool) {
 		return leaseGrant{}, false
 	}
 	// The holder's lease runs from when it asked, before the quorum's
-	// answer; this node counts it from now, which is later.
-	h.end = time.Now().Add(t.dur)
+	// answer; this node counts it from now, which is later, and longer
+	// by leaseSlack in case the holder's clock runs slower than this one.
+	h.end = time.Now().Add(t.dur + t.dur/leaseSlack)
 	return leaseGrant{leader: t.n.rid, term: term, epoch: h.epoch, dur: t.dur}, true
 }
 
@@ -168,7 +176,14 @@ type invalidation struct {
 // beginWrite marks tx's keys in flight and collects the invalidations to
 // send before it is proposed (nil mark: tx writes nothing cacheable). The
 // trackers of those keys are dropped: one invalidation per read.
-func (t *tracker) beginWrite(tx command.Tx, hold bool) *writeMark {
+//
+// A new leader also holds writes for a lease (and its slack) after it was
+// elected. Leases of the previous term end before a new leader can be
+// elected as long as every voter that confirmed the old leader remembers
+// it; one that restarted in between votes at once, and the hold covers
+// that case. It applies when this node has a near-cache (cacheOn) or has
+// been asked for a lease: near-caches exist in the group.
+func (t *tracker) beginWrite(tx command.Tx, cacheOn bool) *writeMark {
 	var m *writeMark
 	writeKeys(tx, func(k []byte) {
 		if m == nil {
@@ -193,8 +208,8 @@ func (t *tracker) beginWrite(tx command.Tx, hold bool) *writeMark {
 	for _, k := range m.keys {
 		t.inflight[k]++
 	}
-	if hold && t.term != 0 && now.Before(t.since.Add(t.dur)) {
-		m.hold = t.since.Add(t.dur)
+	if until := t.since.Add(t.dur + t.dur/leaseSlack); (cacheOn || t.seen.Load()) && t.term != 0 && now.Before(until) {
+		m.hold = until
 	}
 	add := func(rid uint64, h *holder) *invalidation {
 		if m.sends == nil {

@@ -317,5 +317,11 @@ func (s *Server) nodeStats() admin.NodeStats {
 		IsLeader: st.State == "Leader", Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
 		Snapshots: st.Snapshots, LastSnapshotSeconds: st.LastSnapshotDuration.Seconds(),
 		Keys: st.Keys, UsedMemory: st.UsedMemory, MaxMemory: maxmem, Expired: st.Expired, Evicted: st.Evicted,
+		NearCache: map[string]uint64{
+			"hit": st.Near.Hits, "miss": st.Near.Misses, "uncacheable": st.Near.Uncacheable,
+			"invalidation_sent": st.Near.InvalidationsSent, "invalidation_received": st.Near.InvalidationsReceived,
+			"flush": st.Near.Flushes, "lease_waited_out": st.Near.LeaseWaits,
+		},
+		NearCacheBytes: st.Near.Bytes,
 	}
 }
