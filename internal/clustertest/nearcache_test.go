@@ -116,7 +116,6 @@ func TestNearCacheLinearizableUnderFaults(t *testing.T) {
 			}
 		}()
 	}
-	pause := func(d time.Duration) { time.Sleep(d) }
 	hits := func() uint64 {
 		var h uint64
 		for _, n := range c.Nodes {
@@ -127,35 +126,31 @@ func TestNearCacheLinearizableUnderFaults(t *testing.T) {
 		return h
 	}
 
-	pause(3 * time.Second)
-	leader := c.Leader()
-	t.Logf("kill the leader %s", leader.ID)
-	hitsAt[leader.ID] += leader.Server().Node().NearStats().Hits
-	leader.Kill()
-	pause(3 * time.Second)
-	leader.Start()
-	pause(3 * time.Second)
-
-	leader = c.Leader()
-	t.Logf("stall the leader %s", leader.ID)
-	c.Net.Stall(leader.ID)
-	pause(3 * time.Second)
-	c.Net.Resume()
-	pause(3 * time.Second)
-
-	leader = c.Leader()
-	t.Logf("cut off the leader %s", leader.ID)
-	c.Net.Isolate(leader.ID)
-	pause(3 * time.Second)
-	c.Net.Heal()
-	pause(3 * time.Second)
-
-	follower := c.Others(c.Leader())[0]
-	t.Logf("cut off the follower %s", follower.ID)
-	c.Net.Isolate(follower.ID)
-	pause(3 * time.Second)
-	c.Net.Heal()
-	pause(3 * time.Second)
+	// Each fault lasts 3 s, with 3 s of calm after it.
+	leader := func() *Node { return c.Leader() }
+	faults := []struct {
+		name        string
+		target      func() *Node
+		start, heal func(n *Node)
+	}{
+		{"kill the leader", leader, func(n *Node) {
+			hitsAt[n.ID] += n.Server().Node().NearStats().Hits
+			n.Kill()
+		}, (*Node).Start},
+		{"stall the leader", leader, func(n *Node) { c.Net.Stall(n.ID) }, func(*Node) { c.Net.Resume() }},
+		{"cut off the leader", leader, func(n *Node) { c.Net.Isolate(n.ID) }, func(*Node) { c.Net.Heal() }},
+		{"cut off a follower", func() *Node { return c.Others(c.Leader())[0] },
+			func(n *Node) { c.Net.Isolate(n.ID) }, func(*Node) { c.Net.Heal() }},
+	}
+	time.Sleep(3 * time.Second)
+	for _, f := range faults {
+		n := f.target()
+		t.Logf("%s %s", f.name, n.ID)
+		f.start(n)
+		time.Sleep(3 * time.Second)
+		f.heal(n)
+		time.Sleep(3 * time.Second)
+	}
 	stop()
 	wg.Wait()
 
