@@ -36,8 +36,15 @@ type tracker struct {
 	inflightAll int
 
 	invalsSent, leaseWaits atomic.Uint64
-	seen                   atomic.Bool // a peer asked for a lease: near-caches are in use
+	seen                   atomic.Bool // a node asked for a lease: near-caches are in use
+	// uncounted counts the writes in flight that took the fast path of
+	// beginWrite (no near-cache in use yet): no key may be tracked until
+	// they are applied.
+	uncounted atomic.Int64
 }
+
+// uncountedMark marks a write that took beginWrite's fast path.
+var uncountedMark = &writeMark{}
 
 // holder is a node that holds a lease: until end on this node's clock
 // (later than the holder's own end), in epoch. owing counts the
@@ -141,7 +148,7 @@ func (t *tracker) track(rid uint64, key string) (leaseGrant, bool) {
 	switch {
 	case t.term != term || t.revoking || h == nil || h.owing > 0 || !time.Now().Before(h.end):
 		return leaseGrant{}, false
-	case t.inflightAll > 0 || t.inflight[key] > 0:
+	case t.inflightAll > 0 || t.inflight[key] > 0 || t.uncounted.Load() > 0:
 		return leaseGrant{}, false
 	}
 	nodes := t.keys[key]
@@ -159,7 +166,8 @@ func (t *tracker) track(rid uint64, key string) (leaseGrant, bool) {
 // writeMark is a write between its invalidation and its apply.
 type writeMark struct {
 	keys []string // database 0 keys it writes
-	all  bool     // it may write any key
+	one  [1]string
+	all  bool // it may write any key
 	// What must happen before it is proposed: invalidations per node,
 	// and a new leader's wait (see hold).
 	sends map[uint64]*invalidation
@@ -184,10 +192,23 @@ type invalidation struct {
 // that case. It applies when this node has a near-cache (cacheOn) or has
 // been asked for a lease: near-caches exist in the group.
 func (t *tracker) beginWrite(tx command.Tx, cacheOn bool) *writeMark {
+	if !cacheOn {
+		// Until some node asks for a lease nobody caches, and a write
+		// need only be counted, which costs two atomic additions. The
+		// count comes before the check, and grant sets seen before it
+		// grants: a write that saw no lease is counted by the time any
+		// node can ask to track a key (track refuses while it is).
+		t.uncounted.Add(1)
+		if !t.seen.Load() {
+			return uncountedMark
+		}
+		t.uncounted.Add(-1)
+	}
 	var m *writeMark
 	writeKeys(tx, func(k []byte) {
 		if m == nil {
 			m = &writeMark{}
+			m.keys = m.one[:0] // most writes write one key
 		}
 		m.keys = append(m.keys, string(k))
 	}, func() {
@@ -316,6 +337,10 @@ func (t *tracker) send(rid uint64, inv *invalidation) {
 // endWrite: m's write was applied here, or will not be proposed.
 func (t *tracker) endWrite(m *writeMark) {
 	if m == nil {
+		return
+	}
+	if m == uncountedMark {
+		t.uncounted.Add(-1)
 		return
 	}
 	t.mu.Lock()
