@@ -375,3 +375,25 @@ func BenchmarkNearCacheWriteMark(b *testing.B) {
 		})
 	}
 }
+
+// A cached value carries its key's expiry and is not served past it, even
+// before the leader's active expiry deletes the key.
+func TestNearCacheEntryCarriesExpiry(t *testing.T) {
+	nodes, _ := nearCluster(t, 3)
+	leader, fs := leaderOf(t, nodes)
+	tx := command.Tx{{Op: command.OpSet, Key: []byte("k"), Args: [][]byte{[]byte("v")}, Flags: command.FlagExpireRel, N: 60_000}}
+	if _, err := leader.Write(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	mustGet(t, fs[0], "k")
+	fs[0].near.mu.Lock()
+	e := fs[0].near.entries["k"]
+	fs[0].near.mu.Unlock()
+	if e == nil {
+		t.Fatal("not cached")
+	}
+	if e.until.After(before.Add(time.Minute)) || e.until.Before(before.Add(59*time.Second)) {
+		t.Fatalf("cached until %v from now; the key expires in a minute", e.until.Sub(before))
+	}
+}
