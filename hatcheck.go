@@ -75,12 +75,26 @@ type Config struct {
 	// FailoverWait is how long a request waits for a leader before it
 	// fails (default 5 s).
 	FailoverWait time.Duration
+	// NearCacheBytes, when positive, keeps the values this node's Get
+	// read recently in memory, up to about that many bytes (64 << 20 is
+	// a good start), so that reading them again takes no round trip. The
+	// cache is never stale: a write anywhere removes every cached copy of
+	// what it writes before it is acknowledged, and a node that cannot
+	// hear from the leader stops using its cache within half an
+	// ElectionTimeout. What it costs: a write of a key another node
+	// caches waits for that node's acknowledgement (a round trip), or,
+	// if the node cannot be reached, for its lease to run out (at most
+	// half an ElectionTimeout); a new leader holds writes for half an
+	// ElectionTimeout after it is elected. Give every node of a group the
+	// same setting. Default 0: no near-cache.
+	NearCacheBytes int64
 	// Logger receives the node's log (default: discarded).
 	Logger *slog.Logger
 }
 
 // Node is a running embedded node. Its methods are safe for concurrent
-// use.
+// use. With Config.NearCacheBytes, Get serves values it read recently from
+// memory, and is still linearizable.
 type Node struct {
 	srv  *server.Server
 	node *cluster.Node
@@ -126,6 +140,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.FailoverWait != 0 {
 		c.FailoverWait = cfg.FailoverWait
 	}
+	c.NearCacheBytes = cfg.NearCacheBytes
 	srv, err := server.Start(c, cfg.Logger)
 	if err != nil {
 		return nil, err
@@ -192,14 +207,32 @@ func (n *Node) Leader() string {
 
 // Get returns a key's value; ok is false when the key does not exist (or
 // has expired). The read is linearizable: it sees every write acknowledged
-// before it began, on any node.
+// before it began, on any node — also when it is served from the
+// near-cache (Config.NearCacheBytes), with no round trip.
 func (n *Node) Get(ctx context.Context, key string) (value []byte, ok bool, err error) {
-	r, err := n.read(ctx, &command.Cmd{Op: command.OpGet, Key: []byte(key)})
-	if err != nil || r.Kind == command.KindNil {
-		return nil, false, err
-	}
-	return r.Bulk, true, nil
+	return n.node.NearGet(ctx, key)
 }
+
+// CacheStats counts the near-cache's work on this node (see
+// Config.NearCacheBytes).
+type CacheStats struct {
+	Entries int   // values (or absences) held
+	Bytes   int64 // their approximate size
+	// Hits were served from the cache; Misses read through the group;
+	// Uncacheable misses could not be cached (a write of the key was in
+	// flight, or the lease was not running).
+	Hits, Misses, Uncacheable uint64
+	// InvalidationsReceived from the leader; Flushes of the whole cache
+	// (a new leader, a lease that ran out, a write of unknown keys).
+	InvalidationsReceived, Flushes uint64
+	// While this node led: InvalidationsSent to caching nodes, and
+	// LeaseWaits, invalidations a node did not acknowledge, whose
+	// writes waited for its lease to run out.
+	InvalidationsSent, LeaseWaits uint64
+}
+
+// CacheStats reports the near-cache's counters.
+func (n *Node) CacheStats() CacheStats { return CacheStats(n.node.NearStats()) }
 
 // Set stores a value under key, replacing what was there. With ttl > 0
 // the key expires after ttl (in milliseconds, rounded up); with ttl 0 it
@@ -230,15 +263,11 @@ func (n *Node) Delete(ctx context.Context, keys ...string) (int, error) {
 	return int(r.Int), err
 }
 
-// deleteIfScript deletes KEYS[1] if its value is ARGV[1].
-const deleteIfScript = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`
-
 // DeleteIf removes key if, and only if, its value is value, in one atomic
 // step; it reports whether it removed it. It releases a lock taken with
 // SetNX without removing a lock another holder took after it expired.
 func (n *Node) DeleteIf(ctx context.Context, key string, value []byte) (bool, error) {
-	r, err := n.write(ctx, command.Cmd{Op: command.OpEval, N: 1, Args: [][]byte{[]byte(deleteIfScript), []byte(key), value}})
-	return err == nil && r.Int == 1, err
+	return n.node.CompareAndDelete(ctx, key, value)
 }
 
 // Expire sets a key's time to live (ttl > 0) and reports whether the key
@@ -275,14 +304,6 @@ func (n *Node) write(ctx context.Context, c command.Cmd) (command.Result, error)
 		return command.Result{}, err
 	}
 	return resultErr(res.Results[0])
-}
-
-func (n *Node) read(ctx context.Context, c *command.Cmd) (command.Result, error) {
-	r, err := n.node.Read(ctx, c)
-	if err != nil {
-		return command.Result{}, err
-	}
-	return resultErr(r)
 }
 
 func resultErr(r command.Result) (command.Result, error) {

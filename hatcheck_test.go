@@ -14,8 +14,8 @@ import (
 )
 
 // openGroup opens three embedded nodes in this process, the first starting
-// the group and the others joining it.
-func openGroup(t *testing.T) ([]*hatcheck.Node, []hatcheck.Config) {
+// the group and the others joining it; tweak adjusts each one's Config.
+func openGroup(t testing.TB, tweak ...func(*hatcheck.Config)) ([]*hatcheck.Node, []hatcheck.Config) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -25,6 +25,9 @@ func openGroup(t *testing.T) ([]*hatcheck.Node, []hatcheck.Config) {
 		cfg := hatcheck.Config{NodeID: fmt.Sprintf("app%d", i+1), DataDir: t.TempDir(), ElectionTimeout: 200 * time.Millisecond}
 		if i > 0 {
 			cfg.Join = []string{"127.0.0.1:1", nodes[0].PeerAddr()} // the first address answers nothing
+		}
+		for _, f := range tweak {
+			f(&cfg)
 		}
 		n, err := hatcheck.Open(ctx, cfg)
 		if err != nil {

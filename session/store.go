@@ -101,7 +101,9 @@ func (s *redisStore) TryLock(ctx context.Context, token string, ttl time.Duratio
 
 // EmbeddedStore is a Store on an embedded node (hatcheck.Open): the
 // application servers themselves hold the sessions, replicated among them.
-// It is also a Locker.
+// It is also a Locker. With hatcheck.Config.NearCacheBytes, Find serves a
+// session the node read recently from memory, still never stale; a lock's
+// release invalidates the lock's key alone.
 func EmbeddedStore(n *hatcheck.Node, opts ...StoreOption) Store {
 	return &embeddedStore{n: n, storeOptions: buildOptions(opts)}
 }

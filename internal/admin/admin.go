@@ -177,6 +177,9 @@ type NodeStats struct {
 	Keys                            []int
 	UsedMemory, MaxMemory           int64
 	Expired, Evicted                uint64
+	// The near-cache's counters by event (hits, misses, …) and its size.
+	NearCache      map[string]uint64
+	NearCacheBytes int64
 }
 
 // RegisterNode exports the node's state, read at every scrape.
@@ -198,7 +201,13 @@ var (
 	descMax      = prometheus.NewDesc("hatcheck_maxmemory_bytes", "Configured memory limit (0 = none).", nil, nil)
 	descExpired  = prometheus.NewDesc("hatcheck_expired_keys_total", "Keys deleted by active expiry on this node as leader.", nil, nil)
 	descEvicted  = prometheus.NewDesc("hatcheck_evicted_keys_total", "Keys evicted for maxmemory on this node as leader.", nil, nil)
-	nodeDescList = []*prometheus.Desc{descLeader, descTerm, descCommit, descApplied, descSnaps, descSnapDur, descKeys, descUsed, descMax, descExpired, descEvicted}
+	nodeDescList = []*prometheus.Desc{descLeader, descTerm, descCommit, descApplied, descSnaps, descSnapDur, descKeys, descUsed, descMax, descExpired, descEvicted, descNear, descNearBytes}
+)
+
+// The near-cache's (see cluster.NearStats).
+var (
+	descNear      = prometheus.NewDesc("hatcheck_nearcache_events_total", "Near-cache events on this node: hits, misses, uncacheable misses, invalidations sent and received, flushes, leases waited out.", []string{"event"}, nil)
+	descNearBytes = prometheus.NewDesc("hatcheck_nearcache_bytes", "Approximate size of the near-cache's entries.", nil, nil)
 )
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -232,4 +241,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descMax, float64(s.MaxMemory))
 	cnt(descExpired, float64(s.Expired))
 	cnt(descEvicted, float64(s.Evicted))
+	for ev, v := range s.NearCache {
+		ch <- prometheus.MustNewConstMetric(descNear, prometheus.CounterValue, float64(v), ev)
+	}
+	g(descNearBytes, float64(s.NearCacheBytes))
 }

@@ -81,6 +81,7 @@ func (n *Node) leads() bool {
 // Write proposes a transaction and returns its result once the entry that
 // carries it is committed and applied, whichever node leads.
 func (n *Node) Write(ctx context.Context, tx command.Tx) (command.TxResult, error) {
+	n.near.dropWrite(tx)
 	var res command.TxResult
 	err := n.route(ctx, func(leader string, changed <-chan struct{}) (bool, error) {
 		var err error
@@ -108,6 +109,7 @@ func (n *Node) WriteAsync(tx command.Tx, done func(command.TxResult, error)) {
 		done(command.TxResult{}, err)
 		return
 	}
+	n.near.dropWrite(tx)
 	n.routeAsync(tx, time.Now().Add(n.cfg.FailoverWait), time.Millisecond, done)
 }
 
@@ -241,26 +243,36 @@ func (n *Node) forwardWrite(ctx context.Context, leader string, changed <-chan s
 // itself, without forwarding them. While no leader is known it waits, up
 // to FailoverWait.
 func (n *Node) Read(ctx context.Context, c *command.Cmd) (command.Result, error) {
+	var r command.Result
+	err := n.linearizable(ctx, func() { r = n.readState(c) })
+	return r, err
+}
+
+// linearizable runs read, which reads this node's state, once a read
+// barrier makes that state hold every write acknowledged before the call.
+func (n *Node) linearizable(ctx context.Context, read func()) error {
 	if err := n.Healthy(); err != nil {
-		return command.Result{}, err
+		return err
 	}
 	if n.cfg.UnsafeStaleReads && !n.group.IsLeader() {
-		return n.readState(c), nil
+		read()
+		return nil
 	}
 	deadline := time.Now().Add(n.cfg.FailoverWait)
 	for {
 		if err := n.waitReadable(ctx, deadline); err != nil {
-			return command.Result{}, err
+			return err
 		}
 		err := n.readBarrier(ctx)
 		if err == nil {
-			return n.readState(c), nil
+			read()
+			return nil
 		}
 		if !readRetryable(err) || ctx.Err() != nil {
-			return command.Result{}, err
+			return err
 		}
 		if time.Now().After(deadline) {
-			return command.Result{}, ErrNoLeader
+			return ErrNoLeader
 		}
 	}
 }
@@ -377,6 +389,8 @@ func (n *Node) handleRPC(ctx context.Context, typ byte, payload []byte) (byte, [
 		return rpcOK, command.AppendTxResult(nil, res)
 	case rpcControl:
 		return n.handleControl(payload)
+	case rpcLease, rpcTrack, rpcInvalidate:
+		return n.handleNear(ctx, typ, payload)
 	}
 	return rpcError, command.AppendTxResult(nil, command.TxResult{Err: fmt.Errorf("unknown peer request %q", typ)})
 }

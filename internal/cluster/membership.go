@@ -160,10 +160,18 @@ func (n *Node) transfer(id string) error {
 			return errors.New("no other voter to hand leadership to")
 		}
 	}
+	// A transfer elects the next leader at once, without the election
+	// timeout that near-cache leases count on: end them first.
+	n.track.revoke()
 	if err := n.group.TransferLeadership(to); err != nil {
+		n.track.unrevoke()
 		return err
 	}
-	return n.waitFor(n.ctx, func() bool { return !n.group.IsLeader() })
+	if err := n.waitFor(n.ctx, func() bool { return !n.group.IsLeader() }); err != nil {
+		n.track.unrevoke()
+		return err
+	}
+	return nil
 }
 
 // control sends a membership request to the leader, waiting for one up to
@@ -591,7 +599,8 @@ func (n *Node) unwatch(key uint64) {
 // leaderChanged is the group's OnLeaderChange: it runs on the group's loop,
 // so it only wakes what waits and leaves the callbacks to
 // runLeaderObserver.
-func (n *Node) leaderChanged(uint64, uint64) {
+func (n *Node) leaderChanged(leader, term uint64) {
+	n.track.leaderChanged(leader == n.rid, term)
 	n.leaderFns.Lock()
 	close(n.leaderFns.changed)
 	n.leaderFns.changed = make(chan struct{})

@@ -102,6 +102,13 @@ type Config struct {
 	// LogSegmentSize is the size of one log file; old entries are deleted
 	// a whole file at a time. Default 64 MiB.
 	LogSegmentSize int
+	// NearCacheBytes, when positive, gives the node a near-cache of that
+	// many bytes for NearGet: values it read recently, served with no
+	// round trip and never stale (the leader invalidates every copy before
+	// it proposes a write; see DESIGN.md). 0: none. Every node grants and
+	// honours near-cache leases whatever its own setting; give every node
+	// the same one.
+	NearCacheBytes int64
 	Logger         *slog.Logger
 	// ScriptCalls parses the commands scripts call (redis.call): the
 	// Redis front end's redis.ScriptCalls. Every node needs it, since every
@@ -190,6 +197,9 @@ type Node struct {
 
 	expired atomic.Uint64
 	evicted atomic.Uint64
+
+	track *tracker   // the near-cache's leader side: every node has one
+	near  *nearCache // nil without a near-cache
 }
 
 // raftID is a node's id in the Raft group: a hash of its name (etcd raft
@@ -239,6 +249,10 @@ func Open(cfg Config) (n *Node, err error) {
 		knownPeers: map[uint64]knownPeer{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.track = newTracker(n, leaseFor(cfg.ElectionTimeout))
+	if cfg.NearCacheBytes > 0 {
+		n.near = newNearCache(cfg.NearCacheBytes)
+	}
 	n.leaderFns.changed = make(chan struct{})
 	n.SetMaxMemory(cfg.MaxMemory, cfg.Policy)
 
@@ -305,6 +319,10 @@ func Open(cfg Config) (n *Node, err error) {
 	if existing {
 		n.wg.Add(1)
 		go n.checkPeerAddr(hs.Commit)
+	}
+	if n.near != nil {
+		n.wg.Add(1)
+		go n.runLeaseKeeper()
 	}
 	return n, nil
 }
@@ -682,6 +700,7 @@ type Stats struct {
 	// CommitWaits counts the log entries held open for more writes
 	// (see Config.CommitWait).
 	CommitWaits uint64
+	Near        NearStats
 }
 
 // Stats reports the node's state.
@@ -694,6 +713,7 @@ func (n *Node) Stats() Stats {
 		LastSnapshotIndex: n.group.SnapshotIndex(),
 		Snapshots:         n.fsm.snapshots.Load(), Restores: n.fsm.restores.Load(), LastSnapshotDuration: time.Duration(n.fsm.lastSnapshotNanos.Load()),
 		Expired: n.expired.Load(), Evicted: n.evicted.Load(), CommitWaits: n.commitWaits.Load(),
+		Near: n.NearStats(),
 	}
 	n.fsm.read(func(ks *keyspace.Keyspace) {
 		s.UsedMemory = ks.Used()

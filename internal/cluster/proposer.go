@@ -19,10 +19,18 @@ type proposal struct {
 	err  error
 	done chan struct{}
 	cb   func(command.TxResult, error)
+	// The write's near-cache mark (tracking.go), ended when it is
+	// answered: applied, or never to be.
+	mark    *writeMark
+	tracker *tracker
 }
 
 // finish answers the proposal.
 func (p *proposal) finish() {
+	if p.mark != nil {
+		p.tracker.endWrite(p.mark)
+		p.mark = nil
+	}
 	if p.cb != nil {
 		p.cb(p.res, p.err)
 		return
@@ -63,16 +71,24 @@ func (n *Node) propose(ctx context.Context, tx command.Tx) (command.TxResult, er
 		return command.TxResult{}, errRetry
 	}
 	defer n.leave()
-	p := &proposal{tx: tx, done: make(chan struct{})}
+	// Every cached copy of what tx writes goes before tx is proposed
+	// (see DESIGN.md, "Near-cache").
+	m := n.track.beginWrite(tx, n.near != nil)
+	if !m.ready() {
+		n.track.invalidate(m)
+	}
+	p := &proposal{tx: tx, done: make(chan struct{}), mark: m, tracker: n.track}
 	n.closeMu.RLock()
 	if n.closed {
 		n.closeMu.RUnlock()
+		n.track.endWrite(m)
 		return command.TxResult{}, ErrShutdown
 	}
 	select {
 	case n.proposals <- p:
 	case <-ctx.Done():
 		n.closeMu.RUnlock()
+		n.track.endWrite(m)
 		return command.TxResult{}, ctx.Err()
 	}
 	n.closeMu.RUnlock()
@@ -91,14 +107,37 @@ func (n *Node) proposeAsync(tx command.Tx, cb func(command.TxResult, error)) boo
 	if !n.enter() {
 		return false
 	}
-	p := &proposal{tx: tx, cb: func(res command.TxResult, err error) {
+	m := n.track.beginWrite(tx, n.near != nil)
+	p := &proposal{tx: tx, mark: m, tracker: n.track, cb: func(res command.TxResult, err error) {
 		n.leave()
 		cb(res, err)
 	}}
+	if !m.ready() {
+		// Invalidations to wait for: on a goroutine of its own, which
+		// then queues the proposal as propose does.
+		go func() {
+			n.track.invalidate(m)
+			n.closeMu.RLock()
+			defer n.closeMu.RUnlock()
+			if n.closed {
+				p.err = ErrShutdown
+				p.finish()
+				return
+			}
+			select {
+			case n.proposals <- p:
+			case <-n.stop:
+				p.err = ErrShutdown
+				p.finish()
+			}
+		}()
+		return true
+	}
 	n.closeMu.RLock()
 	defer n.closeMu.RUnlock()
 	if n.closed {
 		n.leave()
+		n.track.endWrite(m)
 		return false
 	}
 	select {
@@ -106,6 +145,7 @@ func (n *Node) proposeAsync(tx command.Tx, cb func(command.TxResult, error)) boo
 		return true
 	default:
 		n.leave()
+		n.track.endWrite(m)
 		return false
 	}
 }
@@ -158,7 +198,13 @@ func (n *Node) runProposer() {
 		h := command.Header{Now: now, MaxMemory: maxmem, Policy: policy}
 		txs := make([]command.Tx, 0, len(props)+1)
 		skip := 0
+		var evMark *writeMark
 		if ev := n.evictions(maxmem, policy); ev != nil {
+			// Rare (memory is over the limit under an eviction policy):
+			// the proposer itself waits for the victims' invalidations.
+			if evMark = n.track.beginWrite(ev, false); !evMark.ready() {
+				n.track.invalidate(evMark)
+			}
 			txs = append(txs, ev)
 			skip = 1
 		}
@@ -166,7 +212,10 @@ func (n *Node) runProposer() {
 			txs = append(txs, p.tx)
 		}
 		data := command.EncodeBatch(make([]byte, group.ProposalHeader, group.ProposalHeader+size+64), h, txs)
-		n.group.Propose(data, func(r any, err error) { n.answer(props, skip, r, err) })
+		n.group.Propose(data, func(r any, err error) {
+			n.answer(props, skip, r, err)
+			n.track.endWrite(evMark)
+		})
 	}
 }
 

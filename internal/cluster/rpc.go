@@ -25,6 +25,11 @@ import (
 const (
 	rpcWrite   byte = 'W' // payload: command.EncodeBatch of one transaction
 	rpcControl byte = 'C' // payload: JSON controlRequest
+	// The near-cache (near.go): a lease for the asking node, tracking of
+	// one key for it, and the leader's invalidations.
+	rpcLease      byte = 'L' // payload: the asker's raft id; reply: encodeGrant, or rpcRetry (refused)
+	rpcTrack      byte = 'T' // payload: the asker's raft id | key; reply: encodeGrant, or rpcRetry (do not cache)
+	rpcInvalidate byte = 'I' // payload: encodeInvalidation; reply: rpcOK once applied
 )
 
 // Reply statuses.

@@ -84,6 +84,10 @@ type Config struct {
 	// Tests only (it has no flag): it shows the linearizability checker
 	// catching stale reads.
 	UnsafeStaleReads bool
+	// NearCacheBytes sizes the near-cache of an embedded node
+	// (hatcheck.Config.NearCacheBytes; it has no flag: only the embedded
+	// node's Get reads through it). 0: none.
+	NearCacheBytes int64
 
 	LogLevel  string
 	LogFormat string

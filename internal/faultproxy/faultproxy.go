@@ -18,13 +18,15 @@ type Network struct {
 	mu      sync.Mutex
 	proxies map[string]*Proxy // by the id of the node behind it
 	cut     map[link]bool
+	stalled map[string]bool // nodes whose traffic is held (see Stall)
+	resume  chan struct{}   // closed at the next Resume
 }
 
 type link struct{ from, to string }
 
 // New returns an empty network.
 func New() *Network {
-	return &Network{proxies: map[string]*Proxy{}, cut: map[link]bool{}}
+	return &Network{proxies: map[string]*Proxy{}, cut: map[link]bool{}, stalled: map[string]bool{}, resume: make(chan struct{})}
 }
 
 // Proxy forwards connections to one node's peer port.
@@ -117,6 +119,55 @@ func (nw *Network) Isolate(id string) {
 	nw.mu.Unlock()
 	for _, o := range others {
 		nw.Cut(id, o)
+	}
+}
+
+// Stall holds every byte to and from id on its open connections, and on
+// new ones, until Resume: to its peers the node looks paused (SIGSTOP),
+// though it runs on. Connections stay open; nothing is lost.
+func (nw *Network) Stall(id string) {
+	nw.mu.Lock()
+	nw.stalled[id] = true
+	nw.mu.Unlock()
+}
+
+// Resume lets the traffic of every stalled node flow again.
+func (nw *Network) Resume() {
+	nw.mu.Lock()
+	clear(nw.stalled)
+	close(nw.resume)
+	nw.resume = make(chan struct{})
+	nw.mu.Unlock()
+}
+
+// waitFlow returns once neither a nor b is stalled.
+func (nw *Network) waitFlow(a, b string) {
+	for {
+		nw.mu.Lock()
+		held, resume := nw.stalled[a] || nw.stalled[b], nw.resume
+		nw.mu.Unlock()
+		if !held {
+			return
+		}
+		<-resume
+	}
+}
+
+// copyFlowing copies src to dst, holding each chunk while either end of
+// the link is stalled.
+func (nw *Network) copyFlowing(dst io.Writer, src io.Reader, a, b string) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			nw.waitFlow(a, b)
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 
@@ -214,8 +265,8 @@ func (p *Proxy) handle(c net.Conn) {
 		return
 	}
 	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(up, c); up.Close(); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, up); c.Close(); done <- struct{}{} }()
+	go func() { p.net.copyFlowing(up, c, from, p.id); up.Close(); done <- struct{}{} }()
+	go func() { p.net.copyFlowing(c, up, from, p.id); c.Close(); done <- struct{}{} }()
 	<-done
 	<-done
 }

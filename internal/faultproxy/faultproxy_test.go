@@ -147,3 +147,33 @@ func TestCutOneWay(t *testing.T) {
 		t.Fatal("a→b does not work after healing")
 	}
 }
+
+func TestStallHoldsTrafficUntilResume(t *testing.T) {
+	nw := New()
+	defer nw.Close()
+	pb, err := nw.Listen("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb.SetTarget(echo(t))
+	c, r := dialAs(t, pb.Addr(), "a")
+	if _, err := io.ReadFull(r, make([]byte, 2+1+1)); err != nil {
+		t.Fatal(err)
+	}
+	if !roundTrip(c, r) {
+		t.Fatal("link a→b does not work before the stall")
+	}
+	nw.Stall("b")
+	if _, err := c.Write([]byte("held\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if line, err := r.ReadString('\n'); err == nil {
+		t.Fatalf("got %q through a stalled link", line)
+	}
+	nw.Resume()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, err := r.ReadString('\n'); err != nil || line != "held\n" {
+		t.Fatalf("after Resume: %q, %v; want the held line", line, err)
+	}
+}

@@ -144,7 +144,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		Databases: cfg.Databases, MaxMemory: int64(cfg.MaxMemory), Policy: policy,
 		FailoverWait: cfg.FailoverWait, ElectionTimeout: cfg.ElectionTimeout, CommitWait: cfg.CommitWait, SnapshotThreshold: cfg.SnapshotThreshold,
 		TrailingLogs:   cfg.TrailingLogs,
-		LogSegmentSize: int(cfg.LogSegmentSize), Logger: logger,
+		LogSegmentSize: int(cfg.LogSegmentSize), NearCacheBytes: cfg.NearCacheBytes, Logger: logger,
 		ScriptCalls: redis.ScriptCalls(),
 	}); err != nil {
 		return fail(err)
@@ -426,5 +426,11 @@ func (s *Server) nodeStats() admin.NodeStats {
 		IsLeader: st.State == "Leader", Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
 		Snapshots: st.Snapshots, LastSnapshotSeconds: st.LastSnapshotDuration.Seconds(),
 		Keys: st.Keys, UsedMemory: st.UsedMemory, MaxMemory: maxmem, Expired: st.Expired, Evicted: st.Evicted,
+		NearCache: map[string]uint64{
+			"hit": st.Near.Hits, "miss": st.Near.Misses, "uncacheable": st.Near.Uncacheable,
+			"invalidation_sent": st.Near.InvalidationsSent, "invalidation_received": st.Near.InvalidationsReceived,
+			"flush": st.Near.Flushes, "lease_waited_out": st.Near.LeaseWaits,
+		},
+		NearCacheBytes: st.Near.Bytes,
 	}
 }
