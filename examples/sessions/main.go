@@ -11,6 +11,10 @@
 //	go run ./examples/sessions --http 127.0.0.1:8082 --data-dir /tmp/s2 --peer-addr 127.0.0.1:7502 --join 127.0.0.1:7501
 //	go run ./examples/sessions --http 127.0.0.1:8083 --data-dir /tmp/s3 --peer-addr 127.0.0.1:7503 --join 127.0.0.1:7501
 //
+// Each process keeps the sessions it served recently in a near-cache that
+// is never stale (see hatcheck.Config.NearCacheBytes), so most requests
+// read their session from memory.
+//
 // Pages: / (who you are and your counter), /login?user=NAME, /incr, /renew
 // (a new session token, same session), /logout, /status (this process's
 // node).
@@ -42,6 +46,7 @@ func main() {
 	flag.StringVar(&cfg.NodeID, "node-id", "", "node id (default: kept in the data dir, or generated)")
 	join := flag.String("join", "", "peer addresses of running processes, comma-separated (none: start a new group)")
 	flag.StringVar(&cfg.RedisAddr, "redis-addr", "", "also serve the sessions over the Redis protocol here (e.g. for redis-cli)")
+	flag.Int64Var(&cfg.NearCacheBytes, "near-cache-bytes", 64<<20, "memory for the sessions this process served recently (never stale; 0: none)")
 	flag.Parse()
 	if *join != "" {
 		cfg.Join = strings.Split(*join, ",")
