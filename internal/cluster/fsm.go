@@ -1,11 +1,13 @@
 package cluster
 
 import (
+	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/hatcheck/hatcheck/internal/cluster/group"
 	"github.com/hatcheck/hatcheck/internal/command"
 	"github.com/hatcheck/hatcheck/internal/keyspace"
 )
@@ -18,6 +20,7 @@ import (
 type fsm struct {
 	databases int
 	exec      *command.Executor // runs the commands; holds the compiled-script cache
+	ops       int               // ops below this are applied; command.Ops(), lower in tests
 
 	mu     sync.RWMutex // guards ks and events
 	ks     *keyspace.Keyspace
@@ -28,18 +31,25 @@ type fsm struct {
 	lastSnapshotNanos atomic.Int64  // how long the last encoding took
 }
 
-func newFSM(databases int, exec *command.Executor) *fsm {
-	return &fsm{databases: databases, exec: exec, ks: keyspace.New(databases)}
+func newFSM(databases int, exec *command.Executor, ops int) *fsm {
+	return &fsm{databases: databases, exec: exec, ks: keyspace.New(databases), ops: ops}
 }
 
 // Apply applies one committed entry: a batch of transactions stamped by the
 // leader. The result is the []command.TxResult in the batch's order, or an
 // error if the entry cannot be decoded (which every node then reports
-// alike).
+// alike), or a group.Halt for an entry holding ops this node cannot apply
+// (written by a newer version: see versions.go).
 func (f *fsm) Apply(index uint64, data []byte) any {
 	h, txs, err := command.DecodeBatch(data)
+	if errors.Is(err, command.ErrUnknownOp) {
+		return group.Halt{Err: err}
+	}
 	if err != nil {
 		return err
+	}
+	if halt := f.halted(txs); halt != nil {
+		return halt
 	}
 	res := make([]command.TxResult, len(txs))
 	f.mu.Lock()

@@ -14,7 +14,7 @@ import (
 // reads made before those applies keep their values too (results never
 // alias the keyspace's arena).
 func TestSnapshotBesideApplies(t *testing.T) {
-	f := newFSM(16, command.NewExecutor(nil))
+	f := newFSM(16, command.NewExecutor(nil), command.Ops())
 	set := func(index uint64, val string, keys int) {
 		var txs []command.Tx
 		for i := 0; i < keys; i++ {
@@ -43,7 +43,7 @@ func TestSnapshotBesideApplies(t *testing.T) {
 	if string(read.Bulk) != "before-7" {
 		t.Fatalf("earlier read now %q", read.Bulk)
 	}
-	g := newFSM(16, command.NewExecutor(nil))
+	g := newFSM(16, command.NewExecutor(nil), command.Ops())
 	if err := g.Restore(&buf); err != nil {
 		t.Fatal(err)
 	}

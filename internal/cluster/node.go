@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +95,10 @@ type Config struct {
 	// which may be behind the leader. For tests that show the linearizability
 	// checker catches stale reads; never set it in production.
 	UnsafeStaleReads bool
+	// LogOps is how many op codes this node applies and tells the others
+	// (see versions.go). Default command.Ops(); tests set it lower to play
+	// a node of an older version.
+	LogOps int
 	// Snapshot policy: a snapshot is taken once SnapshotThreshold entries
 	// were applied since the last one; TrailingLogs entries stay behind it
 	// so that a briefly absent follower catches up from the log.
@@ -119,6 +124,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Databases == 0 {
 		c.Databases = 16
+	}
+	if c.LogOps == 0 {
+		c.LogOps = command.Ops()
 	}
 	if c.FailoverWait == 0 {
 		c.FailoverWait = 5 * time.Second
@@ -164,6 +172,12 @@ type Node struct {
 	closing  atomic.Bool // Close has been called
 	draining atomic.Bool // a planned shutdown: forwarded requests go elsewhere
 	removed  atomic.Bool // this node was removed from the cluster
+	// Versions of the members (see versions.go): the ops every member is
+	// known to apply, and when the leader last asked.
+	logOps     int
+	opsFloor   atomic.Int64
+	floorMu    sync.Mutex
+	floorAsked time.Time
 	// addrErr, once set, says that the cluster knows this node by another
 	// peer address than the one it has now (see checkPeerAddr).
 	addrErr atomic.Pointer[error]
@@ -235,12 +249,20 @@ func Open(cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// What this node applies, told to the others (see versions.go); the
+	// caller's map is not changed.
+	meta := map[string]string{metaLogOps: strconv.Itoa(cfg.LogOps)}
+	for k, v := range cfg.Meta {
+		meta[k] = v
+	}
+	cfg.Meta = meta
 	n = &Node{
 		cfg:        cfg,
+		logOps:     cfg.LogOps,
 		id:         id,
 		rid:        raftID(id),
 		log:        cfg.Logger.With("node", id),
-		fsm:        newFSM(cfg.Databases, command.NewExecutor(cfg.ScriptCalls)),
+		fsm:        newFSM(cfg.Databases, command.NewExecutor(cfg.ScriptCalls), cfg.LogOps),
 		proposals:  make(chan *proposal, 4096),
 		slots:      make(chan struct{}, maxInflightEntries),
 		stop:       make(chan struct{}),
@@ -733,6 +755,8 @@ func (n *Node) Healthy() error {
 		return ErrRemoved
 	case n.addrErr.Load() != nil:
 		return *n.addrErr.Load()
+	case n.group != nil && n.group.Halted() != nil:
+		return fmt.Errorf("%w: %w", ErrUpgradeNeeded, n.group.Halted())
 	case n.group != nil && n.group.Failed():
 		return ErrStorageFailed
 	}

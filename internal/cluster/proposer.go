@@ -67,6 +67,9 @@ const (
 // propose hands a transaction to this node's log as leader and waits for
 // its result. errRetry means it never entered the log.
 func (n *Node) propose(ctx context.Context, tx command.Tx) (command.TxResult, error) {
+	if !n.opsAdmitted(tx) && !n.admitOps(ctx, tx) {
+		return command.TxResult{}, ErrNotUpgraded
+	}
 	if !n.enter() {
 		return command.TxResult{}, errRetry
 	}
@@ -104,6 +107,20 @@ func (n *Node) propose(ctx context.Context, tx command.Tx) (command.TxResult, er
 // serving, shutting down, queue full); the caller then takes the slow
 // path.
 func (n *Node) proposeAsync(tx command.Tx, cb func(command.TxResult, error)) bool {
+	if !n.opsAdmitted(tx) {
+		// An op not every member is known to apply: ask them, off the
+		// caller's thread, then write as if anew.
+		go func() {
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FailoverWait)
+			defer cancel()
+			if !n.admitOps(ctx, tx) {
+				cb(command.TxResult{}, ErrNotUpgraded)
+				return
+			}
+			n.WriteAsync(tx, cb)
+		}()
+		return true
+	}
 	if !n.enter() {
 		return false
 	}

@@ -205,7 +205,7 @@ func convertOldLayout(raftDir, logDir, snapDir string, databases int, log *slog.
 	}
 	err = group.EncodeSnapshot(w, members, func(w io.Writer) error {
 		if state == nil {
-			return newFSM(databases, command.NewExecutor(nil)).Snapshot()(w)
+			return newFSM(databases, command.NewExecutor(nil), command.Ops()).Snapshot()(w)
 		}
 		_, err := io.Copy(w, state)
 		return err

@@ -90,6 +90,28 @@ const (
 	opEnd
 )
 
+// Ops is how many op codes this build knows: it executes 1 … Ops()-1.
+// Nodes tell each other this number (the log format's level), and a
+// leader proposes an op only when every member can apply it.
+func Ops() int { return int(opEnd) }
+
+// LegacyOps is Ops of the releases that did not tell it (up to
+// 2026-11-27): a member that says nothing applies ops below it.
+const LegacyOps = 54
+
+// ErrUnknownOp: a log entry holds an op this build does not know — it was
+// written by a newer hatcheck.
+var ErrUnknownOp = errors.New("unknown op (written by a newer hatcheck?)")
+
+// MaxOp is the highest op code in tx.
+func (tx Tx) MaxOp() Op {
+	var m Op
+	for i := range tx {
+		m = max(m, tx[i].Op)
+	}
+	return m
+}
+
 // Option bits in Cmd.Flags.
 const (
 	FlagNX uint32 = 1 << iota
@@ -258,7 +280,7 @@ func DecodeBatch(data []byte) (Header, []Tx, error) {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
 	}
 	if d.err != nil {
-		return h, nil, fmt.Errorf("%w: %v", ErrBadEncoding, d.err)
+		return h, nil, fmt.Errorf("%w: %w", ErrBadEncoding, d.err)
 	}
 	return h, txs, nil
 }

@@ -101,7 +101,7 @@ func (o Op) hasItemFields() bool { return o.Valid() && ops[o].flags&opItem != 0 
 
 func (c *Cmd) validate() error {
 	if !c.Op.Valid() {
-		return fmt.Errorf("unknown op %d", c.Op)
+		return fmt.Errorf("%w: %d", ErrUnknownOp, c.Op)
 	}
 	row := &ops[c.Op]
 	if s := row.args; len(c.Args) < s.min || len(c.Args)%s.step != 0 {

@@ -67,3 +67,19 @@ func TestTxResultDecodeRejectsCorruption(t *testing.T) {
 		t.Fatalf("deep nesting: err = %v", err)
 	}
 }
+
+// An entry with an op this build does not know says so: a node then stops
+// rather than skip it (see cluster's fsm).
+func TestUnknownOpIsRecognised(t *testing.T) {
+	b := EncodeBatch(nil, Header{}, []Tx{{{Op: Op(Ops()), Key: []byte("k")}}})
+	_, _, err := DecodeBatch(b)
+	if !errors.Is(err, ErrUnknownOp) || !errors.Is(err, ErrBadEncoding) {
+		t.Fatalf("err = %v, want ErrUnknownOp and ErrBadEncoding", err)
+	}
+	if Ops() < LegacyOps {
+		t.Fatalf("Ops() = %d is below LegacyOps %d: op codes were removed", Ops(), LegacyOps)
+	}
+	if m := (Tx{{Op: OpGet}, {Op: OpSet}, {Op: OpHSet}}).MaxOp(); m != OpGet {
+		t.Fatalf("MaxOp = %d", m)
+	}
+}

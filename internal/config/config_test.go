@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,5 +147,35 @@ func TestTLSSettings(t *testing.T) {
 	if !c.TLSPeers || c.TLSCertFile != "/etc/hatcheck/node.crt" || c.TLSKeyFile != "/etc/hatcheck/node.key" ||
 		c.TLSCACertFile != "/etc/hatcheck/ca.crt" || c.TLSRedisAddr != "127.0.0.1:6380" || c.TLSAuthClients != "yes" {
 		t.Fatalf("got %+v", c)
+	}
+}
+
+// contrib/hatcheck.conf documents every setting (set or commented out with
+// its default) and loads as it is.
+func TestExampleConfigDocumentsEverySetting(t *testing.T) {
+	path := filepath.Join("..", "..", "contrib", "hatcheck.conf")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimPrefix(strings.TrimSpace(line), "# ")
+		if name, _, _ := strings.Cut(line, " "); name != "" {
+			keys[name] = true
+		}
+	}
+	c := Default()
+	c.FlagSet("x").VisitAll(func(f *flag.Flag) {
+		if f.Name != "config" && !keys[f.Name] {
+			t.Errorf("contrib/hatcheck.conf does not mention %q", f.Name)
+		}
+	})
+	got, err := Load([]string{"--config", path}, env(nil))
+	if err != nil {
+		t.Fatalf("the example does not load: %v", err)
+	}
+	if got.DataDir != "/var/lib/hatcheck" {
+		t.Fatalf("data-dir = %q", got.DataDir)
 	}
 }

@@ -49,12 +49,19 @@ func (g *Group) runApply() {
 				continue
 			}
 			ents := job.msg.Entries
+			applied := 0
 			for i := range ents {
-				g.applyEntry(&ents[i])
+				if !g.applyEntry(&ents[i]) {
+					break // halted: see Halt
+				}
+				applied++
 			}
-			if len(ents) > 0 {
-				last := ents[len(ents)-1]
+			if applied > 0 {
+				last := ents[applied-1]
 				g.setApplied(last.Index, last.Term)
+			}
+			if applied < len(ents) {
+				continue
 			}
 			g.deliver(job.msg.Responses)
 			g.maybeSnapshot()
@@ -63,14 +70,28 @@ func (g *Group) runApply() {
 	}
 }
 
-func (g *Group) applyEntry(e *raftpb.Entry) {
+// Halt is what a StateMachine's Apply returns for an entry it can neither
+// apply nor skip — one written by a newer version, whose ops it does not
+// know: skipping it would leave this node's state different from the
+// others'. The group stops applying before that entry (it stays
+// unapplied, so a restart with a newer version applies it) and fails: see
+// Failed and Halted.
+type Halt struct{ Err error }
+
+// applyEntry applies one committed entry; false means the state machine
+// halted on it.
+func (g *Group) applyEntry(e *raftpb.Entry) bool {
 	switch e.Type {
 	case raftpb.EntryNormal:
 		// A new leader's first entry is empty; proposals carry their id.
 		if len(e.Data) < ProposalHeader {
-			return
+			return true
 		}
 		res := g.cfg.StateMachine.Apply(e.Index, e.Data[ProposalHeader:])
+		if h, ok := res.(Halt); ok {
+			g.halt(e.Index, h.Err)
+			return false
+		}
 		if done := g.take(propID(e.Data[:ProposalHeader])); done != nil {
 			done(res, nil)
 		}
@@ -78,17 +99,18 @@ func (g *Group) applyEntry(e *raftpb.Entry) {
 		var cc raftpb.ConfChange
 		if err := cc.Unmarshal(e.Data); err != nil {
 			g.log.Error("undecodable membership change", "index", e.Index, "err", err)
-			return
+			return true
 		}
 		g.applyConfChange(e.Index, cc.AsV2())
 	case raftpb.EntryConfChangeV2:
 		var cc raftpb.ConfChangeV2
 		if err := cc.Unmarshal(e.Data); err != nil {
 			g.log.Error("undecodable membership change", "index", e.Index, "err", err)
-			return
+			return true
 		}
 		g.applyConfChange(e.Index, cc)
 	}
+	return true
 }
 
 // setApplied publishes the applied index and wakes the waiters it

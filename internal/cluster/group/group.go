@@ -214,7 +214,8 @@ type Group struct {
 	appliedTerm  atomic.Uint64                    // term of the last applied entry
 	snapshotting atomic.Bool                      // a snapshot is being written
 	confBusy     atomic.Bool                      // a membership change is in flight
-	failed       atomic.Bool                      // storage failed; see fatal
+	failed       atomic.Bool                      // storage failed or the state machine halted; see fatal, halt
+	halted       atomic.Pointer[error]            // why the state machine halted
 
 	appliedMu      sync.Mutex
 	appliedWaiters []appliedWaiter

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -130,10 +131,14 @@ type kv struct {
 	mu       sync.Mutex
 	m        map[string]string
 	restores int
+	old      bool // plays an older version: halts on keys starting "new:"
 }
 
 func (s *kv) Apply(index uint64, data []byte) any {
 	k, v, _ := bytes.Cut(data, []byte("="))
+	if s.old && bytes.HasPrefix(k, []byte("new:")) {
+		return Halt{Err: errors.New("an op of a newer version")}
+	}
 	s.mu.Lock()
 	if s.m == nil {
 		s.m = map[string]string{}
@@ -684,5 +689,49 @@ func TestLeaderWithFailedStorageIsReplaced(t *testing.T) {
 	}
 	if !leader.g.Failed() || leader.g.IsLeader() {
 		t.Fatalf("old leader: failed %v, leads %v", leader.g.Failed(), leader.g.IsLeader())
+	}
+}
+
+// A state machine that halts on an entry stops the group before it: the
+// entry stays unapplied, the node reports why, and a restart with a state
+// machine that knows the entry applies it and goes on.
+func TestHaltStopsBeforeTheEntry(t *testing.T) {
+	net := newNetwork()
+	n := net.start(t, 1, []Member{{ID: 1, Name: "n1", Addr: "a1"}}, nil)
+	n.sm.old = true
+	waitLeader(t, n)
+	if _, err := propose(n.g, "a=1"); err != nil {
+		t.Fatal(err)
+	}
+	before := n.g.AppliedIndex()
+	answered := make(chan error, 1)
+	n.g.Propose(append(make([]byte, ProposalHeader), "new:x=2"...), func(_ any, err error) { answered <- err })
+	waitFor(t, "the halt", n.g.Failed)
+	if err := n.g.Halted(); err == nil || !strings.Contains(err.Error(), "newer version") {
+		t.Fatalf("Halted = %v", err)
+	}
+	if got := n.g.AppliedIndex(); got != before {
+		t.Fatalf("applied index %d after the halt, want %d (the halted entry is not applied)", got, before)
+	}
+	if _, ok := n.sm.get("new:x"); ok {
+		t.Fatal("the halted entry was applied")
+	}
+	select {
+	case err := <-answered:
+		t.Fatalf("the halted entry's proposal was answered (%v) before the node stopped", err)
+	default:
+	}
+	n.stop(net)
+	select {
+	case err := <-answered:
+		if err == nil {
+			t.Fatal("the halted entry's proposal was answered as a success")
+		}
+	default:
+	}
+	again := net.restart(t, n) // a new kv: it knows "new:" entries
+	waitFor(t, "the entry applied after the upgrade", func() bool { v, _ := again.sm.get("new:x"); return v == "2" })
+	if again.g.Failed() {
+		t.Fatal("the restarted node still fails")
 	}
 }

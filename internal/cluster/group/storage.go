@@ -140,8 +140,25 @@ func (g *Group) fatal(what string, err error) {
 	}
 }
 
-// Failed reports whether a storage failure stopped this node.
+// Failed reports whether a storage failure, or a Halt, stopped this node.
 func (g *Group) Failed() bool { return g.failed.Load() }
+
+// halt stops applying at entry index (see Halt).
+func (g *Group) halt(index uint64, err error) {
+	err = fmt.Errorf("cannot apply log entry %d: %w", index, err)
+	g.halted.Store(&err)
+	if g.failed.CompareAndSwap(false, true) {
+		g.log.Error("stopped applying the log: upgrade this node to the version the others run", "index", index, "err", err)
+	}
+}
+
+// Halted is why the state machine halted (see Halt), nil if it did not.
+func (g *Group) Halted() error {
+	if p := g.halted.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // Snapshot data is the group's member table (length-prefixed JSON) followed
 // by the state machine's data.
