@@ -76,7 +76,7 @@ func (x *Executor) Read(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 	if c.Op.IsWrite() || c.validate() != nil {
 		return resErr(ErrUnknownCommand)
 	}
-	return x.exec(ks, Header{Now: now}, c)
+	return x.exec(ks, Header{Now: now, local: true}, c)
 }
 
 // row is op's row in the table, nil for an unknown op.

@@ -21,6 +21,9 @@ var hashOps = []opRow{
 	{op: OpHLen, name: "hlen", exec: execHGetAll},
 	{op: OpHExists, name: "hexists", args: argShape{1, 1}, exec: execHGet},
 	{op: OpHStrLen, name: "hstrlen", args: argShape{1, 1}, exec: execHGet},
+	{op: OpHScan, name: "hscan", flags: opItem, exec: execHScan},
+	{op: OpHRandField, name: "hrandfield", flags: opItem, args: argShape{2, 1}, exec: execHRandField},
+	{op: OpHIncrByFloat, name: "hincrbyfloat", flags: opWrite | opDenyOOM | opItem, args: argShape{2, 1}, exec: execHIncrByFloat},
 }
 
 func execHSet(v env, c *Cmd) Result {
@@ -140,4 +143,137 @@ func hashOf(v env) (*keyspace.Hash, int64, error) {
 		return nil, 0, err
 	}
 	return e.Hash, e.ExpireAt, nil
+}
+
+// Errors of HINCRBYFLOAT, in redis-server's words.
+var (
+	ErrHashNotFloat  = ReplyError("ERR hash value is not a float")
+	ErrIncrNotFinite = ReplyError("ERR value is NaN or Infinity")
+)
+
+func execHScan(v env, c *Cmd) Result {
+	h, _, err := hashOf(v)
+	if err != nil {
+		return resErr(err)
+	}
+	if h == nil {
+		return scanReply(0, nil)
+	}
+	pattern, count, err := parseScanArgs(c)
+	if err != nil {
+		return resErr(err)
+	}
+	cursor := uint64(c.N)
+	if c.N < 0 {
+		cursor = scanBuckets // past the end
+	}
+	var fields []string
+	h.Each(func(f string, _ []byte) bool {
+		fields = append(fields, f)
+		return true
+	})
+	next := uint64(0)
+	if !hashCompact(h) {
+		fields, next = scanMembers(fields, cursor, count)
+	}
+	var out []Result
+	for _, f := range fields {
+		if len(pattern) > 0 && !Match(pattern, []byte(f)) {
+			continue
+		}
+		val, _ := h.Get(f)
+		out = append(out, resBulk([]byte(f)), resBulk(val))
+	}
+	return scanReply(next, out)
+}
+
+// execHRandField is HRANDFIELD: without a count, one field (nil when the
+// key is missing); with a positive count, that many distinct fields (the
+// whole hash, in order, when it has no more); with a negative one, that
+// many drawn with repetition. See picker for how the choice is made.
+func execHRandField(v env, c *Cmd) Result {
+	h, _, err := hashOf(v)
+	if err != nil {
+		return resErr(err)
+	}
+	withValues := len(c.Args[1]) > 0
+	var fields []string
+	h.Each(func(f string, _ []byte) bool {
+		fields = append(fields, f)
+		return true
+	})
+	reply := func(idx []int) Result {
+		out := make([]Result, 0, len(idx)*2)
+		for _, i := range idx {
+			out = append(out, resBulk([]byte(fields[i])))
+			if withValues {
+				val, _ := h.Get(fields[i])
+				out = append(out, resBulk(val))
+			}
+		}
+		return Result{Kind: KindArray, Array: out}
+	}
+	if len(c.Args[0]) == 0 {
+		if len(fields) == 0 {
+			return resNil
+		}
+		return resBulk([]byte(fields[newPicker(v).intn(len(fields))]))
+	}
+	n, ok := ParseInt(c.Args[0])
+	if !ok {
+		return resErr(ErrNotInteger)
+	}
+	return reply(randomIndexes(v, len(fields), n))
+}
+
+// randomIndexes chooses count indexes of a collection of n members as
+// HRANDFIELD, SRANDMEMBER and SPOP do (see execHRandField).
+func randomIndexes(v env, n int, count int64) []int {
+	switch {
+	case n == 0 || count == 0:
+		return nil
+	case count >= int64(n):
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx
+	case count > 0:
+		return newPicker(v).distinct(n, int(count))
+	}
+	p := newPicker(v)
+	idx := make([]int, -count)
+	for i := range idx {
+		idx[i] = p.intn(n)
+	}
+	return idx
+}
+
+func execHIncrByFloat(v env, c *Cmd) Result {
+	incr, ok := parseLongDouble(c.Args[1])
+	if !ok {
+		return resErr(ErrNotFloat)
+	}
+	if incr.IsInf() {
+		return resErr(ErrIncrNotFinite)
+	}
+	h, exp, err := hashOf(v)
+	if err != nil {
+		return resErr(err)
+	}
+	cur := newExt()
+	if val, ok := h.Get(string(c.Args[0])); ok {
+		if cur, ok = parseLongDouble(val); !ok {
+			return resErr(ErrHashNotFloat)
+		}
+	}
+	sum, ok := addLongDouble(cur, incr)
+	if !ok {
+		return resErr(ErrFloatInfinity)
+	}
+	val := formatLongDouble(sum)
+	nh, _ := h.With([][]byte{bytes.Clone(c.Args[0]), val})
+	v.ks.Put(v.db, v.key, &keyspace.Entry{Type: keyspace.TypeHash, Hash: nh, ExpireAt: exp}, v.h.Now)
+	v.ks.Notify(v.db, keyspace.EventHash, "hincrbyfloat", v.key)
+	return resBulk(val)
 }
