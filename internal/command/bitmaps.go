@@ -529,7 +529,11 @@ func execBitField(v env, c *Cmd) Result {
 		}
 		out = append(out, resInt(reply))
 		setField(s, op.offset, op.width, store)
-		changes++
+		// Writing the value a field already has is no change (no event),
+		// unless the string had to grow for it.
+		if grew || getField(s, op.offset, op.width) != raw {
+			changes++
+		}
 	}
 	if changes > 0 || grew {
 		v.ks.Put(v.db, v.key, &keyspace.Entry{Type: keyspace.TypeString, Str: s, ExpireAt: exp}, v.h.Now)
