@@ -58,18 +58,13 @@ func execSetBit(v env, c *Cmd) Result {
 	if !on && string(c.Args[0]) != "0" {
 		return resErr(ErrBitValue)
 	}
-	e, err := stringOf(v)
+	old, exp, err := stringForWrite(v)
 	if err != nil {
 		return resErr(err)
 	}
-	var old []byte
-	var exp int64
-	if e != nil {
-		old, exp = e.Str, e.ExpireAt
-	}
 	prev := bitAt(old, c.N)
-	buf, grew := growTo(old, c.N>>3+1)
-	if e != nil && !grew && (prev == 1) == on {
+	buf, grew := growTo(old, c.N>>3+1) // a missing key grows from nothing
+	if !grew && (prev == 1) == on {
 		return resInt(int64(prev)) // nothing changes: no write, no event
 	}
 	mask := byte(1) << (7 - uint(c.N&7))
@@ -259,18 +254,17 @@ func execBitOp(v env, c *Cmd) Result {
 	default:
 		return resErr(errSyntax)
 	}
-	srcs := make([][]byte, len(srcKeys))
+	entries, err := entriesOf(v, srcKeys, keyspace.TypeString)
+	if err != nil {
+		return resErr(err)
+	}
+	srcs := make([][]byte, len(entries))
 	n := 0
-	for i, k := range srcKeys {
-		e := v.ks.Get(v.db, string(k), v.h.Now)
-		if e == nil {
-			continue
+	for i, e := range entries {
+		if e != nil {
+			srcs[i] = e.Str
+			n = max(n, len(e.Str))
 		}
-		if e.Type != keyspace.TypeString {
-			return resErr(ErrWrongType)
-		}
-		srcs[i] = e.Str
-		n = max(n, len(e.Str))
 	}
 	if n == 0 {
 		if v.ks.Get(v.db, v.key, v.h.Now) != nil {
@@ -450,14 +444,9 @@ func execBitField(v env, c *Cmd) Result {
 	if top >= 0 && c.Op == OpBitFieldRO {
 		return resErr(errBitFieldGetOnly)
 	}
-	e, err := stringOf(v)
+	s, exp, err := stringForWrite(v)
 	if err != nil {
 		return resErr(err)
-	}
-	var s []byte
-	var exp int64
-	if e != nil {
-		s, exp = e.Str, e.ExpireAt
 	}
 	// A write makes room for its farthest bit first, whether or not it then
 	// fails on overflow, creating the key if need be, as redis does.

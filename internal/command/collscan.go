@@ -89,6 +89,30 @@ func parseScanArgs(c *Cmd) (pattern []byte, count int, err error) {
 	return pattern, count, nil
 }
 
+// scanCollection answers HSCAN or SSCAN over an existing collection's
+// members, given in its order; reply gives a member's elements.
+func scanCollection(c *Cmd, members []string, compact bool, reply func(m string) []Result) Result {
+	pattern, count, err := parseScanArgs(c)
+	if err != nil {
+		return resErr(err)
+	}
+	next := uint64(0)
+	if !compact {
+		cursor := uint64(c.N)
+		if c.N < 0 {
+			cursor = scanBuckets // past the end
+		}
+		members, next = scanMembers(members, cursor, count)
+	}
+	var out []Result
+	for _, m := range members {
+		if len(pattern) == 0 || Match(pattern, []byte(m)) {
+			out = append(out, reply(m)...)
+		}
+	}
+	return scanReply(next, out)
+}
+
 // scanReply is a SCAN-family reply: the next cursor and the elements.
 func scanReply(next uint64, elems []Result) Result {
 	if elems == nil {

@@ -159,6 +159,24 @@ func entryOf(v env, t keyspace.Type) (*keyspace.Entry, error) {
 	return e, nil
 }
 
+// entriesOf is the entries of keys (nil for a missing one), or
+// ErrWrongType if one holds another type than t. Those found are touched
+// for LRU.
+func entriesOf(v env, keys [][]byte, t keyspace.Type) ([]*keyspace.Entry, error) {
+	out := make([]*keyspace.Entry, len(keys))
+	for i, k := range keys {
+		e := v.ks.Get(v.db, string(k), v.h.Now)
+		if e != nil && e.Type != t {
+			return nil, ErrWrongType
+		}
+		if e != nil {
+			e.Touch(v.h.Now)
+		}
+		out[i] = e
+	}
+	return out, nil
+}
+
 // putOrDelete stores e, or deletes the key when the collection became
 // empty: redis never keeps an empty hash or set.
 func putOrDelete(ks *keyspace.Keyspace, db int, key string, now int64, n int, e *keyspace.Entry) {

@@ -159,32 +159,20 @@ func execHScan(v env, c *Cmd) Result {
 	if h == nil {
 		return scanReply(0, nil)
 	}
-	pattern, count, err := parseScanArgs(c)
-	if err != nil {
-		return resErr(err)
-	}
-	cursor := uint64(c.N)
-	if c.N < 0 {
-		cursor = scanBuckets // past the end
-	}
-	var fields []string
+	return scanCollection(c, fieldsOf(h), hashCompact(h), func(f string) []Result {
+		val, _ := h.Get(f)
+		return []Result{resBulk([]byte(f)), resBulk(val)}
+	})
+}
+
+// fieldsOf is h's fields in order.
+func fieldsOf(h *keyspace.Hash) []string {
+	fields := make([]string, 0, h.Len())
 	h.Each(func(f string, _ []byte) bool {
 		fields = append(fields, f)
 		return true
 	})
-	next := uint64(0)
-	if !hashCompact(h) {
-		fields, next = scanMembers(fields, cursor, count)
-	}
-	var out []Result
-	for _, f := range fields {
-		if len(pattern) > 0 && !Match(pattern, []byte(f)) {
-			continue
-		}
-		val, _ := h.Get(f)
-		out = append(out, resBulk([]byte(f)), resBulk(val))
-	}
-	return scanReply(next, out)
+	return fields
 }
 
 // execHRandField is HRANDFIELD: without a count, one field (nil when the
@@ -197,11 +185,7 @@ func execHRandField(v env, c *Cmd) Result {
 		return resErr(err)
 	}
 	withValues := len(c.Args[1]) > 0
-	var fields []string
-	h.Each(func(f string, _ []byte) bool {
-		fields = append(fields, f)
-		return true
-	})
+	fields := fieldsOf(h)
 	reply := func(idx []int) Result {
 		out := make([]Result, 0, len(idx)*2)
 		for _, i := range idx {

@@ -99,25 +99,9 @@ func execSScan(v env, c *Cmd) Result {
 	if s == nil {
 		return scanReply(0, nil)
 	}
-	pattern, count, err := parseScanArgs(c)
-	if err != nil {
-		return resErr(err)
-	}
-	cursor := uint64(c.N)
-	if c.N < 0 {
-		cursor = scanBuckets // past the end
-	}
-	members, next := s.Members(), uint64(0)
-	if !setCompact(s) {
-		members, next = scanMembers(members, cursor, count)
-	}
-	var out []Result
-	for _, m := range members {
-		if len(pattern) == 0 || Match(pattern, []byte(m)) {
-			out = append(out, resBulk([]byte(m)))
-		}
-	}
-	return scanReply(next, out)
+	return scanCollection(c, s.Members(), setCompact(s), func(m string) []Result {
+		return []Result{resBulk([]byte(m))}
+	})
 }
 
 // execSRandMember is SRANDMEMBER, chosen from the sorted members as
@@ -225,16 +209,15 @@ func execSMove(v env, c *Cmd) Result {
 // execSCombine is SUNION, SINTER, SDIFF, their STORE forms and
 // SINTERCARD. Every key must be a set or missing (an empty set).
 func execSCombine(v env, c *Cmd) Result {
-	sets := make([]*keyspace.Set, len(c.Args))
-	for i, k := range c.Args {
-		e := v.ks.Get(v.db, string(k), v.h.Now)
-		if e == nil {
-			continue
+	entries, err := entriesOf(v, c.Args, keyspace.TypeSet)
+	if err != nil {
+		return resErr(err)
+	}
+	sets := make([]*keyspace.Set, len(entries))
+	for i, e := range entries {
+		if e != nil {
+			sets[i] = e.Set
 		}
-		if e.Type != keyspace.TypeSet {
-			return resErr(ErrWrongType)
-		}
-		sets[i] = e.Set
 	}
 	var members []string
 	switch c.Op {

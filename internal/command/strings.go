@@ -227,6 +227,17 @@ func stringOf(v env) (*keyspace.Entry, error) {
 	return entryOf(v, keyspace.TypeString)
 }
 
+// stringForWrite is the command's key's value and expiry, for a command
+// that rewrites it: nil and 0 if the key does not exist, ErrWrongType if it
+// holds another type.
+func stringForWrite(v env) ([]byte, int64, error) {
+	e, err := stringOf(v)
+	if e == nil {
+		return nil, 0, err
+	}
+	return e.Str, e.ExpireAt, nil
+}
+
 // byteRange turns redis's inclusive start and end, negative from the end,
 // into a slice range of a string of n bytes; ok is false for an empty one.
 func byteRange(start, end, n int64) (int64, int64, bool) {
@@ -269,14 +280,9 @@ func execSetRange(v env, c *Cmd) Result {
 	if !ok || c.N < 0 {
 		return resErr(ErrOffsetRange)
 	}
-	e, err := stringOf(v)
+	old, exp, err := stringForWrite(v)
 	if err != nil {
 		return resErr(err)
-	}
-	var old []byte
-	var exp int64
-	if e != nil {
-		old, exp = e.Str, e.ExpireAt
 	}
 	// An empty value changes nothing, not even a missing key, and is
 	// answered before the size check, as redis does.
