@@ -197,17 +197,24 @@ func execHRandField(v env, c *Cmd) Result {
 		}
 		return Result{Kind: KindArray, Array: out}
 	}
-	if len(c.Args[0]) == 0 {
-		if len(fields) == 0 {
+	return randomReply(v, c.Args[0], fields, reply)
+}
+
+// randomReply answers HRANDFIELD or SRANDMEMBER over members: without a
+// count (count empty), one member, or nil if there is none; with one, the
+// members randomIndexes chooses, as reply renders them.
+func randomReply(v env, count []byte, members []string, reply func(idx []int) Result) Result {
+	if len(count) == 0 {
+		if len(members) == 0 {
 			return resNil
 		}
-		return resBulk([]byte(fields[newPicker(v).intn(len(fields))]))
+		return resBulk([]byte(members[newPicker(v).intn(len(members))]))
 	}
-	n, ok := ParseInt(c.Args[0])
+	n, ok := ParseInt(count)
 	if !ok {
 		return resErr(ErrNotInteger)
 	}
-	return reply(randomIndexes(v, len(fields), n))
+	return reply(randomIndexes(v, len(members), n))
 }
 
 // randomIndexes chooses count indexes of a collection of n members as

@@ -112,21 +112,13 @@ func execSRandMember(v env, c *Cmd) Result {
 		return resErr(err)
 	}
 	members := s.Members()
-	if len(c.Args[0]) == 0 {
-		if len(members) == 0 {
-			return resNil
+	return randomReply(v, c.Args[0], members, func(idx []int) Result {
+		out := make([]Result, len(idx))
+		for i, j := range idx {
+			out[i] = resBulk([]byte(members[j]))
 		}
-		return resBulk([]byte(members[newPicker(v).intn(len(members))]))
-	}
-	n, ok := ParseInt(c.Args[0])
-	if !ok {
-		return resErr(ErrNotInteger)
-	}
-	out := []Result{}
-	for _, i := range randomIndexes(v, len(members), n) {
-		out = append(out, resBulk([]byte(members[i])))
-	}
-	return Result{Kind: KindArray, Array: out}
+		return Result{Kind: KindArray, Array: out}
+	})
 }
 
 // execSPop is SPOP. Its choice is the same on every node (see picker).
