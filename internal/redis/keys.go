@@ -236,10 +236,13 @@ func buildObject(c *conn, a [][]byte) (command.Cmd, string) {
 		return c.cmd(command.OpObject, nil, []byte(sub), nil), ""
 	}
 	// Values 0 to 9999 are shared objects in redis unless maxmemory
-	// evicts by LRU (REFCOUNT tells).
+	// evicts by LRU (REFCOUNT tells). Scripts, which have no node, see
+	// the default.
 	var share []byte
-	if max, p := c.srv.node.MaxMemory(); max > 0 && (p == command.AllKeysLRU || p == command.VolatileLRU) {
-		share = []byte("noshare")
+	if c.srv.node != nil {
+		if max, p := c.srv.node.MaxMemory(); max > 0 && (p == command.AllKeysLRU || p == command.VolatileLRU) {
+			share = []byte("noshare")
+		}
 	}
 	return c.cmd(command.OpObject, a[2], []byte(sub), share), c.keyCheck(a[2])
 }
