@@ -301,7 +301,7 @@ const sharedIntegers = 10000
 
 // execObject is OBJECT ENCODING, REFCOUNT, IDLETIME and FREQ. None of them
 // counts as an access. The encoding is what redis would use for the value
-// as it is now (see Encoding); IDLETIME is this node's record of the last
+// as it is now (see encodingOf); IDLETIME is this node's record of the last
 // access, and 0 inside a transaction or a script, which run on every node
 // and must not see a node's own clock.
 func execObject(v env, c *Cmd) Result {
@@ -314,7 +314,7 @@ func execObject(v env, c *Cmd) Result {
 	}
 	switch string(c.Args[0]) {
 	case "encoding":
-		return resBulk([]byte(Encoding(e)))
+		return resBulk([]byte(encodingOf(e)))
 	case "refcount":
 		if n, ok := ParseInt(e.Str); e.Type == keyspace.TypeString && ok && n >= 0 && n < sharedIntegers &&
 			len(e.Str) <= 20 && string(c.Args[1]) != "noshare" {
@@ -340,13 +340,13 @@ const (
 	intsetEntries   = 512
 )
 
-// Encoding is the name redis 7.0 gives the encoding of a value like e's
+// encodingOf is the name redis 7.0 gives the encoding of a value like e's
 // under its default settings: int, embstr or raw; listpack or hashtable;
 // intset or hashtable. It is derived from the value as it is now. Redis
 // also remembers history that hatcheck does not: a string changed by
 // APPEND or SETRANGE is raw however short, and a hash or set converted to
 // a hashtable stays one when it shrinks.
-func Encoding(e *keyspace.Entry) string {
+func encodingOf(e *keyspace.Entry) string {
 	switch e.Type {
 	case keyspace.TypeString:
 		if _, ok := ParseInt(e.Str); ok && len(e.Str) <= 20 {
