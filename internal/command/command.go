@@ -87,6 +87,39 @@ const (
 	OpPublish      // Args[0]=channel, Args[1]=message; every node delivers to its subscribers
 	OpWatchState   // Args = keys (read-only): each key's state for WATCH
 	OpWatchCheck   // Key, Args[0]=state from OpWatchState; leads an EXEC: the transaction aborts if the key changed
+	// strings, bitmaps, keys, hashes and sets of issue 13 (appended).
+	// Numbers in Args are decimal; the executor parses them again and
+	// refuses what does not parse, as a log entry is not trusted.
+	OpGetRange     // Key, Args[0]=start, Args[1]=end (read)
+	OpSetRange     // Key, N=offset, Args[0]=value, Args[1]=largest string allowed
+	OpIncrByFloat  // Key, Args[0]=increment
+	OpLCS          // Key, Args[0]=other key, then LCS's options as given (read)
+	OpSetBit       // Key, N=bit offset, Args[0]="0" or "1"
+	OpGetBit       // Key, N=bit offset (read)
+	OpBitCount     // Key, Args none or [start, end, "bit"|"byte"] (read)
+	OpBitPos       // Key, Args[0]=bit, then start, end ("" when not given), "bit"|"byte" (read)
+	OpBitOp        // Key=destination, Args[0]=and|or|xor|not, Args[1:]=source keys
+	OpBitField     // Key, Args=4 per operation: get|set|incrby|overflow, type, bit offset, value
+	OpBitFieldRO   // as OpBitField, GETs only (read)
+	OpCopy         // Key, N=destination db, Args[0]=destination, Args[1]="replace" or ""
+	OpMove         // Key, N=destination db
+	OpRandomKey    // (read)
+	OpTouchKeys    // Args = keys (read): redis's TOUCH, not memcached's touch
+	OpObject       // Key, Args[0]=encoding|refcount|idletime|freq, Args[1]="noshare" or "" (read)
+	OpHScan        // Key, N=cursor, Args[0]=pattern or empty, Args[1]=count (read)
+	OpHRandField   // Key, Args[0]=count or empty, Args[1]="withvalues" or empty (read)
+	OpHIncrByFloat // Key, Args[0]=field, Args[1]=increment
+	OpSScan        // Key, N=cursor, Args[0]=pattern or empty, Args[1]=count (read)
+	OpSRandMember  // Key, Args[0]=count or empty (read)
+	OpSPop         // Key, Args[0]=count or empty
+	OpSMove        // Key=source, Args[0]=destination, Args[1]=member
+	OpSUnion       // Args = keys (read)
+	OpSInter       // Args = keys (read)
+	OpSDiff        // Args = keys (read)
+	OpSUnionStore  // Key=destination, Args = keys
+	OpSInterStore  // Key=destination, Args = keys
+	OpSDiffStore   // Key=destination, Args = keys
+	OpSInterCard   // N=limit (0: none), Args = keys (read)
 	opEnd
 )
 
@@ -191,6 +224,9 @@ type Header struct {
 	Now       int64 // Unix ms
 	MaxMemory int64 // bytes; 0 = unlimited
 	Policy    Policy
+	// local is set by Read (not encoded): the command runs on this node
+	// alone, so its random choices may use this node's random source.
+	local bool
 }
 
 const batchVersion = 1

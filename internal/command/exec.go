@@ -76,7 +76,7 @@ func (x *Executor) Read(ks *keyspace.Keyspace, now int64, c *Cmd) Result {
 	if c.Op.IsWrite() || c.validate() != nil {
 		return resErr(ErrUnknownCommand)
 	}
-	return x.exec(ks, Header{Now: now}, c)
+	return x.exec(ks, Header{Now: now, local: true}, c)
 }
 
 // row is op's row in the table, nil for an unknown op.
@@ -157,6 +157,24 @@ func entryOf(v env, t keyspace.Type) (*keyspace.Entry, error) {
 	}
 	e.Touch(v.h.Now)
 	return e, nil
+}
+
+// entriesOf is the entries of keys (nil for a missing one), or
+// ErrWrongType if one holds another type than t. Those found are touched
+// for LRU.
+func entriesOf(v env, keys [][]byte, t keyspace.Type) ([]*keyspace.Entry, error) {
+	out := make([]*keyspace.Entry, len(keys))
+	for i, k := range keys {
+		e := v.ks.Get(v.db, string(k), v.h.Now)
+		if e != nil && e.Type != t {
+			return nil, ErrWrongType
+		}
+		if e != nil {
+			e.Touch(v.h.Now)
+		}
+		out[i] = e
+	}
+	return out, nil
 }
 
 // putOrDelete stores e, or deletes the key when the collection became

@@ -21,6 +21,9 @@ var hashOps = []opRow{
 	{op: OpHLen, name: "hlen", exec: execHGetAll},
 	{op: OpHExists, name: "hexists", args: argShape{1, 1}, exec: execHGet},
 	{op: OpHStrLen, name: "hstrlen", args: argShape{1, 1}, exec: execHGet},
+	{op: OpHScan, name: "hscan", flags: opItem, exec: execHScan},
+	{op: OpHRandField, name: "hrandfield", flags: opItem, args: argShape{2, 1}, exec: execHRandField},
+	{op: OpHIncrByFloat, name: "hincrbyfloat", flags: opWrite | opDenyOOM | opItem, args: argShape{2, 1}, exec: execHIncrByFloat},
 }
 
 func execHSet(v env, c *Cmd) Result {
@@ -140,4 +143,128 @@ func hashOf(v env) (*keyspace.Hash, int64, error) {
 		return nil, 0, err
 	}
 	return e.Hash, e.ExpireAt, nil
+}
+
+// Errors of HINCRBYFLOAT, in redis-server's words.
+var (
+	ErrHashNotFloat  = ReplyError("ERR hash value is not a float")
+	ErrIncrNotFinite = ReplyError("ERR value is NaN or Infinity")
+)
+
+func execHScan(v env, c *Cmd) Result {
+	h, _, err := hashOf(v)
+	if err != nil {
+		return resErr(err)
+	}
+	if h == nil {
+		return scanReply(0, nil)
+	}
+	return scanCollection(c, fieldsOf(h), hashCompact(h), func(f string) []Result {
+		val, _ := h.Get(f)
+		return []Result{resBulk([]byte(f)), resBulk(val)}
+	})
+}
+
+// fieldsOf is h's fields in order.
+func fieldsOf(h *keyspace.Hash) []string {
+	fields := make([]string, 0, h.Len())
+	h.Each(func(f string, _ []byte) bool {
+		fields = append(fields, f)
+		return true
+	})
+	return fields
+}
+
+// execHRandField is HRANDFIELD: without a count, one field (nil when the
+// key is missing); with a positive count, that many distinct fields (the
+// whole hash, in order, when it has no more); with a negative one, that
+// many drawn with repetition. See picker for how the choice is made.
+func execHRandField(v env, c *Cmd) Result {
+	h, _, err := hashOf(v)
+	if err != nil {
+		return resErr(err)
+	}
+	withValues := len(c.Args[1]) > 0
+	fields := fieldsOf(h)
+	reply := func(idx []int) Result {
+		out := make([]Result, 0, len(idx)*2)
+		for _, i := range idx {
+			out = append(out, resBulk([]byte(fields[i])))
+			if withValues {
+				val, _ := h.Get(fields[i])
+				out = append(out, resBulk(val))
+			}
+		}
+		return Result{Kind: KindArray, Array: out}
+	}
+	return randomReply(v, c.Args[0], fields, reply)
+}
+
+// randomReply answers HRANDFIELD or SRANDMEMBER over members: without a
+// count (count empty), one member, or nil if there is none; with one, the
+// members randomIndexes chooses, as reply renders them.
+func randomReply(v env, count []byte, members []string, reply func(idx []int) Result) Result {
+	if len(count) == 0 {
+		if len(members) == 0 {
+			return resNil
+		}
+		return resBulk([]byte(members[newPicker(v).intn(len(members))]))
+	}
+	n, ok := ParseInt(count)
+	if !ok {
+		return resErr(ErrNotInteger)
+	}
+	return reply(randomIndexes(v, len(members), n))
+}
+
+// randomIndexes chooses count indexes of a collection of n members as
+// HRANDFIELD, SRANDMEMBER and SPOP do (see execHRandField).
+func randomIndexes(v env, n int, count int64) []int {
+	switch {
+	case n == 0 || count == 0:
+		return nil
+	case count >= int64(n):
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx
+	case count > 0:
+		return newPicker(v).distinct(n, int(count))
+	}
+	p := newPicker(v)
+	idx := make([]int, -count)
+	for i := range idx {
+		idx[i] = p.intn(n)
+	}
+	return idx
+}
+
+func execHIncrByFloat(v env, c *Cmd) Result {
+	incr, ok := parseLongDouble(c.Args[1])
+	if !ok {
+		return resErr(ErrNotFloat)
+	}
+	if incr.IsInf() {
+		return resErr(ErrIncrNotFinite)
+	}
+	h, exp, err := hashOf(v)
+	if err != nil {
+		return resErr(err)
+	}
+	cur := newExt()
+	if val, ok := h.Get(string(c.Args[0])); ok {
+		if cur, ok = parseLongDouble(val); !ok {
+			return resErr(ErrHashNotFloat)
+		}
+	}
+	sum, ok := addLongDouble(cur, incr)
+	if !ok {
+		return resErr(ErrFloatInfinity)
+	}
+	val := formatLongDouble(sum)
+	nh, _ := h.With([][]byte{bytes.Clone(c.Args[0]), val})
+	v.ks.Put(v.db, v.key, &keyspace.Entry{Type: keyspace.TypeHash, Hash: nh, ExpireAt: exp}, v.h.Now)
+	v.ks.Notify(v.db, keyspace.EventHash, "hincrbyfloat", v.key)
+	return resBulk(val)
 }

@@ -23,8 +23,10 @@ import (
 // the batch time. The sandbox therefore has no os, io, load*, require or
 // print; math.random is a fixed-seed generator (the same numbers on every
 // node, as in redis 7); global variables cannot be created; commands that
-// read the clock or the node (TIME, RANDOMKEY, INFO…) are not callable,
-// because the Redis front end's CallBuilder offers data commands only; and
+// read the clock or the node (TIME, INFO…) are not callable, because the
+// Redis front end's CallBuilder offers data commands only; the random ones
+// (RANDOMKEY, SPOP, SRANDMEMBER, HRANDFIELD) choose from a generator
+// seeded by the log entry (see random.go); and
 // the running time is bounded by counting Lua VM instructions rather than
 // by a clock, so that every node stops a runaway script at the same point.
 //

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 
@@ -19,6 +20,10 @@ var stringOps = []opRow{
 	{op: OpGet, name: "get", exec: execGet},
 	{op: OpMGet, name: "mget", args: argShape{1, 1}, exec: execMGet},
 	{op: OpStrLen, name: "strlen", exec: execStrLen},
+	{op: OpGetRange, name: "getrange", flags: opItem, args: argShape{2, 1}, exec: execGetRange},
+	{op: OpSetRange, name: "setrange", flags: opWrite | opDenyOOM | opItem, args: argShape{2, 1}, exec: execSetRange},
+	{op: OpIncrByFloat, name: "incrbyfloat", flags: opWrite | opDenyOOM | opItem, args: argShape{1, 1}, exec: execIncrByFloat},
+	{op: OpLCS, name: "lcs", flags: opItem, args: argShape{1, 1}, exec: execLCS},
 }
 
 func execSet(v env, c *Cmd) Result {
@@ -203,4 +208,243 @@ func execStrLen(v env, _ *Cmd) Result {
 		return resErr(ErrWrongType)
 	}
 	return resInt(int64(len(e.Str)))
+}
+
+// Errors of the string commands, in redis-server's words.
+var (
+	ErrNotFloat       = ReplyError("ERR value is not a valid float")
+	ErrFloatInfinity  = ReplyError("ERR increment would produce NaN or Infinity")
+	ErrStringTooLong  = ReplyError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+	ErrOffsetRange    = ReplyError("ERR offset is out of range")
+	errLCSNotStrings  = ReplyError("ERR The specified keys must contain string values")
+	errLCSLenAndIndex = ReplyError("ERR If you want both the length and indexes, please just use IDX.")
+	errSyntax         = ReplyError("ERR syntax error")
+)
+
+// stringOf is the command's key's value: nil if the key does not exist,
+// ErrWrongType if it holds another type.
+func stringOf(v env) (*keyspace.Entry, error) {
+	return entryOf(v, keyspace.TypeString)
+}
+
+// stringForWrite is the command's key's value and expiry, for a command
+// that rewrites it: nil and 0 if the key does not exist, ErrWrongType if it
+// holds another type.
+func stringForWrite(v env) ([]byte, int64, error) {
+	e, err := stringOf(v)
+	if e == nil {
+		return nil, 0, err
+	}
+	return e.Str, e.ExpireAt, nil
+}
+
+// byteRange turns redis's inclusive start and end, negative from the end,
+// into a slice range of a string of n bytes; ok is false for an empty one.
+func byteRange(start, end, n int64) (int64, int64, bool) {
+	if start < 0 {
+		start = max(n+start, 0)
+	}
+	if end < 0 {
+		end = max(n+end, 0)
+	}
+	end = min(end, n-1)
+	if n == 0 || start > end {
+		return 0, 0, false
+	}
+	return start, end + 1, true
+}
+
+func execGetRange(v env, c *Cmd) Result {
+	start, ok1 := ParseInt(c.Args[0])
+	end, ok2 := ParseInt(c.Args[1])
+	if !ok1 || !ok2 {
+		return resErr(ErrNotInteger)
+	}
+	e, err := stringOf(v)
+	if err != nil {
+		return resErr(err)
+	}
+	if e == nil {
+		return resBulk([]byte{})
+	}
+	from, to, ok := byteRange(start, end, int64(len(e.Str)))
+	if !ok {
+		return resBulk([]byte{})
+	}
+	return resCopy(e.Str[from:to])
+}
+
+func execSetRange(v env, c *Cmd) Result {
+	val := c.Args[0]
+	limit, ok := ParseInt(c.Args[1])
+	if !ok || c.N < 0 {
+		return resErr(ErrOffsetRange)
+	}
+	old, exp, err := stringForWrite(v)
+	if err != nil {
+		return resErr(err)
+	}
+	// An empty value changes nothing, not even a missing key, and is
+	// answered before the size check, as redis does.
+	if len(val) == 0 {
+		return resInt(int64(len(old)))
+	}
+	if c.N > limit-int64(len(val)) {
+		return resErr(ErrStringTooLong)
+	}
+	n := max(int64(len(old)), c.N+int64(len(val)))
+	buf := make([]byte, n)
+	copy(buf, old)
+	copy(buf[c.N:], val)
+	v.ks.Put(v.db, v.key, &keyspace.Entry{Type: keyspace.TypeString, Str: buf, ExpireAt: exp}, v.h.Now)
+	v.ks.Notify(v.db, keyspace.EventString, "setrange", v.key)
+	return resInt(n)
+}
+
+func execIncrByFloat(v env, c *Cmd) Result {
+	e, err := stringOf(v)
+	if err != nil {
+		return resErr(err)
+	}
+	cur, exp := newExt(), int64(0)
+	if e != nil {
+		var ok bool
+		if cur, ok = parseLongDouble(e.Str); !ok {
+			return resErr(ErrNotFloat)
+		}
+		exp = e.ExpireAt
+	}
+	incr, ok := parseLongDouble(c.Args[0])
+	if !ok {
+		return resErr(ErrNotFloat)
+	}
+	sum, ok := addLongDouble(cur, incr)
+	if !ok {
+		return resErr(ErrFloatInfinity)
+	}
+	val := formatLongDouble(sum)
+	v.ks.Put(v.db, v.key, &keyspace.Entry{Type: keyspace.TypeString, Str: val, ExpireAt: exp}, v.h.Now)
+	v.ks.Notify(v.db, keyspace.EventString, "incrbyfloat", v.key)
+	return resBulk(val)
+}
+
+// lcsMaxTable bounds LCS's table of (len(a)+1)·(len(b)+1) lengths, in
+// bytes, as redis bounds it by proto-max-bulk-len.
+const lcsMaxTable = 512 << 20
+
+var errLCSTooLarge = ReplyError("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")
+
+// execLCS is LCS. Its options are parsed here, after the keys' types are
+// checked, so that errors come in redis's order.
+func execLCS(v env, c *Cmd) Result {
+	var strs [2][]byte
+	for i, k := range []string{v.key, string(c.Args[0])} {
+		e := v.ks.Get(v.db, k, v.h.Now)
+		if e != nil && e.Type != keyspace.TypeString {
+			return resErr(errLCSNotStrings)
+		}
+		if e != nil {
+			strs[i] = e.Str
+		}
+	}
+	var idx, length, withLen bool
+	var minLen int64
+	opts := c.Args[1:]
+	for i := 0; i < len(opts); i++ {
+		switch o := string(bytes.ToLower(opts[i])); {
+		case o == "idx":
+			idx = true
+		case o == "len":
+			length = true
+		case o == "withmatchlen":
+			withLen = true
+		case o == "minmatchlen" && i+1 < len(opts):
+			n, ok := ParseInt(opts[i+1])
+			if !ok {
+				return resErr(ErrNotInteger)
+			}
+			minLen = max(n, 0)
+			i++
+		default:
+			return resErr(errSyntax)
+		}
+	}
+	if idx && length {
+		return resErr(errLCSLenAndIndex)
+	}
+	a, b := strs[0], strs[1]
+	if (uint64(len(a))+1)*(uint64(len(b))+1)*4 > lcsMaxTable {
+		return resErr(errLCSTooLarge)
+	}
+	// table[i][j] is the length of the LCS of a[:i] and b[:j].
+	w := len(b) + 1
+	table := make([]uint32, (len(a)+1)*w)
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			if a[i-1] == b[j-1] {
+				table[i*w+j] = table[(i-1)*w+j-1] + 1
+			} else {
+				table[i*w+j] = max(table[(i-1)*w+j], table[i*w+j-1])
+			}
+		}
+	}
+	n := int(table[len(a)*w+len(b)])
+	if length {
+		return resInt(int64(n))
+	}
+	// Walk back from the end as redis does, preferring to drop a byte of
+	// b on a tie, collecting the LCS and the matching ranges (last first).
+	lcs := make([]byte, n)
+	var matches []Result
+	k := n
+	inRange := false
+	var aStart, aEnd, bStart, bEnd int
+	emit := func() {
+		if l := aEnd - aStart + 1; int64(l) >= minLen {
+			m := []Result{
+				{Kind: KindArray, Array: []Result{resInt(int64(aStart)), resInt(int64(aEnd))}},
+				{Kind: KindArray, Array: []Result{resInt(int64(bStart)), resInt(int64(bEnd))}},
+			}
+			if withLen {
+				m = append(m, resInt(int64(l)))
+			}
+			matches = append(matches, Result{Kind: KindArray, Array: m})
+		}
+		inRange = false
+	}
+	for i, j := len(a), len(b); i > 0 && j > 0; {
+		if a[i-1] == b[j-1] {
+			lcs[k-1] = a[i-1]
+			k--
+			if !inRange {
+				inRange = true
+				aStart, aEnd, bStart, bEnd = i-1, i-1, j-1, j-1
+			} else {
+				aStart, bStart = i-1, j-1
+			}
+			i, j = i-1, j-1
+			if idx && (aStart == 0 || bStart == 0) {
+				emit()
+			}
+			continue
+		}
+		if table[(i-1)*w+j] > table[i*w+j-1] {
+			i--
+		} else {
+			j--
+		}
+		if idx && inRange {
+			emit()
+		}
+	}
+	if !idx {
+		return resBulk(lcs)
+	}
+	if matches == nil {
+		matches = []Result{}
+	}
+	return Result{Kind: KindArray, Array: []Result{
+		resBulk([]byte("matches")), {Kind: KindArray, Array: matches},
+		resBulk([]byte("len")), resInt(int64(n)),
+	}}
 }

@@ -182,7 +182,7 @@ func TestReadmeListsTheCommands(t *testing.T) {
 	spans := strings.Split(para, "`")
 	for i := 1; i < len(spans); i += 2 {
 		for _, w := range strings.Fields(spans[i]) {
-			if w == strings.ToUpper(w) && strings.Trim(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == "" {
+			if w == strings.ToUpper(w) && strings.Trim(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == "" {
 				listed[strings.ToLower(w)] = true
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/resp"
 )
 
 // Keys: the generic commands, on a key of any type or on the keyspace.
@@ -33,6 +34,12 @@ func keyCommands() []*cmdSpec {
 		{name: "dbsize", arity: 1, flags: r | flagFast, acl: acl, tips: []string{policyAllShards, "response_policy:agg_sum"}, build: buildNoKey(command.OpDBSize)},
 		{name: "flushdb", arity: -1, flags: w, acl: acl | aclDangerous, tips: tipsAllShardsSucceeded, build: buildFlush(command.OpFlushDB)},
 		{name: "flushall", arity: -1, flags: w, acl: acl | aclDangerous, tips: tipsAllShardsSucceeded, build: buildFlush(command.OpFlushAll)},
+		{name: "copy", arity: -3, flags: w | flagDenyOOM, acl: acl, keys: keyPos{1, 2, 1}, build: buildCopy},
+		{name: "move", arity: 3, flags: w | flagFast, acl: acl, keys: oneKey, build: buildMove},
+		{name: "randomkey", arity: 1, flags: r, acl: acl, tips: []string{policyAllShards, "nondeterministic_output"}, build: buildNoKey(command.OpRandomKey)},
+		{name: "touch", arity: -2, flags: r | flagFast, acl: acl, keys: allKeys, tips: tipsMultiShardSum, build: buildKeys(command.OpTouchKeys)},
+		// A container command: its subcommands' flags are not reported.
+		{name: "object", arity: -2, build: buildObject, reply: replyObject},
 	}
 }
 
@@ -165,5 +172,108 @@ func buildFlush(op command.Op) func(c *conn, a [][]byte) (command.Cmd, string) {
 			return command.Cmd{}, errSyntax
 		}
 		return c.cmd(op, nil), ""
+	}
+}
+
+// dbIndex parses a database number as SELECT, COPY's DB and MOVE do.
+func (c *conn) dbIndex(b []byte) (int64, string) {
+	n, ok := parseInt(b)
+	switch {
+	case !ok || n < math.MinInt32 || n > math.MaxInt32:
+		return 0, errNotInteger
+	case n < 0 || n >= int64(c.srv.cfg.Databases):
+		return 0, errDBRange
+	}
+	return n, ""
+}
+
+func buildCopy(c *conn, a [][]byte) (command.Cmd, string) {
+	db := int64(c.db.Load())
+	cmd := c.cmd(command.OpCopy, a[1], a[2], nil)
+	for j := 3; j < len(a); j++ {
+		switch {
+		case eq(a[j], "replace"):
+			cmd.Args[1] = []byte("replace")
+		case eq(a[j], "db") && j+1 < len(a):
+			n, msg := c.dbIndex(a[j+1])
+			if msg != "" {
+				return cmd, msg
+			}
+			db = n
+			j++
+		default:
+			return cmd, errSyntax
+		}
+	}
+	cmd.N = db
+	return cmd, c.keyCheck(a[1], a[2])
+}
+
+func buildMove(c *conn, a [][]byte) (command.Cmd, string) {
+	cmd := c.cmd(command.OpMove, a[1])
+	n, msg := c.dbIndex(a[2])
+	if msg != "" {
+		return cmd, msg
+	}
+	cmd.N = n
+	return cmd, c.keyCheck(a[1])
+}
+
+// objectArities are OBJECT's subcommands.
+var objectArities = map[string]int{"encoding": 3, "freq": 3, "idletime": 3, "refcount": 3, "help": 2}
+
+// buildObject builds OBJECT's subcommands as one read of the key. HELP
+// reads nothing: its command has no key, and replyObject writes the text.
+func buildObject(c *conn, a [][]byte) (command.Cmd, string) {
+	sub := strings.ToLower(string(a[1]))
+	arity, ok := objectArities[sub]
+	switch {
+	case !ok:
+		return command.Cmd{}, unknownSubcommand(a[1], "OBJECT")
+	case !arityOK(arity, len(a)):
+		return command.Cmd{}, arityError("object|" + sub)
+	case sub == "help":
+		return c.cmd(command.OpObject, nil, []byte(sub), nil), ""
+	}
+	// Values 0 to 9999 are shared objects in redis unless maxmemory
+	// evicts by LRU (REFCOUNT tells). Scripts, which have no node, see
+	// the default.
+	var share []byte
+	if c.srv.node != nil {
+		if max, p := c.srv.node.MaxMemory(); max > 0 && (p == command.AllKeysLRU || p == command.VolatileLRU) {
+			share = []byte("noshare")
+		}
+	}
+	return c.cmd(command.OpObject, a[2], []byte(sub), share), c.keyCheck(a[2])
+}
+
+// replyObject answers OBJECT HELP (the executor's OK), and the others as
+// their results.
+func replyObject(c *conn, r command.Result) {
+	if r.Kind != command.KindOK {
+		c.out = appendResult(c.out, r)
+		return
+	}
+	// Not appendHelp: OBJECT's last line says "Prints", unlike the others.
+	lines := []string{
+		"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+		"ENCODING <key>",
+		"    Return the kind of internal representation used in order to store the value",
+		"    associated with a <key>.",
+		"FREQ <key>",
+		"    Return the access frequency index of the <key>. The returned integer is",
+		"    proportional to the logarithm of the recent access frequency of the key.",
+		"IDLETIME <key>",
+		"    Return the idle time of the <key>, that is the approximated number of",
+		"    seconds elapsed since the last access to the key.",
+		"REFCOUNT <key>",
+		"    Return the number of references of the value associated with the specified",
+		"    <key>.",
+		"HELP",
+		"    Prints this help.",
+	}
+	c.out = resp.AppendArray(c.out, len(lines))
+	for _, l := range lines {
+		c.out = resp.AppendSimple(c.out, l)
 	}
 }

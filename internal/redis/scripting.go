@@ -58,7 +58,7 @@ func buildEval(op command.Op) func(c *conn, a [][]byte) (command.Cmd, string) {
 // scriptLimits are the limits of commands called from scripts. Scripts
 // run on every node alike, so they cannot depend on one node's settings:
 // keys and values are bounded by the protocol's bulk limit only.
-var scriptLimits = Config{MaxKeySize: 512 << 20, MaxValueSize: 512 << 20}
+var scriptLimits = Config{MaxKeySize: 512 << 20, MaxValueSize: 512 << 20, MaxBulk: 512 << 20}
 
 // ScriptCalls returns the parser for the commands scripts call
 // (redis.call): it builds a request's command with the same table and

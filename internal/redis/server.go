@@ -20,6 +20,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -99,6 +100,7 @@ type Server struct {
 	timeout    atomic.Int64 // ns
 	maxClients atomic.Int64
 	notify     atomic.Int64 // notify-keyspace-events flags
+	encodings  sync.Map     // encoding settings set by CONFIG SET, name → value (see encodingParams)
 
 	cmds  *table // built by New
 	conns *netserve.Server[*conn]

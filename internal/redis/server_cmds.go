@@ -235,7 +235,7 @@ func humanBytes(n int64) string {
 func (c *conn) configParams() map[string]string {
 	s := c.srv
 	max, policy := s.node.MaxMemory()
-	return map[string]string{
+	params := map[string]string{
 		"maxmemory":                 strconv.FormatInt(max, 10),
 		"maxmemory-policy":          policy.String(),
 		"maxmemory-samples":         "5",
@@ -252,6 +252,77 @@ func (c *conn) configParams() map[string]string {
 		"protected-mode":            yesNo(s.cfg.RequirePass == ""),
 		"cluster-enabled":           "no",
 	}
+	for _, p := range encodingParams {
+		v := p.def
+		if got, ok := s.encodings.Load(p.name); ok {
+			v = got.(string)
+		}
+		params[p.name] = v
+		if p.alias != "" {
+			params[p.alias] = v
+		}
+	}
+	return params
+}
+
+// encodingParam is one of redis's encoding thresholds (and its older
+// name). CONFIG SET accepts them with redis's checks and CONFIG GET
+// reports them, so that clients and tools that tune them keep working,
+// but they change nothing: hatcheck's values have no listpack, intset or
+// quicklist layout, and OBJECT ENCODING reports what redis's defaults
+// would give (see docs/COMPATIBILITY.md).
+type encodingParam struct {
+	name, alias string
+	min, max    int64
+	memory      bool // a memory value ("1k"), not a plain integer
+	def         string
+}
+
+// encodingParams are redis 7.0's, and 7.2's set-max-listpack-*, which
+// clients written for 7.2 set.
+var encodingParams = []encodingParam{
+	{"hash-max-listpack-entries", "hash-max-ziplist-entries", 0, math.MaxInt64, false, "512"},
+	{"hash-max-listpack-value", "hash-max-ziplist-value", 0, math.MaxInt64, true, "64"},
+	{"set-max-intset-entries", "", 0, math.MaxInt64, false, "512"},
+	{"set-max-listpack-entries", "", 0, math.MaxInt64, false, "128"},
+	{"set-max-listpack-value", "", 0, math.MaxInt64, true, "64"},
+	{"zset-max-listpack-entries", "zset-max-ziplist-entries", 0, math.MaxInt64, false, "128"},
+	{"zset-max-listpack-value", "zset-max-ziplist-value", 0, math.MaxInt64, true, "64"},
+	{"list-max-listpack-size", "list-max-ziplist-size", math.MinInt32, math.MaxInt32, false, "-2"},
+	{"list-compress-depth", "", 0, math.MaxInt32, false, "0"},
+}
+
+// encodingParamOf finds an encoding setting by either of its names.
+func encodingParamOf(name string) (encodingParam, bool) {
+	for _, p := range encodingParams {
+		if name == p.name || (p.alias != "" && name == p.alias) {
+			return p, true
+		}
+	}
+	return encodingParam{}, false
+}
+
+// parse checks a value as redis's CONFIG SET does and returns it as
+// CONFIG GET will report it, or the reason it is refused.
+func (p encodingParam) parse(val string) (string, string) {
+	var n int64
+	if p.memory {
+		m, err := units.ParseSize(val)
+		if err != nil {
+			return "", "argument must be a memory value"
+		}
+		n = m
+	} else {
+		m, ok := parseInt([]byte(val))
+		if !ok {
+			return "", "argument couldn't be parsed into an integer"
+		}
+		n = m
+	}
+	if n < p.min || n > p.max {
+		return "", fmt.Sprintf("argument must be between %d and %d inclusive", p.min, p.max)
+	}
+	return strconv.FormatInt(n, 10), ""
 }
 
 func yesNo(b bool) string {
@@ -338,7 +409,13 @@ func (c *conn) configCheck(name, val string) string {
 			return bad("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
 		}
 	default:
-		return "ERR Unknown option or number of arguments for CONFIG SET - '" + name + "'"
+		p, ok := encodingParamOf(name)
+		if !ok {
+			return "ERR Unknown option or number of arguments for CONFIG SET - '" + name + "'"
+		}
+		if _, reason := p.parse(val); reason != "" {
+			return bad(reason)
+		}
 	}
 	return ""
 }
@@ -363,6 +440,11 @@ func (c *conn) configSet(name, val string) {
 	case "notify-keyspace-events":
 		f, _ := parseNotify(val)
 		s.notify.Store(int64(f))
+	default:
+		if p, ok := encodingParamOf(name); ok {
+			v, _ := p.parse(val)
+			s.encodings.Store(p.name, v)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/hatcheck/hatcheck/internal/command"
@@ -28,6 +29,12 @@ func stringCommands() []*cmdSpec {
 		{name: "decr", arity: 2, flags: w | flagDenyOOM | flagFast, acl: acl, keys: oneKey, build: buildIncr(-1, true)},
 		{name: "incrby", arity: 3, flags: w | flagDenyOOM | flagFast, acl: acl, keys: oneKey, build: buildIncr(1, false)},
 		{name: "decrby", arity: 3, flags: w | flagDenyOOM | flagFast, acl: acl, keys: oneKey, build: buildIncr(-1, false)},
+		{name: "getset", arity: 3, flags: w | flagDenyOOM | flagFast, acl: acl, keys: oneKey, build: buildGetSet},
+		{name: "getrange", arity: 4, flags: r, acl: acl, keys: oneKey, build: buildGetRange},
+		{name: "substr", arity: 4, flags: r, acl: acl, keys: oneKey, build: buildGetRange},
+		{name: "setrange", arity: 4, flags: w | flagDenyOOM, acl: acl, keys: oneKey, build: buildSetRange},
+		{name: "incrbyfloat", arity: 3, flags: w | flagDenyOOM | flagFast, acl: acl, keys: oneKey, build: buildKeyValues(command.OpIncrByFloat)},
+		{name: "lcs", arity: -3, flags: r, acl: acl, keys: keyPos{1, 2, 1}, build: buildLCS},
 	}
 }
 
@@ -192,4 +199,48 @@ func expiry(v []byte, seconds, abs bool, name string) (int64, uint32, string) {
 		return n, command.FlagExpireAbs, ""
 	}
 	return n, command.FlagExpireRel, ""
+}
+
+// buildGetSet is GETSET as SET key value GET, which it is in redis too
+// (the TTL goes, the event is "set").
+func buildGetSet(c *conn, a [][]byte) (command.Cmd, string) {
+	cmd := c.cmd(command.OpSet, a[1], a[2])
+	cmd.Flags = command.FlagGet
+	return cmd, c.keyValueCheck(a[1], a[2])
+}
+
+// buildGetRange is GETRANGE and SUBSTR: both numbers must parse before the
+// key is looked at.
+func buildGetRange(c *conn, a [][]byte) (command.Cmd, string) {
+	cmd := c.cmd(command.OpGetRange, a[1], a[2], a[3])
+	if _, ok := parseInt(a[2]); !ok {
+		return cmd, errNotInteger
+	}
+	if _, ok := parseInt(a[3]); !ok {
+		return cmd, errNotInteger
+	}
+	return cmd, c.keyCheck(a[1])
+}
+
+// buildSetRange carries the largest string the result may be
+// (proto-max-bulk-len, and max-value-size if lower): the executor checks
+// it once it knows the key's type, as redis does.
+func buildSetRange(c *conn, a [][]byte) (command.Cmd, string) {
+	limit := min(c.srv.cfg.MaxBulk, c.srv.cfg.MaxValueSize)
+	cmd := c.cmd(command.OpSetRange, a[1], a[3], strconv.AppendInt(nil, limit, 10))
+	n, ok := parseInt(a[2])
+	switch {
+	case !ok:
+		return cmd, errNotInteger
+	case n < 0:
+		return cmd, "ERR offset is out of range"
+	}
+	cmd.N = n
+	return cmd, c.keyCheck(a[1])
+}
+
+// buildLCS passes LCS's options as they are: the executor parses them
+// after checking the keys' types, in redis's order.
+func buildLCS(c *conn, a [][]byte) (command.Cmd, string) {
+	return c.cmd(command.OpLCS, a[1], a[2:]...), c.keyCheck(a[1], a[2])
 }

@@ -150,6 +150,7 @@ func newTable() *table {
 	for _, family := range [][]*cmdSpec{
 		connectionCommands(), transactionCommands(), serverCommands(), keyCommands(), stringCommands(),
 		hashCommands(), setCommands(), scriptingCommands(), pubsubCommands(), sentinelCommands(),
+		bitmapCommands(),
 	} {
 		for _, s := range family {
 			t.add(s)
