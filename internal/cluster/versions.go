@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hatcheck/hatcheck/internal/command"
 	"github.com/hatcheck/hatcheck/internal/cluster/group"
+	"github.com/hatcheck/hatcheck/internal/command"
 )
 
 // Mixed versions during a rolling upgrade. Every node tells the others,
