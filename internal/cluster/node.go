@@ -270,6 +270,9 @@ func Open(cfg Config) (n *Node, err error) {
 		leaderWake: make(chan struct{}, 1),
 		knownPeers: map[uint64]knownPeer{},
 	}
+	// Until the members are asked (admitOps), every one is taken to apply
+	// what every release does.
+	n.opsFloor.Store(int64(min(cfg.LogOps, command.LegacyOps)))
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.track = newTracker(n, leaseFor(cfg.ElectionTimeout))
 	if cfg.NearCacheBytes > 0 {

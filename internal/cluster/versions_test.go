@@ -10,21 +10,25 @@ import (
 	"github.com/hatcheck/hatcheck/internal/command"
 )
 
-func hset(key, field, val string) command.Tx {
-	return command.Tx{{Op: command.OpHSet, Key: []byte(key), Args: [][]byte{[]byte(field), []byte(val)}}}
+// incr is INCRBYFLOAT, an op of this release, not of the one before.
+func incr(key, by string) command.Tx {
+	return command.Tx{{Op: command.OpIncrByFloat, Key: []byte(key), Args: [][]byte{[]byte(by)}}}
 }
 
-// Mixed versions during a rolling upgrade: n3 plays a node of an older
-// version that applies ops below HSET's. The leader refuses HSET while n3
-// is a member, serves SET, and takes HSET once n3 is upgraded. An entry
+// Mixed versions during a rolling upgrade: n3 plays a node of the release
+// before (command.LegacyOps), which has no INCRBYFLOAT. The leader refuses
+// INCRBYFLOAT while n3 is a member, serves SET, and takes INCRBYFLOAT once
+// n3 is upgraded. An entry
 // that reaches a node which cannot apply it (here forced past the leader's
 // check) stops that node before the entry, and the upgraded node applies
 // it and goes on.
 func TestMixedVersionsDuringAnUpgrade(t *testing.T) {
-	old := int(command.OpHSet)
+	if int(command.OpIncrByFloat) < command.LegacyOps {
+		t.Fatal("INCRBYFLOAT is not newer than LegacyOps")
+	}
 	nodes := startCluster(t, 3, func(c *Config) {
 		if c.NodeID == "n3" {
-			c.LogOps = old
+			c.LogOps = command.LegacyOps
 		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -33,21 +37,21 @@ func TestMixedVersionsDuringAnUpgrade(t *testing.T) {
 	if _, err := leader.Write(ctx, set("k", "v")); err != nil {
 		t.Fatalf("SET, an op every node applies: %v", err)
 	}
-	if _, err := leader.Write(ctx, hset("h", "f", "v")); !errors.Is(err, ErrNotUpgraded) {
-		t.Fatalf("HSET with an older member: %v, want ErrNotUpgraded", err)
+	if _, err := leader.Write(ctx, incr("f", "1.5")); !errors.Is(err, ErrNotUpgraded) {
+		t.Fatalf("INCRBYFLOAT with an older member: %v, want ErrNotUpgraded", err)
 	}
 	done := make(chan error, 1)
-	nodes[1].WriteAsync(hset("h", "f", "v"), func(_ command.TxResult, err error) { done <- err })
+	nodes[1].WriteAsync(incr("f", "1.5"), func(_ command.TxResult, err error) { done <- err })
 	// Forwarded from a follower, the error travels as its text.
 	if err := <-done; err == nil || !strings.Contains(err.Error(), ErrNotUpgraded.Error()) {
-		t.Fatalf("HSET through WriteAsync on n2: %v, want ErrNotUpgraded", err)
+		t.Fatalf("INCRBYFLOAT through WriteAsync on n2: %v, want ErrNotUpgraded", err)
 	}
-	leader.WriteAsync(hset("h", "f", "v"), func(_ command.TxResult, err error) { done <- err })
+	leader.WriteAsync(incr("f", "1.5"), func(_ command.TxResult, err error) { done <- err })
 	if err := <-done; !errors.Is(err, ErrNotUpgraded) {
-		t.Fatalf("HSET through WriteAsync on the leader: %v, want ErrNotUpgraded", err)
+		t.Fatalf("INCRBYFLOAT through WriteAsync on the leader: %v, want ErrNotUpgraded", err)
 	}
-	if r, err := leader.Read(ctx, &command.Cmd{Op: command.OpHGet, Key: []byte("h"), Args: [][]byte{[]byte("f")}}); err != nil || r.Kind != command.KindNil {
-		t.Fatalf("a refused HSET was written: %+v %v", r, err)
+	if r, err := leader.Read(ctx, &command.Cmd{Op: command.OpGet, Key: []byte("f")}); err != nil || r.Kind != command.KindNil {
+		t.Fatalf("a refused INCRBYFLOAT was written: %+v %v", r, err)
 	}
 
 	// Forced past the check, the entry stops n3 before it.
@@ -55,8 +59,8 @@ func TestMixedVersionsDuringAnUpgrade(t *testing.T) {
 	leader.floorMu.Lock()
 	leader.floorAsked = time.Now().Add(time.Hour) // no refresh lowers it again
 	leader.floorMu.Unlock()
-	if _, err := leader.Write(ctx, hset("h", "f", "forced")); err != nil {
-		t.Fatalf("forced HSET (a majority applies it): %v", err)
+	if _, err := leader.Write(ctx, incr("f", "2")); err != nil {
+		t.Fatalf("forced INCRBYFLOAT (a majority applies it): %v", err)
 	}
 	n3 := nodes[2]
 	deadline := time.Now().Add(20 * time.Second)
@@ -71,7 +75,7 @@ func TestMixedVersionsDuringAnUpgrade(t *testing.T) {
 	}
 
 	// Upgraded (restarted with the current ops, same data and address),
-	// n3 applies the entry, and HSET is no longer refused.
+	// n3 applies the entry, and INCRBYFLOAT is no longer refused.
 	cfg := n3.cfg
 	n3.Close()
 	cfg.LogOps, cfg.PeerAddr, cfg.Meta = 0, n3.PeerAddr(), nil
@@ -81,8 +85,8 @@ func TestMixedVersionsDuringAnUpgrade(t *testing.T) {
 	}
 	defer up.Close()
 	for {
-		r, err := up.Read(ctx, &command.Cmd{Op: command.OpHGet, Key: []byte("h"), Args: [][]byte{[]byte("f")}})
-		if err == nil && string(r.Bulk) == "forced" {
+		r, err := up.Read(ctx, &command.Cmd{Op: command.OpGet, Key: []byte("f")})
+		if err == nil && string(r.Bulk) == "2" {
 			break
 		}
 		if ctx.Err() != nil {
@@ -93,7 +97,7 @@ func TestMixedVersionsDuringAnUpgrade(t *testing.T) {
 	leader.floorMu.Lock()
 	leader.floorAsked = time.Time{}
 	leader.floorMu.Unlock()
-	if _, err := leader.Write(ctx, hset("h", "g", "after")); err != nil {
-		t.Fatalf("HSET once every node is upgraded: %v", err)
+	if _, err := leader.Write(ctx, incr("f", "0.5")); err != nil {
+		t.Fatalf("INCRBYFLOAT once every node is upgraded: %v", err)
 	}
 }
