@@ -180,6 +180,20 @@ type NodeStats struct {
 	// The near-cache's counters by event (hits, misses, …) and its size.
 	NearCache      map[string]uint64
 	NearCacheBytes int64
+	// LogAppend is the histogram of appends to the Raft log (fsync
+	// included): upper bounds in seconds and cumulative counts.
+	LogAppend LatencyHistogram
+	// FollowerLag is, on the leader, each other member's committed entries
+	// not yet acknowledged, by member id.
+	FollowerLag map[string]uint64
+}
+
+// LatencyHistogram is a histogram in Prometheus's shape.
+type LatencyHistogram struct {
+	Count      uint64
+	SumSeconds float64
+	Bounds     []float64 // seconds
+	Cumulative []uint64  // per bound
 }
 
 // RegisterNode exports the node's state, read at every scrape.
@@ -201,7 +215,9 @@ var (
 	descMax      = prometheus.NewDesc("hatcheck_maxmemory_bytes", "Configured memory limit (0 = none).", nil, nil)
 	descExpired  = prometheus.NewDesc("hatcheck_expired_keys_total", "Keys deleted by active expiry on this node as leader.", nil, nil)
 	descEvicted  = prometheus.NewDesc("hatcheck_evicted_keys_total", "Keys evicted for maxmemory on this node as leader.", nil, nil)
-	nodeDescList = []*prometheus.Desc{descLeader, descTerm, descCommit, descApplied, descSnaps, descSnapDur, descKeys, descUsed, descMax, descExpired, descEvicted, descNear, descNearBytes}
+	descAppend   = prometheus.NewDesc("hatcheck_log_append_duration_seconds", "How long appending entries to the Raft log took, fsync included.", nil, nil)
+	descLag      = prometheus.NewDesc("hatcheck_follower_lag_entries", "On the leader: committed log entries a member has not acknowledged yet.", []string{"member"}, nil)
+	nodeDescList = []*prometheus.Desc{descLeader, descTerm, descCommit, descApplied, descSnaps, descSnapDur, descKeys, descUsed, descMax, descExpired, descEvicted, descNear, descNearBytes, descAppend, descLag}
 )
 
 // The near-cache's (see cluster.NearStats).
@@ -245,4 +261,14 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descNear, prometheus.CounterValue, float64(v), ev)
 	}
 	g(descNearBytes, float64(s.NearCacheBytes))
+	if h := s.LogAppend; len(h.Bounds) == len(h.Cumulative) {
+		buckets := make(map[float64]uint64, len(h.Bounds))
+		for i, b := range h.Bounds {
+			buckets[b] = h.Cumulative[i]
+		}
+		ch <- prometheus.MustNewConstHistogram(descAppend, h.Count, h.SumSeconds, buckets)
+	}
+	for member, lag := range s.FollowerLag {
+		g(descLag, float64(lag), member)
+	}
 }

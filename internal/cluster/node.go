@@ -726,6 +726,37 @@ type Stats struct {
 	// (see Config.CommitWait).
 	CommitWaits uint64
 	Near        NearStats
+	// LogAppend is how long appending entries to this node's log took,
+	// fsync included.
+	LogAppend raftlog.Latency
+}
+
+// FollowerLag is, on the leader, how many committed entries each other
+// member has not yet acknowledged, by member id; nil elsewhere.
+func (n *Node) FollowerLag() map[string]uint64 {
+	if !n.group.IsLeader() {
+		return nil
+	}
+	st, err := n.group.Status()
+	if err != nil {
+		return nil
+	}
+	lag := map[string]uint64{}
+	for id, pr := range st.Progress {
+		if id == n.rid {
+			continue
+		}
+		m, ok := n.group.Member(id)
+		if !ok {
+			continue
+		}
+		if pr.Match < st.Commit {
+			lag[m.Name] = st.Commit - pr.Match
+		} else {
+			lag[m.Name] = 0
+		}
+	}
+	return lag
 }
 
 // Stats reports the node's state.
@@ -738,7 +769,7 @@ func (n *Node) Stats() Stats {
 		LastSnapshotIndex: n.group.SnapshotIndex(),
 		Snapshots:         n.fsm.snapshots.Load(), Restores: n.fsm.restores.Load(), LastSnapshotDuration: time.Duration(n.fsm.lastSnapshotNanos.Load()),
 		Expired: n.expired.Load(), Evicted: n.evicted.Load(), CommitWaits: n.commitWaits.Load(),
-		Near: n.NearStats(),
+		Near: n.NearStats(), LogAppend: n.rlog.AppendLatency(),
 	}
 	n.fsm.read(func(ks *keyspace.Keyspace) {
 		s.UsedMemory = ks.Used()

@@ -250,6 +250,9 @@ func (c *conn) dispatch(spec *cmdSpec, args [][]byte) {
 	if spec == nil {
 		c.abortMulti()
 		c.out = resp.AppendError(c.out, unknownCommand(args))
+		if m := c.srv.cfg.Metrics; m != nil {
+			m.Command("(unknown)", 0, true) // one label for every unknown name
+		}
 		return
 	}
 	if !c.authed && spec.flags&flagNoAuth == 0 {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hatcheck/hatcheck/internal/admin"
 	"github.com/hatcheck/hatcheck/internal/cluster"
+	"github.com/hatcheck/hatcheck/internal/cluster/raftlog"
 	"github.com/hatcheck/hatcheck/internal/command"
 	"github.com/hatcheck/hatcheck/internal/config"
 	"github.com/hatcheck/hatcheck/internal/memcache"
@@ -432,5 +433,15 @@ func (s *Server) nodeStats() admin.NodeStats {
 			"flush": st.Near.Flushes, "lease_waited_out": st.Near.LeaseWaits,
 		},
 		NearCacheBytes: st.Near.Bytes,
+		LogAppend:      appendHistogram(st.LogAppend),
+		FollowerLag:    s.node.FollowerLag(),
 	}
+}
+
+func appendHistogram(l raftlog.Latency) admin.LatencyHistogram {
+	h := admin.LatencyHistogram{Count: l.Count, SumSeconds: l.Sum.Seconds(), Cumulative: l.Buckets}
+	for _, b := range raftlog.AppendBuckets {
+		h.Bounds = append(h.Bounds, b.Seconds())
+	}
+	return h
 }

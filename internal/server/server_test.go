@@ -246,7 +246,12 @@ func TestAuthAndAdminEndpoints(t *testing.T) {
 			t.Errorf("%s: %d, missing %q", path, resp.StatusCode, want)
 		}
 	}
-	for _, want := range []string{"hatcheck_raft_leader 1", `hatcheck_keys{db="0"} 1`, "hatcheck_raft_applied_index"} {
+	if err := good.Do(ctx, "NOSUCHCOMMAND").Err(); err == nil {
+		t.Fatal("an unknown command succeeded")
+	}
+	for _, want := range []string{"hatcheck_raft_leader 1", `hatcheck_keys{db="0"} 1`, "hatcheck_raft_applied_index",
+		`hatcheck_command_errors_total{command="(unknown)",protocol="redis"} 1`,
+		`hatcheck_log_append_duration_seconds_bucket{le="+Inf"}`, "hatcheck_log_append_duration_seconds_count"} {
 		resp, _ := httpGet("/metrics", true)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()

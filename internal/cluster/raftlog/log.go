@@ -130,6 +130,8 @@ type Log struct {
 	cache      []raftpb.Entry
 	cacheBytes int
 
+	appends latency // how long StoreLogs (write and fsync) took
+
 	// Writer-only state.
 	saved   raftpb.HardState // the latest on disk
 	savedAt time.Time
@@ -539,9 +541,11 @@ func (l *Log) appendEntries(ents []raftpb.Entry) error {
 			}
 		}
 	}
+	start := time.Now()
 	if err := l.wal.StoreLogs(logs); err != nil {
 		return l.fail(fmt.Errorf("append entries %d..%d: %w", from, ents[len(ents)-1].Index, err))
 	}
+	l.appends.observe(time.Since(start))
 	l.mu.Lock()
 	l.last = ents[len(ents)-1].Index
 	l.appendCache(ents)

@@ -690,3 +690,30 @@ func TestEntryTypesRoundTrip(t *testing.T) {
 		t.Fatalf("got %v, %v", got, err)
 	}
 }
+
+// Every append is counted in the latency histogram, in a bucket at least
+// as large as its time.
+func TestAppendLatencyIsCounted(t *testing.T) {
+	l, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := uint64(1); i <= 5; i++ {
+		if err := l.Append(raftpb.HardState{}, []raftpb.Entry{{Index: i, Term: 1, Data: []byte("x")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := l.AppendLatency()
+	if h.Count != 5 || h.Sum <= 0 || len(h.Buckets) != len(AppendBuckets) {
+		t.Fatalf("histogram %+v after 5 appends", h)
+	}
+	for i := 1; i < len(h.Buckets); i++ {
+		if h.Buckets[i] < h.Buckets[i-1] {
+			t.Fatalf("buckets not cumulative: %v", h.Buckets)
+		}
+	}
+	if last := h.Buckets[len(h.Buckets)-1]; last > 5 {
+		t.Fatalf("more appends in the buckets (%d) than made", last)
+	}
+}
