@@ -1,40 +1,20 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hatcheck/hatcheck/internal/server/servertest"
+	"github.com/hatcheck/hatcheck/internal/testbin"
 )
 
-// lockedBuffer is a bytes.Buffer safe to read while another goroutine
-// writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestPrefillProgressLines(t *testing.T) {
-	var out lockedBuffer
+	var out testbin.LockedBuffer
 	var done atomic.Int64
 	done.Store(340)
 	stop := prefillProgress(&out, &done, 1000, 5*time.Millisecond)
@@ -59,12 +39,12 @@ func TestPrefillProgressLines(t *testing.T) {
 
 	// At most one line per interval: with an hour's interval a quick
 	// prefill prints only its last line, and a failed one nothing.
-	var quick lockedBuffer
+	var quick testbin.LockedBuffer
 	prefillProgress(&quick, &done, 1000, time.Hour)(true)
 	if got := quick.String(); !strings.HasPrefix(got, "prefill: 1000/1000 keys (100%) in ") || strings.Count(got, "\n") != 1 {
 		t.Fatalf("quick prefill printed %q", got)
 	}
-	var failed lockedBuffer
+	var failed testbin.LockedBuffer
 	prefillProgress(&failed, &done, 1000, time.Hour)(false)
 	if failed.String() != "" {
 		t.Fatalf("failed prefill printed %q", failed.String())
@@ -76,7 +56,7 @@ func TestPrefillProgressLines(t *testing.T) {
 // keys written and ends with the total.
 func TestPrefillReportsProgress(t *testing.T) {
 	s := servertest.Start(t)
-	var out lockedBuffer
+	var out testbin.LockedBuffer
 	cfg := quick(s.RedisAddr(), "redis", "reads")
 	cfg.Keys = 5000
 	cfg.Duration = 100 * time.Millisecond

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/hatcheck/hatcheck/internal/server"
 	"github.com/hatcheck/hatcheck/internal/server/servertest"
+	"github.com/hatcheck/hatcheck/internal/testbin"
 )
 
 func newClient(t *testing.T, s *server.Server, opts ...func(*goredis.Options)) *goredis.Client {
@@ -603,33 +603,14 @@ func TestBusyPortsReportedTogetherBeforeDataDir(t *testing.T) {
 	s.Close()
 }
 
-// lockedBuffer is a bytes.Buffer safe for the logger's and the test's
-// goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // With --log-format json every line hatcheck prints is JSON: the listeners
 // are logged, not printed as a banner; with text they are the banner.
 func TestRunPrintsOneFormat(t *testing.T) {
 	for _, format := range []string{"json", "text"} {
 		cfg := servertest.Options(t)
 		cfg.LogFormat = format
-		var logs lockedBuffer
-		var banner lockedBuffer
+		var logs testbin.LockedBuffer
+		var banner testbin.LockedBuffer
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- server.Run(ctx, cfg, server.NewLogger(cfg, &logs), &banner, nil) }()
