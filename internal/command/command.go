@@ -87,6 +87,8 @@ const (
 	OpPublish      // Args[0]=channel, Args[1]=message; every node delivers to its subscribers
 	OpWatchState   // Args = keys (read-only): each key's state for WATCH
 	OpWatchCheck   // Key, Args[0]=state from OpWatchState; leads an EXEC: the transaction aborts if the key changed
+	// memcached meta protocol (appended)
+	OpMCGet // Key (read-only): value, flags, CAS, expiry and last access of a string; Flags NoBump
 	opEnd
 )
 
@@ -107,6 +109,8 @@ const (
 	FlagPrepend // memcached prepend
 	FlagDecr    // memcached decr
 	FlagCreate  // memcached binary incr/decr: create with Initial when missing
+	FlagSetTTL  // memcached ma's T: OpMCIncr gives an existing item the expiry too
+	FlagNoBump  // memcached mg's u: OpMCGet leaves the access clock as it is
 )
 
 // Cmd is one command with its options normalized.
