@@ -291,7 +291,7 @@ func (c *conn) runMeta(r textReq) {
 	}
 }
 
-// metaFlagLine appends, for a reply, the O and k flags of the request in
+// metaOpaqueKey appends, for a reply, the O and k flags of the request in
 // order (what a miss or a failed command returns).
 func (c *conn) metaOpaqueKey(f *metaFlags) {
 	for _, t := range f.toks {
@@ -331,13 +331,42 @@ func ttlSeconds(expireAt, now int64) int64 {
 	return (expireAt - now + 999) / 1000
 }
 
-func (c *conn) metaGet(f metaFlags) {
-	if f.hit || f.vivify || f.recache {
-		c.line("CLIENT_ERROR invalid flag")
+// metaRefused answers a request that uses a flag hatcheck does not
+// support (with refusal, the command's invalid-flag line) or an opaque
+// longer than memcached takes, and reports whether it did.
+func (c *conn) metaRefused(f *metaFlags, unsupported bool, refusal string) bool {
+	switch {
+	case unsupported:
+		c.line(refusal)
+	case f.opaqueTooLong():
+		c.line("CLIENT_ERROR opaque token too long")
+	default:
+		return false
+	}
+	return true
+}
+
+// metaHead starts a reply that has an item: "VA <size>" when the value
+// is asked for (v), else "HD".
+func (c *conn) metaHead(value bool, size int) {
+	if !value {
+		c.out = append(c.out, "HD"...)
 		return
 	}
-	if f.opaqueTooLong() {
-		c.line("CLIENT_ERROR opaque token too long")
+	c.out = append(c.out, "VA "...)
+	c.out = strconv.AppendInt(c.out, int64(size), 10)
+}
+
+// metaEnd ends the reply line, followed by the data block for VA.
+func (c *conn) metaEnd(value bool, data []byte) {
+	c.out = append(c.out, '\r', '\n')
+	if value {
+		c.out = append(append(c.out, data...), '\r', '\n')
+	}
+}
+
+func (c *conn) metaGet(f metaFlags) {
+	if c.metaRefused(&f, f.hit || f.vivify || f.recache, "CLIENT_ERROR invalid flag") {
 		return
 	}
 	get := command.Cmd{Op: command.OpMCGet, Key: f.key}
@@ -391,12 +420,7 @@ func (c *conn) metaGetReply(f *metaFlags, res command.Result, newAt int64) {
 	}
 	c.lookups(1, 0)
 	now := time.Now().UnixMilli()
-	if f.value {
-		c.out = append(c.out, "VA "...)
-		c.out = strconv.AppendInt(c.out, int64(len(res.Bulk)), 10)
-	} else {
-		c.out = append(c.out, "HD"...)
-	}
+	c.metaHead(f.value, len(res.Bulk))
 	expireAt := res.ExpireAt
 	for _, t := range f.toks {
 		switch t[0] {
@@ -423,10 +447,7 @@ func (c *conn) metaGetReply(f *metaFlags, res command.Result, newAt int64) {
 			c.metaKey(f)
 		}
 	}
-	c.out = append(c.out, '\r', '\n')
-	if f.value {
-		c.out = append(append(c.out, res.Bulk...), '\r', '\n')
-	}
+	c.metaEnd(f.value, res.Bulk)
 }
 
 // metaSetCheck checks an ms request line once its data length is known,
@@ -521,12 +542,7 @@ func (c *conn) metaSet(r textReq) {
 }
 
 func (c *conn) metaDelete(f metaFlags) {
-	if f.stale {
-		c.line("CLIENT_ERROR invalid or duplicate flag")
-		return
-	}
-	if f.opaqueTooLong() {
-		c.line("CLIENT_ERROR opaque token too long")
+	if c.metaRefused(&f, f.stale, "CLIENT_ERROR invalid or duplicate flag") {
 		return
 	}
 	cmd := command.Cmd{Op: command.OpMCDelete, Key: f.key}
@@ -594,8 +610,7 @@ func (c *conn) metaArith(f metaFlags) {
 		}
 		// memcached checks the opaque while writing the reply, after
 		// the arithmetic is done.
-		if f.opaqueTooLong() {
-			c.line("CLIENT_ERROR opaque token too long")
+		if c.metaRefused(&f, false, "") {
 			return
 		}
 		switch res.Int {
@@ -609,12 +624,7 @@ func (c *conn) metaArith(f metaFlags) {
 				return // a created item is answered even with q
 			}
 		}
-		if f.value {
-			c.out = append(c.out, "VA "...)
-			c.out = strconv.AppendInt(c.out, int64(len(res.Bulk)), 10)
-		} else {
-			c.out = append(c.out, "HD"...)
-		}
+		c.metaHead(f.value, len(res.Bulk))
 		now := time.Now().UnixMilli()
 		for _, t := range f.toks {
 			switch t[0] {
@@ -630,10 +640,7 @@ func (c *conn) metaArith(f metaFlags) {
 				c.metaKey(&f)
 			}
 		}
-		c.out = append(c.out, '\r', '\n')
-		if f.value {
-			c.out = append(append(c.out, res.Bulk...), '\r', '\n')
-		}
+		c.metaEnd(f.value, res.Bulk)
 	})
 }
 
