@@ -120,6 +120,8 @@ const (
 	OpSInterStore  // Key=destination, Args = keys
 	OpSDiffStore   // Key=destination, Args = keys
 	OpSInterCard   // N=limit (0: none), Args = keys (read)
+	// memcached meta protocol (appended)
+	OpMCGet // Key (read-only): value, flags, CAS, expiry and last access of a string; Flags NoBump
 	opEnd
 )
 
@@ -162,6 +164,8 @@ const (
 	FlagPrepend // memcached prepend
 	FlagDecr    // memcached decr
 	FlagCreate  // memcached binary incr/decr: create with Initial when missing
+	FlagSetTTL  // memcached ma's T: OpMCIncr gives an existing item the expiry too
+	FlagNoBump  // memcached mg's u: OpMCGet leaves the access clock as it is
 )
 
 // Cmd is one command with its options normalized.

@@ -16,6 +16,7 @@ var memcachedOps = []opRow{
 	{op: OpMCIncr, name: "mc-incr", flags: opWrite | opDenyOOM | opItem, exec: execMCIncr},
 	{op: OpTouch, name: "touch", flags: opWrite | opItem, exec: execTouch},
 	{op: OpMCDelete, name: "mc-delete", flags: opWrite | opItem, exec: execMCDelete},
+	{op: OpMCGet, name: "mc-get", flags: opItem, exec: execMCGet},
 }
 
 // execMCStore is memcached's set/add/replace/append/prepend/cas.
@@ -70,7 +71,10 @@ func execMCStore(v env, c *Cmd) Result {
 
 // execMCIncr is memcached's incr/decr: unsigned 64-bit, incr wraps, decr
 // stops at 0, and a shorter result is padded with spaces to the old length
-// (memcached rewrites the item in place).
+// (memcached rewrites the item in place). The meta protocol's ma adds a CAS
+// compare (CAS ≠ 0; before the value is parsed, as memcached's
+// do_add_delta does) and FlagSetTTL, which gives an existing item the
+// expiry too. No entry written before ma existed has either.
 func execMCIncr(v env, c *Cmd) Result {
 	ks, db, key, now := v.ks, v.db, v.key, v.h.Now
 	e := ks.Get(db, key, now)
@@ -87,10 +91,13 @@ func execMCIncr(v env, c *Cmd) Result {
 			ne.ExpireAt = at
 		}
 		ks.Put(db, key, ne, now)
-		return Result{Kind: KindInt, Int: Stored, Bulk: ne.Str, CAS: ne.CAS}
+		return Result{Kind: KindInt, Int: Created, Bulk: ne.Str, CAS: ne.CAS, ExpireAt: ne.ExpireAt}
 	}
-	if e.Type != keyspace.TypeString {
+	if e.Type != keyspace.TypeString || len(e.Str) == 0 {
 		return resErr(ErrNotNumeric)
+	}
+	if c.CAS != 0 && c.CAS != e.CAS {
+		return resInt(Exists)
 	}
 	n, ok := ParseUint(e.Str)
 	if !ok {
@@ -110,8 +117,40 @@ func execMCIncr(v env, c *Cmd) Result {
 		stored = append(bytes.Clone(digits), bytes.Repeat([]byte{' '}, len(e.Str)-len(digits))...)
 	}
 	ne := &keyspace.Entry{Type: keyspace.TypeString, Str: stored, Flags: e.Flags, ExpireAt: e.ExpireAt}
+	if c.Has(FlagSetTTL) {
+		// No expiry flag: the item never expires (T0).
+		var at int64
+		if c.Flags&(FlagExpireRel|FlagExpireAbs) != 0 {
+			var err error
+			if at, err = expireAt(c, now); err != nil {
+				return resErr(err)
+			}
+		}
+		if at != 0 && at <= now {
+			// memcached sets the new expiry on the incremented item,
+			// which is then no longer readable.
+			ks.Delete(db, key)
+			return Result{Kind: KindInt, Int: Stored, Bulk: digits, CAS: ks.NextCAS(), ExpireAt: at}
+		}
+		ne.ExpireAt = at
+	}
 	ks.Put(db, key, ne, now)
-	return Result{Kind: KindInt, Int: Stored, Bulk: digits, CAS: ne.CAS}
+	return Result{Kind: KindInt, Int: Stored, Bulk: digits, CAS: ne.CAS, ExpireAt: ne.ExpireAt}
+}
+
+// execMCGet is the meta protocol's mg: a string item with everything mg
+// may print about it, the access clock as it was before this read.
+func execMCGet(v env, c *Cmd) Result {
+	e := v.ks.Get(v.db, v.key, v.h.Now)
+	if e == nil || e.Type != keyspace.TypeString {
+		return resNil
+	}
+	r := resValue(e)
+	r.ExpireAt, r.Access = e.ExpireAt, e.LastAccess()
+	if !c.Has(FlagNoBump) {
+		e.Touch(v.h.Now)
+	}
+	return r
 }
 
 func execTouch(v env, c *Cmd) Result {

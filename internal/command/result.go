@@ -32,6 +32,9 @@ type Result struct {
 	// memcached item fields of a value read or stored
 	Flags uint32
 	CAS   uint64
+	// ExpireAt (Unix ms, 0 none) and Access (the access clock before
+	// the command, Unix ms) of a memcached meta command's item.
+	ExpireAt, Access int64
 }
 
 // Outcomes of a memcached store, incr/decr, touch or delete, in Result.Int
@@ -41,6 +44,7 @@ const (
 	NotStored = 1
 	Exists    = 2
 	NotFound  = 3
+	Created   = 4 // an incr/decr with FlagCreate made the item
 )
 
 // TxResult is a transaction's outcome: Err set means nothing was executed.

@@ -12,7 +12,7 @@ import (
 // how old log entries decode or apply.
 func TestOpTableKeepsTheFormatRules(t *testing.T) {
 	oldIsWrite := func(o Op) bool {
-		return (o > OpInvalid && o < opFirstRead) || (o >= OpMCStore && o < opEnd && o != OpScriptExists && o != OpWatchState)
+		return (o > OpInvalid && o < opFirstRead) || (o >= OpMCStore && o < opEnd && o != OpScriptExists && o != OpWatchState && o != OpMCGet)
 	}
 	oldDenyOOM := map[Op]bool{OpSet: true, OpMSet: true, OpAppend: true, OpIncrBy: true, OpHSet: true, OpHIncrBy: true, OpSAdd: true, OpMCStore: true, OpMCIncr: true}
 	oldShape := map[Op]argShape{

@@ -119,6 +119,9 @@ func (c *conn) process() error {
 			break
 		}
 		c.start += n
+		if errors.Is(err, errHTTP) {
+			c.out = c.out[:0]
+		}
 		if err != nil {
 			return err
 		}

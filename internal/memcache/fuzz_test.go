@@ -22,6 +22,16 @@ func FuzzParseText(f *testing.F) {
 		"\r\n",
 		"gat 10 a\n",
 		"set k x 0 1\r\nx\r\n",
+		"set k 0 0 4294967296\r\n\r\n",
+		"ms k 3 T30 F5 c k O1 b\r\nabc\r\n",
+		"ms Zm9v 2 b MA C12\r\nab\r\nmn\r\n",
+		"ms k 3 v v\r\nabc\r\n",
+		"ms k 999999\r\n",
+		"ms k 2147483648\r\n",
+		"mg k v c f s t k O9 q\r\nmn\r\n",
+		"ma n N0 J5 D2 MD v\r\nmd n q C7\r\nme n\r\n",
+		"GET / HTTP/1.0\r\n",
+		"DELETE HTTP/1.1\r\n",
 	} {
 		f.Add([]byte(s))
 	}

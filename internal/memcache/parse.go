@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -13,6 +15,11 @@ var errIncomplete = errors.New("memcache: incomplete request")
 // errCloseConn means the input cannot be answered and the connection must
 // close (memcached closes on a runaway line or a bad binary magic).
 var errCloseConn = errors.New("memcache: closing connection")
+
+// errHTTP is a request line that looks like HTTP: memcached closes the
+// connection without sending the replies it still holds for the requests
+// before it in the same read.
+var errHTTP = fmt.Errorf("%w: an HTTP request", errCloseConn)
 
 const (
 	maxKeyLen = 250
@@ -34,6 +41,7 @@ type textReq struct {
 	errReply string
 	swallow  int
 	dropKey  []byte
+	meta     metaFlags // ms's flags, parsed with its data block
 }
 
 var storageCmds = map[string]bool{"set": true, "add": true, "replace": true, "append": true, "prepend": true, "cas": true}
@@ -43,7 +51,8 @@ var storageCmds = map[string]bool{"set": true, "add": true, "replace": true, "ap
 var textCmds = func() map[string]string {
 	m := map[string]string{}
 	for _, c := range []string{"get", "gets", "gat", "gats", "set", "add", "replace", "append", "prepend", "cas",
-		"delete", "incr", "decr", "touch", "version", "verbosity", "flush_all", "stats", "quit"} {
+		"delete", "incr", "decr", "touch", "version", "verbosity", "flush_all", "stats", "quit",
+		"mg", "ms", "md", "ma", "mn", "me"} {
 		m[c] = c
 	}
 	return m
@@ -82,9 +91,15 @@ func parseText(buf []byte, maxItem int, toks [][]byte) (textReq, int, error) {
 	}
 	name, ok := textCmds[string(toks[0])]
 	if !ok {
+		if looksLikeHTTP(toks) {
+			return textReq{}, 0, errHTTP
+		}
 		name = string(toks[0])
 	}
 	r := textReq{cmd: name, args: toks[1:]}
+	if r.cmd == "ms" {
+		return parseMetaSet(buf, n, r, maxItem)
+	}
 	if !storageCmds[r.cmd] {
 		return r, n, nil
 	}
@@ -118,6 +133,66 @@ func parseText(buf []byte, maxItem int, toks [][]byte) (textReq, int, error) {
 	}
 	r.data = buf[n:end]
 	return r, end + 2, nil
+}
+
+// parseMetaSet parses "ms <key> <datalen> <flags>*" and its data block,
+// whose line ends at n, checking in memcached's order: an error found
+// before the data length is known is answered at once; one found after it
+// swallows the data block first. A data length that does not fit a signed
+// 32-bit integer is refused, as for set (see parseText).
+func parseMetaSet(buf []byte, n int, r textReq, maxItem int) (textReq, int, error) {
+	bad := textReq{errReply: "CLIENT_ERROR bad command line format"}
+	switch a := r.args; {
+	case len(a) == 0:
+		return textReq{errReply: "ERROR"}, n, nil
+	case !metaKeyOK(a[0]) || len(a) == 1:
+		return bad, n, nil
+	case len(a)+2 > maxMetaTokens:
+		return textReq{errReply: "CLIENT_ERROR options flags too long"}, n, nil
+	}
+	size, err := strconv.ParseInt(string(r.args[1]), 10, 32)
+	if err != nil || size < 0 || size > math.MaxInt32-2 {
+		return bad, n, nil
+	}
+	f, errstr := parseMetaFlags(r.args[0], r.args[2:])
+	if errstr == "" {
+		errstr = metaSetCheck(&f)
+	}
+	if errstr != "" {
+		return textReq{errReply: errstr, swallow: int(size) + 2}, n, nil
+	}
+	if int(size) > maxItem {
+		// memcached drops the old value whatever the mode.
+		return textReq{errReply: "SERVER_ERROR object too large for cache", swallow: int(size) + 2, dropKey: f.key}, n, nil
+	}
+	end := n + int(size)
+	if len(buf) < end+2 {
+		return textReq{}, 0, errIncomplete
+	}
+	if buf[end] != '\r' || buf[end+1] != '\n' {
+		return textReq{errReply: "CLIENT_ERROR bad data chunk"}, end + 2, nil
+	}
+	r.data, r.meta = buf[n:end], f
+	return r, end + 2, nil
+}
+
+// looksLikeHTTP reports whether memcached would close the connection on
+// this request line, as it does for one that looks like HTTP: a command
+// its dispatch does not know (not a two-letter m command, not one starting
+// with g s a c i d or t, none of its other names) whose last token — of
+// the first 23, which is all memcached's tokenizer splits — starts with
+// "HTTP/". "GET / HTTP/1.0", "PUT /x HTTP/1.1" and "DELETE HTTP/1.1" close;
+// "get / HTTP/1.0" is a get.
+func looksLikeHTTP(toks [][]byte) bool {
+	name := toks[0]
+	if len(name) < 2 || (name[0] == 'm' && len(name) == 2) || bytes.IndexByte([]byte("gsacidt"), name[0]) >= 0 {
+		return false
+	}
+	switch string(name) {
+	case "replace", "prepend", "bget", "flush_all", "version", "quit", "lru_crawler", "watch", "verbosity", "lru":
+		return false
+	}
+	return bytes.HasPrefix(toks[min(len(toks), 23)-1], []byte("HTTP/"))
 }
 
 func isGetLine(b []byte) bool {

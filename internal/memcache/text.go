@@ -190,6 +190,10 @@ func (c *conn) runText(r textReq) {
 		c.textStats(a)
 	case "quit":
 		c.quit = true
+	case "mg", "md", "ma", "mn", "me":
+		c.runMeta(r)
+	case "ms":
+		c.metaSet(r)
 	default:
 		c.line("ERROR")
 	}

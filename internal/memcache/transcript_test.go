@@ -377,7 +377,11 @@ func findMarker(buf []byte, bin bool) (start, end int, ok bool) {
 	return 0, 0, false
 }
 
-// normalizeText replaces the CAS values of VALUE lines with their names.
+// metaCodes are the reply codes of the meta commands.
+var metaCodes = map[string]bool{"VA": true, "HD": true, "EN": true, "NS": true, "EX": true, "NF": true, "MN": true}
+
+// normalizeText replaces the CAS values of VALUE lines and of meta
+// replies' c flags with their names.
 func normalizeText(b []byte, vars *casVars) []byte {
 	var out []byte
 	for len(b) > 0 {
@@ -388,6 +392,22 @@ func normalizeText(b []byte, vars *casVars) []byte {
 		line := b[:i+2]
 		b = b[i+2:]
 		f := strings.Fields(string(line))
+		if len(f) >= 1 && metaCodes[f[0]] {
+			// Meta replies: a c flag carries a CAS value; a VA line a
+			// data block.
+			for j, tok := range f[1:] {
+				if cas, err := strconv.ParseUint(strings.TrimPrefix(tok, "c"), 10, 64); err == nil && tok[0] == 'c' {
+					f[j+1] = "c" + vars.name(cas)
+				}
+			}
+			line = []byte(strings.Join(f, " ") + "\r\n")
+			if f[0] == "VA" && len(f) >= 2 {
+				if n, err := strconv.Atoi(f[1]); err == nil && n+2 <= len(b) {
+					line = append(line, b[:n+2]...)
+					b = b[n+2:]
+				}
+			}
+		}
 		if len(f) >= 4 && f[0] == "VALUE" {
 			if len(f) == 5 {
 				if cas, err := strconv.ParseUint(f[4], 10, 64); err == nil {
