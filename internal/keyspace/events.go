@@ -3,7 +3,7 @@ package keyspace
 // EventClass is the notify-keyspace-events class of a keyspace event.
 type EventClass uint8
 
-// Classes, as redis's letters: g $ h s x e.
+// Classes, as redis's letters: g $ h s x e l.
 const (
 	EventGeneric EventClass = iota
 	EventString
@@ -11,6 +11,7 @@ const (
 	EventSet
 	EventExpired
 	EventEvicted
+	EventList
 )
 
 // Events receives what applying the log publishes: PUBLISH messages and
