@@ -12,8 +12,8 @@
 // DenyOOM, the decoder's checks and the executor's dispatch derive; exec.go
 // the Executor (Apply, Read) and what the families share; then one file per
 // family holding its rows and their executor functions: strings.go,
-// hashes.go, sets.go, keys.go, transactions.go, pubsub.go, scripting.go (with
-// the Lua sandbox) and memcached.go. A new command is an op number, a row
+// hashes.go, sets.go, lists.go, keys.go, transactions.go, pubsub.go,
+// scripting.go (with the Lua sandbox) and memcached.go. A new command is an op number, a row
 // and a function.
 package command
 
@@ -87,6 +87,19 @@ const (
 	OpPublish      // Args[0]=channel, Args[1]=message; every node delivers to its subscribers
 	OpWatchState   // Args = keys (read-only): each key's state for WATCH
 	OpWatchCheck   // Key, Args[0]=state from OpWatchState; leads an EXEC: the transaction aborts if the key changed
+	// lists (appended)
+	OpLPush   // Key, Args = elements; Flags Left (LPUSH, else RPUSH), XX (LPUSHX, RPUSHX)
+	OpLPop    // Key; Flags Left (LPOP, else RPOP), Count with N (a count was given: the reply is an array)
+	OpLMPop   // Args = keys; N = count; Flags Left; Serve: the last argument is a blocked client's token
+	OpLMove   // Key = source, Args[0] = destination; Flags Left (pop the head), DstLeft (push at the head); Serve as OpLMPop
+	OpLSet    // Key, Args = index (as sent: redis checks the key first), element
+	OpLInsert // Key, Args[0] = pivot, Args[1] = element; Flags Left (BEFORE)
+	OpLRem    // Key, N = count, Args[0] = element
+	OpLTrim   // Key, Args = start, stop (decimal)
+	OpLLen    // Key
+	OpLRange  // Key, Args = start, stop (decimal)
+	OpLIndex  // Key, Args[0] = index (as sent, as OpLSet)
+	OpLPos    // Key, Args = element, rank, count, maxlen (decimal; count -1: no COUNT)
 	opEnd
 )
 
@@ -107,6 +120,10 @@ const (
 	FlagPrepend // memcached prepend
 	FlagDecr    // memcached decr
 	FlagCreate  // memcached binary incr/decr: create with Initial when missing
+	FlagLeft    // lists: the head (LPUSH, LPOP, LMOVE's source, LINSERT BEFORE)
+	FlagDstLeft // LMOVE: push at the destination's head
+	FlagCount   // LPOP, RPOP: a count was given
+	FlagServe   // OpLMPop, OpLMove for a blocked client: the last argument is its token (see keyspace.PopWatcher)
 )
 
 // Cmd is one command with its options normalized.

@@ -11,6 +11,9 @@ import (
 // (range arithmetic and lists), frozen here: a row that disagrees changes
 // how old log entries decode or apply.
 func TestOpTableKeepsTheFormatRules(t *testing.T) {
+	// Ops numbered after the rules were frozen state their own properties
+	// (TestNewOpRows).
+	const lastFrozen = OpWatchCheck
 	oldIsWrite := func(o Op) bool {
 		return (o > OpInvalid && o < opFirstRead) || (o >= OpMCStore && o < opEnd && o != OpScriptExists && o != OpWatchState)
 	}
@@ -25,7 +28,7 @@ func TestOpTableKeepsTheFormatRules(t *testing.T) {
 		OpWatchState: {1, 1}, OpWatchCheck: {1, 1},
 	}
 	names := map[string]Op{}
-	for o := OpInvalid + 1; o < opEnd; o++ {
+	for o := OpInvalid + 1; o <= lastFrozen; o++ {
 		if o == opFirstRead {
 			if o.Valid() {
 				t.Fatal("the read marker is a command")
@@ -60,6 +63,35 @@ func TestOpTableKeepsTheFormatRules(t *testing.T) {
 	}
 	if Op(opEnd).Valid() || OpInvalid.Valid() {
 		t.Error("out-of-range op valid")
+	}
+}
+
+// The rows of ops added after the format rules were frozen: whether they
+// write, may grow memory, carry the memcached item fields, and their
+// argument shape. A change here changes how their log entries decode.
+func TestNewOpRows(t *testing.T) {
+	type props struct {
+		write, denyOOM, item bool
+		shape                argShape
+	}
+	want := map[Op]props{
+		OpLPush: {true, true, false, argShape{1, 1}}, OpLPop: {true, false, false, argShape{0, 1}},
+		OpLMPop: {true, false, false, argShape{1, 1}}, OpLMove: {true, false, false, argShape{1, 1}},
+		OpLSet: {true, true, false, argShape{2, 2}}, OpLInsert: {true, true, false, argShape{2, 2}},
+		OpLRem: {true, false, false, argShape{1, 1}}, OpLTrim: {true, false, false, argShape{2, 2}},
+		OpLLen: {false, false, false, argShape{0, 1}}, OpLRange: {false, false, false, argShape{2, 2}},
+		OpLIndex: {false, false, false, argShape{1, 1}}, OpLPos: {false, false, false, argShape{4, 4}},
+	}
+	for o := OpWatchCheck + 1; o < opEnd; o++ {
+		p, ok := want[o]
+		if !ok {
+			t.Errorf("op %d (%s) has no expected row here", o, ops[o].name)
+			continue
+		}
+		got := props{o.IsWrite(), o.DenyOOM(), o.hasItemFields(), ops[o].args}
+		if got != p {
+			t.Errorf("%s: %+v, want %+v", ops[o].name, got, p)
+		}
 	}
 }
 
