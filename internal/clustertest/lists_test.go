@@ -9,6 +9,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/hatcheck/hatcheck/internal/config"
 )
 
 // waitBlockedOn waits until n clients of node run a blocking command
@@ -292,4 +294,50 @@ func TestBlockedClientsSurviveLeaderKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkExactlyOnce(t, popped, left, acked, maybe)
+}
+
+// A follower cut off while a client waits on it catches up by installing a
+// snapshot that holds the push it never applied: the client is served.
+func TestWaiterServedAfterSnapshotInstall(t *testing.T) {
+	c := Start(t, 3, func(cfg *config.Config) {
+		cfg.SnapshotThreshold = 64
+		cfg.SnapshotInterval = 100 * time.Millisecond
+		cfg.TrailingLogs = 16
+	})
+	ctx := Ctx(t, 90*time.Second)
+	leader := c.Leader()
+	f := c.Others(leader)[0]
+	got := make(chan []string, 1)
+	go func() {
+		v, err := f.Client().BLPop(ctx, 0, "snapq").Result()
+		if err != nil {
+			t.Error(err)
+		}
+		got <- v
+	}()
+	waitBlockedOn(t, f, 1)
+	restores := f.Server().Node().Stats().Restores
+	c.Net.Isolate(f.ID)
+	w := leader.Client()
+	if err := w.RPush(ctx, "snapq", "held").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 400 {
+		if err := w.Set(ctx, fmt.Sprint("filler", i), "x", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // the leader compacts its log
+	c.Net.Heal()
+	select {
+	case v := <-got:
+		if fmt.Sprint(v) != "[snapq held]" {
+			t.Fatalf("BLPOP got %q", v)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the waiting client was not served after its node caught up")
+	}
+	if after := f.Server().Node().Stats().Restores; after == restores {
+		t.Fatalf("%s caught up without installing a snapshot", f.ID)
+	}
 }

@@ -288,6 +288,15 @@ func (bl *blocking) signal(db int, key string) {
 	}
 }
 
+// kickAll kicks every queue: the keyspace was replaced.
+func (bl *blocking) kickAll() {
+	bl.mu.Lock()
+	defer bl.mu.Unlock()
+	for _, q := range bl.queues {
+		bl.kickQueue(q)
+	}
+}
+
 // kickQueue tries the first armed client of q, unless a try kicked by q
 // is in flight; then, or with no armed client (one is in its first try),
 // it remembers the change for the try's end.

@@ -361,4 +361,7 @@ func TestBlockingPopsLoseAndDuplicateNothing(t *testing.T) {
 	waitBlocked(t, s, 0)
 }
 
-var _ keyspace.PopWatcher = (*Server)(nil)
+var (
+	_ keyspace.PopWatcher     = (*Server)(nil)
+	_ keyspace.ReplaceWatcher = (*Server)(nil)
+)

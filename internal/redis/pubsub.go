@@ -79,6 +79,10 @@ func (s *Server) Popped(token []byte, key string, elems [][]byte) {
 	s.blocking.popped(token, key, elems)
 }
 
+// Replaced has every blocked client look at its keys again after a
+// snapshot replaced the keyspace (keyspace.ReplaceWatcher).
+func (s *Server) Replaced() { s.blocking.kickAll() }
+
 // PublishLocal sends a message to this node's subscribers only, and
 // returns how many there are. The node's own announcements (Sentinel's
 // +switch-master) use it directly; Publish is the log's way in.
