@@ -13,8 +13,9 @@ package keyspace
 // goroutine, never sees its elements change. LPUSH+RPOP and RPUSH+LPOP
 // (queues) and LTRIM therefore never copy; a push on the side that was
 // popped (a stack, LPUSH after LPOP), LSET, LINSERT and LREM copy the list,
-// O(n). A buffer whose room is used up is replaced by one twice the live
-// size; until then the elements popped off it stay reachable.
+// O(n). A buffer whose room is used up is replaced by one of about three
+// times the live size; until then the elements popped off it stay
+// reachable.
 type List struct {
 	buf    *listBuf
 	lo, hi int // the elements are buf.elems[lo:hi]
