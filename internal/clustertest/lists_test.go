@@ -3,6 +3,7 @@ package clustertest
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -104,6 +105,60 @@ func consume(ctx context.Context, t *testing.T, cl *goredis.Client, key string, 
 	}
 }
 
+// consumers runs a consumer per client, popping from key until done is
+// closed; wait waits for them to stop and returns what they popped.
+func consumers(ctx context.Context, t *testing.T, clients []*goredis.Client, key string, done <-chan struct{}) (wait func() []string) {
+	out := make(chan string, 10000)
+	var wg sync.WaitGroup
+	for _, cl := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			consume(ctx, t, cl, key, done, out)
+		}()
+	}
+	return func() []string {
+		wg.Wait()
+		close(out)
+		var popped []string
+		for v := range out {
+			popped = append(popped, v)
+		}
+		return popped
+	}
+}
+
+// pushes records what producers pushed: acknowledged, or of unknown
+// outcome (a failover).
+type pushes struct {
+	mu           sync.Mutex
+	acked, maybe map[string]bool
+}
+
+func newPushes() *pushes { return &pushes{acked: map[string]bool{}, maybe: map[string]bool{}} }
+
+// produce pushes name-0, name-1 … onto key through cl, n of them or until
+// stop is closed, pausing between pushes.
+func (p *pushes) produce(ctx context.Context, cl *goredis.Client, key, name string, n int, stop <-chan struct{}, pause time.Duration) {
+	for i := 0; i < n; i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		v := fmt.Sprintf("%s-%d", name, i)
+		err := cl.RPush(ctx, key, v).Err()
+		p.mu.Lock()
+		if err != nil {
+			p.maybe[v] = true
+		} else {
+			p.acked[v] = true
+		}
+		p.mu.Unlock()
+		time.Sleep(pause)
+	}
+}
+
 // checkExactlyOnce checks that every acknowledged push was popped once or
 // is still in the list, and that nothing was popped twice or popped that
 // was never pushed.
@@ -135,50 +190,29 @@ func TestBlockingPopsAcrossNodesExactlyOnce(t *testing.T) {
 	c := Start(t, 3)
 	ctx := Ctx(t, 90*time.Second)
 	const key, perProducer = "queue", 60
-	out := make(chan string, 10000)
 	done := make(chan struct{})
-	var consumers sync.WaitGroup
+	var clients []*goredis.Client
 	for i := range 6 {
-		consumers.Add(1)
-		go func() {
-			defer consumers.Done()
-			consume(ctx, t, c.Nodes[i%3].Client(), key, done, out)
-		}()
+		clients = append(clients, c.Nodes[i%3].Client())
 	}
-	var mu sync.Mutex
-	acked, maybe := map[string]bool{}, map[string]bool{}
+	waitConsumers := consumers(ctx, t, clients, key, done)
+	pushed := newPushes()
 	var producers sync.WaitGroup
 	for p := range 3 {
 		producers.Add(1)
 		go func() {
 			defer producers.Done()
-			cl := c.Nodes[p].Client()
-			for i := range perProducer {
-				v := fmt.Sprintf("p%d-%d", p, i)
-				err := cl.RPush(ctx, key, v).Err()
-				mu.Lock()
-				if err != nil {
-					maybe[v] = true
-				} else {
-					acked[v] = true
-				}
-				mu.Unlock()
-			}
+			pushed.produce(ctx, c.Nodes[p].Client(), key, fmt.Sprint("p", p), perProducer, nil, 0)
 		}()
 	}
 	producers.Wait()
 	close(done)
-	consumers.Wait()
-	close(out)
-	var popped []string
-	for v := range out {
-		popped = append(popped, v)
-	}
+	popped := waitConsumers()
 	left, err := c.Leader().Client().LRange(ctx, key, 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkExactlyOnce(t, popped, left, acked, maybe)
+	checkExactlyOnce(t, popped, left, pushed.acked, pushed.maybe)
 }
 
 // Clients blocked on followers keep waiting across the leader's death and
@@ -212,42 +246,20 @@ func TestBlockedClientsSurviveLeaderKill(t *testing.T) {
 	}
 
 	// Meanwhile a queue is busy: producers and consumers on the followers.
-	out := make(chan string, 10000)
 	done := make(chan struct{})
-	var consumers sync.WaitGroup
+	var clients []*goredis.Client
 	for i := range 4 {
-		consumers.Add(1)
-		go func() {
-			defer consumers.Done()
-			consume(ctx, t, followers[i%2].Client(), key, done, out)
-		}()
+		clients = append(clients, followers[i%2].Client())
 	}
-	var mu sync.Mutex
-	acked, maybe := map[string]bool{}, map[string]bool{}
+	waitConsumers := consumers(ctx, t, clients, key, done)
+	pushed := newPushes()
 	var producers sync.WaitGroup
 	stopProducing := make(chan struct{})
 	for p := range 2 {
 		producers.Add(1)
 		go func() {
 			defer producers.Done()
-			cl := followers[p].Client()
-			for i := 0; ; i++ {
-				select {
-				case <-stopProducing:
-					return
-				default:
-				}
-				v := fmt.Sprintf("p%d-%d", p, i)
-				err := cl.RPush(ctx, key, v).Err()
-				mu.Lock()
-				if err != nil {
-					maybe[v] = true
-				} else {
-					acked[v] = true
-				}
-				mu.Unlock()
-				time.Sleep(5 * time.Millisecond)
-			}
+			pushed.produce(ctx, followers[p].Client(), key, fmt.Sprint("p", p), math.MaxInt, stopProducing, 5*time.Millisecond)
 		}()
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -281,19 +293,14 @@ func TestBlockedClientsSurviveLeaderKill(t *testing.T) {
 	}
 
 	close(done)
-	consumers.Wait()
-	close(out)
-	var popped []string
-	for v := range out {
-		popped = append(popped, v)
-	}
+	popped := waitConsumers()
 	// Pushed back elements may arrive after the consumers stopped.
 	time.Sleep(500 * time.Millisecond)
 	left, err := followers[0].Client().LRange(ctx, key, 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkExactlyOnce(t, popped, left, acked, maybe)
+	checkExactlyOnce(t, popped, left, pushed.acked, pushed.maybe)
 }
 
 // A follower cut off while a client waits on it catches up by installing a

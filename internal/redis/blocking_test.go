@@ -1,15 +1,15 @@
 package redis
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hatcheck/hatcheck/internal/command"
 	"github.com/hatcheck/hatcheck/internal/keyspace"
@@ -50,12 +50,20 @@ func waitArmed(t *testing.T, s *Server) {
 	}
 }
 
+// blockedClient connects and sends a blocking request req; it returns
+// once the request waits, armed, as the nth blocked client.
+func blockedClient(t *testing.T, s *Server, addr, req string, n int64) *client {
+	t.Helper()
+	c := dial(t, addr)
+	c.send(req + "\r\n")
+	waitBlocked(t, s, n)
+	waitArmed(t, s)
+	return c
+}
+
 func TestBLPOPWokenByPush(t *testing.T) {
 	s, addr := serveNode(t, testConfig(), nil, newMemNode())
-	a, b := dial(t, addr), dial(t, addr)
-	a.send("BLPOP q1 q2 0\r\n")
-	waitBlocked(t, s, 1)
-	waitArmed(t, s)
+	a, b := blockedClient(t, s, addr, "BLPOP q1 q2 0", 1), dial(t, addr)
 	b.send("RPUSH q2 x y\r\n")
 	b.expect(":2\r\n")
 	a.expect("*2\r\n$2\r\nq2\r\n$1\r\nx\r\n")
@@ -72,12 +80,8 @@ func TestBlockedClientsServedInArrivalOrder(t *testing.T) {
 	s, addr := serveNode(t, testConfig(), nil, newMemNode())
 	var cs []*client
 	for i := range 3 {
-		c := dial(t, addr)
-		c.send("BRPOP q 0\r\n")
-		waitBlocked(t, s, int64(i+1))
-		cs = append(cs, c)
+		cs = append(cs, blockedClient(t, s, addr, "BRPOP q 0", int64(i+1)))
 	}
-	waitArmed(t, s)
 	p := dial(t, addr)
 	for i, c := range cs {
 		v := strconv.Itoa(i)
@@ -86,12 +90,8 @@ func TestBlockedClientsServedInArrivalOrder(t *testing.T) {
 		c.expect("*2\r\n$1\r\nq\r\n$1\r\n" + v + "\r\n")
 	}
 	// Two elements at once serve two clients, in order.
-	a, b := dial(t, addr), dial(t, addr)
-	a.send("BLMPOP 0 1 q LEFT COUNT 1\r\n")
-	waitBlocked(t, s, 1)
-	b.send("BLMOVE q dst LEFT LEFT 0\r\n")
-	waitBlocked(t, s, 2)
-	waitArmed(t, s)
+	a := blockedClient(t, s, addr, "BLMPOP 0 1 q LEFT COUNT 1", 1)
+	b := blockedClient(t, s, addr, "BLMOVE q dst LEFT LEFT 0", 2)
 	p.send("RPUSH q e1 e2\r\n")
 	p.expect(":2\r\n")
 	a.expect("*2\r\n$1\r\nq\r\n*1\r\n$2\r\ne1\r\n")
@@ -118,10 +118,7 @@ func TestBlockingTimeout(t *testing.T) {
 // until the key holds a list (as in redis).
 func TestBlockedClientWaitsThroughOtherType(t *testing.T) {
 	s, addr := serveNode(t, testConfig(), nil, newMemNode())
-	a, p := dial(t, addr), dial(t, addr)
-	a.send("BLPOP q 0\r\n")
-	waitBlocked(t, s, 1)
-	waitArmed(t, s)
+	a, p := blockedClient(t, s, addr, "BLPOP q 0", 1), dial(t, addr)
 	p.send("SET q str\r\n")
 	p.expect("+OK\r\n")
 	waitArmed(t, s)
@@ -134,10 +131,7 @@ func TestBlockedClientWaitsThroughOtherType(t *testing.T) {
 // later push stays in the list.
 func TestBlockedClientDisconnects(t *testing.T) {
 	s, addr := serveNode(t, testConfig(), nil, newMemNode())
-	a, p := dial(t, addr), dial(t, addr)
-	a.send("BLPOP q 0\r\n")
-	waitBlocked(t, s, 1)
-	waitArmed(t, s)
+	a, p := blockedClient(t, s, addr, "BLPOP q 0", 1), dial(t, addr)
 	a.c.Close()
 	waitBlocked(t, s, 0)
 	p.send("RPUSH q v\r\nLLEN q\r\n")
@@ -147,10 +141,7 @@ func TestBlockedClientDisconnects(t *testing.T) {
 // At shutdown a waiting client's connection is closed with no reply.
 func TestBlockedClientAtShutdown(t *testing.T) {
 	s, addr := serveNode(t, testConfig(), nil, newMemNode())
-	a := dial(t, addr)
-	a.send("BLPOP q 0\r\n")
-	waitBlocked(t, s, 1)
-	waitArmed(t, s)
+	a := blockedClient(t, s, addr, "BLPOP q 0", 1)
 	done := make(chan struct{})
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -198,10 +189,7 @@ func TestLostTryIsPushedBack(t *testing.T) {
 	node.memNode.mu.Lock()
 	node.ks.SetEvents(s) // serveNode sets it for a *memNode only
 	node.memNode.mu.Unlock()
-	a, p := dial(t, addr), dial(t, addr)
-	a.send("BLPOP q 0\r\n")
-	waitBlocked(t, s, 1)
-	waitArmed(t, s)
+	a, p := blockedClient(t, s, addr, "BLPOP q 0", 1), dial(t, addr)
 	node.mu.Lock()
 	node.loses = 1
 	node.mu.Unlock()
@@ -274,6 +262,7 @@ func readReply(t *testing.T, c *client) string {
 // exactly once.
 func TestBlockingPopsLoseAndDuplicateNothing(t *testing.T) {
 	s, addr := serveNode(t, testConfig(), nil, newMemNode())
+	ctx := context.Background()
 	const consumers, producers, each = 6, 3, 100
 	popped := make(chan string, producers*each)
 	var wg sync.WaitGroup
@@ -281,39 +270,23 @@ func TestBlockingPopsLoseAndDuplicateNothing(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer c.Close()
-			r := bufio.NewReader(c)
+			cl := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1, Protocol: 2})
+			defer cl.Close()
 			for {
-				cmd := "*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$3\r\n0.5\r\n"
-				if i%2 == 1 {
-					cmd = "*4\r\n$5\r\nBRPOP\r\n$1\r\nq\r\n$2\r\nq2\r\n$3\r\n0.5\r\n"
+				var v []string
+				var err error
+				if i%2 == 0 {
+					v, err = cl.BLPop(ctx, 500*time.Millisecond, "q").Result()
+				} else {
+					v, err = cl.BRPop(ctx, 500*time.Millisecond, "q", "q2").Result()
 				}
-				if _, err := c.Write([]byte(cmd)); err != nil {
-					t.Error(err)
-					return
-				}
-				_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-				line, err := r.ReadString('\n')
 				if err != nil {
-					t.Error(err)
-					return
-				}
-				if line == "*-1\r\n" {
+					if err != goredis.Nil {
+						t.Error(err)
+					}
 					return // drained
 				}
-				var parts [4]string
-				for j := range parts {
-					if parts[j], err = r.ReadString('\n'); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-				popped <- parts[3][:len(parts[3])-2]
+				popped <- v[1]
 			}
 		}()
 	}
@@ -321,21 +294,10 @@ func TestBlockingPopsLoseAndDuplicateNothing(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer c.Close()
-			r := bufio.NewReader(c)
+			cl := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1, Protocol: 2})
+			defer cl.Close()
 			for i := range each {
-				v := fmt.Sprintf("%d-%d", p, i)
-				cmd := fmt.Sprintf("*3\r\n$5\r\nRPUSH\r\n$1\r\nq\r\n$%d\r\n%s\r\n", len(v), v)
-				if _, err := c.Write([]byte(cmd)); err != nil {
-					t.Error(err)
-					return
-				}
-				if _, err := r.ReadString('\n'); err != nil {
+				if err := cl.RPush(ctx, "q", fmt.Sprintf("%d-%d", p, i)).Err(); err != nil {
 					t.Error(err)
 					return
 				}
