@@ -47,6 +47,13 @@ import (
 //
 // Arrival order is kept among the clients of one node, per key. Clients on
 // different nodes race: whichever node's try the log orders first wins.
+//
+// Cost: a client that has to wait has cost one log entry (its first try,
+// which found nothing), and each change of a key with waiting clients costs
+// one more per client it may serve. A worker looping on BLPOP with a short
+// timeout therefore writes an entry per timeout. A linearizable read in
+// place of the first try (the client registered before it, so that no push
+// slips between) would spare that entry; not done yet.
 type blocking struct {
 	srv    *Server
 	prefix [8]byte // tokens of this process start with it
@@ -199,6 +206,9 @@ func (bl *blocking) finish(token string, t *try, res command.TxResult, err error
 		switch {
 		case b.cancelled:
 			bl.remove(b)
+		case errors.Is(err, command.ErrRemoved), errors.Is(err, command.ErrStorageFailed):
+			// This node serves no more requests: say so, as to any write.
+			bl.reply(b, func(c *conn) { c.out = resp.AppendError(c.out, errorText(err, b.spec.name)) })
 		case b.stopping:
 			bl.reply(b, stopped)
 		case b.expired:
