@@ -323,18 +323,27 @@ func TestWaiterServedAfterSnapshotInstall(t *testing.T) {
 		got <- v
 	}()
 	waitBlockedOn(t, f, 1)
+	// Its first try (a write that finds the list empty) must be over
+	// before the cut, or its retry after the heal would serve it.
+	time.Sleep(300 * time.Millisecond)
 	restores := f.Server().Node().Stats().Restores
 	c.Net.Isolate(f.ID)
 	w := leader.Client()
 	if err := w.RPush(ctx, "snapq", "held").Err(); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 400 {
-		if err := w.Set(ctx, fmt.Sprint("filler", i), "x", 0).Err(); err != nil {
+	// Write until the leader's log no longer holds what f has not applied:
+	// a snapshot compacts it, keeping 16 entries behind, after it is saved,
+	// so wait for a few snapshots past that point.
+	applied := f.Server().Node().Stats().AppliedIndex
+	for i := 0; leader.Server().Node().Stats().LastSnapshotIndex <= applied+16+4*64; i++ {
+		if i > 20000 {
+			t.Fatal("the leader took no snapshot")
+		}
+		if err := w.Set(ctx, fmt.Sprint("filler", i%500), "x", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // the leader compacts its log
 	c.Net.Heal()
 	select {
 	case v := <-got:
@@ -344,7 +353,8 @@ func TestWaiterServedAfterSnapshotInstall(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the waiting client was not served after its node caught up")
 	}
-	if after := f.Server().Node().Stats().Restores; after == restores {
-		t.Fatalf("%s caught up without installing a snapshot", f.ID)
+	if st := f.Server().Node().Stats(); st.Restores == restores {
+		t.Fatalf("%s caught up without installing a snapshot (applied %d when cut off, %d now; leader's snapshot at %d)",
+			f.ID, applied, st.AppliedIndex, leader.Server().Node().Stats().LastSnapshotIndex)
 	}
 }
