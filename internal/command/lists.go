@@ -124,7 +124,8 @@ func pop(v env, key string, l *keyspace.List, exp int64, n int64, left bool) [][
 }
 
 // nullArray is a null array (RESP2 "*-1"): a pop with a count, or LMPOP,
-// that found nothing.
+// that found nothing. An array result with no elements and Int -1 is one;
+// Int travels with the result to a follower (wire.go).
 var nullArray = Result{Kind: KindArray, Int: -1}
 
 func bulks(elems [][]byte) Result {

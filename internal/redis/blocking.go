@@ -242,7 +242,7 @@ func (bl *blocking) finish(token string, t *try, res command.TxResult, err error
 }
 
 func isNull(r command.Result) bool {
-	return r.Kind == command.KindNil || (r.Kind == command.KindArray && r.Array == nil && r.Int == -1)
+	return r.Kind == command.KindNil || (r.Kind == command.KindArray && len(r.Array) == 0 && r.Int == -1)
 }
 
 // result is what an applied try took, as the executor replied it.

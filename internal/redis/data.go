@@ -75,7 +75,7 @@ func appendResult(out []byte, r command.Result) []byte {
 	case command.KindBulk:
 		return resp.AppendBulk(out, r.Bulk)
 	case command.KindArray:
-		if r.Array == nil && r.Int == -1 {
+		if len(r.Array) == 0 && r.Int == -1 {
 			return resp.AppendNullArray(out) // see command.nullArray
 		}
 		out = resp.AppendArray(out, len(r.Array))
