@@ -77,6 +77,7 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 	}
 	rc.HSet(ctx, "h", "f1", "v1", "f2", "v2")
 	rc.SAdd(ctx, "s", "a", "b", "c")
+	rc.RPush(ctx, "queue", "j1", "j2", "j3")
 	rc.Set(ctx, "forever", "x", 0)
 	rc.Set(ctx, "short", "gone soon", 10*time.Millisecond)
 	db2 := goredis.NewClient(&goredis.Options{Addr: src.RedisAddr(), Password: "pw", DB: 2, Protocol: 2})
@@ -93,7 +94,7 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("a failed backup left a file: %v", err)
 	}
 	code, stdout, stderr := runEnv(t, "pw", "backup", file, "--http-addr", src.HTTPAddr())
-	if code != 0 || !strings.HasPrefix(stdout, "backed up 305 keys") {
+	if code != 0 || !strings.HasPrefix(stdout, "backed up 306 keys") {
 		t.Fatalf("backup: exit %d, %q, %q", code, stdout, stderr)
 	}
 	if leftovers, _ := filepath.Glob(file + ".*.tmp"); len(leftovers) != 0 {
@@ -102,7 +103,7 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 
 	dir := filepath.Join(t.TempDir(), "restored")
 	code, stdout, stderr = runEnv(t, "", "restore", "--data-dir", dir, file)
-	if code != 0 || !strings.HasPrefix(stdout, "restored 305 keys into "+dir) {
+	if code != 0 || !strings.HasPrefix(stdout, "restored 306 keys into "+dir) {
 		t.Fatalf("restore: exit %d, %q, %q", code, stdout, stderr)
 	}
 	if code, _, stderr := runEnv(t, "", "restore", "--data-dir", dir, file); code != 1 || !strings.Contains(stderr, "not empty") {
@@ -127,6 +128,9 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 	if n := dc.SCard(ctx, "s").Val(); n != 3 {
 		t.Fatalf("SCARD s = %d", n)
 	}
+	if l := dc.LRange(ctx, "queue", 0, -1).Val(); strings.Join(l, ",") != "j1,j2,j3" {
+		t.Fatalf("LRANGE queue = %v", l)
+	}
 	if n := dc.Exists(ctx, "short").Val(); n != 0 {
 		t.Fatal("an expired key was restored")
 	}
@@ -150,8 +154,8 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 		"--dbfilename", filepath.Base(file), "--save", "", "--appendonly", "no")
 	redis := goredis.NewClient(&goredis.Options{Addr: addr, Protocol: 2})
 	defer redis.Close()
-	if n := redis.DBSize(ctx).Val(); n != 304 {
-		t.Fatalf("redis-server loaded %d keys in db 0, want 304", n)
+	if n := redis.DBSize(ctx).Val(); n != 305 {
+		t.Fatalf("redis-server loaded %d keys in db 0, want 305", n)
 	}
 	if v := redis.Get(ctx, "php-sess").Val(); v != "a:1:{s:1:\"x\";i:1;}" {
 		t.Fatalf("redis-server: php-sess = %q", v)
@@ -177,7 +181,8 @@ func TestRestoreFromRedisServer(t *testing.T) {
 	rc.Set(ctx, "sess", strings.Repeat("session data ", 50), time.Hour)
 	rc.HSet(ctx, "h", "a", "1")
 	rc.SAdd(ctx, "ids", 1, 2, 3)
-	rc.RPush(ctx, "queue", "job1")
+	rc.RPush(ctx, "queue", "job1", "job2")
+	rc.ZAdd(ctx, "ranks", goredis.Z{Score: 1, Member: "a"})
 	if err := rc.Save(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -185,14 +190,14 @@ func TestRestoreFromRedisServer(t *testing.T) {
 
 	dir := filepath.Join(t.TempDir(), "d")
 	code, _, stderr := runEnv(t, "", "restore", "--data-dir", dir, file)
-	if code != 1 || !strings.Contains(stderr, `key "queue" is a list`) {
-		t.Fatalf("restore with a list: exit %d, %q", code, stderr)
+	if code != 1 || !strings.Contains(stderr, `key "ranks" is a zset`) {
+		t.Fatalf("restore with a sorted set: exit %d, %q", code, stderr)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("a failed restore left its data dir: %v", err)
 	}
 	code, stdout, stderr := runEnv(t, "", "restore", "--skip-unsupported", "--data-dir", dir, file)
-	if code != 0 || stdout != "restored 4 keys into "+dir+" (0 had expired, skipped 1 list keys)\n" {
+	if code != 0 || stdout != "restored 5 keys into "+dir+" (0 had expired, skipped 1 zset keys)\n" {
 		t.Fatalf("restore --skip-unsupported: exit %d, %q, %q", code, stdout, stderr)
 	}
 	s := servertest.Start(t, func(c *config.Config) { c.DataDir = dir })
@@ -206,5 +211,8 @@ func TestRestoreFromRedisServer(t *testing.T) {
 	}
 	if m := hc.SMembers(ctx, "ids").Val(); len(m) != 3 {
 		t.Fatalf("the intset = %v", m)
+	}
+	if l := hc.LRange(ctx, "queue", 0, -1).Val(); strings.Join(l, ",") != "job1,job2" {
+		t.Fatalf("the quicklist = %v", l)
 	}
 }

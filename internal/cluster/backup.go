@@ -43,6 +43,8 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) (int, error) {
 			for _, m := range e.Set.Members() {
 				r.Elems = append(r.Elems, []byte(m))
 			}
+		case keyspace.TypeList:
+			r.Type, r.Elems = rdb.List, e.List.Range(0, e.List.Len())
 		default:
 			err = fmt.Errorf("backup: key %q has type %v, which the backup cannot write yet", key, e.Type)
 			return false

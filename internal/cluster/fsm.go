@@ -110,7 +110,11 @@ func (f *fsm) Restore(r io.Reader) error {
 	f.mu.Lock()
 	ks.SetEvents(f.events)
 	f.ks = ks
+	events := f.events
 	f.mu.Unlock()
 	f.restores.Add(1)
+	if w, ok := events.(keyspace.ReplaceWatcher); ok {
+		w.Replaced()
+	}
 	return nil
 }

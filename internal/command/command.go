@@ -12,8 +12,8 @@
 // DenyOOM, the decoder's checks and the executor's dispatch derive; exec.go
 // the Executor (Apply, Read) and what the families share; then one file per
 // family holding its rows and their executor functions: strings.go,
-// hashes.go, sets.go, keys.go, transactions.go, pubsub.go, scripting.go (with
-// the Lua sandbox) and memcached.go. A new command is an op number, a row
+// hashes.go, sets.go, lists.go, keys.go, transactions.go, pubsub.go,
+// scripting.go (with the Lua sandbox) and memcached.go. A new command is an op number, a row
 // and a function.
 package command
 
@@ -122,6 +122,19 @@ const (
 	OpSInterCard   // N=limit (0: none), Args = keys (read)
 	// memcached meta protocol (appended)
 	OpMCGet // Key (read-only): value, flags, CAS, expiry and last access of a string; Flags NoBump
+	// lists (appended)
+	OpLPush   // Key, Args = elements; Flags Left (LPUSH, else RPUSH), XX (LPUSHX, RPUSHX)
+	OpLPop    // Key; Flags Left (LPOP, else RPOP), Count with N (a count was given: the reply is an array)
+	OpLMPop   // Args = keys; N = count; Flags Left; Serve: the last argument is a blocked client's token
+	OpLMove   // Key = source, Args[0] = destination; Flags Left (pop the head), DstLeft (push at the head); Serve as OpLMPop
+	OpLSet    // Key, Args = index (as sent: redis checks the key first), element
+	OpLInsert // Key, Args[0] = pivot, Args[1] = element; Flags Left (BEFORE)
+	OpLRem    // Key, N = count, Args[0] = element
+	OpLTrim   // Key, Args = start, stop (decimal)
+	OpLLen    // Key
+	OpLRange  // Key, Args = start, stop (decimal)
+	OpLIndex  // Key, Args[0] = index (as sent, as OpLSet)
+	OpLPos    // Key, Args = element, rank, count, maxlen (decimal; count -1: no COUNT)
 	opEnd
 )
 
@@ -166,6 +179,10 @@ const (
 	FlagCreate  // memcached binary incr/decr: create with Initial when missing
 	FlagSetTTL  // memcached ma's T: OpMCIncr gives an existing item the expiry too
 	FlagNoBump  // memcached mg's u: OpMCGet leaves the access clock as it is
+	FlagLeft    // lists: the head (LPUSH, LPOP, LMOVE's source, LINSERT BEFORE)
+	FlagDstLeft // LMOVE: push at the destination's head
+	FlagCount   // LPOP, RPOP: a count was given
+	FlagServe   // OpLMPop, OpLMove for a blocked client: the last argument is its token (see keyspace.PopWatcher)
 )
 
 // Cmd is one command with its options normalized.

@@ -11,7 +11,7 @@ import "fmt"
 // command.go, which is part of the log format).
 //
 // The rows live beside their executor functions, one file per family
-// (strings.go, hashes.go, sets.go, keys.go, transactions.go, pubsub.go,
+// (strings.go, hashes.go, sets.go, lists.go, keys.go, transactions.go, pubsub.go,
 // scripting.go, memcached.go). A new command is an Op number, a row and a
 // function.
 //
@@ -60,7 +60,7 @@ type opRow struct {
 }
 
 // ops is the op table, indexed by Op.
-var ops = newOpTable(keyOps, stringOps, hashOps, setOps, transactionOps, pubsubOps, scriptingOps, memcachedOps, bitmapOps)
+var ops = newOpTable(keyOps, stringOps, hashOps, setOps, transactionOps, pubsubOps, scriptingOps, memcachedOps, bitmapOps, listOps)
 
 // newOpTable indexes the families' rows by op, and panics on an op listed
 // twice or out of range.

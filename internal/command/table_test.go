@@ -11,6 +11,9 @@ import (
 // (range arithmetic and lists), frozen here: a row that disagrees changes
 // how old log entries decode or apply.
 func TestOpTableKeepsTheFormatRules(t *testing.T) {
+	// Ops numbered after the rules were frozen state their own properties
+	// (TestNewOpRows).
+	const lastFrozen = OpWatchCheck
 	oldIsWrite := func(o Op) bool {
 		return (o > OpInvalid && o < opFirstRead) || (o >= OpMCStore && o < opEnd && o != OpScriptExists && o != OpWatchState && o != OpMCGet)
 	}
@@ -25,7 +28,7 @@ func TestOpTableKeepsTheFormatRules(t *testing.T) {
 		OpWatchState: {1, 1}, OpWatchCheck: {1, 1},
 	}
 	names := map[string]Op{}
-	for o := OpInvalid + 1; o < opEnd; o++ {
+	for o := OpInvalid + 1; o <= lastFrozen; o++ {
 		if o == opFirstRead {
 			if o.Valid() {
 				t.Fatal("the read marker is a command")
@@ -63,6 +66,52 @@ func TestOpTableKeepsTheFormatRules(t *testing.T) {
 	}
 	if Op(opEnd).Valid() || OpInvalid.Valid() {
 		t.Error("out-of-range op valid")
+	}
+}
+
+// The rows of ops added after the format rules were frozen: whether they
+// write, may grow memory, carry the memcached item fields, and their
+// argument shape. A change here changes how their log entries decode.
+func TestNewOpRows(t *testing.T) {
+	type props struct {
+		write, denyOOM, item bool
+		shape                argShape
+	}
+	want := map[Op]props{
+		OpLPush: {true, true, false, argShape{1, 1}}, OpLPop: {true, false, false, argShape{0, 1}},
+		OpLMPop: {true, false, false, argShape{1, 1}}, OpLMove: {true, false, false, argShape{1, 1}},
+		OpLSet: {true, true, false, argShape{2, 2}}, OpLInsert: {true, true, false, argShape{2, 2}},
+		OpLRem: {true, false, false, argShape{1, 1}}, OpLTrim: {true, false, false, argShape{2, 2}},
+		OpLLen: {false, false, false, argShape{0, 1}}, OpLRange: {false, false, false, argShape{2, 2}},
+		OpLIndex: {false, false, false, argShape{1, 1}}, OpLPos: {false, false, false, argShape{4, 4}},
+
+		OpGetRange: {false, false, true, argShape{2, 1}}, OpSetRange: {true, true, true, argShape{2, 1}},
+		OpIncrByFloat: {true, true, true, argShape{1, 1}}, OpLCS: {false, false, true, argShape{1, 1}},
+		OpSetBit: {true, true, true, argShape{1, 1}}, OpGetBit: {false, false, true, argShape{0, 1}},
+		OpBitCount: {false, false, true, argShape{0, 1}}, OpBitPos: {false, false, true, argShape{1, 1}},
+		OpBitOp: {true, true, true, argShape{2, 1}}, OpBitField: {true, true, true, argShape{0, 4}},
+		OpBitFieldRO: {false, false, true, argShape{0, 4}}, OpCopy: {true, true, true, argShape{2, 1}},
+		OpMove: {true, false, true, argShape{0, 1}}, OpRandomKey: {false, false, true, argShape{0, 1}},
+		OpTouchKeys: {false, false, true, argShape{1, 1}}, OpObject: {false, false, true, argShape{2, 1}},
+		OpHScan: {false, false, true, argShape{0, 1}}, OpHRandField: {false, false, true, argShape{2, 1}},
+		OpHIncrByFloat: {true, true, true, argShape{2, 1}}, OpSScan: {false, false, true, argShape{0, 1}},
+		OpSRandMember: {false, false, true, argShape{1, 1}}, OpSPop: {true, false, true, argShape{1, 1}},
+		OpSMove: {true, false, true, argShape{2, 1}}, OpSUnion: {false, false, true, argShape{1, 1}},
+		OpSInter: {false, false, true, argShape{1, 1}}, OpSDiff: {false, false, true, argShape{1, 1}},
+		OpSUnionStore: {true, true, true, argShape{1, 1}}, OpSInterStore: {true, true, true, argShape{1, 1}},
+		OpSDiffStore: {true, true, true, argShape{1, 1}}, OpSInterCard: {false, false, true, argShape{1, 1}},
+		OpMCGet: {false, false, true, argShape{0, 1}},
+	}
+	for o := OpWatchCheck + 1; o < opEnd; o++ {
+		p, ok := want[o]
+		if !ok {
+			t.Errorf("op %d (%s) has no expected row here", o, ops[o].name)
+			continue
+		}
+		got := props{o.IsWrite(), o.DenyOOM(), o.hasItemFields(), ops[o].args}
+		if got != p {
+			t.Errorf("%s: %+v, want %+v", ops[o].name, got, p)
+		}
 	}
 }
 

@@ -3,7 +3,7 @@ package keyspace
 // EventClass is the notify-keyspace-events class of a keyspace event.
 type EventClass uint8
 
-// Classes, as redis's letters: g $ h s x e.
+// Classes, as redis's letters: g $ h s x e l.
 const (
 	EventGeneric EventClass = iota
 	EventString
@@ -11,6 +11,7 @@ const (
 	EventSet
 	EventExpired
 	EventEvicted
+	EventList
 )
 
 // Events receives what applying the log publishes: PUBLISH messages and
@@ -42,4 +43,32 @@ func (ks *Keyspace) Publish(channel, message []byte) int64 {
 		return 0
 	}
 	return ks.events.Publish(channel, message)
+}
+
+// PopWatcher is an optional capability of Events. A pop proposed for a
+// blocked client (BLPOP and the like) carries the client's token, and
+// applying it reports here, on every node, what it took: the node that
+// holds the client learns the outcome from its own apply even when the
+// proposal's reply was lost in a failover, so a popped element is never
+// left with no one to receive it. The receiver must copy token (it aliases
+// the log entry) and must not block.
+type PopWatcher interface {
+	// Popped reports the elements taken from key (none: nothing was
+	// popped, key is "").
+	Popped(token []byte, key string, elems [][]byte)
+}
+
+// Popped passes a served pop's outcome to the receiver, if it watches them.
+func (ks *Keyspace) Popped(token []byte, key string, elems [][]byte) {
+	if w, ok := ks.events.(PopWatcher); ok {
+		w.Popped(token, key, elems)
+	}
+}
+
+// ReplaceWatcher is an optional capability of Events: told when the
+// keyspace was replaced whole (a snapshot installed), which changes keys
+// without an event for each. Blocked clients (see PopWatcher) then look at
+// their keys again.
+type ReplaceWatcher interface {
+	Replaced()
 }

@@ -15,15 +15,7 @@ func (v *View) Each(now int64, fn func(db int, key []byte, e *Entry) bool) {
 				if at := sl.expireAt(); at != 0 && at <= now {
 					continue
 				}
-				e := &Entry{Type: sl.typ(), ExpireAt: sl.expireAt(), Flags: sl.flags(), CAS: sl.cas()}
-				switch e.Type {
-				case TypeString:
-					e.Str = sl.value()
-				case TypeHash:
-					e.Hash = v.objs[sl.vlen()].hash
-				case TypeSet:
-					e.Set = v.objs[sl.vlen()].set
-				}
+				e := entryOf(sl, v.objs)
 				if !fn(db, sl.key(), e) {
 					return
 				}

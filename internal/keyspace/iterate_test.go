@@ -20,6 +20,7 @@ func TestViewEachBesideWrites(t *testing.T) {
 	ks.Put(1, "hash", &Entry{Type: TypeHash, Hash: h}, 0)
 	s, _ := (*Set)(nil).With([][]byte{[]byte("a"), []byte("b")})
 	ks.Put(1, "set", &Entry{Type: TypeSet, Set: s}, 0)
+	ks.Put(1, "list", &Entry{Type: TypeList, List: NewList([][]byte{[]byte("x"), []byte("y")})}, 0)
 	v := ks.View()
 	seen := map[string]string{}
 	var wg sync.WaitGroup
@@ -37,6 +38,8 @@ func TestViewEachBesideWrites(t *testing.T) {
 				seen[id] = "hash " + string(b)
 			case TypeSet:
 				seen[id] = fmt.Sprint("set ", e.Set.Len())
+			case TypeList:
+				seen[id] = fmt.Sprintf("list %s", e.List.Range(0, e.List.Len()))
 			}
 			return true
 		})
@@ -46,11 +49,11 @@ func TestViewEachBesideWrites(t *testing.T) {
 	}
 	ks.Flush(1)
 	wg.Wait()
-	if len(seen) != 1003 {
-		t.Fatalf("%d keys seen, want 1003 (1000 strings, one unexpired, a hash, a set)", len(seen))
+	if len(seen) != 1004 {
+		t.Fatalf("%d keys seen, want 1004 (1000 strings, one unexpired, a hash, a set, a list)", len(seen))
 	}
-	if seen["0/key10"] != "v10 10 0" || seen["0/later"] != "y 0 500" || seen["1/hash"] != "hash v" || seen["1/set"] != "set 2" {
-		t.Fatalf("seen %q %q %q %q", seen["0/key10"], seen["0/later"], seen["1/hash"], seen["1/set"])
+	if seen["0/key10"] != "v10 10 0" || seen["0/later"] != "y 0 500" || seen["1/hash"] != "hash v" || seen["1/set"] != "set 2" || seen["1/list"] != "list [x y]" {
+		t.Fatalf("seen %q %q %q %q %q", seen["0/key10"], seen["0/later"], seen["1/hash"], seen["1/set"], seen["1/list"])
 	}
 	if _, ok := seen["0/gone"]; ok {
 		t.Fatal("a key expired at now was handed over")

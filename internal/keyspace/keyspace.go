@@ -18,11 +18,12 @@ type DB struct {
 	exp    expiry // keys that have an expiry, by time bucket
 }
 
-// object is the value of a hash or set key, which stays a Go value; the
-// key's slot holds its handle, an index into Keyspace.objs.
+// object is the value of a hash, set or list key, which stays a Go value;
+// the key's slot holds its handle, an index into Keyspace.objs.
 type object struct {
 	hash *Hash
 	set  *Set
+	list *List
 }
 
 // Keyspace is every database plus the accounting that spans them.
@@ -117,6 +118,8 @@ func (s slot) fill(e *Entry, objs []object) {
 		e.Hash = objs[s.vlen()].hash
 	case TypeSet:
 		e.Set = objs[s.vlen()].set
+	case TypeList:
+		e.List = objs[s.vlen()].list
 	}
 }
 
@@ -241,7 +244,7 @@ func (ks *Keyspace) rewrite(ref uint64, key string, e *Entry, access int64) bool
 		s.write(e, key, uint32(len(e.Str)), access)
 		copy(s[hdrSize+len(key):], e.Str)
 	} else {
-		s.write(e, key, ks.newObject(object{hash: e.Hash, set: e.Set}), access)
+		s.write(e, key, ks.newObject(object{hash: e.Hash, set: e.Set, list: e.List}), access)
 	}
 	return true
 }
@@ -258,7 +261,7 @@ func (ks *Keyspace) store(key string, e *Entry, access int64) uint64 {
 		s.write(e, key, uint32(len(e.Str)), access)
 		copy(s[hdrSize+len(key):], e.Str)
 	default:
-		s.write(e, key, ks.newObject(object{hash: e.Hash, set: e.Set}), access)
+		s.write(e, key, ks.newObject(object{hash: e.Hash, set: e.Set, list: e.List}), access)
 	}
 	return ref
 }
@@ -299,6 +302,8 @@ func (ks *Keyspace) sizeOf(s slot) int64 {
 	case TypeSet:
 		st := ks.objs[s.vlen()].set
 		n += st.bytes + int64(st.Len())*fieldOverhead
+	case TypeList:
+		n += listSize(ks.objs[s.vlen()].list)
 	}
 	return n
 }

@@ -130,6 +130,12 @@ func (v *View) Encode(w io.Writer) error {
 					for m := range st.members {
 						buf = appendBytes(buf, []byte(m))
 					}
+				case TypeList:
+					l := v.objs[sl.vlen()].list
+					buf = binary.AppendUvarint(buf, uint64(l.Len()))
+					for _, el := range l.Range(0, l.Len()) {
+						buf = appendBytes(buf, el)
+					}
 				}
 				if _, err := bw.Write(buf); err != nil {
 					return err
@@ -212,6 +218,13 @@ func Decode(r io.Reader, maxDBs int) (*Keyspace, error) {
 				members = append(members, d.bytes())
 			}
 			e.Set, _ = (*Set)(nil).With(members)
+		case TypeList:
+			cnt := d.uvarint()
+			var elems [][]byte
+			for i := uint64(0); i < cnt && d.err == nil; i++ {
+				elems = append(elems, d.bytes())
+			}
+			e.List = NewList(elems)
 		default:
 			return nil, fmt.Errorf("%w: value type %d", ErrBadSnapshot, t)
 		}

@@ -1,9 +1,9 @@
 // Package keyspace holds the data: databases of keys whose values are
-// strings, hashes or sets, with absolute expiry times and memory accounting.
+// strings, hashes, sets or lists, with absolute expiry times and memory accounting.
 //
 // Keys and string values live in an arena outside the Go heap, indexed by
-// pointer-free open-addressing tables (see DESIGN.md); hashes and sets stay
-// Go values.
+// pointer-free open-addressing tables (see DESIGN.md); hashes, sets and
+// lists stay Go values.
 //
 // Concurrency contract: a Keyspace is not synchronized. The owner (the
 // cluster FSM) serializes mutations and lets reads run concurrently with each
@@ -40,6 +40,7 @@ const (
 	TypeString
 	TypeHash
 	TypeSet
+	TypeList
 )
 
 func (t Type) String() string {
@@ -50,6 +51,8 @@ func (t Type) String() string {
 		return "hash"
 	case TypeSet:
 		return "set"
+	case TypeList:
+		return "list"
 	}
 	return "none"
 }
@@ -64,6 +67,7 @@ type Entry struct {
 	Str      []byte
 	Hash     *Hash
 	Set      *Set
+	List     *List
 	ExpireAt int64  // Unix ms; 0 means no expiry
 	Flags    uint32 // memcached client flags, opaque
 	CAS      uint64 // memcached CAS, derived from the log index
@@ -83,6 +87,9 @@ func (e *Entry) String() string {
 	case TypeSet:
 		b = append(b, "members="...)
 		b = strconv.AppendInt(b, int64(e.Set.Len()), 10)
+	case TypeList:
+		b = append(b, "elements="...)
+		b = strconv.AppendInt(b, int64(e.List.Len()), 10)
 	}
 	b = append(b, " expire="...)
 	b = strconv.AppendInt(b, e.ExpireAt, 10)
@@ -116,7 +123,7 @@ func (e *Entry) LastAccess() int64 {
 // WithExpiry returns a copy of e with a new expiry time, for Put. Its Str
 // still aliases e's, which Put may replace: Put copies it first.
 func (e *Entry) WithExpiry(at int64) *Entry {
-	return &Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, ExpireAt: at, Flags: e.Flags, CAS: e.CAS}
+	return &Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, List: e.List, ExpireAt: at, Flags: e.Flags, CAS: e.CAS}
 }
 
 // Per-entry overheads used by memory accounting, so that maxmemory means
@@ -142,9 +149,15 @@ func (e *Entry) size(key string) int64 {
 		n += e.Hash.bytes + int64(e.Hash.Len())*fieldOverhead
 	case TypeSet:
 		n += e.Set.bytes + int64(e.Set.Len())*fieldOverhead
+	case TypeList:
+		n += listSize(e.List)
 	}
 	return n
 }
+
+// listSize is a list's accounted size beyond the key: its elements, each
+// with the overhead of a hash field or set member.
+func listSize(l *List) int64 { return l.Bytes() + int64(l.Len())*fieldOverhead }
 
 // smallLimit is the size up to which hashes and sets are kept as plain
 // slices (like redis's listpack): small session hashes stay compact and

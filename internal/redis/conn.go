@@ -82,6 +82,8 @@ type conn struct {
 
 	closing atomic.Bool // server shutdown asked
 	quit    bool        // close after the replies are written
+
+	blocked *blocked // the blocking pop it waits in; guarded by the server's blocking.mu
 }
 
 // batchItem is one request of a pipeline batch: a command of the
@@ -114,10 +116,14 @@ func newConn(s *Server, l netserve.Link) *conn {
 }
 
 // Shutdown asks the connection to stop after the command it is running.
-func (c *conn) Shutdown() { c.closing.Store(true) }
+func (c *conn) Shutdown() {
+	c.closing.Store(true)
+	c.srv.blocking.cancel(c, false)
+}
 
 // Closed drops the connection's subscriptions once it has ended.
 func (c *conn) Closed() {
+	c.srv.blocking.cancel(c, true)
 	c.srv.hub.leave(c)
 	if m := c.srv.cfg.Metrics; m != nil {
 		m.Connections(-1)
@@ -292,7 +298,7 @@ func (c *conn) dispatch(spec *cmdSpec, args [][]byte) {
 // joinsBatch reports whether a request will reach runData, which decides
 // whether it joins the pending batch, rather than answer by itself.
 func (c *conn) joinsBatch(spec *cmdSpec, nargs int) bool {
-	return spec != nil && spec.data && c.authed && spec.arityOK(nargs) && !c.subscribed() && !c.multi
+	return spec != nil && spec.data && spec.flags&flagBlocking == 0 && c.authed && spec.arityOK(nargs) && !c.subscribed() && !c.multi
 }
 
 // maxBatch bounds the commands of one pipeline batch.

@@ -25,6 +25,11 @@ func runData(c *conn, spec *cmdSpec, args [][]byte) {
 		c.out = resp.AppendError(c.out, msg)
 		return
 	}
+	if spec.flags&flagBlocking != 0 {
+		timeout, _ := parseTimeout(blockTimeout(spec, args)) // build checked it
+		c.block(spec, cmd, timeout)
+		return
+	}
 	if len(c.batch) > 0 || (c.more && cmd.Op.IsWrite()) {
 		c.addToBatch(spec, cmd)
 		return
@@ -70,6 +75,9 @@ func appendResult(out []byte, r command.Result) []byte {
 	case command.KindBulk:
 		return resp.AppendBulk(out, r.Bulk)
 	case command.KindArray:
+		if len(r.Array) == 0 && r.Int == -1 {
+			return resp.AppendNullArray(out) // see command.nullArray
+		}
 		out = resp.AppendArray(out, len(r.Array))
 		for _, e := range r.Array {
 			out = appendResult(out, e)

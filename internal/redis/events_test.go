@@ -23,6 +23,9 @@ func eventSession(t *testing.T, addr string) []byte {
 		"SET k v EX 100", "EXPIRE k 200", "PERSIST k", "APPEND k x", "INCR n", "DEL k n nosuch",
 		"HSET h f v", "HINCRBY h c 1", "HDEL h f c", "SADD s a", "SREM s a", "SET r 1", "RENAME r r2",
 		"SELECT 1", "SET other db", "SELECT 0",
+		"RPUSH l a b c d", "LPUSH l z", "LPUSHX nol a", "LPOP l", "RPOP l 2", "LSET l 0 x", "LINSERT l BEFORE x w",
+		"LREM l 1 w", "LTRIM l 0 0", "RPUSH l2 a b", "LMOVE l l2 LEFT RIGHT", "RPOPLPUSH l2 l3", "LMPOP 1 l2 LEFT COUNT 9",
+		"BLPOP l3 0", "RPUSH l4 a", "BLMOVE l4 l4 LEFT RIGHT 0", "LREM l4 0 a", "LTRIM nol 0 1",
 		"PUBLISH news hi", "SET e v PX 50",
 	}, 1500*time.Millisecond)
 }

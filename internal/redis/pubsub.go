@@ -51,6 +51,9 @@ func (s *Server) Publish(channel, message []byte) int64 {
 // Notify publishes a keyspace notification, as configured by
 // notify-keyspace-events.
 func (s *Server) Notify(db int, class keyspace.EventClass, event, key string) {
+	if s.blocking.n.Load() > 0 {
+		s.blocking.signal(db, key)
+	}
 	flags := int(s.notify.Load())
 	if flags == 0 || flags&classFlag[class] == 0 {
 		return
@@ -67,7 +70,18 @@ func (s *Server) Notify(db int, class keyspace.EventClass, event, key string) {
 var classFlag = map[keyspace.EventClass]int{
 	keyspace.EventGeneric: notifyGeneric, keyspace.EventString: notifyString, keyspace.EventHash: notifyHash,
 	keyspace.EventSet: notifySet, keyspace.EventExpired: notifyExpired, keyspace.EventEvicted: notifyEvicted,
+	keyspace.EventList: notifyList,
 }
+
+// Popped tells the blocking registry what a pop proposed for one of its
+// clients took (keyspace.PopWatcher).
+func (s *Server) Popped(token []byte, key string, elems [][]byte) {
+	s.blocking.popped(token, key, elems)
+}
+
+// Replaced has every blocked client look at its keys again after a
+// snapshot replaced the keyspace (keyspace.ReplaceWatcher).
+func (s *Server) Replaced() { s.blocking.kickAll() }
 
 // PublishLocal sends a message to this node's subscribers only, and
 // returns how many there are. The node's own announcements (Sentinel's

@@ -10,7 +10,9 @@
 // running, batching, replies, the generic builders), then one file per
 // family holding its rows and functions: strings.go, keys.go, hashes.go,
 // sets.go, transactions.go, connection.go, server_cmds.go (INFO, ROLE,
-// CONFIG, COMMAND, TIME), pubsub.go, scripting.go and sentinel.go. A new
+// CONFIG, COMMAND, TIME), pubsub.go, scripting.go, sentinel.go and
+// lists.go (with blocking.go, the clients waiting in BLPOP and the like).
+// A new
 // command is one row and one function in its family's file (and a row and
 // a function in package command if it is a new kind of data command).
 package redis
@@ -102,9 +104,10 @@ type Server struct {
 	notify     atomic.Int64 // notify-keyspace-events flags
 	encodings  sync.Map     // encoding settings set by CONFIG SET, name → value (see encodingParams)
 
-	cmds  *table // built by New
-	conns *netserve.Server[*conn]
-	hub   *hub
+	cmds     *table // built by New
+	conns    *netserve.Server[*conn]
+	hub      *hub
+	blocking *blocking
 
 	nextID    atomic.Int64
 	totalCmds atomic.Int64
@@ -119,6 +122,7 @@ func New(cfg Config, node Node) *Server {
 		cfg.SentinelName = "hatcheck"
 	}
 	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(), cmds: newTable(), hub: newHub()}
+	s.blocking = newBlocking(s)
 	s.timeout.Store(int64(cfg.Timeout))
 	s.maxClients.Store(int64(cfg.MaxClients))
 	s.conns = netserve.New[*conn](netserve.Config{

@@ -9,7 +9,7 @@ import (
 )
 
 // The command table. Each command is one row (cmdSpec), declared beside its
-// code in its family's file (strings.go, keys.go, hashes.go, sets.go,
+// code in its family's file (strings.go, keys.go, hashes.go, sets.go, lists.go,
 // transactions.go, connection.go, server_cmds.go, pubsub.go, scripting.go,
 // sentinel.go): its name, arity, flags, ACL categories, tips and key
 // positions as redis 7.0 declares them, and how it runs. Dispatch, MULTI
@@ -151,6 +151,7 @@ func newTable() *table {
 		connectionCommands(), transactionCommands(), serverCommands(), keyCommands(), stringCommands(),
 		hashCommands(), setCommands(), scriptingCommands(), pubsubCommands(), sentinelCommands(),
 		bitmapCommands(),
+		listCommands(),
 	} {
 		for _, s := range family {
 			t.add(s)

@@ -140,6 +140,8 @@ func restoreCmds(rec *rdb.Record) ([]command.Cmd, bool) {
 		c = command.Cmd{Op: command.OpHSet, DB: db, Key: rec.Key, Args: rec.Pairs}
 	case rdb.Set:
 		c = command.Cmd{Op: command.OpSAdd, DB: db, Key: rec.Key, Args: rec.Elems}
+	case rdb.List:
+		c = command.Cmd{Op: command.OpLPush, DB: db, Key: rec.Key, Args: rec.Elems} // without FlagLeft: RPUSH, in order
 	default:
 		return nil, false
 	}

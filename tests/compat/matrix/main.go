@@ -57,6 +57,7 @@ var rows = []row{
 	{"Sentinel: redis-py", "", "", "TestRedisPySentinelFollowsLeader"},
 	{"Sentinel: Perl Redis.pm", "", "", "TestPerlRedisSentinelFollowsLeader"},
 	{"Sentinel: ioredis", "", "", "TestIORedisSentinelFollowsLeader"},
+	{"Job queue: redis-py workers, BLMOVE to a processing list and LREM (blocked on followers)", "", "", "TestRedisPyJobQueueThroughFailover"},
 }
 
 const (
