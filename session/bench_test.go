@@ -13,6 +13,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/hatcheck/hatcheck"
 	"github.com/hatcheck/hatcheck/internal/server/servertest"
 	"github.com/hatcheck/hatcheck/internal/transcript"
 	"github.com/hatcheck/hatcheck/session"
@@ -38,11 +39,41 @@ func benchApp(s sessionAPI) http.Handler {
 	}))
 }
 
+// nearCacheFollower opens a group of three embedded nodes with the
+// near-cache on and returns one that does not lead: its session reads are
+// served from memory once cached.
+func nearCacheFollower(b *testing.B) *hatcheck.Node {
+	var nodes []*hatcheck.Node
+	for i := range 3 {
+		cfg := hatcheck.Config{DataDir: b.TempDir(), NearCacheBytes: 64 << 20}
+		if i > 0 {
+			cfg.Join = []string{nodes[0].PeerAddr()}
+		}
+		n, err := hatcheck.Open(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { n.Close() })
+		nodes = append(nodes, n)
+	}
+	for _, n := range nodes {
+		if !n.IsLeader() {
+			return n
+		}
+	}
+	b.Fatal("no follower")
+	return nil
+}
+
 // BenchmarkLoadAndSave serves one user's requests through the session
 // middleware, in this process (no HTTP server: the cost is the library's
 // and its store's), side by side: this package over an embedded node,
 // over hatcheck's Redis port and over redis-server, and scs with its
 // goredisstore over redis-server.
+//
+// The embedded follower with a near-cache reads its session from memory
+// (after the first request), the way an application server of a group of
+// three does.
 //
 //	go test -run XXX -bench LoadAndSave -benchmem ./session
 func BenchmarkLoadAndSave(b *testing.B) {
@@ -53,8 +84,10 @@ func BenchmarkLoadAndSave(b *testing.B) {
 		name string
 		app  http.Handler
 	}
+	follower := nearCacheFollower(b)
 	targets := []target{
 		{"session+embedded", benchApp(session.NewManager(session.EmbeddedStore(node)))},
+		{"session+embedded-follower-nearcache", benchApp(session.NewManager(session.EmbeddedStore(follower)))},
 		{"session+RedisStore/hatcheck", benchApp(session.NewManager(session.RedisStore(hcClient)))},
 	}
 	if bin, _ := exec.LookPath("redis-server"); bin != "" {
