@@ -16,6 +16,7 @@ import (
 	"github.com/yuin/gopher-lua/parse"
 
 	"github.com/hatcheck/hatcheck/internal/keyspace"
+	"github.com/hatcheck/hatcheck/internal/lualib"
 )
 
 // Scripts (EVAL, EVALSHA) run inside Apply on every node, so everything a
@@ -214,6 +215,7 @@ func (r *scriptRun) sandbox(keys, argv [][]byte) {
 		L.Push(lua.LString(lib.name))
 		L.Call(1, 0)
 	}
+	lualib.Open(L)
 	g := L.G.Global
 	for _, name := range []string{"dofile", "loadfile", "load", "loadstring", "require", "module", "print", "setfenv", "getfenv", "rawset", "collectgarbage", "newproxy", "_printregs"} {
 		g.RawSetString(name, lua.LNil)
@@ -245,22 +247,32 @@ func (r *scriptRun) sandbox(keys, argv [][]byte) {
 		redis.RawSetString(name, v)
 	}
 	g.RawSetString("redis", redis)
+	// The libraries refuse new fields, as redis 7's read-only tables do.
+	// (Replacing an existing field is not refused: gopher-lua has no
+	// read-only tables. It cannot leak either: each run has its own state.)
+	ro := L.NewTable()
+	ro.RawSetString("__newindex", L.NewFunction(readonly))
+	for _, lib := range []string{"string", "table", "math", "redis", "cjson", "cmsgpack", "bit", "struct"} {
+		L.SetMetatable(g.RawGetString(lib), ro)
+	}
 	g.RawSetString("KEYS", bytesTable(L, keys))
 	g.RawSetString("ARGV", bytesTable(L, argv))
 
 	// Globals are read-only, and reading an unknown one is an error, as
 	// in redis 7.
 	mt := L.NewTable()
-	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
-		L.RaiseError("Attempt to modify a readonly table")
-		return 0
-	}))
+	mt.RawSetString("__newindex", L.NewFunction(readonly))
 	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
 		L.RaiseError("Script attempted to access nonexistent global variable '%s'", L.CheckString(2))
 		return 0
 	}))
 	mt.RawSetString("__metatable", lua.LString("readonly"))
 	L.SetMetatable(g, mt)
+}
+
+func readonly(L *lua.LState) int {
+	L.RaiseError("Attempt to modify a readonly table")
+	return 0
 }
 
 func bytesTable(L *lua.LState, vals [][]byte) *lua.LTable {
@@ -413,10 +425,26 @@ func (r *scriptRun) errorReply(err error) string {
 		if msg == "" {
 			msg = "ERR " + oneLine(apiErr.Object.String())
 		}
+		if line == 0 {
+			// Raised without a position (a library's "table index is
+			// nil"): the line is the innermost script frame's.
+			line = traceLine(apiErr.StackTrace)
+		}
 	} else {
 		msg = "ERR " + err.Error()
 	}
 	return fmt.Sprintf("%s script: %s, on @user_script:%d.", oneLine(msg), r.sha, line)
+}
+
+// traceLine is the first line number of user_script in a stack trace.
+func traceLine(trace string) int {
+	if _, rest, ok := strings.Cut(trace, "user_script:"); ok {
+		if i := strings.IndexByte(rest, ':'); i > 0 {
+			n, _ := strconv.Atoi(rest[:i])
+			return n
+		}
+	}
+	return 0
 }
 
 func oneLine(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
