@@ -120,6 +120,8 @@ const (
 	OpSInterStore  // Key=destination, Args = keys
 	OpSDiffStore   // Key=destination, Args = keys
 	OpSInterCard   // N=limit (0: none), Args = keys (read)
+	OpEvalRO       // as OpEval; the script may not write (read)
+	OpEvalShaRO    // as OpEvalSha; the script may not write (read)
 	opEnd
 )
 

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -146,5 +147,38 @@ func TestScriptLibrariesEncodeInInsertionOrder(t *testing.T) {
 				t.Fatalf("run %d differs: %q vs %q", i, again.Array[j].Bulk, first.Array[j].Bulk)
 			}
 		}
+	}
+}
+
+// EVAL_RO and EVALSHA_RO are reads: Read runs them (no log), their
+// scripts read, and a command that writes is refused before it runs.
+func TestReadOnlyScriptsAreReads(t *testing.T) {
+	if OpEvalRO.IsWrite() || OpEvalShaRO.IsWrite() {
+		t.Fatal("EVAL_RO must be a read")
+	}
+	ks := keyspace.New(16)
+	testExec.Apply(ks, Header{Now: 1}, Tx{{Op: OpSet, Key: b("k"), Args: [][]byte{b("v")}}, {Op: OpScriptLoad, Args: [][]byte{b("return redis.call('get', KEYS[1])")}}})
+	ro := func(op Op, body string, keysAndArgs ...string) Result {
+		c := Cmd{Op: op, N: 1, Args: [][]byte{b(body)}}
+		for _, a := range keysAndArgs {
+			c.Args = append(c.Args, b(a))
+		}
+		return testExec.Read(ks, 1, &c)
+	}
+	if r := ro(OpEvalRO, "return KEYS[1]", "k"); r.Kind != KindBulk || string(r.Bulk) != "k" {
+		t.Fatalf("EVAL_RO: %+v", r)
+	}
+	sha := ScriptSHA([]byte("return redis.call('get', KEYS[1])"))
+	// The test executor has no call builder: redis.call fails, but the
+	// script was found.
+	if r := ro(OpEvalShaRO, sha, "k"); r.Kind == KindError && errors.Is(r.Err, ErrNoScript) {
+		t.Fatalf("EVALSHA_RO of a loaded script: %+v", r)
+	}
+	if r := ro(OpEvalShaRO, "ffff", "k"); r.Kind != KindError || !errors.Is(r.Err, ErrNoScript) {
+		t.Fatalf("EVALSHA_RO of an unknown script: %+v", r)
+	}
+	// EVAL_RO leaves the replicated cache alone: it is not in the log.
+	if _, ok := ks.Script(ScriptSHA([]byte("return KEYS[1]"))); ok {
+		t.Fatal("EVAL_RO cached its script")
 	}
 }

@@ -67,7 +67,16 @@ var scriptingOps = []opRow{
 	{op: OpScriptLoad, name: "script-load", flags: opWrite | opItem, args: argShape{1, 1}, exec: execScriptLoad},
 	{op: OpScriptFlush, name: "script-flush", flags: opWrite | opItem, exec: execScriptFlush},
 	{op: OpScriptExists, name: "script-exists", flags: opItem, args: argShape{1, 1}, exec: execScriptExists},
+	// EVAL_RO and EVALSHA_RO are reads: served by any node after its read
+	// barrier, never through the log, so their scripts may call no
+	// command that writes, and EVAL_RO does not add its script to the
+	// replicated cache (redis-server's does).
+	{op: OpEvalRO, name: "eval_ro", flags: opItem | opNoScript, args: argShape{1, 1}, check: checkScriptKeys, exec: execScript},
+	{op: OpEvalShaRO, name: "evalsha_ro", flags: opItem | opNoScript, args: argShape{1, 1}, check: checkScriptKeys, exec: execScript},
 }
+
+// ErrReadOnlyScript is a write command called by a read-only script.
+var ErrReadOnlyScript = ReplyError("ERR Write commands are not allowed from read-only scripts.")
 
 // checkScriptKeys refuses a key count the arguments cannot hold.
 func checkScriptKeys(c *Cmd) error {
@@ -129,12 +138,12 @@ func (x *Executor) compile(sha string, body []byte) (*lua.FunctionProto, error) 
 	return p, nil
 }
 
-// execScript runs EVAL or EVALSHA: Args[0] is the body or the SHA, then N
-// keys, then the arguments.
+// execScript runs EVAL, EVALSHA or their read-only forms: Args[0] is the
+// body or the SHA, then N keys, then the arguments.
 func execScript(v env, c *Cmd) Result {
 	var body []byte
 	var sha string
-	if c.Op == OpEval {
+	if c.Op == OpEval || c.Op == OpEvalRO {
 		body = c.Args[0]
 		sha = ScriptSHA(body)
 	} else {
@@ -151,7 +160,7 @@ func execScript(v env, c *Cmd) Result {
 	if c.Op == OpEval {
 		v.ks.StoreScript(sha, body)
 	}
-	r := &scriptRun{x: v.x, ks: v.ks, h: v.h, db: c.DB, sha: sha}
+	r := &scriptRun{x: v.x, ks: v.ks, h: v.h, db: c.DB, sha: sha, readOnly: c.Op == OpEvalRO || c.Op == OpEvalShaRO}
 	return r.run(proto, c.Args[1:1+c.N], c.Args[1+c.N:])
 }
 
@@ -165,6 +174,9 @@ type scriptRun struct {
 	line  int    // where the last error was raised, for the reply
 	seed  uint64 // math.random state
 	steps budget
+	// readOnly: EVAL_RO and EVALSHA_RO, which run as reads, under the
+	// keyspace's read lock: a command that writes is refused.
+	readOnly bool
 }
 
 // budget is a context whose Done is called by gopher-lua before every VM
@@ -380,12 +392,14 @@ func (r *scriptRun) call(L *lua.LState, raise bool) int {
 	switch {
 	case row == nil || row.flags&opNoScript != 0:
 		res = resErr(ErrUnknownCommand)
+	case r.readOnly && row.flags&opWrite != 0:
+		res = resErr(ErrReadOnlyScript)
 	case row.flags&opDenyOOM != 0 && overMemory(r.ks, r.h):
 		res = resErr(ErrOOM)
 	default:
 		res = r.x.exec(r.ks, r.h, &cmd)
 	}
-	if cmd.Op == OpPublish {
+	if cmd.Op == OpPublish && res.Kind != KindError {
 		// The receiver count is this node's: a script that branched on it
 		// would change state differently on each node.
 		res = resInt(0)

@@ -18,6 +18,9 @@ func scriptingCommands() []*cmdSpec {
 	return []*cmdSpec{
 		{name: "eval", arity: -3, flags: eval, acl: aclScripting, keysOf: evalKeys, build: buildEval(command.OpEval)},
 		{name: "evalsha", arity: -3, flags: eval, acl: aclScripting, keysOf: evalKeys, build: buildEval(command.OpEvalSha)},
+		// Reads: any node serves them after its read barrier.
+		{name: "eval_ro", arity: -3, flags: eval | flagReadOnly, acl: aclScripting, keysOf: evalKeys, build: buildEval(command.OpEvalRO)},
+		{name: "evalsha_ro", arity: -3, flags: eval | flagReadOnly, acl: aclScripting, keysOf: evalKeys, build: buildEval(command.OpEvalShaRO)},
 		// Container commands: their subcommands have their own flags.
 		{name: "script", arity: -2, run: runScript},
 		{name: "function", arity: -2, run: runFunction},
