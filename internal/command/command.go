@@ -122,6 +122,10 @@ const (
 	OpSInterCard   // N=limit (0: none), Args = keys (read)
 	OpEvalRO       // as OpEval; the script may not write (read)
 	OpEvalShaRO    // as OpEvalSha; the script may not write (read)
+	OpFunction     // Args[0]=load|delete|flush|restore, then its arguments (see functions.go)
+	OpFunctionRead // Args[0]=list|dump|stats, then its arguments (read)
+	OpFCall        // Args[0]=function, then N keys, then the arguments
+	OpFCallRO      // as OpFCall; the function must be no-writes (read)
 	opEnd
 )
 

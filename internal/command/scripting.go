@@ -123,18 +123,23 @@ func ScriptSHA(body []byte) string {
 // compile returns the script's compiled code, from the executor's cache
 // if it was compiled before.
 func (x *Executor) compile(sha string, body []byte) (*lua.FunctionProto, error) {
-	if p, ok := x.protos.Load(sha); ok {
+	return x.compileChunk(sha, body, scriptChunk)
+}
+
+// compileChunk compiles body under the chunk name, cached under key.
+func (x *Executor) compileChunk(key string, body []byte, name string) (*lua.FunctionProto, error) {
+	if p, ok := x.protos.Load(key); ok {
 		return p.(*lua.FunctionProto), nil
 	}
-	chunk, err := parse.Parse(strings.NewReader(string(body)), "user_script")
+	chunk, err := parse.Parse(strings.NewReader(string(body)), name)
 	if err != nil {
 		return nil, err
 	}
-	p, err := lua.Compile(chunk, "user_script")
+	p, err := lua.Compile(chunk, name)
 	if err != nil {
 		return nil, err
 	}
-	x.protos.Store(sha, p)
+	x.protos.Store(key, p)
 	return p, nil
 }
 
@@ -160,7 +165,7 @@ func execScript(v env, c *Cmd) Result {
 	if c.Op == OpEval {
 		v.ks.StoreScript(sha, body)
 	}
-	r := &scriptRun{x: v.x, ks: v.ks, h: v.h, db: c.DB, sha: sha, readOnly: c.Op == OpEvalRO || c.Op == OpEvalShaRO}
+	r := &scriptRun{x: v.x, ks: v.ks, h: v.h, db: c.DB, id: sha, chunk: scriptChunk, readOnly: c.Op == OpEvalRO || c.Op == OpEvalShaRO}
 	return r.run(proto, c.Args[1:1+c.N], c.Args[1+c.N:])
 }
 
@@ -169,7 +174,8 @@ type scriptRun struct {
 	ks    *keyspace.Keyspace
 	h     Header
 	db    uint8
-	sha   string
+	id    string // what the error reply names: the SHA, or the function
+	chunk string // scriptChunk or functionChunk
 	L     *lua.LState
 	line  int    // where the last error was raised, for the reply
 	seed  uint64 // math.random state
@@ -200,14 +206,17 @@ func (b *budget) Err() error {
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
+// The chunk names scripts and function libraries are compiled under, as
+// redis names them in error messages.
+const (
+	scriptChunk   = "user_script"
+	functionChunk = "user_function"
+)
+
 func (r *scriptRun) run(proto *lua.FunctionProto, keys, argv [][]byte) Result {
-	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 256, RegistrySize: 1024, RegistryMaxSize: 1 << 20})
+	L := r.open()
 	defer L.Close()
-	r.L = L
-	r.seed = 0x2545F4914F6CDD1D
-	r.steps = budget{left: scriptInstructionLimit, done: closedChan}
 	r.sandbox(keys, argv)
-	L.SetContext(&r.steps)
 	L.Push(L.NewFunctionFromProto(proto))
 	if err := L.PCall(0, 1, nil); err != nil {
 		return resErr(ReplyError(r.errorReply(err)))
@@ -217,6 +226,18 @@ func (r *scriptRun) run(proto *lua.FunctionProto, keys, argv [][]byte) Result {
 	return r.toResult(ret, 0)
 }
 
+// open starts the run's Lua state, its random generator and its budget.
+func (r *scriptRun) open() *lua.LState {
+	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 256, RegistrySize: 1024, RegistryMaxSize: 1 << 20})
+	r.L = L
+	r.seed = 0x2545F4914F6CDD1D
+	r.steps = budget{left: scriptInstructionLimit, done: closedChan}
+	L.SetContext(&r.steps)
+	return L
+}
+
+// sandbox loads the libraries and the redis table; keys and argv become
+// KEYS and ARGV unless nil (functions get them as arguments).
 func (r *scriptRun) sandbox(keys, argv [][]byte) {
 	L := r.L
 	for _, lib := range []struct {
@@ -267,8 +288,10 @@ func (r *scriptRun) sandbox(keys, argv [][]byte) {
 	for _, lib := range []string{"string", "table", "math", "redis", "cjson", "cmsgpack", "bit", "struct"} {
 		L.SetMetatable(g.RawGetString(lib), ro)
 	}
-	g.RawSetString("KEYS", bytesTable(L, keys))
-	g.RawSetString("ARGV", bytesTable(L, argv))
+	if keys != nil {
+		g.RawSetString("KEYS", bytesTable(L, keys))
+		g.RawSetString("ARGV", bytesTable(L, argv))
+	}
 
 	// Globals are read-only, and reading an unknown one is an error, as
 	// in redis 7.
@@ -428,7 +451,7 @@ func (r *scriptRun) errorReply(err error) string {
 		case lua.LString:
 			// "user_script:N: message" from the Lua runtime or error().
 			msg = "ERR " + string(v)
-			if rest, ok := strings.CutPrefix(string(v), "user_script:"); ok {
+			if rest, ok := strings.CutPrefix(string(v), r.chunk+":"); ok {
 				if i := strings.IndexByte(rest, ':'); i > 0 {
 					line, _ = strconv.Atoi(rest[:i])
 				}
@@ -442,17 +465,17 @@ func (r *scriptRun) errorReply(err error) string {
 		if line == 0 {
 			// Raised without a position (a library's "table index is
 			// nil"): the line is the innermost script frame's.
-			line = traceLine(apiErr.StackTrace)
+			line = traceLine(apiErr.StackTrace, r.chunk)
 		}
 	} else {
 		msg = "ERR " + err.Error()
 	}
-	return fmt.Sprintf("%s script: %s, on @user_script:%d.", oneLine(msg), r.sha, line)
+	return fmt.Sprintf("%s script: %s, on @%s:%d.", oneLine(msg), r.id, r.chunk, line)
 }
 
-// traceLine is the first line number of user_script in a stack trace.
-func traceLine(trace string) int {
-	if _, rest, ok := strings.Cut(trace, "user_script:"); ok {
+// traceLine is the first line number of chunk in a stack trace.
+func traceLine(trace, chunk string) int {
+	if _, rest, ok := strings.Cut(trace, chunk+":"); ok {
 		if i := strings.IndexByte(rest, ':'); i > 0 {
 			n, _ := strconv.Atoi(rest[:i])
 			return n
