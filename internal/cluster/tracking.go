@@ -404,6 +404,17 @@ func writeKeys(tx command.Tx, key func([]byte), all func()) {
 		case command.OpEvalSha:
 			all()
 			return
+		case command.OpCopy:
+			// The destination may be in another database than the source.
+			if c.N == 0 && len(c.Args) > 0 {
+				key(c.Args[0])
+			}
+			continue
+		case command.OpMove:
+			if c.DB == 0 || c.N == 0 {
+				key(c.Key)
+			}
+			continue
 		}
 		if c.DB != 0 {
 			continue
@@ -428,8 +439,16 @@ func writeKeys(tx command.Tx, key func([]byte), all func()) {
 		case command.OpSet, command.OpGetEx, command.OpGetDel, command.OpExpire, command.OpPersist,
 			command.OpAppend, command.OpIncrBy, command.OpHSet, command.OpHDel, command.OpHIncrBy,
 			command.OpSAdd, command.OpSRem, command.OpMCStore, command.OpMCIncr, command.OpTouch,
-			command.OpMCDelete:
+			command.OpMCDelete,
+			command.OpSetRange, command.OpIncrByFloat, command.OpSetBit, command.OpBitField, command.OpBitOp,
+			command.OpHIncrByFloat, command.OpSPop, command.OpSUnionStore, command.OpSInterStore, command.OpSDiffStore,
+			command.OpLPush, command.OpLPop, command.OpLSet, command.OpLInsert, command.OpLRem, command.OpLTrim:
 			key(c.Key)
+		case command.OpSMove, command.OpLMove:
+			key(c.Key)
+			if len(c.Args) > 0 {
+				key(c.Args[0]) // the destination
+			}
 		case command.OpScriptLoad, command.OpScriptFlush, command.OpPublish, command.OpWatchCheck:
 			// No key changes.
 		default:

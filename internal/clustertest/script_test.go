@@ -96,3 +96,47 @@ func TestEventsReachSubscribersOnEveryNode(t *testing.T) {
 		t.Fatalf("subscriber on node 2 got\n%v\nwant\n%v", got, want)
 	}
 }
+
+// A script using cjson runs through a follower (as a write through the
+// log, and as EVAL_RO a read it serves itself), and a function library
+// loaded through one node is called on the others: the libraries are
+// replicated state like the script cache.
+func TestScriptLibrariesAndFunctionsThroughFollowers(t *testing.T) {
+	c := Start(t, 3)
+	ctx := Ctx(t, 30*time.Second)
+	followers := c.Others(c.Leader())
+	f0, f1 := followers[0].Client(), followers[1].Client()
+	store := `redis.call('set', KEYS[1], cjson.encode({user = ARGV[1], n = tonumber(ARGV[2])})) return redis.call('get', KEYS[1])`
+	if v, err := f0.Eval(ctx, store, []string{"sess"}, "ann", "3").Text(); err != nil || v != `{"user":"ann","n":3}` {
+		t.Fatalf("EVAL with cjson through a follower: %q %v", v, err)
+	}
+	read := `return cjson.decode(redis.call('get', KEYS[1])).user`
+	for i, n := range c.Nodes {
+		if v, err := n.Client().Do(ctx, "EVAL_RO", read, 1, "sess").Text(); err != nil || v != "ann" {
+			t.Fatalf("node %d: EVAL_RO: %q %v", i, v, err)
+		}
+	}
+	lib := "#!lua name=sessions\n" +
+		"redis.register_function('touch_session', function(keys, args) return redis.call('hincrby', keys[1], 'hits', 1) end)\n" +
+		"redis.register_function{function_name='session_hits', callback=function(keys) return redis.call('hget', keys[1], 'hits') end, flags={'no-writes'}}"
+	if name, err := f0.FunctionLoad(ctx, lib).Result(); err != nil || name != "sessions" {
+		t.Fatalf("FUNCTION LOAD through a follower: %q %v", name, err)
+	}
+	for i, n := range c.Nodes {
+		if v, err := n.Client().FCall(ctx, "touch_session", []string{"h"}).Int(); err != nil || v != i+1 {
+			t.Fatalf("node %d: FCALL: %d %v", i, v, err)
+		}
+	}
+	if v, err := f1.FCallRO(ctx, "session_hits", []string{"h"}).Text(); err != nil || v != "3" {
+		t.Fatalf("FCALL_RO on the other follower: %q %v", v, err)
+	}
+	if err := f1.FCallRO(ctx, "touch_session", []string{"h"}).Err(); err == nil || !strings.Contains(err.Error(), "write flag") {
+		t.Fatalf("FCALL_RO of a writing function: %v", err)
+	}
+	if err := c.Leader().Client().FunctionDelete(ctx, "sessions").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f1.FCall(ctx, "touch_session", []string{"h"}).Err(); err == nil || err.Error() != "ERR Function not found" {
+		t.Fatalf("FCALL after FUNCTION DELETE on the leader: %v", err)
+	}
+}

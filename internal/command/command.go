@@ -135,6 +135,13 @@ const (
 	OpLRange  // Key, Args = start, stop (decimal)
 	OpLIndex  // Key, Args[0] = index (as sent, as OpLSet)
 	OpLPos    // Key, Args = element, rank, count, maxlen (decimal; count -1: no COUNT)
+	// scripting of issue 13 (appended)
+	OpEvalRO       // as OpEval; the script may not write (read)
+	OpEvalShaRO    // as OpEvalSha; the script may not write (read)
+	OpFunction     // Args[0]=load|delete|flush|restore, then its arguments (see functions.go)
+	OpFunctionRead // Args[0]=list|dump|stats, then its arguments (read)
+	OpFCall        // Args[0]=function, then N keys, then the arguments
+	OpFCallRO      // as OpFCall; the function must be no-writes (read)
 	opEnd
 )
 

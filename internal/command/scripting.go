@@ -16,6 +16,7 @@ import (
 	"github.com/yuin/gopher-lua/parse"
 
 	"github.com/hatcheck/hatcheck/internal/keyspace"
+	"github.com/hatcheck/hatcheck/internal/lualib"
 )
 
 // Scripts (EVAL, EVALSHA) run inside Apply on every node, so everything a
@@ -66,7 +67,16 @@ var scriptingOps = []opRow{
 	{op: OpScriptLoad, name: "script-load", flags: opWrite | opItem, args: argShape{1, 1}, exec: execScriptLoad},
 	{op: OpScriptFlush, name: "script-flush", flags: opWrite | opItem, exec: execScriptFlush},
 	{op: OpScriptExists, name: "script-exists", flags: opItem, args: argShape{1, 1}, exec: execScriptExists},
+	// EVAL_RO and EVALSHA_RO are reads: served by any node after its read
+	// barrier, never through the log, so their scripts may call no
+	// command that writes, and EVAL_RO does not add its script to the
+	// replicated cache (redis-server's does).
+	{op: OpEvalRO, name: "eval_ro", flags: opItem | opNoScript, args: argShape{1, 1}, check: checkScriptKeys, exec: execScript},
+	{op: OpEvalShaRO, name: "evalsha_ro", flags: opItem | opNoScript, args: argShape{1, 1}, check: checkScriptKeys, exec: execScript},
 }
+
+// ErrReadOnlyScript is a write command called by a read-only script.
+var ErrReadOnlyScript = ReplyError("ERR Write commands are not allowed from read-only scripts.")
 
 // checkScriptKeys refuses a key count the arguments cannot hold.
 func checkScriptKeys(c *Cmd) error {
@@ -113,27 +123,32 @@ func ScriptSHA(body []byte) string {
 // compile returns the script's compiled code, from the executor's cache
 // if it was compiled before.
 func (x *Executor) compile(sha string, body []byte) (*lua.FunctionProto, error) {
-	if p, ok := x.protos.Load(sha); ok {
+	return x.compileChunk(sha, body, scriptChunk)
+}
+
+// compileChunk compiles body under the chunk name, cached under key.
+func (x *Executor) compileChunk(key string, body []byte, name string) (*lua.FunctionProto, error) {
+	if p, ok := x.protos.Load(key); ok {
 		return p.(*lua.FunctionProto), nil
 	}
-	chunk, err := parse.Parse(strings.NewReader(string(body)), "user_script")
+	chunk, err := parse.Parse(strings.NewReader(string(body)), name)
 	if err != nil {
 		return nil, err
 	}
-	p, err := lua.Compile(chunk, "user_script")
+	p, err := lua.Compile(chunk, name)
 	if err != nil {
 		return nil, err
 	}
-	x.protos.Store(sha, p)
+	x.protos.Store(key, p)
 	return p, nil
 }
 
-// execScript runs EVAL or EVALSHA: Args[0] is the body or the SHA, then N
-// keys, then the arguments.
+// execScript runs EVAL, EVALSHA or their read-only forms: Args[0] is the
+// body or the SHA, then N keys, then the arguments.
 func execScript(v env, c *Cmd) Result {
 	var body []byte
 	var sha string
-	if c.Op == OpEval {
+	if c.Op == OpEval || c.Op == OpEvalRO {
 		body = c.Args[0]
 		sha = ScriptSHA(body)
 	} else {
@@ -150,7 +165,7 @@ func execScript(v env, c *Cmd) Result {
 	if c.Op == OpEval {
 		v.ks.StoreScript(sha, body)
 	}
-	r := &scriptRun{x: v.x, ks: v.ks, h: v.h, db: c.DB, sha: sha}
+	r := &scriptRun{x: v.x, ks: v.ks, h: v.h, db: c.DB, id: sha, chunk: scriptChunk, readOnly: c.Op == OpEvalRO || c.Op == OpEvalShaRO}
 	return r.run(proto, c.Args[1:1+c.N], c.Args[1+c.N:])
 }
 
@@ -159,11 +174,15 @@ type scriptRun struct {
 	ks    *keyspace.Keyspace
 	h     Header
 	db    uint8
-	sha   string
+	id    string // what the error reply names: the SHA, or the function
+	chunk string // scriptChunk or functionChunk
 	L     *lua.LState
 	line  int    // where the last error was raised, for the reply
 	seed  uint64 // math.random state
 	steps budget
+	// readOnly: EVAL_RO and EVALSHA_RO, which run as reads, under the
+	// keyspace's read lock: a command that writes is refused.
+	readOnly bool
 }
 
 // budget is a context whose Done is called by gopher-lua before every VM
@@ -187,14 +206,17 @@ func (b *budget) Err() error {
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
+// The chunk names scripts and function libraries are compiled under, as
+// redis names them in error messages.
+const (
+	scriptChunk   = "user_script"
+	functionChunk = "user_function"
+)
+
 func (r *scriptRun) run(proto *lua.FunctionProto, keys, argv [][]byte) Result {
-	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 256, RegistrySize: 1024, RegistryMaxSize: 1 << 20})
+	L := r.open()
 	defer L.Close()
-	r.L = L
-	r.seed = 0x2545F4914F6CDD1D
-	r.steps = budget{left: scriptInstructionLimit, done: closedChan}
 	r.sandbox(keys, argv)
-	L.SetContext(&r.steps)
 	L.Push(L.NewFunctionFromProto(proto))
 	if err := L.PCall(0, 1, nil); err != nil {
 		return resErr(ReplyError(r.errorReply(err)))
@@ -204,6 +226,18 @@ func (r *scriptRun) run(proto *lua.FunctionProto, keys, argv [][]byte) Result {
 	return r.toResult(ret, 0)
 }
 
+// open starts the run's Lua state, its random generator and its budget.
+func (r *scriptRun) open() *lua.LState {
+	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 256, RegistrySize: 1024, RegistryMaxSize: 1 << 20})
+	r.L = L
+	r.seed = 0x2545F4914F6CDD1D
+	r.steps = budget{left: scriptInstructionLimit, done: closedChan}
+	L.SetContext(&r.steps)
+	return L
+}
+
+// sandbox loads the libraries and the redis table; keys and argv become
+// KEYS and ARGV unless nil (functions get them as arguments).
 func (r *scriptRun) sandbox(keys, argv [][]byte) {
 	L := r.L
 	for _, lib := range []struct {
@@ -214,6 +248,7 @@ func (r *scriptRun) sandbox(keys, argv [][]byte) {
 		L.Push(lua.LString(lib.name))
 		L.Call(1, 0)
 	}
+	lualib.Open(L)
 	g := L.G.Global
 	for _, name := range []string{"dofile", "loadfile", "load", "loadstring", "require", "module", "print", "setfenv", "getfenv", "rawset", "collectgarbage", "newproxy", "_printregs"} {
 		g.RawSetString(name, lua.LNil)
@@ -245,22 +280,34 @@ func (r *scriptRun) sandbox(keys, argv [][]byte) {
 		redis.RawSetString(name, v)
 	}
 	g.RawSetString("redis", redis)
-	g.RawSetString("KEYS", bytesTable(L, keys))
-	g.RawSetString("ARGV", bytesTable(L, argv))
+	// The libraries refuse new fields, as redis 7's read-only tables do.
+	// (Replacing an existing field is not refused: gopher-lua has no
+	// read-only tables. It cannot leak either: each run has its own state.)
+	ro := L.NewTable()
+	ro.RawSetString("__newindex", L.NewFunction(readonly))
+	for _, lib := range []string{"string", "table", "math", "redis", "cjson", "cmsgpack", "bit", "struct"} {
+		L.SetMetatable(g.RawGetString(lib), ro)
+	}
+	if keys != nil {
+		g.RawSetString("KEYS", bytesTable(L, keys))
+		g.RawSetString("ARGV", bytesTable(L, argv))
+	}
 
 	// Globals are read-only, and reading an unknown one is an error, as
 	// in redis 7.
 	mt := L.NewTable()
-	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
-		L.RaiseError("Attempt to modify a readonly table")
-		return 0
-	}))
+	mt.RawSetString("__newindex", L.NewFunction(readonly))
 	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
 		L.RaiseError("Script attempted to access nonexistent global variable '%s'", L.CheckString(2))
 		return 0
 	}))
 	mt.RawSetString("__metatable", lua.LString("readonly"))
 	L.SetMetatable(g, mt)
+}
+
+func readonly(L *lua.LState) int {
+	L.RaiseError("Attempt to modify a readonly table")
+	return 0
 }
 
 func bytesTable(L *lua.LState, vals [][]byte) *lua.LTable {
@@ -368,12 +415,14 @@ func (r *scriptRun) call(L *lua.LState, raise bool) int {
 	switch {
 	case row == nil || row.flags&opNoScript != 0:
 		res = resErr(ErrUnknownCommand)
+	case r.readOnly && row.flags&opWrite != 0:
+		res = resErr(ErrReadOnlyScript)
 	case row.flags&opDenyOOM != 0 && overMemory(r.ks, r.h):
 		res = resErr(ErrOOM)
 	default:
 		res = r.x.exec(r.ks, r.h, &cmd)
 	}
-	if cmd.Op == OpPublish {
+	if cmd.Op == OpPublish && res.Kind != KindError {
 		// The receiver count is this node's: a script that branched on it
 		// would change state differently on each node.
 		res = resInt(0)
@@ -402,7 +451,7 @@ func (r *scriptRun) errorReply(err error) string {
 		case lua.LString:
 			// "user_script:N: message" from the Lua runtime or error().
 			msg = "ERR " + string(v)
-			if rest, ok := strings.CutPrefix(string(v), "user_script:"); ok {
+			if rest, ok := strings.CutPrefix(string(v), r.chunk+":"); ok {
 				if i := strings.IndexByte(rest, ':'); i > 0 {
 					line, _ = strconv.Atoi(rest[:i])
 				}
@@ -413,10 +462,26 @@ func (r *scriptRun) errorReply(err error) string {
 		if msg == "" {
 			msg = "ERR " + oneLine(apiErr.Object.String())
 		}
+		if line == 0 {
+			// Raised without a position (a library's "table index is
+			// nil"): the line is the innermost script frame's.
+			line = traceLine(apiErr.StackTrace, r.chunk)
+		}
 	} else {
 		msg = "ERR " + err.Error()
 	}
-	return fmt.Sprintf("%s script: %s, on @user_script:%d.", oneLine(msg), r.sha, line)
+	return fmt.Sprintf("%s script: %s, on @%s:%d.", oneLine(msg), r.id, r.chunk, line)
+}
+
+// traceLine is the first line number of chunk in a stack trace.
+func traceLine(trace, chunk string) int {
+	if _, rest, ok := strings.Cut(trace, chunk+":"); ok {
+		if i := strings.IndexByte(rest, ':'); i > 0 {
+			n, _ := strconv.Atoi(rest[:i])
+			return n
+		}
+	}
+	return 0
 }
 
 func oneLine(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }

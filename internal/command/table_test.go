@@ -100,7 +100,10 @@ func TestNewOpRows(t *testing.T) {
 		OpSInter: {false, false, true, argShape{1, 1}}, OpSDiff: {false, false, true, argShape{1, 1}},
 		OpSUnionStore: {true, true, true, argShape{1, 1}}, OpSInterStore: {true, true, true, argShape{1, 1}},
 		OpSDiffStore: {true, true, true, argShape{1, 1}}, OpSInterCard: {false, false, true, argShape{1, 1}},
-		OpMCGet: {false, false, true, argShape{0, 1}},
+		OpMCGet:  {false, false, true, argShape{0, 1}},
+		OpEvalRO: {false, false, true, argShape{1, 1}}, OpEvalShaRO: {false, false, true, argShape{1, 1}},
+		OpFunction: {true, false, true, argShape{1, 1}}, OpFunctionRead: {false, false, true, argShape{1, 1}},
+		OpFCall: {true, false, true, argShape{1, 1}}, OpFCallRO: {false, false, true, argShape{1, 1}},
 	}
 	for o := OpWatchCheck + 1; o < opEnd; o++ {
 		p, ok := want[o]

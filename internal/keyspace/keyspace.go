@@ -40,6 +40,9 @@ type Keyspace struct {
 
 	scripts map[string][]byte // see scripts.go
 	events  Events            // see events.go; not part of snapshots
+
+	libraries map[string]*Library // see functions.go
+	functions map[string]*Library // function name → its library
 }
 
 // casShift leaves room for 16M modifications in one log entry: CAS values

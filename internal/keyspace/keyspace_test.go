@@ -192,7 +192,7 @@ func TestDecodeVersion1(t *testing.T) {
 	if err != nil || got.Len(0) != 1 {
 		t.Fatalf("version 1: %v", err)
 	}
-	old[4] = 3
+	old[4] = snapshotVersion + 1
 	if _, err := Decode(bytes.NewReader(old), 16); err == nil {
 		t.Fatal("a future version must be refused")
 	}

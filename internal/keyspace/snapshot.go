@@ -26,6 +26,7 @@ type View struct {
 	tok       *viewToken
 	stamp     int64
 	scripts   map[string][]byte
+	libraries []*Library
 }
 
 // viewToken counts a view as live until it is released.
@@ -55,6 +56,7 @@ func (ks *Keyspace) View() *View {
 		tok:       &viewToken{arena: a},
 		stamp:     ks.stamp,
 		scripts:   ks.scriptsView(),
+		libraries: ks.Libraries(),
 	}
 	for i, d := range ks.dbs {
 		if d.keys == 0 {
@@ -75,10 +77,13 @@ func (ks *Keyspace) View() *View {
 // from any goroutine.
 func (v *View) Release() { v.tok.release() }
 
-// Version 2 added script records; version 1 snapshots are still read.
+// Version 2 added script records, version 3 function library records;
+// older snapshots are still read. A snapshot without libraries is written
+// as version 2, so that nodes of the release before read it.
 const (
 	snapshotMagic   = "HCKS"
-	snapshotVersion = 2
+	snapshotVersion = 3
+	recordLibrary   = 0xfd // name, code, function count, function names
 	recordScript    = 0xfe // sha, body
 	recordEnd       = 0xff
 )
@@ -92,7 +97,11 @@ var ErrBadSnapshot = errors.New("keyspace: bad snapshot")
 func (v *View) Encode(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	buf := []byte(snapshotMagic)
-	buf = append(buf, snapshotVersion)
+	version := byte(snapshotVersion)
+	if len(v.libraries) == 0 {
+		version = 2
+	}
+	buf = append(buf, version)
 	buf = binary.AppendUvarint(buf, uint64(len(v.dbs)))
 	buf = binary.AppendVarint(buf, v.stamp)
 	if _, err := bw.Write(buf); err != nil {
@@ -151,6 +160,18 @@ func (v *View) Encode(w io.Writer) error {
 			return err
 		}
 	}
+	for _, l := range v.libraries {
+		buf = append(buf[:0], recordLibrary)
+		buf = appendBytes(buf, []byte(l.Name))
+		buf = appendBytes(buf, l.Code)
+		buf = binary.AppendUvarint(buf, uint64(len(l.Functions)))
+		for _, fn := range l.Functions {
+			buf = appendBytes(buf, []byte(fn))
+		}
+		if _, err := bw.Write(buf); err != nil {
+			return err
+		}
+	}
 	if err := bw.WriteByte(recordEnd); err != nil {
 		return err
 	}
@@ -196,6 +217,18 @@ func Decode(r io.Reader, maxDBs int) (*Keyspace, error) {
 				return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, d.err)
 			}
 			ks.StoreScript(sha, body)
+			continue
+		}
+		if t == recordLibrary {
+			l := &Library{Name: string(d.bytes()), Code: d.bytes()}
+			n := d.uvarint()
+			for i := uint64(0); i < n && d.err == nil; i++ {
+				l.Functions = append(l.Functions, string(d.bytes()))
+			}
+			if d.err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, d.err)
+			}
+			ks.StoreLibrary(l)
 			continue
 		}
 		db := d.uvarint()
