@@ -1,5 +1,6 @@
 // Package admin serves hatcheck's HTTP endpoints: /healthz, /readyz,
-// /metrics (Prometheus), /debug/pprof and the cluster API (/cluster).
+// /metrics (Prometheus), /debug/pprof, the cluster API (/cluster) and the
+// dashboard (/, with /cluster/overview).
 package admin
 
 import (
@@ -34,12 +35,10 @@ type Options struct {
 	Pprof bool
 }
 
-// Handler returns the admin mux. cl may be nil (no cluster API).
+// Handler returns the admin mux. cl may be nil (no cluster API); the
+// dashboard is served when cl is an Overviewer.
 func Handler(st Status, reg *prometheus.Registry, cl Cluster, opts Options) http.Handler {
 	mux := http.NewServeMux()
-	if cl != nil {
-		clusterRoutes(mux, cl, opts.Password)
-	}
 	guard := func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !authorized(r, opts.Password) {
@@ -49,6 +48,12 @@ func Handler(st Status, reg *prometheus.Registry, cl Cluster, opts Options) http
 			}
 			h.ServeHTTP(w, r)
 		})
+	}
+	if cl != nil {
+		clusterRoutes(mux, cl, opts.Password)
+		if o, ok := cl.(Overviewer); ok {
+			dashboardRoutes(mux, o, guard)
+		}
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := st.Healthy(); err != nil {
@@ -100,6 +105,9 @@ type Metrics struct {
 
 	hits, misses, read, written prometheus.Counter
 	perCommand                  sync.Map // command name → *commandMetrics
+
+	protocol string
+	slow     slowTally // commands slower than SlowCommand, for LoadMeter
 }
 
 type commandMetrics struct{ latency prometheus.Observer }
@@ -108,6 +116,7 @@ type commandMetrics struct{ latency prometheus.Observer }
 func NewMetrics(reg prometheus.Registerer, protocol string) *Metrics {
 	labels := prometheus.Labels{"protocol": protocol}
 	m := &Metrics{
+		protocol: protocol,
 		commands: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "hatcheck_command_duration_seconds", Help: "Command latency by command name, including replication.",
 			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(25e-6, 2, 16),
@@ -158,6 +167,9 @@ func (m *Metrics) Command(name string, d time.Duration, failed bool) {
 		v, _ = m.perCommand.LoadOrStore(name, &commandMetrics{latency: m.commands.WithLabelValues(name)})
 	}
 	v.(*commandMetrics).latency.Observe(d.Seconds())
+	if d >= SlowCommand && !blockingCommands[name] {
+		m.noteSlow(name, d)
+	}
 	if failed {
 		// Looked up when it happens: a command that never failed has no
 		// error series.

@@ -39,6 +39,8 @@ type controlRequest struct {
 	ID    string `json:"id,omitempty"`
 	Addr  string `json:"addr,omitempty"`
 	Fresh bool   `json:"fresh,omitempty"`
+	// Events asks an info reply to carry the node's recent events.
+	Events bool `json:"events,omitempty"`
 }
 
 type controlReply struct {
@@ -46,7 +48,9 @@ type controlReply struct {
 	Info  *NodeInfo `json:"info,omitempty"`
 }
 
-// NodeInfo is what a node tells others about itself.
+// NodeInfo is what a node tells others about itself. Fields after Meta
+// were added for the dashboard: a node of an older release leaves them
+// out (zero).
 type NodeInfo struct {
 	ID         string            `json:"id"`
 	PeerAddr   string            `json:"peer_addr"`
@@ -56,17 +60,57 @@ type NodeInfo struct {
 	Term       uint64            `json:"term"`
 	Applied    uint64            `json:"applied_index"`
 	Meta       map[string]string `json:"meta,omitempty"`
+
+	Commit uint64 `json:"commit_index,omitempty"`
+	// Health is "ok", or why the node cannot serve (Healthy's error).
+	Health     string    `json:"health,omitempty"`
+	Started    time.Time `json:"started,omitzero"`
+	Keys       int       `json:"keys"` // in every database, expired keys not yet deleted included
+	UsedMemory int64     `json:"used_memory"`
+	Load       *Load     `json:"load,omitempty"`   // nil until SetLoad
+	Events     []Event   `json:"events,omitempty"` // only when asked for
 }
+
+// Load is a node's recent client work, as its front ends measured it
+// over the last few seconds (the server measures; see SetLoad).
+type Load struct {
+	OpsPerSec float64 `json:"ops_per_sec"`
+	// Command latency percentiles in seconds (0 when no command ran).
+	P50     float64 `json:"p50_seconds"`
+	P99     float64 `json:"p99_seconds"`
+	Clients int     `json:"clients"` // connected now
+}
+
+// SetLoad sets where Info finds the node's recent load. fn is called for
+// every info request, from any goroutine, and must be quick.
+func (n *Node) SetLoad(fn func() Load) { n.load.Store(&fn) }
 
 // Info describes this node.
 func (n *Node) Info() NodeInfo {
-	lid, term := n.group.Leader()
+	st := n.Stats()
 	info := NodeInfo{
-		ID: n.id, PeerAddr: n.PeerAddr(), State: n.stateName(), Term: term,
-		Applied: n.group.AppliedIndex(), Meta: n.cfg.Meta,
+		ID: n.id, PeerAddr: n.PeerAddr(), State: st.State, Term: st.Term,
+		Applied: st.AppliedIndex, Commit: st.CommitIndex, Meta: n.cfg.Meta,
+		LeaderID: st.LeaderID, LeaderAddr: st.Leader, Health: "ok", Started: n.started, UsedMemory: st.UsedMemory,
 	}
-	if m, ok := n.group.Member(lid); ok {
-		info.LeaderID, info.LeaderAddr = m.Name, m.Addr
+	if err := n.Healthy(); err != nil {
+		info.Health = err.Error()
+	}
+	for _, k := range st.Keys {
+		info.Keys += k
+	}
+	if fn := n.load.Load(); fn != nil {
+		l := (*fn)()
+		info.Load = &l
+	}
+	return info
+}
+
+// selfInfo is Info, with the recent events if asked for.
+func (n *Node) selfInfo(events bool) NodeInfo {
+	info := n.Info()
+	if events {
+		info.Events = n.Events()
 	}
 	return info
 }
@@ -77,7 +121,7 @@ func (n *Node) handleControl(payload []byte) (byte, []byte) {
 		return rpcError, command.AppendTxResult(nil, command.TxResult{Err: fmt.Errorf("bad control request: %v", err)})
 	}
 	if req.Op == "info" {
-		info := n.Info()
+		info := n.selfInfo(req.Events)
 		b, _ := json.Marshal(controlReply{Info: &info})
 		return rpcOK, b
 	}
@@ -317,7 +361,7 @@ func (n *Node) joinOnce(req controlRequest) error {
 	var info NodeInfo
 	var errs []error
 	for _, addr := range n.cfg.Join {
-		i, err := n.peerInfo(ctx, addr)
+		i, err := n.peerInfo(ctx, addr, false)
 		if err == nil && i.LeaderAddr == "" {
 			err = errors.New("it knows no leader yet")
 		}
@@ -338,12 +382,13 @@ func (n *Node) joinOnce(req controlRequest) error {
 	return controlResult(st, body)
 }
 
-// peerInfo asks the node at addr to describe itself.
-func (n *Node) peerInfo(ctx context.Context, addr string) (NodeInfo, error) {
+// peerInfo asks the node at addr to describe itself, with its recent
+// events if asked for.
+func (n *Node) peerInfo(ctx context.Context, addr string, events bool) (NodeInfo, error) {
 	if addr == n.PeerAddr() {
-		return n.Info(), nil
+		return n.selfInfo(events), nil
 	}
-	b, _ := json.Marshal(controlRequest{Op: "info"})
+	b, _ := json.Marshal(controlRequest{Op: "info", Events: events})
 	st, body, err := n.peers.call(ctx, addr, rpcControl, b)
 	if err != nil {
 		return NodeInfo{}, err
@@ -418,6 +463,16 @@ const memberInfoTimeout = 2 * time.Second
 // Members lists the configuration, asking every member to describe itself
 // (members that do not answer within the context have no Info).
 func (n *Node) Members(ctx context.Context) ([]Member, error) {
+	return n.askMembers(ctx, false), nil
+}
+
+// MembersWithEvents is Members with each member's recent events in its
+// Info, for the dashboard.
+func (n *Node) MembersWithEvents(ctx context.Context) []Member {
+	return n.askMembers(ctx, true)
+}
+
+func (n *Node) askMembers(ctx context.Context, events bool) []Member {
 	out := n.Servers()
 	var wg sync.WaitGroup
 	for i := range out {
@@ -426,7 +481,7 @@ func (n *Node) Members(ctx context.Context) ([]Member, error) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(ctx, memberInfoTimeout)
 			defer cancel()
-			info, err := n.MemberInfo(ctx, out[i].ID, out[i].PeerAddr)
+			info, err := n.memberInfo(ctx, out[i].ID, out[i].PeerAddr, events)
 			if err != nil {
 				out[i].Error = err.Error()
 				return
@@ -436,16 +491,20 @@ func (n *Node) Members(ctx context.Context) ([]Member, error) {
 	}
 	wg.Wait()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	return out
 }
 
 // MemberInfo asks a member to describe itself, remembering the answer's
 // metadata (addresses do not change while a node runs).
 func (n *Node) MemberInfo(ctx context.Context, id, peerAddr string) (NodeInfo, error) {
+	return n.memberInfo(ctx, id, peerAddr, false)
+}
+
+func (n *Node) memberInfo(ctx context.Context, id, peerAddr string, events bool) (NodeInfo, error) {
 	if id == n.id {
-		return n.Info(), nil
+		return n.selfInfo(events), nil
 	}
-	info, err := n.peerInfo(ctx, peerAddr)
+	info, err := n.peerInfo(ctx, peerAddr, events)
 	if err == nil && info.ID != id {
 		err = fmt.Errorf("node at %s is %q, not %q", peerAddr, info.ID, id)
 	}
@@ -634,6 +693,10 @@ func (n *Node) runLeaderObserver() {
 		id, _ := n.Leader()
 		if id == last {
 			continue
+		}
+		// Before its first leader a starting node knows none: not news.
+		if id != "" || last != "\x00" {
+			n.leaderEvent(id)
 		}
 		last = id
 		n.leaderFns.Lock()

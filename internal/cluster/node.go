@@ -203,6 +203,15 @@ type Node struct {
 	leaderWake chan struct{}
 	peersMu    sync.Mutex
 	knownPeers map[uint64]knownPeer // what the transport was told
+	// seenMembers is the member table syncPeers last saw, for membership
+	// events; replayUntil is the commit index at start: changes applied
+	// up to it are replayed from the log, not news.
+	seenMembers map[uint64]memberState
+	replayUntil uint64
+
+	started time.Time
+	events  eventLog
+	load    atomic.Pointer[func() Load] // see SetLoad
 
 	proposals chan *proposal
 	slots     chan struct{} // one per entry in flight
@@ -269,6 +278,8 @@ func Open(cfg Config) (n *Node, err error) {
 		members:    map[string]memberMeta{},
 		leaderWake: make(chan struct{}, 1),
 		knownPeers: map[uint64]knownPeer{},
+		started:    time.Now(),
+		events:     eventLog{node: id},
 	}
 	// Until the members are asked (admitOps), every one is taken to apply
 	// what every release does.
@@ -305,6 +316,7 @@ func Open(cfg Config) (n *Node, err error) {
 		Dial: func(ctx context.Context, addr string) (net.Conn, error) {
 			return n.mux.dial(connRaft, addr, time.Second)
 		},
+		OnConnection: n.peerConnection,
 	})
 	hs, _, err := n.rlog.InitialState()
 	if err != nil {
@@ -316,16 +328,23 @@ func Open(cfg Config) (n *Node, err error) {
 	}
 	existing := last > 0 || hs.Term > 0
 	var bootstrap []group.Member
-	if !existing && len(cfg.Join) == 0 {
+	switch {
+	case existing:
+		n.replayUntil = hs.Commit
+		n.recordf(EventStart, "%s started with its log (commit index %d)", id, hs.Commit)
+	case len(cfg.Join) == 0:
 		n.log.Info("bootstrapping a new cluster", "peer_addr", n.PeerAddr())
 		bootstrap = []group.Member{{ID: n.rid, Name: id, Addr: n.PeerAddr()}}
+		n.recordf(EventStart, "%s started a new cluster", id)
+	default:
+		n.recordf(EventStart, "%s started empty, joining via %s", id, strings.Join(cfg.Join, ", "))
 	}
 	n.group, err = group.Open(group.Config{
 		ID: n.rid, Storage: n.rlog, Snapshots: snapshotStore{n.snaps}, Transport: n.trans, StateMachine: n.fsm,
 		Tick: cfg.ElectionTimeout / 10, ElectionTicks: 10, HeartbeatTicks: 1,
 		SnapshotEntries: cfg.SnapshotThreshold, TrailingEntries: cfg.TrailingLogs,
 		OnLeaderChange: n.leaderChanged, OnMembership: n.onMembership, OnMembers: n.syncPeers,
-		Logger: n.log,
+		OnSnapshot: n.snapshotEvent, Logger: n.log,
 	}, bootstrap)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
@@ -405,8 +424,8 @@ func (s snapshotStore) Open(meta raftpb.SnapshotMetadata) (io.ReadCloser, int64,
 // knownPeer is a peer the transport was told of: from the member table,
 // or learned from the peer's own hello before the table named it.
 type knownPeer struct {
-	addr   string
-	member bool
+	addr, name string
+	member     bool
 }
 
 // syncPeers tells the transport where the members are; the group calls it
@@ -427,7 +446,7 @@ func (n *Node) syncPeers(ms []group.Member) {
 			if p.addr != m.Addr {
 				n.trans.SetPeer(m.ID, m.Addr)
 			}
-			n.knownPeers[m.ID] = knownPeer{addr: m.Addr, member: true}
+			n.knownPeers[m.ID] = knownPeer{addr: m.Addr, name: m.Name, member: true}
 		}
 	}
 	for id, p := range n.knownPeers {
@@ -436,6 +455,18 @@ func (n *Node) syncPeers(ms []group.Member) {
 			delete(n.knownPeers, id)
 		}
 	}
+	now := make(map[uint64]memberState, len(ms))
+	for _, m := range ms {
+		now[m.ID] = memberState{name: m.Name, addr: m.Addr, learner: m.Learner}
+	}
+	// Changes applied before this node was in the table (a joining node
+	// catching up on the cluster's history) and those the log replays at
+	// start are not news.
+	_, wasMember := n.seenMembers[n.rid]
+	if wasMember && n.group != nil && n.group.AppliedIndex() >= n.replayUntil {
+		n.memberEvents(n.seenMembers, now)
+	}
+	n.seenMembers = now
 }
 
 // learnPeer takes the address a Raft dialer gives for itself when the
@@ -451,7 +482,7 @@ func (n *Node) learnPeer(name, addr string) {
 	defer n.peersMu.Unlock()
 	if _, ok := n.knownPeers[id]; !ok {
 		n.trans.SetPeer(id, addr)
-		n.knownPeers[id] = knownPeer{addr: addr}
+		n.knownPeers[id] = knownPeer{addr: addr, name: name}
 	}
 }
 

@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/hatcheck/hatcheck/internal/admin"
 	"github.com/hatcheck/hatcheck/internal/cluster"
 	"github.com/hatcheck/hatcheck/internal/redis"
 )
@@ -186,6 +188,36 @@ func (c clusterAPI) Status(ctx context.Context) (any, error) {
 	}
 	id, _ := c.node.Leader()
 	return ClusterStatus{ID: c.node.ID(), LeaderID: id, Term: c.node.Stats().Term, Members: ms}, nil
+}
+
+// Overview asks every member to describe itself, with its load and
+// recent events, for the dashboard. The events are this node's, and the
+// others' own (their start, peer links, snapshots, slow commands): every
+// node sees leader and membership changes alike, so those are taken from
+// this node only.
+func (c clusterAPI) Overview(ctx context.Context) (admin.Overview, error) {
+	self := c.node.ID()
+	lid, _ := c.node.Leader()
+	ov := admin.Overview{Self: self, LeaderID: lid, Term: c.node.Stats().Term, Time: time.Now()}
+	for _, m := range c.node.MembersWithEvents(ctx) {
+		v := admin.MemberView{ID: m.ID, PeerAddr: m.PeerAddr, Voter: m.Voter, Error: m.Error}
+		if i := m.Info; i != nil {
+			v.Up, v.RedisAddr, v.Role, v.Health = true, i.Meta[metaRedis], strings.ToLower(i.State), i.Health
+			v.Term, v.Commit, v.Applied, v.Started = i.Term, i.Commit, i.Applied, i.Started
+			v.Keys, v.UsedMemory = i.Keys, i.UsedMemory
+			if i.Load != nil {
+				l := admin.Load(*i.Load)
+				v.Load = &l
+			}
+			for _, e := range i.Events {
+				if m.ID == self || !cluster.ClusterWide(e.Kind) {
+					ov.Events = append(ov.Events, admin.Event(e))
+				}
+			}
+		}
+		ov.Members = append(ov.Members, v)
+	}
+	return ov, nil
 }
 
 func (c clusterAPI) Remove(ctx context.Context, id string) error {

@@ -47,6 +47,7 @@ type Server struct {
 	httpSrv             *http.Server
 	certs               *tlsconf.Reloader // nil without TLS
 	loops               *netserve.Loops
+	load                *admin.LoadMeter // nil until Start succeeds
 	serveErr            chan error
 }
 
@@ -164,22 +165,34 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		return fail(fmt.Errorf("event loops: %w", err))
 	}
 	adapter := nodeAdapter{Node: node, selfRedis: redisAddr}
+	redisMetrics := admin.NewMetrics(reg, "redis")
 	s.redis = redis.New(redis.Config{
 		RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
 		MaxBulk: int64(cfg.ProtoMaxBulkLen), MaxMultibulk: 1024 * 1024, MaxInline: 64 * 1024,
 		QueryBufLimit: int(cfg.QueryBufferLimit), MaxKeySize: int(cfg.MaxKeySize), MaxValueSize: int64(cfg.MaxValueSize),
 		Databases: cfg.Databases, Version: Version, SentinelName: cfg.SentinelName,
-		Logger: logger.With("frontend", "redis"), Metrics: admin.NewMetrics(reg, "redis"), Loops: s.loops,
+		Logger: logger.With("frontend", "redis"), Metrics: redisMetrics, Loops: s.loops,
 	}, adapter)
 	node.SetEvents(s.redis)
 	announceLeaders(node, adapter, s.redis, cfg.SentinelName, logger)
+	var mcMetrics *admin.Metrics
 	if s.mcLn != nil || s.mcTLSLn != nil {
+		mcMetrics = admin.NewMetrics(reg, "memcache")
 		s.mc = memcache.New(memcache.Config{
 			RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
 			MaxItemSize: int(cfg.MaxItemSize), Logger: logger.With("frontend", "memcache"),
-			Metrics: admin.NewMetrics(reg, "memcache"), Loops: s.loops,
+			Metrics: mcMetrics, Loops: s.loops,
 		}, node)
 	}
+	// Each node measures its own load, which it reports in its info
+	// replies for the dashboard; the commands that were slow become
+	// events. (When the Redis front end keeps a SLOWLOG, its entries
+	// can be recorded the same way: node.RecordEvent(cluster.EventSlow, …).)
+	s.load = admin.NewLoadMeter(func(slow admin.SlowCommands) {
+		node.RecordEvent(cluster.EventSlow, slow.String())
+	}, redisMetrics, mcMetrics)
+	node.SetLoad(func() cluster.Load { return cluster.Load(s.load.Load()) })
+	s.load.Start()
 	if either(s.httpLn, s.httpTLSLn) != nil {
 		s.httpSrv = &http.Server{Handler: admin.Handler(node, reg, clusterAPI{node}, admin.Options{Password: cfg.RequirePass, Pprof: cfg.Pprof}), ReadHeaderTimeout: 10 * time.Second}
 	}
@@ -307,9 +320,9 @@ func (s *Server) Listeners() []string {
 	line("redis protocol over TLS on ", s.TLSRedisAddr())
 	line("memcached protocol (text and binary) on ", s.MemcacheAddr())
 	line("memcached protocol (text and binary) over TLS on ", s.TLSMemcacheAddr())
-	web := "http (health, metrics, cluster API) on "
+	web := "http (dashboard, health, metrics, cluster API) on "
 	if s.cfg.Pprof {
-		web = "http (health, metrics, cluster API, pprof) on "
+		web = "http (dashboard, health, metrics, cluster API, pprof) on "
 	}
 	if a := s.HTTPAddr(); a != "" {
 		line(web, "http://"+a)
@@ -360,6 +373,7 @@ func (s *Server) Close() error {
 	if err := s.loops.Stop(); err != nil {
 		errs = append(errs, fmt.Errorf("event loops: %w", err))
 	}
+	s.load.Close()
 	if err := s.node.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("node: %w", err))
 	}
@@ -380,6 +394,7 @@ func (s *Server) Abort() error {
 		_ = s.httpSrv.Close()
 	}
 	_ = s.loops.Stop()
+	s.load.Close()
 	return s.node.Abort()
 }
 

@@ -86,7 +86,7 @@ func TestBannerAndVersion(t *testing.T) {
 	want := []string{
 		"hatcheck: redis protocol on " + p.redisAddr,
 		"hatcheck: memcached protocol (text and binary) on " + p.mcAddr,
-		"hatcheck: http (health, metrics, cluster API) on http://" + p.httpAddr,
+		"hatcheck: http (dashboard, health, metrics, cluster API) on http://" + p.httpAddr,
 		"hatcheck: peer (raft) on ",
 	}
 	for range want {

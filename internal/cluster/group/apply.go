@@ -42,6 +42,9 @@ func (g *Group) runApply() {
 				}
 				g.membersChanged()
 				g.log.Info("restored a snapshot from the leader", "index", job.restore.Index, "term", job.restore.Term)
+				if g.cfg.OnSnapshot != nil {
+					g.cfg.OnSnapshot(job.restore.Index, job.restore.Term, true)
+				}
 				continue
 			}
 			if job.snapshot != nil {
@@ -192,6 +195,9 @@ func (g *Group) snapshotNow(done func(uint64, error)) {
 			return err
 		}})
 		g.log.Debug("snapshot taken", "index", meta.Index, "term", meta.Term)
+		if g.cfg.OnSnapshot != nil {
+			g.cfg.OnSnapshot(meta.Index, meta.Term, false)
+		}
 	}()
 }
 

@@ -144,7 +144,11 @@ type Config struct {
 	// member table whenever it changes, e.g. to tell the transport where
 	// peers are.
 	OnMembers func([]Member)
-	Logger    *slog.Logger
+	// OnSnapshot is called when this node has written a snapshot of its
+	// own (fromLeader false; from the writing goroutine) or restored one
+	// the leader sent (true; from the apply thread). It must not block.
+	OnSnapshot func(index, term uint64, fromLeader bool)
+	Logger     *slog.Logger
 }
 
 func (c *Config) setDefaults() {

@@ -44,6 +44,7 @@ type peer struct {
 	snapping  atomic.Bool // a snapshot is in flight
 	connected atomic.Bool
 	dropped   atomic.Uint64
+	up        bool // what report last said; owned by run
 }
 
 func newPeer(t *Transport, id uint64, addr string) *peer {
@@ -100,6 +101,7 @@ func (p *peer) run() {
 		start := time.Now()
 		p.connected.Store(true)
 		p.t.log.Info("raft peer connected", "peer", p.id)
+		p.report(true, nil)
 		err = p.stream(c, &buf)
 		p.connected.Store(false)
 		if p.ctx.Err() != nil {
@@ -110,6 +112,7 @@ func (p *peer) run() {
 			continue
 		}
 		p.t.log.Warn("raft peer connection lost", "peer", p.id, "err", err)
+		p.report(false, err)
 		p.unreachable()
 		if time.Since(start) > maxBackoff {
 			// A connection that worked for a while: try again at once.
@@ -129,6 +132,18 @@ func (p *peer) dial() (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.t.cfg.DialTimeout)
 	defer cancel()
 	return p.t.cfg.Dial(ctx, p.address())
+}
+
+// report tells Config.OnConnection that the stream came up or went down,
+// once per change: a reconnection to a new address is neither.
+func (p *peer) report(up bool, err error) {
+	if up == p.up {
+		return
+	}
+	p.up = up
+	if fn := p.t.cfg.OnConnection; fn != nil {
+		fn(p.id, up, err)
+	}
 }
 
 // unreachable reports one failure.

@@ -85,7 +85,13 @@ type Config struct {
 	// DialTimeout bounds one dial (default 1 s); WriteTimeout bounds one
 	// Write of a batch or snapshot chunk (default 5 s).
 	DialTimeout, WriteTimeout time.Duration
-	Logger                    *slog.Logger
+	// OnConnection, if set, hears the message stream to a peer come up
+	// (err nil) and go down (err why). It is called from that peer's
+	// sending goroutine, which it must not block for long; a dial that
+	// fails while the stream is already down is not reported again, so
+	// the calls alternate up, down, up for each peer.
+	OnConnection func(peer uint64, up bool, err error)
+	Logger       *slog.Logger
 }
 
 const (

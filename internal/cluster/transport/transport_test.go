@@ -478,3 +478,41 @@ func TestOversizeMessageDroppedBySender(t *testing.T) {
 		t.Errorf("stats %+v, %d unreachable reports", st, a.h.unreachableCount(2))
 	}
 }
+
+// OnConnection hears each change of a peer's stream once: up, down when
+// the peer dies (not again for each failed redial), up when it is back.
+func TestConnectionReports(t *testing.T) {
+	var mu sync.Mutex
+	var got []bool
+	b := startNode(t, 2, "", Config{})
+	a := startNode(t, 1, "", Config{OnConnection: func(peer uint64, up bool, err error) {
+		if peer != 2 || up != (err == nil) {
+			t.Errorf("OnConnection(%d, %v, %v)", peer, up, err)
+		}
+		mu.Lock()
+		got = append(got, up)
+		mu.Unlock()
+	}})
+	reports := func() []bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]bool(nil), got...)
+	}
+	a.tr.SetPeer(2, b.addr)
+	a.tr.Send([]raftpb.Message{app(1, 1, 10)})
+	b.h.waitFor(t, 5*time.Second, "first message", func() bool { return len(b.h.msgs) == 1 })
+	b.stop()
+	a.h.waitFor(t, 5*time.Second, "redials", func() bool { return a.h.unreachable[2] >= 3 })
+	b2 := startNode(t, 2, b.addr, Config{})
+	deadline := time.Now().Add(10 * time.Second)
+	for len(b2.h.received()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no message after the peer came back")
+		}
+		a.tr.Send([]raftpb.Message{app(2, 1, 10)})
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := reports(); len(r) != 3 || !r[0] || r[1] || !r[2] {
+		t.Fatalf("reports %v, want [true false true]", r)
+	}
+}
