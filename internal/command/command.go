@@ -135,6 +135,18 @@ const (
 	OpLRange  // Key, Args = start, stop (decimal)
 	OpLIndex  // Key, Args[0] = index (as sent, as OpLSet)
 	OpLPos    // Key, Args = element, rank, count, maxlen (decimal; count -1: no COUNT)
+	// sorted sets (appended). Scores and ranges travel as the client sent
+	// them; the executor parses them again (see zsets.go).
+	OpZAdd      // Key, Args = score member …; Flags NX XX GT LT CH Incr (ZINCRBY is ZADD INCR)
+	OpZRem      // Key, Args = members
+	OpZRemRange // Key, Args = min, max; Flags ByScore or ByLex, else ranks
+	OpZPop      // Key; Flags Left (ZPOPMIN, else ZPOPMAX), Count with N
+	OpZScore    // Key, Args[0] = member
+	OpZMScore   // Key, Args = members
+	OpZCard     // Key
+	OpZCount    // Key, Args = min, max; Flags ByLex (ZLEXCOUNT), else scores
+	OpZRange    // Key, Args = min, max (REV's already swapped), offset, count (decimal, -1: all); Flags ByScore ByLex Rev WithScores
+	OpZRank     // Key, Args[0] = member; Flags Rev
 	opEnd
 )
 
@@ -183,6 +195,14 @@ const (
 	FlagDstLeft // LMOVE: push at the destination's head
 	FlagCount   // LPOP, RPOP: a count was given
 	FlagServe   // OpLMPop, OpLMove for a blocked client: the last argument is its token (see keyspace.PopWatcher)
+
+	// sorted sets (appended)
+	FlagCH         // ZADD: reply with the number changed, not added
+	FlagIncr       // ZADD INCR, ZINCRBY
+	FlagByScore    // sorted sets: the range is of scores
+	FlagByLex      // sorted sets: the range is of members (lex)
+	FlagRev        // sorted sets: in descending order
+	FlagWithScores // sorted sets: reply scores with the members
 )
 
 // Cmd is one command with its options normalized.

@@ -101,6 +101,12 @@ func TestNewOpRows(t *testing.T) {
 		OpSUnionStore: {true, true, true, argShape{1, 1}}, OpSInterStore: {true, true, true, argShape{1, 1}},
 		OpSDiffStore: {true, true, true, argShape{1, 1}}, OpSInterCard: {false, false, true, argShape{1, 1}},
 		OpMCGet: {false, false, true, argShape{0, 1}},
+
+		OpZAdd: {true, true, false, argShape{2, 2}}, OpZRem: {true, false, false, argShape{1, 1}},
+		OpZRemRange: {true, false, false, argShape{2, 2}}, OpZPop: {true, false, false, argShape{0, 1}},
+		OpZScore: {false, false, false, argShape{1, 1}}, OpZMScore: {false, false, false, argShape{1, 1}},
+		OpZCard: {false, false, false, argShape{0, 1}}, OpZCount: {false, false, false, argShape{2, 2}},
+		OpZRange: {false, false, false, argShape{4, 4}}, OpZRank: {false, false, false, argShape{1, 1}},
 	}
 	for o := OpWatchCheck + 1; o < opEnd; o++ {
 		p, ok := want[o]

@@ -1,0 +1,579 @@
+package command
+
+import (
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/hatcheck/hatcheck/internal/keyspace"
+)
+
+// Sorted sets. A sorted set is an immutable keyspace.ZSet; see its doc
+// comment for what each change costs. Scores and ranges travel in the log
+// as the client sent them and are parsed again here with the front end's
+// functions (ParseScore, ParseScoreRange, ParseLexRange), so that a log
+// entry is not trusted and every node reads them alike.
+var zsetOps = []opRow{
+	{op: OpZAdd, name: "zadd", flags: opWrite | opDenyOOM, args: argShape{2, 2}, exec: execZAdd},
+	{op: OpZRem, name: "zrem", flags: opWrite, args: argShape{1, 1}, exec: execZRem},
+	{op: OpZRemRange, name: "zremrange", flags: opWrite, args: argShape{2, 2}, exec: execZRemRange},
+	{op: OpZPop, name: "zpop", flags: opWrite, exec: execZPop},
+	{op: OpZScore, name: "zscore", args: argShape{1, 1}, exec: execZRead},
+	{op: OpZMScore, name: "zmscore", args: argShape{1, 1}, exec: execZRead},
+	{op: OpZCard, name: "zcard", exec: execZRead},
+	{op: OpZCount, name: "zcount", args: argShape{2, 2}, exec: execZCount},
+	{op: OpZRange, name: "zrange", args: argShape{4, 4}, check: checkZRange, exec: execZRange},
+	{op: OpZRank, name: "zrank", args: argShape{1, 1}, exec: execZRead},
+}
+
+// Errors of the sorted set commands, in redis-server's words.
+var (
+	ErrScoreNaN     = ReplyError("ERR resulting score is not a number (NaN)")
+	ErrMinMaxFloat  = ReplyError("ERR min or max is not a float")
+	ErrMinMaxLex    = ReplyError("ERR min or max not valid string range item")
+	errZRangeLimits = ReplyError("ERR bad sorted set range arguments")
+)
+
+// ParseScore parses a score as redis's getDoubleFromObject does (strtod,
+// the whole string, no leading space, no NaN, no overflow or underflow to
+// zero).
+func ParseScore(b []byte) (float64, bool) {
+	if len(b) == 0 || isCSpace(b[0]) {
+		return 0, false
+	}
+	f, ok := strtod(string(b))
+	return f, ok && !math.IsNaN(f)
+}
+
+// strtod parses s whole as C's strtod, ok false also for an overflow to
+// infinity or an underflow to zero (ERANGE). "inf" and "infinity" are
+// accepted, and hexadecimal without an exponent.
+func strtod(s string) (float64, bool) {
+	if strings.Contains(s, "_") {
+		return 0, false // Go's syntax, not C's
+	}
+	t := strings.TrimLeft(s, "+-")
+	hex := len(t) > 2 && (t[:2] == "0x" || t[:2] == "0X")
+	if hex && !strings.ContainsAny(t, "pP") {
+		s += "p0"
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, false
+	}
+	if f == 0 {
+		// An underflow: Go rounds to zero where strtod reports ERANGE.
+		mant := t
+		exp := "eE"
+		if hex {
+			mant, exp = mant[2:], "pP"
+		}
+		if i := strings.IndexAny(mant, exp); i >= 0 {
+			mant = mant[:i]
+		}
+		if strings.ContainsAny(mant, "123456789abcdefABCDEF") {
+			return 0, false
+		}
+	}
+	return f, true
+}
+
+// isCSpace is C's isspace in the C locale.
+func isCSpace(c byte) bool { return c == ' ' || (c >= '\t' && c <= '\r') }
+
+// ScoreRange is a range of scores, each end inclusive or not (redis's
+// zrangespec).
+type ScoreRange struct {
+	Min, Max     float64
+	MinEx, MaxEx bool
+}
+
+// ParseScoreRange parses ZRANGEBYSCORE's min and max as redis's
+// zslParseRange: an optional '(' then what strtod reads, up to the end
+// (an empty string is 0, an overflow infinite), not NaN.
+func ParseScoreRange(min, max []byte) (ScoreRange, bool) {
+	var r ScoreRange
+	var ok1, ok2 bool
+	r.Min, r.MinEx, ok1 = parseRangeEnd(min)
+	r.Max, r.MaxEx, ok2 = parseRangeEnd(max)
+	return r, ok1 && ok2
+}
+
+func parseRangeEnd(b []byte) (float64, bool, bool) {
+	ex := len(b) > 0 && b[0] == '('
+	if ex {
+		b = b[1:]
+	}
+	s := strings.TrimLeft(string(b), " \t\n\v\f\r")
+	if len(b) == 0 {
+		return 0, ex, true // strtod read nothing, and stopped at the end
+	}
+	if s == "" || strings.Contains(s, "_") {
+		return 0, ex, false
+	}
+	t := strings.TrimLeft(s, "+-")
+	if len(t) > 2 && (t[:2] == "0x" || t[:2] == "0X") && !strings.ContainsAny(t, "pP") {
+		s += "p0"
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil && !math.IsInf(f, 0) {
+		return 0, ex, false
+	}
+	return f, ex, !math.IsNaN(f)
+}
+
+func (r ScoreRange) gteMin(s float64) bool {
+	if r.MinEx {
+		return s > r.Min
+	}
+	return s >= r.Min
+}
+
+func (r ScoreRange) lteMax(s float64) bool {
+	if r.MaxEx {
+		return s < r.Max
+	}
+	return s <= r.Max
+}
+
+// LexBound is one end of a range of members: '-' (Inf < 0, below every
+// member), '+' (Inf > 0, above every member), or a member, inclusive ('[')
+// or exclusive ('(').
+type LexBound struct {
+	Inf int
+	S   string
+	Ex  bool
+}
+
+// LexRange is a range of members (redis's zlexrangespec).
+type LexRange struct{ Min, Max LexBound }
+
+// ParseLexRange parses ZRANGEBYLEX's min and max as redis's
+// zslParseLexRange.
+func ParseLexRange(min, max []byte) (LexRange, bool) {
+	a, ok1 := parseLexBound(min)
+	b, ok2 := parseLexBound(max)
+	return LexRange{a, b}, ok1 && ok2
+}
+
+func parseLexBound(b []byte) (LexBound, bool) {
+	switch {
+	case len(b) == 1 && b[0] == '+':
+		return LexBound{Inf: 1}, true
+	case len(b) == 1 && b[0] == '-':
+		return LexBound{Inf: -1}, true
+	case len(b) > 0 && b[0] == '(':
+		return LexBound{S: string(b[1:]), Ex: true}, true
+	case len(b) > 0 && b[0] == '[':
+		return LexBound{S: string(b[1:])}, true
+	}
+	return LexBound{}, false
+}
+
+func (r LexRange) gteMin(m string) bool {
+	if r.Min.Inf != 0 {
+		return r.Min.Inf < 0
+	}
+	c := strings.Compare(m, r.Min.S)
+	return c > 0 || (c == 0 && !r.Min.Ex)
+}
+
+func (r LexRange) lteMax(m string) bool {
+	if r.Max.Inf != 0 {
+		return r.Max.Inf > 0
+	}
+	c := strings.Compare(m, r.Max.S)
+	return c < 0 || (c == 0 && !r.Max.Ex)
+}
+
+// FormatScore writes a score as redis 7.0 replies it in RESP2: "%.17g",
+// and inf and -inf.
+func FormatScore(f float64) []byte {
+	switch {
+	case math.IsInf(f, 1):
+		return []byte("inf")
+	case math.IsInf(f, -1):
+		return []byte("-inf")
+	}
+	return strconv.AppendFloat(nil, f, 'g', 17, 64)
+}
+
+// zsetOf is the key as a sorted set: nil if it does not exist,
+// ErrWrongType if it holds another type.
+func zsetOf(v env, key string) (*keyspace.ZSet, int64, error) {
+	v.key = key
+	e, err := entryOf(v, keyspace.TypeZSet)
+	if e == nil {
+		return nil, 0, err
+	}
+	return e.ZSet, e.ExpireAt, nil
+}
+
+// storeZSet stores z under key, or deletes the key when z is empty (redis
+// keeps no empty sorted set), and sends event, then "del" for a deleted
+// key, as redis orders them.
+func storeZSet(v env, key string, z *keyspace.ZSet, exp int64, event string) {
+	if z.Len() == 0 {
+		v.ks.Delete(v.db, key)
+		v.ks.Notify(v.db, keyspace.EventZSet, event, key)
+		v.ks.Notify(v.db, keyspace.EventGeneric, "del", key)
+		return
+	}
+	v.ks.Put(v.db, key, &keyspace.Entry{Type: keyspace.TypeZSet, ZSet: z, ExpireAt: exp}, v.h.Now)
+	v.ks.Notify(v.db, keyspace.EventZSet, event, key)
+}
+
+func resScore(f float64) Result { return resBulk(FormatScore(f)) }
+
+// execZAdd is ZADD and ZINCRBY, following redis's zaddGenericCommand and
+// zsetAdd: members are applied one after the other (a member given twice
+// ends with its last score), NX skips existing members, XX new ones, GT
+// and LT keep a score that would not grow or shrink, INCR adds.
+func execZAdd(v env, c *Cmd) Result {
+	incr := c.Has(FlagIncr)
+	n := len(c.Args) / 2
+	if incr && n > 1 {
+		return resErr(errSyntax)
+	}
+	scores := make([]float64, n)
+	for i := range scores {
+		s, ok := ParseScore(c.Args[2*i])
+		if !ok {
+			return resErr(ErrNotFloat)
+		}
+		if s == 0 {
+			s = 0 // redis replies -0 as 0
+		}
+		scores[i] = s
+	}
+	z, exp, err := zsetOf(v, v.key)
+	if err != nil {
+		return resErr(err)
+	}
+	reply := func(added, updated, processed int, score float64) Result {
+		switch {
+		case incr && processed > 0:
+			return resScore(score)
+		case incr:
+			return resNil
+		case c.Has(FlagCH):
+			return resInt(int64(added + updated))
+		}
+		return resInt(int64(added))
+	}
+	if z == nil && c.Has(FlagXX) {
+		return reply(0, 0, 0, 0)
+	}
+	var changes []keyspace.ZElem
+	pending := map[string]float64{}
+	current := func(m string) (float64, bool) {
+		if s, ok := pending[m]; ok {
+			return s, true
+		}
+		return z.Score(m)
+	}
+	var added, updated, processed int
+	var score float64
+	for i, s := range scores {
+		m := string(c.Args[2*i+1])
+		if old, ok := current(m); ok {
+			if c.Has(FlagNX) {
+				continue
+			}
+			if incr {
+				if s += old; math.IsNaN(s) {
+					return resErr(ErrScoreNaN)
+				}
+			}
+			if (c.Has(FlagLT) && s >= old) || (c.Has(FlagGT) && s <= old) {
+				continue
+			}
+			processed++
+			score = s
+			if s != old {
+				changes = append(changes, keyspace.ZElem{Member: m, Score: s})
+				pending[m] = s
+				updated++
+			}
+			continue
+		}
+		if c.Has(FlagXX) {
+			continue
+		}
+		changes = append(changes, keyspace.ZElem{Member: m, Score: s})
+		pending[m] = s
+		added++
+		processed++
+		score = s
+	}
+	if len(changes) > 0 {
+		event := "zadd"
+		if incr {
+			event = "zincr"
+		}
+		storeZSet(v, v.key, z.With(changes), exp, event)
+	}
+	return reply(added, updated, processed, score)
+}
+
+func execZRem(v env, c *Cmd) Result {
+	z, exp, err := zsetOf(v, v.key)
+	if err != nil || z == nil {
+		return errOrZero(err)
+	}
+	members := make([]string, len(c.Args))
+	for i, m := range c.Args {
+		members[i] = string(m)
+	}
+	nz, n := z.Without(members)
+	if n > 0 {
+		storeZSet(v, v.key, nz, exp, "zrem")
+	}
+	return resInt(int64(n))
+}
+
+// zspan is the ranks [from, to) of the range in c.Args[0:2], by rank,
+// score or member as c's flags say, in ascending order.
+func zspan(z *keyspace.ZSet, c *Cmd) (from, to int, err error) {
+	switch {
+	case c.Has(FlagByScore):
+		r, ok := ParseScoreRange(c.Args[0], c.Args[1])
+		if !ok {
+			return 0, 0, ErrMinMaxFloat
+		}
+		from = z.Search(func(e keyspace.ZElem) bool { return r.gteMin(e.Score) })
+		to = z.Search(func(e keyspace.ZElem) bool { return !r.lteMax(e.Score) })
+	case c.Has(FlagByLex):
+		r, ok := ParseLexRange(c.Args[0], c.Args[1])
+		if !ok {
+			return 0, 0, ErrMinMaxLex
+		}
+		from = z.Search(func(e keyspace.ZElem) bool { return r.gteMin(e.Member) })
+		to = z.Search(func(e keyspace.ZElem) bool { return !r.lteMax(e.Member) })
+	default:
+		start, ok1 := ParseInt(c.Args[0])
+		stop, ok2 := ParseInt(c.Args[1])
+		if !ok1 || !ok2 {
+			return 0, 0, ErrNotInteger
+		}
+		from, to = span(start, stop, z.Len())
+	}
+	return from, max(from, to), nil
+}
+
+// execZRemRange is ZREMRANGEBYRANK, ZREMRANGEBYSCORE and ZREMRANGEBYLEX.
+func execZRemRange(v env, c *Cmd) Result {
+	z, exp, err := zsetOf(v, v.key)
+	if err == nil && z == nil {
+		_, _, err = zspan(nil, c) // a bad range is refused even so
+	}
+	if err != nil || z == nil {
+		return errOrZero(err)
+	}
+	from, to, err := zspan(z, c)
+	if err != nil || from == to {
+		return errOrZero(err)
+	}
+	event := "zremrangebyrank"
+	switch {
+	case c.Has(FlagByScore):
+		event = "zremrangebyscore"
+	case c.Has(FlagByLex):
+		event = "zremrangebylex"
+	}
+	storeZSet(v, v.key, z.WithoutRange(from, to), exp, event)
+	return resInt(int64(to - from))
+}
+
+// withScores is elems as a reply: members, each followed by its score if
+// scores is set.
+func withScores(elems []keyspace.ZElem, scores bool) Result {
+	out := make([]Result, 0, len(elems)*2)
+	for _, e := range elems {
+		out = append(out, resBulk([]byte(e.Member)))
+		if scores {
+			out = append(out, resScore(e.Score))
+		}
+	}
+	return Result{Kind: KindArray, Array: out}
+}
+
+// execZPop is ZPOPMIN and ZPOPMAX: the reply is flat, member then score.
+func execZPop(v env, c *Cmd) Result {
+	z, exp, err := zsetOf(v, v.key)
+	switch {
+	case err != nil:
+		return resErr(err)
+	case z == nil || (c.Has(FlagCount) && c.N <= 0):
+		return Result{Kind: KindArray, Array: []Result{}}
+	}
+	n := int64(1)
+	if c.Has(FlagCount) {
+		n = c.N
+	}
+	return withScores(zpop(v, v.key, z, exp, n, c.Has(FlagLeft)), true)
+}
+
+// zpop takes up to n of the lowest or highest elements of z, stored
+// at key, in the order popped, and stores the rest.
+func zpop(v env, key string, z *keyspace.ZSet, exp int64, n int64, lowest bool) []keyspace.ZElem {
+	k := int(min(n, int64(z.Len())))
+	var out []keyspace.ZElem
+	var rest *keyspace.ZSet
+	if lowest {
+		out = z.Range(0, k)
+		rest = z.WithoutRange(0, k)
+	} else {
+		l := z.Len()
+		for i := l - 1; i >= l-k; i-- {
+			out = append(out, z.At(i))
+		}
+		rest = z.WithoutRange(l-k, l)
+	}
+	event := "zpopmax"
+	if lowest {
+		event = "zpopmin"
+	}
+	storeZSet(v, key, rest, exp, event)
+	return out
+}
+
+// execZRead is ZSCORE, ZMSCORE, ZCARD, ZRANK and ZREVRANK.
+func execZRead(v env, c *Cmd) Result {
+	z, _, err := zsetOf(v, v.key)
+	if err != nil {
+		return resErr(err)
+	}
+	switch c.Op {
+	case OpZCard:
+		return resInt(int64(z.Len()))
+	case OpZScore:
+		if s, ok := z.Score(string(c.Args[0])); ok {
+			return resScore(s)
+		}
+		return resNil
+	case OpZMScore:
+		out := make([]Result, len(c.Args))
+		for i, m := range c.Args {
+			out[i] = resNil
+			if s, ok := z.Score(string(m)); ok {
+				out[i] = resScore(s)
+			}
+		}
+		return Result{Kind: KindArray, Array: out}
+	}
+	r, ok := z.Rank(string(c.Args[0]))
+	if !ok {
+		return resNil
+	}
+	if c.Has(FlagRev) {
+		r = z.Len() - 1 - r
+	}
+	return resInt(int64(r))
+}
+
+// execZCount is ZCOUNT and ZLEXCOUNT.
+func execZCount(v env, c *Cmd) Result {
+	z, _, err := zsetOf(v, v.key)
+	if err != nil {
+		return resErr(err)
+	}
+	if !c.Has(FlagByLex) {
+		c2 := *c
+		c2.Flags |= FlagByScore
+		c = &c2
+	}
+	from, to, err := zspan(z, c)
+	if err != nil {
+		return resErr(err)
+	}
+	return resInt(int64(to - from))
+}
+
+// checkZRange: offset and count are integers.
+func checkZRange(c *Cmd) error {
+	if _, ok := ParseInt(c.Args[2]); !ok {
+		return errZRangeLimits
+	}
+	if _, ok := ParseInt(c.Args[3]); !ok {
+		return errZRangeLimits
+	}
+	return nil
+}
+
+// zrangeOf selects what ZRANGE (and the commands it stands for) replies:
+// the elements in the range, in the order asked, LIMIT applied as redis
+// applies it (an offset past the end, or negative, selects nothing; a
+// negative count means all).
+func zrangeOf(z *keyspace.ZSet, c *Cmd) ([]keyspace.ZElem, error) {
+	rev := c.Has(FlagRev)
+	if !c.Has(FlagByScore) && !c.Has(FlagByLex) {
+		start, ok1 := ParseInt(c.Args[0])
+		stop, ok2 := ParseInt(c.Args[1])
+		if !ok1 || !ok2 {
+			return nil, ErrNotInteger
+		}
+		from, to := span(start, stop, z.Len())
+		if !rev {
+			return z.Range(from, to), nil
+		}
+		out := make([]keyspace.ZElem, 0, to-from)
+		for i := from; i < to; i++ {
+			out = append(out, z.At(z.Len()-1-i))
+		}
+		return out, nil
+	}
+	from, to, err := zspan(z, c)
+	if err != nil {
+		return nil, err
+	}
+	offset, _ := ParseInt(c.Args[2])
+	count, _ := ParseInt(c.Args[3])
+	n := int64(to - from)
+	if offset < 0 || offset >= n {
+		return nil, nil
+	}
+	n -= offset
+	if count >= 0 {
+		n = min(n, count)
+	}
+	if !rev {
+		return z.Range(from+int(offset), from+int(offset+n)), nil
+	}
+	out := make([]keyspace.ZElem, 0, n)
+	for i := to - 1 - int(offset); i > to-1-int(offset+n); i-- {
+		out = append(out, z.At(i))
+	}
+	return out, nil
+}
+
+// execZRange is ZRANGE and every older command it stands for
+// (ZREVRANGE, ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX,
+// ZREVRANGEBYLEX).
+func execZRange(v env, c *Cmd) Result {
+	z, _, err := zsetOf(v, v.key)
+	if err != nil {
+		return resErr(err)
+	}
+	elems, err := zrangeOf(z, c)
+	if err != nil {
+		return resErr(err)
+	}
+	return withScores(elems, c.Has(FlagWithScores))
+}
+
+// zsetEncoding is the encoding redis 7.0 gives a sorted set like z under
+// its defaults (zset-max-listpack-entries 128, -value 64). Like hashes,
+// redis remembers a conversion to a skiplist when the set shrinks again;
+// this is derived from the set as it is.
+func zsetEncoding(z *keyspace.ZSet) string {
+	if z.Len() > 128 {
+		return "skiplist"
+	}
+	for _, e := range z.Range(0, z.Len()) {
+		if len(e.Member) > 64 {
+			return "skiplist"
+		}
+	}
+	return "listpack"
+}
