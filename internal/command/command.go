@@ -137,16 +137,27 @@ const (
 	OpLPos    // Key, Args = element, rank, count, maxlen (decimal; count -1: no COUNT)
 	// sorted sets (appended). Scores and ranges travel as the client sent
 	// them; the executor parses them again (see zsets.go).
-	OpZAdd      // Key, Args = score member …; Flags NX XX GT LT CH Incr (ZINCRBY is ZADD INCR)
-	OpZRem      // Key, Args = members
-	OpZRemRange // Key, Args = min, max; Flags ByScore or ByLex, else ranks
-	OpZPop      // Key; Flags Left (ZPOPMIN, else ZPOPMAX), Count with N
-	OpZScore    // Key, Args[0] = member
-	OpZMScore   // Key, Args = members
-	OpZCard     // Key
-	OpZCount    // Key, Args = min, max; Flags ByLex (ZLEXCOUNT), else scores
-	OpZRange    // Key, Args = min, max (REV's already swapped), offset, count (decimal, -1: all); Flags ByScore ByLex Rev WithScores
-	OpZRank     // Key, Args[0] = member; Flags Rev
+	OpZAdd        // Key, Args = score member …; Flags NX XX GT LT CH Incr (ZINCRBY is ZADD INCR)
+	OpZRem        // Key, Args = members
+	OpZRemRange   // Key, Args = min, max; Flags ByScore or ByLex, else ranks
+	OpZPop        // Key; Flags Left (ZPOPMIN, else ZPOPMAX), Count with N
+	OpZScore      // Key, Args[0] = member
+	OpZMScore     // Key, Args = members
+	OpZCard       // Key
+	OpZCount      // Key, Args = min, max; Flags ByLex (ZLEXCOUNT), else scores
+	OpZRange      // Key, Args = min, max (REV's already swapped), offset, count (decimal, -1: all); Flags ByScore ByLex Rev WithScores
+	OpZRank       // Key, Args[0] = member; Flags Rev
+	OpZRangeStore // Key = destination, Args = source, then as OpZRange; Flags as OpZRange but WithScores
+	OpZUnion      // N = numkeys, Args = keys, then the options as sent (parsed after the keys' types are checked, as redis does)
+	OpZInter      // as OpZUnion
+	OpZDiff       // as OpZUnion
+	OpZUnionStore // Key = destination, then as OpZUnion
+	OpZInterStore // as OpZUnionStore
+	OpZDiffStore  // as OpZUnionStore
+	OpZInterCard  // as OpZUnion (the option is LIMIT)
+	OpZRandMember // Key, Args[0] = count or empty, Args[1] = "withscores" or empty (read)
+	OpZScan       // Key, N = cursor, Args = options as sent (read)
+	OpZMPop       // Args = keys; N = count; Flags Left (MIN)
 	opEnd
 )
 

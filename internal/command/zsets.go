@@ -1,7 +1,9 @@
 package command
 
 import (
+	"bytes"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,6 +26,17 @@ var zsetOps = []opRow{
 	{op: OpZCount, name: "zcount", args: argShape{2, 2}, exec: execZCount},
 	{op: OpZRange, name: "zrange", args: argShape{4, 4}, check: checkZRange, exec: execZRange},
 	{op: OpZRank, name: "zrank", args: argShape{1, 1}, exec: execZRead},
+	{op: OpZRangeStore, name: "zrangestore", flags: opWrite | opDenyOOM, args: argShape{5, 5}, check: checkZRangeStore, exec: execZRangeStore},
+	{op: OpZUnion, name: "zunion", args: argShape{1, 1}, check: checkZCombine, exec: execZCombine},
+	{op: OpZInter, name: "zinter", args: argShape{1, 1}, check: checkZCombine, exec: execZCombine},
+	{op: OpZDiff, name: "zdiff", args: argShape{1, 1}, check: checkZCombine, exec: execZCombine},
+	{op: OpZUnionStore, name: "zunionstore", flags: opWrite | opDenyOOM, args: argShape{1, 1}, check: checkZCombine, exec: execZCombine},
+	{op: OpZInterStore, name: "zinterstore", flags: opWrite | opDenyOOM, args: argShape{1, 1}, check: checkZCombine, exec: execZCombine},
+	{op: OpZDiffStore, name: "zdiffstore", flags: opWrite | opDenyOOM, args: argShape{1, 1}, check: checkZCombine, exec: execZCombine},
+	{op: OpZInterCard, name: "zintercard", args: argShape{1, 1}, check: checkZCombine, exec: execZCombine},
+	{op: OpZRandMember, name: "zrandmember", args: argShape{2, 2}, exec: execZRandMember},
+	{op: OpZScan, name: "zscan", exec: execZScan},
+	{op: OpZMPop, name: "zmpop", flags: opWrite, args: argShape{1, 1}, exec: execZMPop},
 }
 
 // Errors of the sorted set commands, in redis-server's words.
@@ -576,4 +589,300 @@ func zsetEncoding(z *keyspace.ZSet) string {
 		}
 	}
 	return "listpack"
+}
+
+func checkZRangeStore(c *Cmd) error {
+	if _, ok := ParseInt(c.Args[3]); !ok {
+		return errZRangeLimits
+	}
+	if _, ok := ParseInt(c.Args[4]); !ok {
+		return errZRangeLimits
+	}
+	return nil
+}
+
+// execZRangeStore is ZRANGESTORE: the range of the source replaces the
+// destination, whatever it held, without a TTL; an empty range deletes it.
+func execZRangeStore(v env, c *Cmd) Result {
+	src := *c
+	src.Args = c.Args[1:]
+	z, _, err := zsetOf(v, string(c.Args[0]))
+	if err != nil {
+		return resErr(err)
+	}
+	elems, err := zrangeOf(z, &src)
+	if err != nil {
+		return resErr(err)
+	}
+	return storeResult(v, keyspace.NewZSet(slices.Clone(elems)), "zrangestore")
+}
+
+// storeResult stores a computed sorted set at the command's key,
+// replacing what it held, with event; an empty one deletes the key ("del"
+// if there was one). The reply is the set's size.
+func storeResult(v env, z *keyspace.ZSet, event string) Result {
+	if z.Len() == 0 {
+		if v.ks.Delete(v.db, v.key) {
+			v.ks.Notify(v.db, keyspace.EventGeneric, "del", v.key)
+		}
+		return resInt(0)
+	}
+	v.ks.Put(v.db, v.key, &keyspace.Entry{Type: keyspace.TypeZSet, ZSet: z}, v.h.Now)
+	v.ks.Notify(v.db, keyspace.EventZSet, event, v.key)
+	return resInt(int64(z.Len()))
+}
+
+// checkZCombine: numkeys is at least 1 and there are that many keys.
+func checkZCombine(c *Cmd) error {
+	if c.N < 1 || c.N > int64(len(c.Args)) {
+		return errBadArgs
+	}
+	return nil
+}
+
+// Errors of ZUNION, ZINTER, ZDIFF and ZINTERCARD's options.
+var (
+	errWeightNotFloat = ReplyError("ERR weight value is not a float")
+	errLimitNegative  = ReplyError("ERR LIMIT can't be negative")
+)
+
+// zsource is one input of ZUNION and the others: a sorted set, or a set
+// whose members all score 1, and its weight.
+type zsource struct {
+	z      *keyspace.ZSet
+	s      *keyspace.Set
+	weight float64
+}
+
+func (s zsource) len() int { return s.z.Len() + s.s.Len() }
+
+// each calls fn for every element, in the source's order.
+func (s zsource) each(fn func(m string, score float64)) {
+	for _, e := range s.z.Range(0, s.z.Len()) {
+		fn(e.Member, e.Score)
+	}
+	for _, m := range s.s.Members() {
+		fn(m, 1)
+	}
+}
+
+func (s zsource) score(m string) (float64, bool) {
+	if s.s != nil {
+		return 1, s.s.Has(m)
+	}
+	return s.z.Score(m)
+}
+
+// aggregate folds val into target as AGGREGATE says (SUM: +inf plus -inf
+// is 0, as redis's convention).
+func aggregate(how string, target, val float64) float64 {
+	// Compared as C compares: a NaN (an infinite score times a weight of
+	// 0) never wins.
+	switch how {
+	case "min":
+		if val < target {
+			return val
+		}
+		return target
+	case "max":
+		if val > target {
+			return val
+		}
+		return target
+	}
+	if t := target + val; !math.IsNaN(t) {
+		return t
+	}
+	return 0
+}
+
+// execZCombine is ZUNION, ZINTER, ZDIFF, their STORE forms and
+// ZINTERCARD, as redis's zunionInterDiffGenericCommand: every key must
+// hold a sorted set or a set (or nothing) before the options are read.
+func execZCombine(v env, c *Cmd) Result {
+	keys, opts := c.Args[:c.N], c.Args[c.N:]
+	srcs := make([]zsource, len(keys))
+	for i, k := range keys {
+		srcs[i].weight = 1
+		e := v.ks.Get(v.db, string(k), v.h.Now)
+		switch {
+		case e == nil:
+		case e.Type == keyspace.TypeZSet:
+			srcs[i].z = e.ZSet
+		case e.Type == keyspace.TypeSet:
+			srcs[i].s = e.Set
+		default:
+			return resErr(ErrWrongType)
+		}
+		if e != nil {
+			e.Touch(v.h.Now)
+		}
+	}
+	store := c.Op == OpZUnionStore || c.Op == OpZInterStore || c.Op == OpZDiffStore
+	diff := c.Op == OpZDiff || c.Op == OpZDiffStore
+	card := c.Op == OpZInterCard
+	how, scores, limit := "sum", false, int64(0)
+	for j := 0; j < len(opts); j++ {
+		left := len(opts) - j - 1
+		switch o := strings.ToLower(string(opts[j])); {
+		case !diff && !card && left >= len(srcs) && o == "weights":
+			for i := range srcs {
+				j++
+				w, ok := ParseScore(opts[j])
+				if !ok {
+					return resErr(errWeightNotFloat)
+				}
+				srcs[i].weight = w
+			}
+		case !diff && !card && left >= 1 && o == "aggregate":
+			j++
+			how = strings.ToLower(string(opts[j]))
+			if how != "sum" && how != "min" && how != "max" {
+				return resErr(errSyntax)
+			}
+		case !store && !card && o == "withscores":
+			scores = true
+		case card && left >= 1 && o == "limit":
+			j++
+			n, ok := ParseInt(opts[j])
+			if !ok || n < 0 {
+				return resErr(errLimitNegative)
+			}
+			limit = n
+		default:
+			return resErr(errSyntax)
+		}
+	}
+	if !diff {
+		// Smallest first, as redis orders them (which decides the order
+		// a SUM adds in).
+		slices.SortStableFunc(srcs, func(a, b zsource) int { return a.len() - b.len() })
+	}
+	weighted := func(s zsource, score float64) float64 {
+		if w := s.weight * score; !math.IsNaN(w) {
+			return w
+		}
+		return 0
+	}
+	var out []keyspace.ZElem
+	switch c.Op {
+	case OpZUnion, OpZUnionStore:
+		acc := map[string]float64{}
+		for _, s := range srcs {
+			s.each(func(m string, score float64) {
+				w := weighted(s, score)
+				if old, ok := acc[m]; ok {
+					w = aggregate(how, old, w)
+				}
+				acc[m] = w
+			})
+		}
+		for m, s := range acc {
+			out = append(out, keyspace.ZElem{Member: m, Score: s})
+		}
+	case OpZInter, OpZInterStore, OpZInterCard:
+		n := int64(0)
+		srcs[0].each(func(m string, score float64) {
+			if card && limit > 0 && n >= limit {
+				return
+			}
+			acc := weighted(srcs[0], score)
+			for _, s := range srcs[1:] {
+				other, ok := s.score(m)
+				if !ok {
+					return
+				}
+				acc = aggregate(how, acc, other*s.weight)
+			}
+			n++
+			out = append(out, keyspace.ZElem{Member: m, Score: acc})
+		})
+		if card {
+			return resInt(n)
+		}
+	case OpZDiff, OpZDiffStore:
+		srcs[0].each(func(m string, score float64) {
+			for _, s := range srcs[1:] {
+				if _, ok := s.score(m); ok {
+					return
+				}
+			}
+			out = append(out, keyspace.ZElem{Member: m, Score: score})
+		})
+	}
+	z := keyspace.NewZSet(out)
+	if store {
+		return storeResult(v, z, v.x.row(c.Op).name)
+	}
+	return withScores(z.Range(0, z.Len()), scores)
+}
+
+// execZRandMember is ZRANDMEMBER, chosen from the sorted elements as
+// HRANDFIELD chooses (see execHRandField and picker). A count that takes
+// the whole set returns it from the highest down: redis walks a sorted
+// set from its tail.
+func execZRandMember(v env, c *Cmd) Result {
+	z, _, err := zsetOf(v, v.key)
+	if err != nil {
+		return resErr(err)
+	}
+	members := make([]string, z.Len())
+	for i, e := range z.Range(0, z.Len()) {
+		members[i] = e.Member
+	}
+	return randomReply(v, c.Args[0], members, func(idx []int) Result {
+		if len(idx) == z.Len() && slices.IsSorted(idx) {
+			slices.Reverse(idx)
+		}
+		out := make([]Result, 0, 2*len(idx))
+		for _, i := range idx {
+			out = append(out, resBulk([]byte(members[i])))
+			if len(c.Args[1]) > 0 {
+				out = append(out, resScore(z.At(i).Score))
+			}
+		}
+		return Result{Kind: KindArray, Array: out}
+	})
+}
+
+// execZScan is ZSCAN: members with their scores, scanned as HSCAN scans
+// (collscan.go); a set redis keeps as a listpack comes whole.
+func execZScan(v env, c *Cmd) Result {
+	z, _, err := zsetOf(v, v.key)
+	if err != nil {
+		return resErr(err)
+	}
+	if z == nil {
+		return scanReply(0, nil)
+	}
+	members := make([]string, z.Len())
+	for i, e := range z.Range(0, z.Len()) {
+		members[i] = e.Member
+	}
+	return scanCollection(c, members, zsetEncoding(z) == "listpack", func(m string) []Result {
+		s, _ := z.Score(m)
+		return []Result{resBulk([]byte(m)), resScore(s)}
+	})
+}
+
+// execZMPop is ZMPOP: pops from the first of its keys that holds a sorted
+// set. The reply nests, as redis's does: the key, then [member, score]
+// pairs.
+func execZMPop(v env, c *Cmd) Result {
+	for _, k := range c.Args {
+		z, exp, err := zsetOf(v, string(k))
+		if err != nil {
+			return resErr(err)
+		}
+		if z == nil {
+			continue
+		}
+		elems := zpop(v, string(k), z, exp, max(c.N, 1), c.Has(FlagLeft))
+		pairs := make([]Result, len(elems))
+		for i, e := range elems {
+			pairs[i] = Result{Kind: KindArray, Array: []Result{resBulk([]byte(e.Member)), resScore(e.Score)}}
+		}
+		return Result{Kind: KindArray, Array: []Result{resBulk(bytes.Clone(k)), {Kind: KindArray, Array: pairs}}}
+	}
+	return nullArray
 }

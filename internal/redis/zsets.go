@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/hatcheck/hatcheck/internal/command"
@@ -33,6 +34,17 @@ func zsetCommands() []*cmdSpec {
 		{name: "zrevrange", arity: -4, flags: r, acl: acl, keys: oneKey, build: buildZRange(0, true)},
 		{name: "zrevrangebyscore", arity: -4, flags: r, acl: acl, keys: oneKey, build: buildZRange(command.FlagByScore, true)},
 		{name: "zrevrangebylex", arity: -4, flags: r, acl: acl, keys: oneKey, build: buildZRange(command.FlagByLex, true)},
+		{name: "zrangestore", arity: -5, flags: w | flagDenyOOM, acl: acl, keys: keyPos{1, 2, 1}, build: buildZRangeStore},
+		{name: "zunion", arity: -3, flags: r | flagMovableKeys, acl: acl, keysOf: zcombineKeys(1), build: buildZCombine(command.OpZUnion, "zunion")},
+		{name: "zinter", arity: -3, flags: r | flagMovableKeys, acl: acl, keysOf: zcombineKeys(1), build: buildZCombine(command.OpZInter, "zinter")},
+		{name: "zdiff", arity: -3, flags: r | flagMovableKeys, acl: acl, keysOf: zcombineKeys(1), build: buildZCombine(command.OpZDiff, "zdiff")},
+		{name: "zunionstore", arity: -4, flags: w | flagDenyOOM | flagMovableKeys, acl: acl, keys: oneKey, keysOf: zcombineKeys(2), build: buildZCombine(command.OpZUnionStore, "zunionstore")},
+		{name: "zinterstore", arity: -4, flags: w | flagDenyOOM | flagMovableKeys, acl: acl, keys: oneKey, keysOf: zcombineKeys(2), build: buildZCombine(command.OpZInterStore, "zinterstore")},
+		{name: "zdiffstore", arity: -4, flags: w | flagDenyOOM | flagMovableKeys, acl: acl, keys: oneKey, keysOf: zcombineKeys(2), build: buildZCombine(command.OpZDiffStore, "zdiffstore")},
+		{name: "zintercard", arity: -3, flags: r | flagMovableKeys, acl: acl, keysOf: zcombineKeys(1), build: buildZCombine(command.OpZInterCard, "zintercard")},
+		{name: "zrandmember", arity: -2, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildZRandMember},
+		{name: "zscan", arity: -3, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildCollectionScan(command.OpZScan)},
+		{name: "zmpop", arity: -4, flags: w | flagMovableKeys, acl: acl, keysOf: mpopKeys(1), build: buildZMPop},
 	}
 }
 
@@ -168,62 +180,177 @@ const zrangeAuto = ^uint32(0)
 // zrangeGenericCommand: kind is the range's kind (ranks: 0) unless it is
 // zrangeAuto, rev the direction the command implies.
 func buildZRange(kind uint32, rev bool) func(c *conn, a [][]byte) (command.Cmd, string) {
-	return func(c *conn, a [][]byte) (command.Cmd, string) {
-		auto := kind == zrangeAuto
-		flags := kind
-		if auto {
-			flags = 0
-		}
-		dirAuto := auto // only ZRANGE takes REV
-		if rev {
-			flags |= command.FlagRev
-		}
-		offset, limit := int64(0), int64(-1)
-		for j := 4; j < len(a); j++ {
-			left := len(a) - j - 1
-			switch {
-			case eq(a[j], "withscores"):
-				flags |= command.FlagWithScores
-			case eq(a[j], "limit") && left >= 2:
-				var ok1, ok2 bool
-				offset, ok1 = parseInt(a[j+1])
-				if ok1 {
-					limit, ok2 = parseInt(a[j+2])
-				}
-				if !ok1 || !ok2 {
-					return command.Cmd{}, errNotInteger
-				}
-				j += 2
-			case dirAuto && eq(a[j], "rev"):
-				flags |= command.FlagRev
-				dirAuto = false
-			case auto && eq(a[j], "bylex"):
-				flags |= command.FlagByLex
-				auto = false
-			case auto && eq(a[j], "byscore"):
-				flags |= command.FlagByScore
-				auto = false
-			default:
-				return command.Cmd{}, errSyntax
-			}
-		}
-		byRank := flags&(command.FlagByScore|command.FlagByLex) == 0
+	return func(c *conn, a [][]byte) (command.Cmd, string) { return parseZRange(c, a, kind, rev, false) }
+}
+
+// parseZRange parses ZRANGE key min max and its options (for ZRANGESTORE,
+// store, without WITHSCORES).
+func parseZRange(c *conn, a [][]byte, kind uint32, rev, store bool) (command.Cmd, string) {
+	auto := kind == zrangeAuto
+	flags := kind
+	if auto {
+		flags = 0
+	}
+	dirAuto := auto // only ZRANGE takes REV
+	if rev {
+		flags |= command.FlagRev
+	}
+	offset, limit := int64(0), int64(-1)
+	for j := 4; j < len(a); j++ {
+		left := len(a) - j - 1
 		switch {
-		case limit != -1 && byRank:
-			return command.Cmd{}, "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
-		case flags&command.FlagWithScores != 0 && flags&command.FlagByLex != 0:
-			return command.Cmd{}, "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+		case !store && eq(a[j], "withscores"):
+			flags |= command.FlagWithScores
+		case eq(a[j], "limit") && left >= 2:
+			var ok1, ok2 bool
+			offset, ok1 = parseInt(a[j+1])
+			if ok1 {
+				limit, ok2 = parseInt(a[j+2])
+			}
+			if !ok1 || !ok2 {
+				return command.Cmd{}, errNotInteger
+			}
+			j += 2
+		case dirAuto && eq(a[j], "rev"):
+			flags |= command.FlagRev
+			dirAuto = false
+		case auto && eq(a[j], "bylex"):
+			flags |= command.FlagByLex
+			auto = false
+		case auto && eq(a[j], "byscore"):
+			flags |= command.FlagByScore
+			auto = false
+		default:
+			return command.Cmd{}, errSyntax
 		}
-		min, max := a[2], a[3]
-		if flags&command.FlagRev != 0 && !byRank {
-			min, max = max, min // given as max, min
+	}
+	byRank := flags&(command.FlagByScore|command.FlagByLex) == 0
+	switch {
+	case limit != -1 && byRank:
+		return command.Cmd{}, "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+	case flags&command.FlagWithScores != 0 && flags&command.FlagByLex != 0:
+		return command.Cmd{}, "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+	}
+	min, max := a[2], a[3]
+	if flags&command.FlagRev != 0 && !byRank {
+		min, max = max, min // given as max, min
+	}
+	if msg := zrangeMsg(flags&(command.FlagByScore|command.FlagByLex), min, max); msg != "" {
+		return command.Cmd{}, msg
+	}
+	itoa := func(n int64) []byte { return strconv.AppendInt(nil, n, 10) }
+	cmd := c.cmd(command.OpZRange, a[1], min, max, itoa(offset), itoa(limit))
+	cmd.Flags = flags
+	return cmd, c.keyCheck(a[1])
+}
+
+// buildZRangeStore is ZRANGESTORE dst src min max and ZRANGE's options
+// but WITHSCORES.
+func buildZRangeStore(c *conn, a [][]byte) (command.Cmd, string) {
+	cmd, msg := parseZRange(c, append([][]byte{a[0]}, a[2:]...), zrangeAuto, false, true)
+	if msg != "" {
+		return command.Cmd{}, msg
+	}
+	cmd.Op, cmd.Key = command.OpZRangeStore, a[1]
+	cmd.Args = append([][]byte{a[2]}, cmd.Args...)
+	return cmd, c.keyCheck(a[1], a[2])
+}
+
+// zcombineKeys finds the keys of ZUNION and the others, whose numkeys is
+// at at: the destination (at 2: the STORE forms) and numkeys keys.
+func zcombineKeys(at int) func(a [][]byte) ([][]byte, bool) {
+	return func(a [][]byte) ([][]byte, bool) {
+		n, ok := parseInt(a[at])
+		if !ok || n < 1 || n > int64(len(a)-at-1) {
+			return nil, false
 		}
-		if msg := zrangeMsg(flags&(command.FlagByScore|command.FlagByLex), min, max); msg != "" {
-			return command.Cmd{}, msg
+		keys := a[at+1 : at+1+int(n)]
+		if at == 2 {
+			keys = append([][]byte{a[1]}, keys...)
 		}
-		itoa := func(n int64) []byte { return strconv.AppendInt(nil, n, 10) }
-		cmd := c.cmd(command.OpZRange, a[1], min, max, itoa(offset), itoa(limit))
-		cmd.Flags = flags
+		return keys, true
+	}
+}
+
+// buildZCombine checks numkeys; the options are parsed by the executor,
+// after the keys' types, as redis does.
+func buildZCombine(op command.Op, name string) func(c *conn, a [][]byte) (command.Cmd, string) {
+	return func(c *conn, a [][]byte) (command.Cmd, string) {
+		at := 1
+		var dst []byte
+		if op == command.OpZUnionStore || op == command.OpZInterStore || op == command.OpZDiffStore {
+			at, dst = 2, a[1]
+		}
+		n, ok := parseInt(a[at])
+		switch {
+		case !ok:
+			return command.Cmd{}, errNotInteger
+		case n < 1:
+			return command.Cmd{}, "ERR at least 1 input key is needed for '" + name + "' command"
+		case n > int64(len(a)-at-1):
+			return command.Cmd{}, errSyntax
+		}
+		cmd := c.cmd(op, dst, a[at+1:]...)
+		cmd.N = n
+		keys := a[at+1 : at+1+int(n)]
+		if dst != nil {
+			keys = append([][]byte{dst}, keys...)
+		}
+		return cmd, c.keyCheck(keys...)
+	}
+}
+
+func buildZRandMember(c *conn, a [][]byte) (command.Cmd, string) {
+	cmd := c.cmd(command.OpZRandMember, a[1], nil, nil)
+	if len(a) == 2 {
 		return cmd, c.keyCheck(a[1])
 	}
+	n, msg := randomCount(a[2])
+	switch {
+	case msg != "":
+		return cmd, msg
+	case len(a) > 4 || (len(a) == 4 && !eq(a[3], "withscores")):
+		return cmd, errSyntax
+	case len(a) == 4 && (n < -math.MaxInt64/2 || n > math.MaxInt64/2):
+		return cmd, "ERR value is out of range"
+	case len(a) == 4:
+		cmd.Args[1] = []byte("withscores")
+	}
+	cmd.Args[0] = a[2]
+	return cmd, c.keyCheck(a[1])
+}
+
+// buildZMPop is ZMPOP numkeys key … MIN|MAX [COUNT count].
+func buildZMPop(c *conn, a [][]byte) (command.Cmd, string) {
+	n, ok := parseInt(a[1])
+	if !ok || n < 1 {
+		return command.Cmd{}, "ERR numkeys should be greater than 0"
+	}
+	where := 2
+	if n >= int64(len(a)-where) {
+		return command.Cmd{}, errSyntax
+	}
+	where += int(n)
+	var flags uint32
+	switch {
+	case eq(a[where], "min"):
+		flags = command.FlagLeft
+	case eq(a[where], "max"):
+	default:
+		return command.Cmd{}, errSyntax
+	}
+	count := int64(-1)
+	for j := where + 1; j < len(a); j++ {
+		if count != -1 || !eq(a[j], "count") || j+1 >= len(a) {
+			return command.Cmd{}, errSyntax
+		}
+		j++
+		if count, ok = parseInt(a[j]); !ok || count < 1 {
+			return command.Cmd{}, "ERR count should be greater than 0"
+		}
+	}
+	keys := a[2:where]
+	cmd := c.cmd(command.OpZMPop, nil, keys...)
+	cmd.N, cmd.Flags = max(count, 1), flags
+	return cmd, c.keyCheck(keys...)
 }
