@@ -3,6 +3,7 @@ package clustertest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +34,17 @@ func TestSortedSetsReplicateAlike(t *testing.T) {
 		func() error { return follower.ZRemRangeByScore(ctx, "z", "(3.5", "4").Err() },
 		func() error { return follower.ZAdd(ctx, "gone", goredis.Z{Score: 1, Member: "x"}).Err() },
 		func() error { return follower.ZPopMax(ctx, "gone").Err() },
+		func() error {
+			return follower.ZUnionStore(ctx, "u", &goredis.ZStore{Keys: []string{"z", "gone"}, Weights: []float64{2, 1}}).Err()
+		},
+		func() error {
+			return follower.ZRangeStore(ctx, "r", goredis.ZRangeArgs{Key: "z", Start: 0, Stop: 1}).Err()
+		},
+		func() error { return follower.ZMPop(ctx, "max", 1, "r").Err() },
+		func() error {
+			// ZRANDMEMBER inside a script chooses alike on every node.
+			return follower.Eval(ctx, `redis.call('SET', KEYS[2], redis.call('ZRANDMEMBER', KEYS[1])); return 1`, []string{"u", "picked"}).Err()
+		},
 	}
 	for i, step := range steps {
 		if err := step(); err != nil {
@@ -45,9 +57,10 @@ func TestSortedSetsReplicateAlike(t *testing.T) {
 	}
 	read := func(cl *goredis.Client) string {
 		z, err := cl.ZRangeWithScores(ctx, "z", 0, -1).Result()
-		return fmt.Sprint(z, err, cl.Exists(ctx, "gone").Val())
+		return fmt.Sprint(z, err, cl.Exists(ctx, "gone").Val(), cl.ZRangeWithScores(ctx, "u", 0, -1).Val(),
+			cl.ZRangeWithScores(ctx, "r", 0, -1).Val(), cl.Get(ctx, "picked").Val())
 	}
-	if got := read(leader.Client()); got != "[{3.5 a} {5 e} {9 f}] <nil> 0" {
+	if got := read(leader.Client()); !strings.HasPrefix(got, "[{3.5 a} {5 e} {9 f}] <nil> 0 [{7 a} {10 e}] [{3.5 a}]") {
 		t.Fatalf("leader: %s", got)
 	}
 	for _, n := range c.Nodes {
@@ -151,5 +164,49 @@ func TestWatchSortedSet(t *testing.T) {
 	}
 	if s := a.ZScore(ctx, "scores", "alice").Val(); s != 22 {
 		t.Fatalf("score %v, want 22", s)
+	}
+}
+
+// BZPOPMIN waiting on a follower is woken by a ZADD through another node,
+// and the pop is replicated.
+func TestBZPOPMINOnFollowerWokenElsewhere(t *testing.T) {
+	c := Start(t, 3)
+	ctx := Ctx(t, 60*time.Second)
+	leader := c.Leader()
+	followers := c.Others(leader)
+	got := make(chan *goredis.ZWithKey, 1)
+	go func() {
+		v, err := followers[0].Client().BZPopMin(ctx, 0, "lb").Result()
+		if err != nil {
+			t.Error(err)
+		}
+		got <- v
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		list, _ := followers[0].Client().ClientList(ctx).Result()
+		if strings.Contains(list, "cmd=bzpopmin") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("BZPOPMIN did not block")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := followers[1].Client().ZAdd(ctx, "lb", goredis.Z{Score: 2, Member: "b"}, goredis.Z{Score: 1, Member: "a"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case v := <-got:
+		if v == nil || v.Key != "lb" || v.Member != "a" || v.Score != 1 {
+			t.Fatalf("BZPOPMIN: %+v", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("BZPOPMIN not woken")
+	}
+	for _, n := range c.Nodes {
+		if z, err := n.Client().ZRange(ctx, "lb", 0, -1).Result(); err != nil || fmt.Sprint(z) != "[b]" {
+			t.Fatalf("ZRANGE via %s: %v %v", n.ID, z, err)
+		}
 	}
 }

@@ -29,7 +29,7 @@ func checkServe(c *Cmd) error {
 	if c.Op == OpLMPop && c.Has(FlagServe) && len(c.Args) < 2 {
 		return errBadArgs
 	}
-	if c.Op == OpLMove && c.Has(FlagServe) && len(c.Args) < 2 {
+	if (c.Op == OpLMove || c.Op == OpZMPop) && c.Has(FlagServe) && len(c.Args) < 2 {
 		return errBadArgs
 	}
 	return nil

@@ -36,7 +36,7 @@ var zsetOps = []opRow{
 	{op: OpZInterCard, name: "zintercard", args: argShape{1, 1}, check: checkZCombine, exec: execZCombine},
 	{op: OpZRandMember, name: "zrandmember", args: argShape{2, 2}, exec: execZRandMember},
 	{op: OpZScan, name: "zscan", exec: execZScan},
-	{op: OpZMPop, name: "zmpop", flags: opWrite, args: argShape{1, 1}, exec: execZMPop},
+	{op: OpZMPop, name: "zmpop", flags: opWrite, args: argShape{1, 1}, check: checkServe, exec: execZMPop},
 }
 
 // Errors of the sorted set commands, in redis-server's words.
@@ -865,13 +865,21 @@ func execZScan(v env, c *Cmd) Result {
 	})
 }
 
-// execZMPop is ZMPOP: pops from the first of its keys that holds a sorted
-// set. The reply nests, as redis's does: the key, then [member, score]
-// pairs.
+// execZMPop is ZMPOP, BZPOPMIN and BZPOPMAX, and the pops that serve
+// blocked clients (FlagServe: the last argument is the client's token; it
+// is told what was taken as member, score pairs). The reply nests, as
+// redis's does: the key, then [member, score] pairs.
 func execZMPop(v env, c *Cmd) Result {
-	for _, k := range c.Args {
+	keys, token := c.Args, []byte(nil)
+	if c.Has(FlagServe) {
+		keys, token = keys[:len(keys)-1], keys[len(keys)-1]
+	}
+	for _, k := range keys {
 		z, exp, err := zsetOf(v, string(k))
 		if err != nil {
+			if token != nil {
+				v.ks.Popped(token, "", nil)
+			}
 			return resErr(err)
 		}
 		if z == nil {
@@ -879,10 +887,18 @@ func execZMPop(v env, c *Cmd) Result {
 		}
 		elems := zpop(v, string(k), z, exp, max(c.N, 1), c.Has(FlagLeft))
 		pairs := make([]Result, len(elems))
+		var taken [][]byte
 		for i, e := range elems {
 			pairs[i] = Result{Kind: KindArray, Array: []Result{resBulk([]byte(e.Member)), resScore(e.Score)}}
+			taken = append(taken, pairs[i].Array[0].Bulk, pairs[i].Array[1].Bulk)
+		}
+		if token != nil {
+			v.ks.Popped(token, string(k), taken)
 		}
 		return Result{Kind: KindArray, Array: []Result{resBulk(bytes.Clone(k)), {Kind: KindArray, Array: pairs}}}
+	}
+	if token != nil {
+		v.ks.Popped(token, "", nil)
 	}
 	return nullArray
 }

@@ -282,7 +282,7 @@ func replyBPop(c *conn, r command.Result) {
 
 // blockTimeout is a blocking command's timeout argument.
 func blockTimeout(spec *cmdSpec, a [][]byte) []byte {
-	if spec.name == "blmpop" {
+	if spec.name == "blmpop" || spec.name == "bzmpop" {
 		return a[1]
 	}
 	return a[len(a)-1]

@@ -5,13 +5,17 @@ import (
 	"strconv"
 
 	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/resp"
 )
 
 // Sorted sets. Options are parsed here in redis 7.0's order, so that a
 // request with two faults gets the same error as from redis-server; the
-// executor gets them normalized (see command.OpZAdd and the others).
+// executor gets them normalized (see command.OpZAdd and the others). The
+// blocking pops (BZPOPMIN, BZPOPMAX, BZMPOP) build ZMPOP, and wait in the
+// lists' registry (blocking.go).
 func zsetCommands() []*cmdSpec {
 	const w, r, acl = flagWrite, flagReadOnly, aclSortedSet
+	const blk = flagWrite | flagNoScript | flagBlocking
 	return []*cmdSpec{
 		{name: "zadd", arity: -4, flags: w | flagDenyOOM | flagFast, acl: acl, keys: oneKey, build: buildZAdd},
 		{name: "zincrby", arity: 4, flags: w | flagDenyOOM | flagFast, acl: acl, keys: oneKey, build: buildZIncrBy},
@@ -44,7 +48,10 @@ func zsetCommands() []*cmdSpec {
 		{name: "zintercard", arity: -3, flags: r | flagMovableKeys, acl: acl, keysOf: zcombineKeys(1), build: buildZCombine(command.OpZInterCard, "zintercard")},
 		{name: "zrandmember", arity: -2, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildZRandMember},
 		{name: "zscan", arity: -3, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildCollectionScan(command.OpZScan)},
-		{name: "zmpop", arity: -4, flags: w | flagMovableKeys, acl: acl, keysOf: mpopKeys(1), build: buildZMPop},
+		{name: "zmpop", arity: -4, flags: w | flagMovableKeys, acl: acl, keysOf: mpopKeys(1), build: buildZMPop(false)},
+		{name: "bzpopmin", arity: -3, flags: blk | flagFast, acl: acl, keys: keyPos{1, -2, 1}, build: buildBZPop(command.FlagLeft), reply: replyBZPop},
+		{name: "bzpopmax", arity: -3, flags: blk | flagFast, acl: acl, keys: keyPos{1, -2, 1}, build: buildBZPop(0), reply: replyBZPop},
+		{name: "bzmpop", arity: -5, flags: w | flagBlocking | flagMovableKeys, acl: acl, keysOf: mpopKeys(2), build: buildZMPop(true)},
 	}
 }
 
@@ -320,37 +327,101 @@ func buildZRandMember(c *conn, a [][]byte) (command.Cmd, string) {
 	return cmd, c.keyCheck(a[1])
 }
 
-// buildZMPop is ZMPOP numkeys key … MIN|MAX [COUNT count].
-func buildZMPop(c *conn, a [][]byte) (command.Cmd, string) {
-	n, ok := parseInt(a[1])
-	if !ok || n < 1 {
-		return command.Cmd{}, "ERR numkeys should be greater than 0"
-	}
-	where := 2
-	if n >= int64(len(a)-where) {
-		return command.Cmd{}, errSyntax
-	}
-	where += int(n)
-	var flags uint32
-	switch {
-	case eq(a[where], "min"):
-		flags = command.FlagLeft
-	case eq(a[where], "max"):
-	default:
-		return command.Cmd{}, errSyntax
-	}
-	count := int64(-1)
-	for j := where + 1; j < len(a); j++ {
-		if count != -1 || !eq(a[j], "count") || j+1 >= len(a) {
+// buildZMPop is ZMPOP numkeys key … MIN|MAX [COUNT count], and BZMPOP,
+// whose timeout comes first.
+func buildZMPop(blocking bool) func(c *conn, a [][]byte) (command.Cmd, string) {
+	return func(c *conn, a [][]byte) (command.Cmd, string) {
+		at := 1
+		if blocking {
+			if _, msg := parseTimeout(a[1]); msg != "" {
+				return command.Cmd{}, msg
+			}
+			at = 2
+		}
+		n, ok := parseInt(a[at])
+		if !ok || n < 1 {
+			return command.Cmd{}, "ERR numkeys should be greater than 0"
+		}
+		where := at + 1
+		if n >= int64(len(a)-where) {
 			return command.Cmd{}, errSyntax
 		}
-		j++
-		if count, ok = parseInt(a[j]); !ok || count < 1 {
-			return command.Cmd{}, "ERR count should be greater than 0"
+		where += int(n)
+		var flags uint32
+		switch {
+		case eq(a[where], "min"):
+			flags = command.FlagLeft
+		case eq(a[where], "max"):
+		default:
+			return command.Cmd{}, errSyntax
+		}
+		count := int64(-1)
+		for j := where + 1; j < len(a); j++ {
+			if count != -1 || !eq(a[j], "count") || j+1 >= len(a) {
+				return command.Cmd{}, errSyntax
+			}
+			j++
+			if count, ok = parseInt(a[j]); !ok || count < 1 {
+				return command.Cmd{}, "ERR count should be greater than 0"
+			}
+		}
+		keys := a[at+1 : where]
+		cmd := c.cmd(command.OpZMPop, nil, keys...)
+		cmd.N, cmd.Flags = max(count, 1), flags
+		return cmd, c.keyCheck(keys...)
+	}
+}
+
+// buildBZPop is BZPOPMIN and BZPOPMAX: ZMPOP of one element from the first
+// key that holds a sorted set.
+func buildBZPop(flags uint32) func(c *conn, a [][]byte) (command.Cmd, string) {
+	return func(c *conn, a [][]byte) (command.Cmd, string) {
+		if _, msg := parseTimeout(a[len(a)-1]); msg != "" {
+			return command.Cmd{}, msg
+		}
+		keys := a[1 : len(a)-1]
+		cmd := c.cmd(command.OpZMPop, nil, keys...)
+		cmd.N, cmd.Flags = 1, flags
+		return cmd, c.keyCheck(keys...)
+	}
+}
+
+// replyBZPop is BZPOPMIN's reply: the key, the member and its score, or a
+// null array.
+func replyBZPop(c *conn, r command.Result) {
+	if r.Kind != command.KindArray || len(r.Array) != 2 || len(r.Array[1].Array) == 0 {
+		c.out = resp.AppendNullArray(c.out)
+		return
+	}
+	pair := r.Array[1].Array[0].Array
+	c.out = resp.AppendArray(c.out, 3)
+	c.out = resp.AppendBulk(c.out, r.Array[0].Bulk)
+	c.out = resp.AppendBulk(c.out, pair[0].Bulk)
+	c.out = resp.AppendBulk(c.out, pair[1].Bulk)
+}
+
+// zmpopResult is ZMPOP's reply from what a served try reported taking
+// from key: member, score, member, score …
+func zmpopResult(key string, elems [][]byte) command.Result {
+	pairs := make([]command.Result, 0, len(elems)/2)
+	for i := 0; i+1 < len(elems); i += 2 {
+		pairs = append(pairs, command.Result{Kind: command.KindArray, Array: []command.Result{
+			{Kind: command.KindBulk, Bulk: elems[i]}, {Kind: command.KindBulk, Bulk: elems[i+1]}}})
+	}
+	return command.Result{Kind: command.KindArray, Array: []command.Result{
+		{Kind: command.KindBulk, Bulk: []byte(key)}, {Kind: command.KindArray, Array: pairs}}}
+}
+
+// zaddBack is the ZADD that puts back what a ZMPOP reply r took.
+func zaddBack(db uint8, r command.Result) (command.Cmd, bool) {
+	if r.Kind != command.KindArray || len(r.Array) != 2 {
+		return command.Cmd{}, false
+	}
+	cmd := command.Cmd{Op: command.OpZAdd, DB: db, Key: r.Array[0].Bulk}
+	for _, p := range r.Array[1].Array {
+		if len(p.Array) == 2 {
+			cmd.Args = append(cmd.Args, p.Array[1].Bulk, p.Array[0].Bulk)
 		}
 	}
-	keys := a[2:where]
-	cmd := c.cmd(command.OpZMPop, nil, keys...)
-	cmd.N, cmd.Flags = max(count, 1), flags
-	return cmd, c.keyCheck(keys...)
+	return cmd, len(cmd.Args) > 0
 }
