@@ -254,9 +254,6 @@ func execZAdd(v env, c *Cmd) Result {
 		if !ok {
 			return resErr(ErrNotFloat)
 		}
-		if s == 0 {
-			s = 0 // redis replies -0 as 0
-		}
 		scores[i] = s
 	}
 	z, exp, err := zsetOf(v, v.key)
@@ -324,7 +321,7 @@ func execZAdd(v env, c *Cmd) Result {
 		if incr {
 			event = "zincr"
 		}
-		storeZSet(v, v.key, z.With(changes), exp, event)
+		storeZSet(v, v.key, listpackZeros(z.With(changes)), exp, event)
 	}
 	return reply(added, updated, processed, score)
 }
@@ -438,9 +435,8 @@ func zpop(v env, key string, z *keyspace.ZSet, exp int64, n int64, lowest bool) 
 		rest = z.WithoutRange(0, k)
 	} else {
 		l := z.Len()
-		for i := l - 1; i >= l-k; i-- {
-			out = append(out, z.At(i))
-		}
+		out = z.Range(l-k, l)
+		slices.Reverse(out)
 		rest = z.WithoutRange(l-k, l)
 	}
 	event := "zpopmax"
@@ -530,10 +526,8 @@ func zrangeOf(z *keyspace.ZSet, c *Cmd) ([]keyspace.ZElem, error) {
 		if !rev {
 			return z.Range(from, to), nil
 		}
-		out := make([]keyspace.ZElem, 0, to-from)
-		for i := from; i < to; i++ {
-			out = append(out, z.At(z.Len()-1-i))
-		}
+		out := z.Range(z.Len()-to, z.Len()-from) // counted from the end
+		slices.Reverse(out)
 		return out, nil
 	}
 	from, to, err := zspan(z, c)
@@ -553,10 +547,8 @@ func zrangeOf(z *keyspace.ZSet, c *Cmd) ([]keyspace.ZElem, error) {
 	if !rev {
 		return z.Range(from+int(offset), from+int(offset+n)), nil
 	}
-	out := make([]keyspace.ZElem, 0, n)
-	for i := to - 1 - int(offset); i > to-1-int(offset+n); i-- {
-		out = append(out, z.At(i))
-	}
+	out := z.Range(to-int(offset+n), to-int(offset))
+	slices.Reverse(out)
 	return out, nil
 }
 
@@ -614,13 +606,14 @@ func execZRangeStore(v env, c *Cmd) Result {
 	if err != nil {
 		return resErr(err)
 	}
-	return storeResult(v, keyspace.NewZSet(slices.Clone(elems)), "zrangestore")
+	return storeResult(v, keyspace.NewZSet(elems), "zrangestore")
 }
 
 // storeResult stores a computed sorted set at the command's key,
 // replacing what it held, with event; an empty one deletes the key ("del"
 // if there was one). The reply is the set's size.
 func storeResult(v env, z *keyspace.ZSet, event string) Result {
+	z = listpackZeros(z)
 	if z.Len() == 0 {
 		if v.ks.Delete(v.db, v.key) {
 			v.ks.Notify(v.db, keyspace.EventGeneric, "del", v.key)
@@ -901,4 +894,29 @@ func execZMPop(v env, c *Cmd) Result {
 		v.ks.Popped(token, "", nil)
 	}
 	return nullArray
+}
+
+// listpackZeros is z with a score of -0 made 0 if redis would keep z as a
+// listpack, which stores -0 as 0 (a skiplist keeps -0, and replies it as
+// "-0"). Only a small set is scanned, so this costs O(1) on a large one.
+func listpackZeros(z *keyspace.ZSet) *keyspace.ZSet {
+	if zsetEncoding(z) != "listpack" {
+		return z
+	}
+	var fixed []keyspace.ZElem
+	for _, e := range z.Range(0, z.Len()) {
+		if e.Score == 0 && math.Signbit(e.Score) {
+			fixed = append(fixed, keyspace.ZElem{Member: e.Member, Score: 0})
+		}
+	}
+	if fixed == nil {
+		return z
+	}
+	// With keeps an equal score as it is: take the -0s out first.
+	members := make([]string, len(fixed))
+	for i, e := range fixed {
+		members[i] = e.Member
+	}
+	z, _ = z.Without(members)
+	return z.With(fixed)
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -25,7 +27,11 @@ func TestZSetVersionsAgainstModel(t *testing.T) {
 			es = append(es, ZElem{m, s})
 		}
 		slices.SortFunc(es, zcmp)
-		return (&ZSet{elems: es}).String()
+		var b []string
+		for _, e := range es {
+			b = append(b, e.Member+"="+strconv.FormatFloat(e.Score, 'g', -1, 64))
+		}
+		return strings.Join(b, " ")
 	}
 	var z *ZSet
 	var versions []version
@@ -34,7 +40,7 @@ func TestZSetVersionsAgainstModel(t *testing.T) {
 		case 0, 1:
 			var es []ZElem
 			for range 1 + r.IntN(4) {
-				e := ZElem{fmt.Sprint("m", r.IntN(60)), float64(r.IntN(10))}
+				e := ZElem{fmt.Sprint("m", r.IntN(300)), float64(r.IntN(10))}
 				es = append(es, e)
 				model[e.Member] = e.Score
 			}
@@ -42,7 +48,7 @@ func TestZSetVersionsAgainstModel(t *testing.T) {
 		case 2:
 			var ms []string
 			for range 1 + r.IntN(3) {
-				m := fmt.Sprint("m", r.IntN(60))
+				m := fmt.Sprint("m", r.IntN(300))
 				ms = append(ms, m)
 			}
 			var n int
@@ -78,6 +84,27 @@ func TestZSetVersionsAgainstModel(t *testing.T) {
 			if !ok || z.At(i).Member != m {
 				t.Fatalf("step %d: rank of %s is %d", step, m, i)
 			}
+		}
+		checkTreap(t, z)
+		if z.Len() > 0 {
+			i := r.IntN(z.Len())
+			j := i + r.IntN(z.Len()-i+1)
+			var want []ZElem
+			for k := i; k < j; k++ {
+				want = append(want, z.At(k))
+			}
+			if got := z.Range(i, j); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("step %d: Range(%d, %d) = %v, want %v", step, i, j, got, want)
+			}
+			s := float64(r.IntN(11))
+			k := z.Search(func(e ZElem) bool { return e.Score >= s })
+			if (k < z.Len() && z.At(k).Score < s) || (k > 0 && z.At(k-1).Score >= s) {
+				t.Fatalf("step %d: first score >= %v at %d", step, s, k)
+			}
+		}
+		// The shape is a function of the contents: rebuilt, the same trees.
+		if rebuilt := NewZSet(z.Range(0, z.Len())); shape(rebuilt.scoreTree()) != shape(z.scoreTree()) || shape(rebuilt.memberTree()) != shape(z.memberTree()) {
+			t.Fatalf("step %d: a rebuilt set has another shape", step)
 		}
 		if int64(z.Len()) != int64(len(model)) {
 			t.Fatalf("step %d: len %d", step, z.Len())
@@ -142,4 +169,54 @@ func TestZSetAccountingAndSnapshot(t *testing.T) {
 	if ks.Used() != 0 {
 		t.Fatalf("used %d after delete", ks.Used())
 	}
+}
+
+// checkTreap checks both trees' order, heap property and sizes.
+func checkTreap(t *testing.T, z *ZSet) {
+	t.Helper()
+	var walk func(n *znode, cmp func(a, b ZElem) int) int
+	walk = func(n *znode, cmp func(a, b ZElem) int) int {
+		if n == nil {
+			return 0
+		}
+		for _, c := range []*znode{n.left, n.right} {
+			if c != nil && c.prio > n.prio {
+				t.Fatalf("heap order broken at %v", n.elem)
+			}
+		}
+		if n.left != nil && cmp(n.left.elem, n.elem) >= 0 || n.right != nil && cmp(n.right.elem, n.elem) <= 0 {
+			t.Fatalf("key order broken at %v", n.elem)
+		}
+		if size := walk(n.left, cmp) + walk(n.right, cmp) + 1; size != n.size {
+			t.Fatalf("size %d at %v, want %d", n.size, n.elem, size)
+		}
+		return n.size
+	}
+	if z == nil {
+		return
+	}
+	if walk(z.byScore, zcmp) != walk(z.byMember, mcmp) {
+		t.Fatal("the trees differ in size")
+	}
+}
+
+func shape(n *znode) string {
+	if n == nil {
+		return "."
+	}
+	return "(" + shape(n.left) + n.elem.Member + shape(n.right) + ")"
+}
+
+func (z *ZSet) scoreTree() *znode {
+	if z == nil {
+		return nil
+	}
+	return z.byScore
+}
+
+func (z *ZSet) memberTree() *znode {
+	if z == nil {
+		return nil
+	}
+	return z.byMember
 }
