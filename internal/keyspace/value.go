@@ -2,8 +2,8 @@
 // strings, hashes, sets, lists or sorted sets, with absolute expiry times and memory accounting.
 //
 // Keys and string values live in an arena outside the Go heap, indexed by
-// pointer-free open-addressing tables (see DESIGN.md); hashes, sets and
-// lists stay Go values.
+// pointer-free open-addressing tables (see DESIGN.md); hashes, sets,
+// lists and sorted sets stay Go values.
 //
 // Concurrency contract: a Keyspace is not synchronized. The owner (the
 // cluster FSM) serializes mutations and lets reads run concurrently with each
