@@ -1,7 +1,6 @@
 package command
 
 import (
-	"bytes"
 	"math"
 	"slices"
 	"strconv"
@@ -26,7 +25,7 @@ var zsetOps = []opRow{
 	{op: OpZCount, name: "zcount", args: argShape{2, 2}, exec: execZCount},
 	{op: OpZRange, name: "zrange", args: argShape{4, 4}, check: checkZRange, exec: execZRange},
 	{op: OpZRank, name: "zrank", args: argShape{1, 1}, exec: execZRead},
-	{op: OpZRangeStore, name: "zrangestore", flags: opWrite | opDenyOOM, args: argShape{5, 5}, check: checkZRangeStore, exec: execZRangeStore},
+	{op: OpZRangeStore, name: "zrangestore", flags: opWrite | opDenyOOM, args: argShape{5, 5}, check: checkZRange, exec: execZRangeStore},
 	{op: OpZUnion, name: "zunion", args: argShape{1, 1}, check: checkZCombine, exec: execZCombine},
 	{op: OpZInter, name: "zinter", args: argShape{1, 1}, check: checkZCombine, exec: execZCombine},
 	{op: OpZDiff, name: "zdiff", args: argShape{1, 1}, check: checkZCombine, exec: execZCombine},
@@ -499,13 +498,17 @@ func execZCount(v env, c *Cmd) Result {
 	return resInt(int64(to - from))
 }
 
-// checkZRange: offset and count are integers.
+// checkZRange: ZRANGE's (and ZRANGESTORE's, after the source) offset and
+// count are integers.
 func checkZRange(c *Cmd) error {
-	if _, ok := ParseInt(c.Args[2]); !ok {
-		return errZRangeLimits
+	at := 2
+	if c.Op == OpZRangeStore {
+		at = 3
 	}
-	if _, ok := ParseInt(c.Args[3]); !ok {
-		return errZRangeLimits
+	for _, a := range c.Args[at : at+2] {
+		if _, ok := ParseInt(a); !ok {
+			return errZRangeLimits
+		}
 	}
 	return nil
 }
@@ -581,16 +584,6 @@ func zsetEncoding(z *keyspace.ZSet) string {
 		}
 	}
 	return "listpack"
-}
-
-func checkZRangeStore(c *Cmd) error {
-	if _, ok := ParseInt(c.Args[3]); !ok {
-		return errZRangeLimits
-	}
-	if _, ok := ParseInt(c.Args[4]); !ok {
-		return errZRangeLimits
-	}
-	return nil
 }
 
 // execZRangeStore is ZRANGESTORE: the range of the source replaces the
@@ -863,37 +856,22 @@ func execZScan(v env, c *Cmd) Result {
 // is told what was taken as member, score pairs). The reply nests, as
 // redis's does: the key, then [member, score] pairs.
 func execZMPop(v env, c *Cmd) Result {
-	keys, token := c.Args, []byte(nil)
-	if c.Has(FlagServe) {
-		keys, token = keys[:len(keys)-1], keys[len(keys)-1]
-	}
-	for _, k := range keys {
-		z, exp, err := zsetOf(v, string(k))
-		if err != nil {
-			if token != nil {
-				v.ks.Popped(token, "", nil)
-			}
-			return resErr(err)
-		}
+	return mpop(v, c, func(key string) (popper, error) {
+		z, exp, err := zsetOf(v, key)
 		if z == nil {
-			continue
+			return nil, err
 		}
-		elems := zpop(v, string(k), z, exp, max(c.N, 1), c.Has(FlagLeft))
-		pairs := make([]Result, len(elems))
-		var taken [][]byte
-		for i, e := range elems {
-			pairs[i] = Result{Kind: KindArray, Array: []Result{resBulk([]byte(e.Member)), resScore(e.Score)}}
-			taken = append(taken, pairs[i].Array[0].Bulk, pairs[i].Array[1].Bulk)
-		}
-		if token != nil {
-			v.ks.Popped(token, string(k), taken)
-		}
-		return Result{Kind: KindArray, Array: []Result{resBulk(bytes.Clone(k)), {Kind: KindArray, Array: pairs}}}
-	}
-	if token != nil {
-		v.ks.Popped(token, "", nil)
-	}
-	return nullArray
+		return func() ([][]byte, Result) {
+			elems := zpop(v, key, z, exp, max(c.N, 1), c.Has(FlagLeft))
+			pairs := make([]Result, len(elems))
+			taken := make([][]byte, 0, 2*len(elems))
+			for i, e := range elems {
+				pairs[i] = Result{Kind: KindArray, Array: []Result{resBulk([]byte(e.Member)), resScore(e.Score)}}
+				taken = append(taken, pairs[i].Array[0].Bulk, pairs[i].Array[1].Bulk)
+			}
+			return taken, Result{Kind: KindArray, Array: pairs}
+		}, nil
+	})
 }
 
 // listpackZeros is z with a score of -0 made 0 if redis would keep z as a

@@ -1,7 +1,7 @@
 package redis
 
 import (
-	"math"
+	"slices"
 	"strconv"
 
 	"github.com/hatcheck/hatcheck/internal/command"
@@ -46,7 +46,7 @@ func zsetCommands() []*cmdSpec {
 		{name: "zinterstore", arity: -4, flags: w | flagDenyOOM | flagMovableKeys, acl: acl, keys: oneKey, keysOf: zcombineKeys(2), build: buildZCombine(command.OpZInterStore, "zinterstore")},
 		{name: "zdiffstore", arity: -4, flags: w | flagDenyOOM | flagMovableKeys, acl: acl, keys: oneKey, keysOf: zcombineKeys(2), build: buildZCombine(command.OpZDiffStore, "zdiffstore")},
 		{name: "zintercard", arity: -3, flags: r | flagMovableKeys, acl: acl, keysOf: zcombineKeys(1), build: buildZCombine(command.OpZInterCard, "zintercard")},
-		{name: "zrandmember", arity: -2, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildZRandMember},
+		{name: "zrandmember", arity: -2, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildRandomCount(command.OpZRandMember, "withscores")},
 		{name: "zscan", arity: -3, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildCollectionScan(command.OpZScan)},
 		{name: "zmpop", arity: -4, flags: w | flagMovableKeys, acl: acl, keysOf: mpopKeys(1), build: buildZMPop(false)},
 		{name: "bzpopmin", arity: -3, flags: blk | flagFast, acl: acl, keys: keyPos{1, -2, 1}, build: buildBZPop(command.FlagLeft), reply: replyBZPop},
@@ -60,24 +60,12 @@ func zsetCommands() []*cmdSpec {
 func buildZAdd(c *conn, a [][]byte) (command.Cmd, string) {
 	var flags uint32
 	at := 2
-options:
 	for ; at < len(a); at++ {
-		switch {
-		case eq(a[at], "nx"):
-			flags |= command.FlagNX
-		case eq(a[at], "xx"):
-			flags |= command.FlagXX
-		case eq(a[at], "gt"):
-			flags |= command.FlagGT
-		case eq(a[at], "lt"):
-			flags |= command.FlagLT
-		case eq(a[at], "ch"):
-			flags |= command.FlagCH
-		case eq(a[at], "incr"):
-			flags |= command.FlagIncr
-		default:
-			break options
+		i := slices.IndexFunc(zaddOptions, func(o zaddOption) bool { return eq(a[at], o.word) })
+		if i < 0 {
+			break
 		}
+		flags |= zaddOptions[i].flag
 	}
 	has := func(f uint32) bool { return flags&f != 0 }
 	pairs := a[at:]
@@ -104,6 +92,17 @@ options:
 }
 
 const errNotFloat = "ERR value is not a valid float"
+
+type zaddOption struct {
+	word string
+	flag uint32
+}
+
+// zaddOptions are ZADD's options, which come before the scores.
+var zaddOptions = []zaddOption{
+	{"nx", command.FlagNX}, {"xx", command.FlagXX}, {"gt", command.FlagGT}, {"lt", command.FlagLT},
+	{"ch", command.FlagCH}, {"incr", command.FlagIncr},
+}
 
 // buildZIncrBy is ZINCRBY key increment member: ZADD key INCR.
 func buildZIncrBy(c *conn, a [][]byte) (command.Cmd, string) {
@@ -307,67 +306,19 @@ func buildZCombine(op command.Op, name string) func(c *conn, a [][]byte) (comman
 	}
 }
 
-func buildZRandMember(c *conn, a [][]byte) (command.Cmd, string) {
-	cmd := c.cmd(command.OpZRandMember, a[1], nil, nil)
-	if len(a) == 2 {
-		return cmd, c.keyCheck(a[1])
-	}
-	n, msg := randomCount(a[2])
-	switch {
-	case msg != "":
-		return cmd, msg
-	case len(a) > 4 || (len(a) == 4 && !eq(a[3], "withscores")):
-		return cmd, errSyntax
-	case len(a) == 4 && (n < -math.MaxInt64/2 || n > math.MaxInt64/2):
-		return cmd, "ERR value is out of range"
-	case len(a) == 4:
-		cmd.Args[1] = []byte("withscores")
-	}
-	cmd.Args[0] = a[2]
-	return cmd, c.keyCheck(a[1])
-}
-
 // buildZMPop is ZMPOP numkeys key … MIN|MAX [COUNT count], and BZMPOP,
 // whose timeout comes first.
 func buildZMPop(blocking bool) func(c *conn, a [][]byte) (command.Cmd, string) {
 	return func(c *conn, a [][]byte) (command.Cmd, string) {
-		at := 1
-		if blocking {
-			if _, msg := parseTimeout(a[1]); msg != "" {
-				return command.Cmd{}, msg
-			}
-			at = 2
+		keys, count, min, msg := parseMPop(a, blocking, "min", "max")
+		if msg != "" {
+			return command.Cmd{}, msg
 		}
-		n, ok := parseInt(a[at])
-		if !ok || n < 1 {
-			return command.Cmd{}, "ERR numkeys should be greater than 0"
-		}
-		where := at + 1
-		if n >= int64(len(a)-where) {
-			return command.Cmd{}, errSyntax
-		}
-		where += int(n)
-		var flags uint32
-		switch {
-		case eq(a[where], "min"):
-			flags = command.FlagLeft
-		case eq(a[where], "max"):
-		default:
-			return command.Cmd{}, errSyntax
-		}
-		count := int64(-1)
-		for j := where + 1; j < len(a); j++ {
-			if count != -1 || !eq(a[j], "count") || j+1 >= len(a) {
-				return command.Cmd{}, errSyntax
-			}
-			j++
-			if count, ok = parseInt(a[j]); !ok || count < 1 {
-				return command.Cmd{}, "ERR count should be greater than 0"
-			}
-		}
-		keys := a[at+1 : where]
 		cmd := c.cmd(command.OpZMPop, nil, keys...)
-		cmd.N, cmd.Flags = max(count, 1), flags
+		cmd.N = count
+		if min {
+			cmd.Flags = command.FlagLeft
+		}
 		return cmd, c.keyCheck(keys...)
 	}
 }
