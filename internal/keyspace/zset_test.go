@@ -220,3 +220,40 @@ func (z *ZSet) memberTree() *znode {
 	}
 	return z.byMember
 }
+
+// A view encodes a sorted set on another goroutine while new versions are
+// made from it: the encoding is the version the view holds (run with
+// -race: nothing it reads is written).
+func TestZSetViewEncodesBesideWrites(t *testing.T) {
+	ks := New(1)
+	var elems []ZElem
+	for i := range 2000 {
+		elems = append(elems, ZElem{fmt.Sprint("m", i), float64(i % 97)})
+	}
+	ks.Put(0, "z", &Entry{Type: TypeZSet, ZSet: NewZSet(elems)}, 0)
+	want := ks.Get(0, "z", 0).ZSet.String()
+	v := ks.View()
+	done := make(chan []byte)
+	go func() {
+		var buf bytes.Buffer
+		if err := v.Encode(&buf); err != nil {
+			t.Error(err)
+		}
+		v.Release()
+		done <- buf.Bytes()
+	}()
+	for i := range 500 {
+		z := ks.Get(0, "z", 0).ZSet
+		z = z.With([]ZElem{{fmt.Sprint("m", i*3), -float64(i)}, {fmt.Sprint("new", i), 1e9}})
+		z, _ = z.Without([]string{fmt.Sprint("m", i*7)})
+		z = z.WithoutRange(0, 1)
+		ks.Put(0, "z", &Entry{Type: TypeZSet, ZSet: z}, 0)
+	}
+	got, err := Decode(bytes.NewReader(<-done), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := got.Lookup(0, "z").ZSet.String(); s != want {
+		t.Fatal("the view's encoding changed with the writes after it")
+	}
+}
