@@ -320,7 +320,11 @@ func execZAdd(v env, c *Cmd) Result {
 		if incr {
 			event = "zincr"
 		}
-		storeZSet(v, v.key, listpackZeros(z.With(changes)), exp, event)
+		nz := z.With(changes)
+		if slices.ContainsFunc(changes, func(e keyspace.ZElem) bool { return e.Score == 0 && math.Signbit(e.Score) }) {
+			nz = listpackZeros(nz)
+		}
+		storeZSet(v, v.key, nz, exp, event)
 	}
 	return reply(added, updated, processed, score)
 }
