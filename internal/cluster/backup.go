@@ -45,6 +45,12 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) (int, error) {
 			}
 		case keyspace.TypeList:
 			r.Type, r.Elems = rdb.List, e.List.Range(0, e.List.Len())
+		case keyspace.TypeZSet:
+			r.Type = rdb.ZSet
+			for _, el := range e.ZSet.Range(0, e.ZSet.Len()) {
+				r.Members = append(r.Members, []byte(el.Member))
+				r.Scores = append(r.Scores, el.Score)
+			}
 		default:
 			err = fmt.Errorf("backup: key %q has type %v, which the backup cannot write yet", key, e.Type)
 			return false

@@ -442,8 +442,10 @@ func writeKeys(tx command.Tx, key func([]byte), all func()) {
 			command.OpMCDelete,
 			command.OpSetRange, command.OpIncrByFloat, command.OpSetBit, command.OpBitField, command.OpBitOp,
 			command.OpHIncrByFloat, command.OpSPop, command.OpSUnionStore, command.OpSInterStore, command.OpSDiffStore,
-			command.OpLPush, command.OpLPop, command.OpLSet, command.OpLInsert, command.OpLRem, command.OpLTrim:
-			key(c.Key)
+			command.OpLPush, command.OpLPop, command.OpLSet, command.OpLInsert, command.OpLRem, command.OpLTrim,
+			command.OpZAdd, command.OpZRem, command.OpZRemRange, command.OpZPop,
+			command.OpZRangeStore, command.OpZUnionStore, command.OpZInterStore, command.OpZDiffStore:
+			key(c.Key) // for the *STORE ops, the destination
 		case command.OpSMove, command.OpLMove:
 			key(c.Key)
 			if len(c.Args) > 0 {

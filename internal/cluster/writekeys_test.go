@@ -29,6 +29,8 @@ func TestWriteKeysNamesWhatAWriteChanges(t *testing.T) {
 		{"SMOVE", command.Cmd{Op: command.OpSMove, Key: b("src"), Args: [][]byte{b("dst"), b("m")}}, []string{"src", "dst"}, false},
 		{"SUNIONSTORE", command.Cmd{Op: command.OpSUnionStore, Key: b("dst"), Args: [][]byte{b("a"), b("b")}}, []string{"dst"}, false},
 		{"LPUSH", command.Cmd{Op: command.OpLPush, Key: b("l"), Args: [][]byte{b("x")}}, []string{"l"}, false},
+		{"ZUNIONSTORE", command.Cmd{Op: command.OpZUnionStore, Key: b("dst"), N: 2, Args: [][]byte{b("a"), b("b")}}, []string{"dst"}, false},
+		{"ZMPOP", command.Cmd{Op: command.OpZMPop, Args: [][]byte{b("a")}}, nil, true},
 		{"LMPOP", command.Cmd{Op: command.OpLMPop, Args: [][]byte{b("a"), b("b")}}, nil, true},
 		{"FCALL", command.Cmd{Op: command.OpFCall, Args: [][]byte{b("f")}}, nil, true},
 		{"FLUSHALL", command.Cmd{Op: command.OpFlushAll}, nil, true},

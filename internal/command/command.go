@@ -142,6 +142,29 @@ const (
 	OpFunctionRead // Args[0]=list|dump|stats, then its arguments (read)
 	OpFCall        // Args[0]=function, then N keys, then the arguments
 	OpFCallRO      // as OpFCall; the function must be no-writes (read)
+	// sorted sets (appended). Scores and ranges travel as the client sent
+	// them; the executor parses them again (see zsets.go).
+	OpZAdd        // Key, Args = score member …; Flags NX XX GT LT CH Incr (ZINCRBY is ZADD INCR)
+	OpZRem        // Key, Args = members
+	OpZRemRange   // Key, Args = min, max; Flags ByScore or ByLex, else ranks
+	OpZPop        // Key; Flags Left (ZPOPMIN, else ZPOPMAX), Count with N
+	OpZScore      // Key, Args[0] = member
+	OpZMScore     // Key, Args = members
+	OpZCard       // Key
+	OpZCount      // Key, Args = min, max; Flags ByLex (ZLEXCOUNT), else scores
+	OpZRange      // Key, Args = min, max (REV's already swapped), offset, count (decimal, -1: all); Flags ByScore ByLex Rev WithScores
+	OpZRank       // Key, Args[0] = member; Flags Rev
+	OpZRangeStore // Key = destination, Args = source, then as OpZRange; Flags as OpZRange but WithScores
+	OpZUnion      // N = numkeys, Args = keys, then the options as sent (parsed after the keys' types are checked, as redis does)
+	OpZInter      // as OpZUnion
+	OpZDiff       // as OpZUnion
+	OpZUnionStore // Key = destination, then as OpZUnion
+	OpZInterStore // as OpZUnionStore
+	OpZDiffStore  // as OpZUnionStore
+	OpZInterCard  // as OpZUnion (the option is LIMIT)
+	OpZRandMember // Key, Args[0] = count or empty, Args[1] = "withscores" or empty (read)
+	OpZScan       // Key, N = cursor, Args = options as sent (read)
+	OpZMPop       // Args = keys; N = count; Flags Left (MIN)
 	opEnd
 )
 
@@ -190,6 +213,14 @@ const (
 	FlagDstLeft // LMOVE: push at the destination's head
 	FlagCount   // LPOP, RPOP: a count was given
 	FlagServe   // OpLMPop, OpLMove for a blocked client: the last argument is its token (see keyspace.PopWatcher)
+
+	// sorted sets (appended)
+	FlagCH         // ZADD: reply with the number changed, not added
+	FlagIncr       // ZADD INCR, ZINCRBY
+	FlagByScore    // sorted sets: the range is of scores
+	FlagByLex      // sorted sets: the range is of members (lex)
+	FlagRev        // sorted sets: in descending order
+	FlagWithScores // sorted sets: reply scores with the members
 )
 
 // Cmd is one command with its options normalized.

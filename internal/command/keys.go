@@ -229,9 +229,10 @@ func execCopy(v env, c *Cmd) Result {
 	if v.ks.Get(dstDB, dst, v.h.Now) != nil && string(c.Args[1]) != "replace" {
 		return resInt(0)
 	}
-	// A new value (a new CAS); hashes and sets are immutable, so the copy
-	// shares them.
-	v.ks.Put(dstDB, dst, &keyspace.Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, ExpireAt: e.ExpireAt, Flags: e.Flags}, v.h.Now)
+	// A new value (a new CAS); hashes, sets, lists and sorted sets are
+	// immutable, so the copy shares them (a list's buffer too: see
+	// keyspace.List).
+	v.ks.Put(dstDB, dst, &keyspace.Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, List: e.List, ZSet: e.ZSet, ExpireAt: e.ExpireAt, Flags: e.Flags}, v.h.Now)
 	v.ks.Notify(dstDB, keyspace.EventGeneric, "copy_to", dst)
 	return resInt(1)
 }
@@ -364,6 +365,10 @@ func encodingOf(e *keyspace.Entry) string {
 		if setCompact(e.Set) {
 			return "intset"
 		}
+	case keyspace.TypeList:
+		return "quicklist"
+	case keyspace.TypeZSet:
+		return zsetEncoding(e.ZSet)
 	}
 	return "hashtable"
 }

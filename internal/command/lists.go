@@ -29,7 +29,7 @@ func checkServe(c *Cmd) error {
 	if c.Op == OpLMPop && c.Has(FlagServe) && len(c.Args) < 2 {
 		return errBadArgs
 	}
-	if c.Op == OpLMove && c.Has(FlagServe) && len(c.Args) < 2 {
+	if (c.Op == OpLMove || c.Op == OpZMPop) && c.Has(FlagServe) && len(c.Args) < 2 {
 		return errBadArgs
 	}
 	return nil
@@ -163,30 +163,49 @@ func execLPop(v env, c *Cmd) Result {
 // LMPOP, BLPOP and BRPOP (count 1), and the pops that serve blocked
 // clients (FlagServe, one key and a token).
 func execLMPop(v env, c *Cmd) Result {
+	return mpop(v, c, func(key string) (popper, error) {
+		l, exp, err := listOf(v, key)
+		if l == nil {
+			return nil, err
+		}
+		return func() ([][]byte, Result) {
+			out := pop(v, key, l, exp, max(c.N, 1), c.Has(FlagLeft))
+			return out, bulks(out)
+		}, nil
+	})
+}
+
+// popper pops from a key found not empty, and returns what it took (as
+// reported to a blocked client's token, FlagServe) and its reply.
+type popper func() ([][]byte, Result)
+
+// mpop pops from the first of c's keys for which find has a popper
+// (an error, WRONGTYPE, ends the search): LMPOP, ZMPOP and the blocking
+// pops. The reply is the key and the popper's reply, or a null array.
+func mpop(v env, c *Cmd, find func(key string) (popper, error)) Result {
 	keys, token := c.Args, []byte(nil)
 	if c.Has(FlagServe) {
 		keys, token = keys[:len(keys)-1], keys[len(keys)-1]
 	}
+	served := func(key string, elems [][]byte) {
+		if token != nil {
+			v.ks.Popped(token, key, elems)
+		}
+	}
 	for _, k := range keys {
-		l, exp, err := listOf(v, string(k))
+		pop, err := find(string(k))
 		if err != nil {
-			if token != nil {
-				v.ks.Popped(token, "", nil)
-			}
+			served("", nil)
 			return resErr(err)
 		}
-		if l == nil {
+		if pop == nil {
 			continue
 		}
-		out := pop(v, string(k), l, exp, max(c.N, 1), c.Has(FlagLeft))
-		if token != nil {
-			v.ks.Popped(token, string(k), out)
-		}
-		return Result{Kind: KindArray, Array: []Result{resBulk(bytes.Clone(k)), bulks(out)}}
+		taken, r := pop()
+		served(string(k), taken)
+		return Result{Kind: KindArray, Array: []Result{resBulk(bytes.Clone(k)), r}}
 	}
-	if token != nil {
-		v.ks.Popped(token, "", nil)
-	}
+	served("", nil)
 	return nullArray
 }
 

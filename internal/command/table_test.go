@@ -104,6 +104,18 @@ func TestNewOpRows(t *testing.T) {
 		OpEvalRO: {false, false, true, argShape{1, 1}}, OpEvalShaRO: {false, false, true, argShape{1, 1}},
 		OpFunction: {true, false, true, argShape{1, 1}}, OpFunctionRead: {false, false, true, argShape{1, 1}},
 		OpFCall: {true, false, true, argShape{1, 1}}, OpFCallRO: {false, false, true, argShape{1, 1}},
+
+		OpZAdd: {true, true, false, argShape{2, 2}}, OpZRem: {true, false, false, argShape{1, 1}},
+		OpZRemRange: {true, false, false, argShape{2, 2}}, OpZPop: {true, false, false, argShape{0, 1}},
+		OpZScore: {false, false, false, argShape{1, 1}}, OpZMScore: {false, false, false, argShape{1, 1}},
+		OpZCard: {false, false, false, argShape{0, 1}}, OpZCount: {false, false, false, argShape{2, 2}},
+		OpZRange: {false, false, false, argShape{4, 4}}, OpZRank: {false, false, false, argShape{1, 1}},
+		OpZRangeStore: {true, true, false, argShape{5, 5}}, OpZUnion: {false, false, false, argShape{1, 1}},
+		OpZInter: {false, false, false, argShape{1, 1}}, OpZDiff: {false, false, false, argShape{1, 1}},
+		OpZUnionStore: {true, true, false, argShape{1, 1}}, OpZInterStore: {true, true, false, argShape{1, 1}},
+		OpZDiffStore: {true, true, false, argShape{1, 1}}, OpZInterCard: {false, false, false, argShape{1, 1}},
+		OpZRandMember: {false, false, false, argShape{2, 2}}, OpZScan: {false, false, false, argShape{0, 1}},
+		OpZMPop: {true, false, false, argShape{1, 1}},
 	}
 	for o := OpWatchCheck + 1; o < opEnd; o++ {
 		p, ok := want[o]

@@ -3,7 +3,7 @@ package keyspace
 // EventClass is the notify-keyspace-events class of a keyspace event.
 type EventClass uint8
 
-// Classes, as redis's letters: g $ h s x e l.
+// Classes, as redis's letters: g $ h s x e l z.
 const (
 	EventGeneric EventClass = iota
 	EventString
@@ -12,6 +12,7 @@ const (
 	EventExpired
 	EventEvicted
 	EventList
+	EventZSet
 )
 
 // Events receives what applying the log publishes: PUBLISH messages and

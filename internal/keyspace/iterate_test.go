@@ -21,6 +21,7 @@ func TestViewEachBesideWrites(t *testing.T) {
 	s, _ := (*Set)(nil).With([][]byte{[]byte("a"), []byte("b")})
 	ks.Put(1, "set", &Entry{Type: TypeSet, Set: s}, 0)
 	ks.Put(1, "list", &Entry{Type: TypeList, List: NewList([][]byte{[]byte("x"), []byte("y")})}, 0)
+	ks.Put(1, "zset", &Entry{Type: TypeZSet, ZSet: NewZSet([]ZElem{{"x", 2}, {"y", 1}})}, 0)
 	v := ks.View()
 	seen := map[string]string{}
 	var wg sync.WaitGroup
@@ -40,6 +41,8 @@ func TestViewEachBesideWrites(t *testing.T) {
 				seen[id] = fmt.Sprint("set ", e.Set.Len())
 			case TypeList:
 				seen[id] = fmt.Sprintf("list %s", e.List.Range(0, e.List.Len()))
+			case TypeZSet:
+				seen[id] = "zset " + e.ZSet.String()
 			}
 			return true
 		})
@@ -49,10 +52,10 @@ func TestViewEachBesideWrites(t *testing.T) {
 	}
 	ks.Flush(1)
 	wg.Wait()
-	if len(seen) != 1004 {
-		t.Fatalf("%d keys seen, want 1004 (1000 strings, one unexpired, a hash, a set, a list)", len(seen))
+	if len(seen) != 1005 {
+		t.Fatalf("%d keys seen, want 1005 (1000 strings, one unexpired, a hash, a set, a list, a zset)", len(seen))
 	}
-	if seen["0/key10"] != "v10 10 0" || seen["0/later"] != "y 0 500" || seen["1/hash"] != "hash v" || seen["1/set"] != "set 2" || seen["1/list"] != "list [x y]" {
+	if seen["0/key10"] != "v10 10 0" || seen["0/later"] != "y 0 500" || seen["1/hash"] != "hash v" || seen["1/set"] != "set 2" || seen["1/list"] != "list [x y]" || seen["1/zset"] != "zset y=1 x=2" {
 		t.Fatalf("seen %q %q %q %q %q", seen["0/key10"], seen["0/later"], seen["1/hash"], seen["1/set"], seen["1/list"])
 	}
 	if _, ok := seen["0/gone"]; ok {

@@ -18,12 +18,13 @@ type DB struct {
 	exp    expiry // keys that have an expiry, by time bucket
 }
 
-// object is the value of a hash, set or list key, which stays a Go value;
+// object is the value of a hash, set, list or zset key, which stays a Go value;
 // the key's slot holds its handle, an index into Keyspace.objs.
 type object struct {
 	hash *Hash
 	set  *Set
 	list *List
+	zset *ZSet
 }
 
 // Keyspace is every database plus the accounting that spans them.
@@ -123,6 +124,8 @@ func (s slot) fill(e *Entry, objs []object) {
 		e.Set = objs[s.vlen()].set
 	case TypeList:
 		e.List = objs[s.vlen()].list
+	case TypeZSet:
+		e.ZSet = objs[s.vlen()].zset
 	}
 }
 
@@ -247,7 +250,7 @@ func (ks *Keyspace) rewrite(ref uint64, key string, e *Entry, access int64) bool
 		s.write(e, key, uint32(len(e.Str)), access)
 		copy(s[hdrSize+len(key):], e.Str)
 	} else {
-		s.write(e, key, ks.newObject(object{hash: e.Hash, set: e.Set, list: e.List}), access)
+		s.write(e, key, ks.newObject(object{hash: e.Hash, set: e.Set, list: e.List, zset: e.ZSet}), access)
 	}
 	return true
 }
@@ -264,7 +267,7 @@ func (ks *Keyspace) store(key string, e *Entry, access int64) uint64 {
 		s.write(e, key, uint32(len(e.Str)), access)
 		copy(s[hdrSize+len(key):], e.Str)
 	default:
-		s.write(e, key, ks.newObject(object{hash: e.Hash, set: e.Set, list: e.List}), access)
+		s.write(e, key, ks.newObject(object{hash: e.Hash, set: e.Set, list: e.List, zset: e.ZSet}), access)
 	}
 	return ref
 }
@@ -307,6 +310,8 @@ func (ks *Keyspace) sizeOf(s slot) int64 {
 		n += st.bytes + int64(st.Len())*fieldOverhead
 	case TypeList:
 		n += listSize(ks.objs[s.vlen()].list)
+	case TypeZSet:
+		n += zsetSize(ks.objs[s.vlen()].zset)
 	}
 	return n
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"slices"
 	"sync/atomic"
@@ -145,6 +146,13 @@ func (v *View) Encode(w io.Writer) error {
 					for _, el := range l.Range(0, l.Len()) {
 						buf = appendBytes(buf, el)
 					}
+				case TypeZSet:
+					z := v.objs[sl.vlen()].zset
+					buf = binary.AppendUvarint(buf, uint64(z.Len()))
+					for _, el := range z.Range(0, z.Len()) {
+						buf = appendBytes(buf, []byte(el.Member))
+						buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(el.Score))
+					}
 				}
 				if _, err := bw.Write(buf); err != nil {
 					return err
@@ -258,6 +266,18 @@ func Decode(r io.Reader, maxDBs int) (*Keyspace, error) {
 				elems = append(elems, d.bytes())
 			}
 			e.List = NewList(elems)
+		case TypeZSet:
+			cnt := d.uvarint()
+			var elems []ZElem
+			for i := uint64(0); i < cnt && d.err == nil; i++ {
+				m := string(d.bytes())
+				score := math.Float64frombits(d.uint64())
+				if math.IsNaN(score) {
+					d.err = errors.New("NaN score")
+				}
+				elems = append(elems, ZElem{m, score})
+			}
+			e.ZSet = NewZSet(elems)
 		default:
 			return nil, fmt.Errorf("%w: value type %d", ErrBadSnapshot, t)
 		}
@@ -310,4 +330,14 @@ func (d *decoder) bytes() []byte {
 	b := make([]byte, n)
 	_, d.err = io.ReadFull(d.r, b)
 	return b
+}
+
+// uint64 reads 8 bytes, little-endian (a zset score's bits).
+func (d *decoder) uint64() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	var b [8]byte
+	_, d.err = io.ReadFull(d.r, b[:])
+	return binary.LittleEndian.Uint64(b[:])
 }

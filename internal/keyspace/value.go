@@ -1,9 +1,9 @@
 // Package keyspace holds the data: databases of keys whose values are
-// strings, hashes, sets or lists, with absolute expiry times and memory accounting.
+// strings, hashes, sets, lists or sorted sets, with absolute expiry times and memory accounting.
 //
 // Keys and string values live in an arena outside the Go heap, indexed by
-// pointer-free open-addressing tables (see DESIGN.md); hashes, sets and
-// lists stay Go values.
+// pointer-free open-addressing tables (see DESIGN.md); hashes, sets,
+// lists and sorted sets stay Go values.
 //
 // Concurrency contract: a Keyspace is not synchronized. The owner (the
 // cluster FSM) serializes mutations and lets reads run concurrently with each
@@ -41,6 +41,7 @@ const (
 	TypeHash
 	TypeSet
 	TypeList
+	TypeZSet
 )
 
 func (t Type) String() string {
@@ -53,6 +54,8 @@ func (t Type) String() string {
 		return "set"
 	case TypeList:
 		return "list"
+	case TypeZSet:
+		return "zset"
 	}
 	return "none"
 }
@@ -68,6 +71,7 @@ type Entry struct {
 	Hash     *Hash
 	Set      *Set
 	List     *List
+	ZSet     *ZSet
 	ExpireAt int64  // Unix ms; 0 means no expiry
 	Flags    uint32 // memcached client flags, opaque
 	CAS      uint64 // memcached CAS, derived from the log index
@@ -90,6 +94,9 @@ func (e *Entry) String() string {
 	case TypeList:
 		b = append(b, "elements="...)
 		b = strconv.AppendInt(b, int64(e.List.Len()), 10)
+	case TypeZSet:
+		b = append(b, "members="...)
+		b = strconv.AppendInt(b, int64(e.ZSet.Len()), 10)
 	}
 	b = append(b, " expire="...)
 	b = strconv.AppendInt(b, e.ExpireAt, 10)
@@ -123,7 +130,7 @@ func (e *Entry) LastAccess() int64 {
 // WithExpiry returns a copy of e with a new expiry time, for Put. Its Str
 // still aliases e's, which Put may replace: Put copies it first.
 func (e *Entry) WithExpiry(at int64) *Entry {
-	return &Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, List: e.List, ExpireAt: at, Flags: e.Flags, CAS: e.CAS}
+	return &Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, List: e.List, ZSet: e.ZSet, ExpireAt: at, Flags: e.Flags, CAS: e.CAS}
 }
 
 // Per-entry overheads used by memory accounting, so that maxmemory means
@@ -151,6 +158,8 @@ func (e *Entry) size(key string) int64 {
 		n += e.Set.bytes + int64(e.Set.Len())*fieldOverhead
 	case TypeList:
 		n += listSize(e.List)
+	case TypeZSet:
+		n += zsetSize(e.ZSet)
 	}
 	return n
 }
@@ -158,6 +167,10 @@ func (e *Entry) size(key string) int64 {
 // listSize is a list's accounted size beyond the key: its elements, each
 // with the overhead of a hash field or set member.
 func listSize(l *List) int64 { return l.Bytes() + int64(l.Len())*fieldOverhead }
+
+// zsetSize is a sorted set's accounted size beyond the key: its members
+// and 8 bytes per score, each with the overhead of a hash field.
+func zsetSize(z *ZSet) int64 { return z.Bytes() + int64(z.Len())*fieldOverhead }
 
 // smallLimit is the size up to which hashes and sets are kept as plain
 // slices (like redis's listpack): small session hashes stay compact and

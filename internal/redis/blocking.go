@@ -14,7 +14,9 @@ import (
 	"github.com/hatcheck/hatcheck/internal/resp"
 )
 
-// Blocking list pops (BLPOP, BRPOP, BLMPOP, BLMOVE, BRPOPLPUSH).
+// Blocking list pops (BLPOP, BRPOP, BLMPOP, BLMOVE, BRPOPLPUSH) and
+// sorted set pops (BZPOPMIN, BZPOPMAX, BZMPOP: ZMPOP's tries, whose
+// elements travel as member, score pairs and are pushed back with ZADD).
 //
 // A pop changes the list, so it is a log entry like any write: every node
 // must remove the same element. A blocked client therefore waits on the
@@ -253,6 +255,9 @@ func (t *try) result() command.Result {
 	if t.b.cmd.Op == command.OpLMove {
 		return command.Result{Kind: command.KindBulk, Bulk: t.elems[0]}
 	}
+	if t.b.cmd.Op == command.OpZMPop {
+		return zmpopResult(t.key, t.elems)
+	}
 	el := make([]command.Result, len(t.elems))
 	for i, e := range t.elems {
 		el[i] = command.Result{Kind: command.KindBulk, Bulk: e}
@@ -437,9 +442,16 @@ func (bl *blocking) forgetLost() {
 }
 
 // pushBack returns what a try took for no one to where it came from: the
-// same end of the same list, in the same order. BLMOVE's element is in
-// its destination and stays there.
+// same end of the same list, in the same order, or the same sorted set
+// with the same scores. BLMOVE's element is in its destination and stays
+// there.
 func (bl *blocking) pushBack(b *blocked, r command.Result) {
+	if b.cmd.Op == command.OpZMPop {
+		if cmd, ok := zaddBack(b.cmd.DB, r); ok {
+			go bl.pushUntilDone(command.Tx{cmd}, 50*time.Millisecond)
+		}
+		return
+	}
 	if b.cmd.Op != command.OpLMPop || r.Kind != command.KindArray || len(r.Array) != 2 {
 		return
 	}

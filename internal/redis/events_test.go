@@ -147,3 +147,28 @@ func matchRedisEvents(t *testing.T, name string, session func(t *testing.T, addr
 }
 
 func show(b []byte) string { return strings.ReplaceAll(string(b), "\r\n", " ") }
+
+// The events of the sorted set commands: ZADD's "zadd", ZINCRBY's and
+// ZADD INCR's "zincr", "zrem", the ZREMRANGEBY commands', the pops' and
+// the STORE commands' own, "del" when a sorted set becomes empty or a
+// STORE's result is, and nothing for the changes
+// that change nothing (ZADD NX of a member there, a score equal to the
+// old one) or for reads.
+func TestKeyspaceEventsOfSortedSetsMatchRedis(t *testing.T) {
+	matchRedisEvents(t, "events_zsets.golden", func(t *testing.T, addr string) []byte {
+		return eventSessionOf(t, addr, []string{"PSUBSCRIBE __key*__:*", "SUBSCRIBE news"}, []string{
+			"ZADD z 1 a 2 b 3 c 4 d 5 e", "ZADD z NX 9 a", "ZADD z 1 a", "ZADD z XX 1 nosuch", "ZADD z CH 7 a",
+			"ZINCRBY z 1 a", "ZADD z INCR 1 b", "ZADD z INCR NX 1 b", "ZINCRBY new 1 m",
+			"ZREM z nosuch", "ZREM z a", "ZREM new m",
+			"ZREMRANGEBYSCORE z 100 200", "ZREMRANGEBYSCORE z 2 2", "ZREMRANGEBYRANK z 0 0", "ZADD z 0 x 0 y",
+			"ZREMRANGEBYLEX z [x [x", "ZPOPMIN z", "ZPOPMAX z", "ZPOPMIN z 0", "ZPOPMAX z 10", "ZPOPMIN z",
+			"ZADD l 0 a", "ZREMRANGEBYLEX l - +", "ZADD r 1 a", "ZREMRANGEBYRANK r 0 -1", "ZADD s 1 a", "ZREMRANGEBYSCORE s -inf +inf",
+			"ZADD t 1 a", "ZSCORE t a", "ZRANGE t 0 -1", "ZCARD t", "ZCOUNT t 0 1", "ZRANK t a", "COPY t t2", "RENAME t2 t3",
+			"ZADD u 1 a 2 b 3 c", "ZRANGESTORE d u 0 1", "ZRANGESTORE d u 5 6", "ZRANGESTORE d u 5 6",
+			"ZUNIONSTORE d 2 u t", "ZINTERSTORE d 2 u t", "ZDIFFSTORE d 2 u t", "ZINTERSTORE d 2 u nokey",
+			"ZUNION 2 u t", "ZINTER 2 u t", "ZDIFF 2 u t", "ZINTERCARD 2 u t", "ZRANDMEMBER u", "ZSCAN u 0",
+			"ZMPOP 2 nokey u MIN", "ZMPOP 1 u MAX COUNT 5", "ZMPOP 1 u MIN",
+			"PUBLISH news end",
+		}, 0)
+	})
+}

@@ -26,7 +26,7 @@ func hashCommands() []*cmdSpec {
 		{name: "hdel", arity: -3, flags: w | flagFast, acl: acl, keys: oneKey, build: buildOneKey(command.OpHDel)},
 		{name: "hincrby", arity: 4, flags: w | flagDenyOOM | flagFast, acl: acl, keys: oneKey, build: buildHIncrBy},
 		{name: "hscan", arity: -3, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildCollectionScan(command.OpHScan)},
-		{name: "hrandfield", arity: -2, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildHRandField},
+		{name: "hrandfield", arity: -2, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildRandomCount(command.OpHRandField, "withvalues")},
 		{name: "hincrbyfloat", arity: 4, flags: w | flagDenyOOM | flagFast, acl: acl, keys: oneKey, build: buildKeyValues(command.OpHIncrByFloat)},
 	}
 }
@@ -111,22 +111,26 @@ func randomCount(b []byte) (int64, string) {
 	return n, ""
 }
 
-func buildHRandField(c *conn, a [][]byte) (command.Cmd, string) {
-	cmd := c.cmd(command.OpHRandField, a[1], nil, nil)
-	if len(a) == 2 {
+// buildRandomCount is HRANDFIELD and ZRANDMEMBER: key [count [with]],
+// where with is WITHVALUES or WITHSCORES.
+func buildRandomCount(op command.Op, with string) func(c *conn, a [][]byte) (command.Cmd, string) {
+	return func(c *conn, a [][]byte) (command.Cmd, string) {
+		cmd := c.cmd(op, a[1], nil, nil)
+		if len(a) == 2 {
+			return cmd, c.keyCheck(a[1])
+		}
+		n, msg := randomCount(a[2])
+		switch {
+		case msg != "":
+			return cmd, msg
+		case len(a) > 4 || (len(a) == 4 && !eq(a[3], with)):
+			return cmd, errSyntax
+		case len(a) == 4 && (n < -math.MaxInt64/2 || n > math.MaxInt64/2):
+			return cmd, "ERR value is out of range"
+		case len(a) == 4:
+			cmd.Args[1] = []byte(with)
+		}
+		cmd.Args[0] = a[2]
 		return cmd, c.keyCheck(a[1])
 	}
-	n, msg := randomCount(a[2])
-	switch {
-	case msg != "":
-		return cmd, msg
-	case len(a) > 4 || (len(a) == 4 && !eq(a[3], "withvalues")):
-		return cmd, errSyntax
-	case len(a) == 4 && (n < -math.MaxInt64/2 || n > math.MaxInt64/2):
-		return cmd, "ERR value is out of range"
-	case len(a) == 4:
-		cmd.Args[1] = []byte("withvalues")
-	}
-	cmd.Args[0] = a[2]
-	return cmd, c.keyCheck(a[1])
 }

@@ -215,44 +215,57 @@ func mpopKeys(at int) func(a [][]byte) ([][]byte, bool) {
 // buildLMPop is LMPOP and BLMPOP (whose timeout comes first).
 func buildLMPop(blocking bool) func(c *conn, a [][]byte) (command.Cmd, string) {
 	return func(c *conn, a [][]byte) (command.Cmd, string) {
-		at := 1
-		if blocking {
-			if _, msg := parseTimeout(a[1]); msg != "" {
-				return command.Cmd{}, msg
-			}
-			at = 2
+		keys, count, left, msg := parseMPop(a, blocking, "left", "right")
+		if msg != "" {
+			return command.Cmd{}, msg
 		}
-		n, ok := parseInt(a[at])
-		if !ok || n < 1 {
-			return command.Cmd{}, "ERR numkeys should be greater than 0"
-		}
-		where := at + 1
-		if n >= int64(len(a)-where) {
-			return command.Cmd{}, errSyntax
-		}
-		where += int(n)
-		left, ok := listSide(a[where])
-		if !ok {
-			return command.Cmd{}, errSyntax
-		}
-		count := int64(-1)
-		for j := where + 1; j < len(a); j++ {
-			if count != -1 || !eq(a[j], "count") || j+1 >= len(a) {
-				return command.Cmd{}, errSyntax
-			}
-			j++
-			if count, ok = parseInt(a[j]); !ok || count < 1 {
-				return command.Cmd{}, "ERR count should be greater than 0"
-			}
-		}
-		keys := a[at+1 : where]
 		cmd := c.cmd(command.OpLMPop, nil, keys...)
-		cmd.N = max(count, 1)
+		cmd.N = count
 		if left {
 			cmd.Flags = command.FlagLeft
 		}
 		return cmd, c.keyCheck(keys...)
 	}
+}
+
+// parseMPop parses LMPOP and ZMPOP (first and second name their ends:
+// LEFT and RIGHT, MIN and MAX), and their blocking forms, whose timeout
+// comes first, in redis 7.0's order. count is 1 when not given.
+func parseMPop(a [][]byte, blocking bool, first, second string) (keys [][]byte, count int64, isFirst bool, msg string) {
+	at := 1
+	if blocking {
+		if _, msg := parseTimeout(a[1]); msg != "" {
+			return nil, 0, false, msg
+		}
+		at = 2
+	}
+	n, ok := parseInt(a[at])
+	if !ok || n < 1 {
+		return nil, 0, false, "ERR numkeys should be greater than 0"
+	}
+	where := at + 1
+	if n >= int64(len(a)-where) {
+		return nil, 0, false, errSyntax
+	}
+	where += int(n)
+	switch {
+	case eq(a[where], first):
+		isFirst = true
+	case eq(a[where], second):
+	default:
+		return nil, 0, false, errSyntax
+	}
+	count = -1
+	for j := where + 1; j < len(a); j++ {
+		if count != -1 || !eq(a[j], "count") || j+1 >= len(a) {
+			return nil, 0, false, errSyntax
+		}
+		j++
+		if count, ok = parseInt(a[j]); !ok || count < 1 {
+			return nil, 0, false, "ERR count should be greater than 0"
+		}
+	}
+	return a[at+1 : where], max(count, 1), isFirst, ""
 }
 
 // buildBPop is BLPOP and BRPOP: LMPOP of one element from the first
@@ -282,7 +295,7 @@ func replyBPop(c *conn, r command.Result) {
 
 // blockTimeout is a blocking command's timeout argument.
 func blockTimeout(spec *cmdSpec, a [][]byte) []byte {
-	if spec.name == "blmpop" {
+	if spec.name == "blmpop" || spec.name == "bzmpop" {
 		return a[1]
 	}
 	return a[len(a)-1]

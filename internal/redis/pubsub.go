@@ -71,6 +71,7 @@ var classFlag = map[keyspace.EventClass]int{
 	keyspace.EventGeneric: notifyGeneric, keyspace.EventString: notifyString, keyspace.EventHash: notifyHash,
 	keyspace.EventSet: notifySet, keyspace.EventExpired: notifyExpired, keyspace.EventEvicted: notifyEvicted,
 	keyspace.EventList: notifyList,
+	keyspace.EventZSet: notifyZset,
 }
 
 // Popped tells the blocking registry what a pop proposed for one of its

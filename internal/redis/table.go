@@ -152,6 +152,7 @@ func newTable() *table {
 		hashCommands(), setCommands(), scriptingCommands(), pubsubCommands(), sentinelCommands(),
 		bitmapCommands(),
 		listCommands(),
+		zsetCommands(),
 	} {
 		for _, s := range family {
 			t.add(s)

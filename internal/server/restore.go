@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/hatcheck/hatcheck/internal/command"
@@ -142,6 +143,14 @@ func restoreCmds(rec *rdb.Record) ([]command.Cmd, bool) {
 		c = command.Cmd{Op: command.OpSAdd, DB: db, Key: rec.Key, Args: rec.Elems}
 	case rdb.List:
 		c = command.Cmd{Op: command.OpLPush, DB: db, Key: rec.Key, Args: rec.Elems} // without FlagLeft: RPUSH, in order
+	case rdb.ZSet:
+		// ZADD of score, member pairs; the shortest decimal that parses
+		// back to the same double, so scores survive exactly.
+		args := make([][]byte, 0, 2*len(rec.Members))
+		for i, m := range rec.Members {
+			args = append(args, strconv.AppendFloat(nil, rec.Scores[i], 'g', -1, 64), m)
+		}
+		c = command.Cmd{Op: command.OpZAdd, DB: db, Key: rec.Key, Args: args}
 	default:
 		return nil, false
 	}
