@@ -398,14 +398,11 @@ func (c *conn) runEach(tx command.Tx, items []batchItem) {
 // queue adds a command to the open transaction after checking it the way
 // redis-server does before answering QUEUED: syntax errors are reported now
 // and make EXEC fail with EXECABORT.
+// A command's own syntax (its options, its numbers) is checked when EXEC
+// runs it, not here: as redis-server does, the error is its slot of EXEC's
+// reply and the other commands run. Only what redis refuses before queuing
+// (unknown command, arity, NOAUTH) aborts the transaction.
 func (c *conn) queue(spec *cmdSpec, args [][]byte) {
-	if spec.build != nil {
-		if _, msg := spec.build(c, args); msg != "" {
-			c.multiDirty = true
-			c.out = resp.AppendError(c.out, msg)
-			return
-		}
-	}
 	cp := make([][]byte, len(args))
 	for i, a := range args {
 		cp[i] = bytes.Clone(a)
