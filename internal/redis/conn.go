@@ -52,6 +52,7 @@ type conn struct {
 	// Fields CLIENT LIST reads from other connections' goroutines are
 	// atomics; only this connection's goroutine writes them.
 	db      atomic.Int32
+	proto   atomic.Int32 // 2 or 3 (HELLO); the pub/sub hub reads it to frame messages
 	authed  bool
 	name    atomic.Value // string
 	libName atomic.Value // string
@@ -103,6 +104,7 @@ func newConn(s *Server, l netserve.Link) *conn {
 	c := &conn{srv: s, link: l, id: s.nextID.Add(1), addr: l.RemoteAddr().String(), created: time.Now()}
 	c.Waiter.Link = l
 	c.authed = s.cfg.RequirePass == ""
+	c.proto.Store(2)
 	c.name.Store("")
 	c.libName.Store("")
 	c.libVer.Store("")
@@ -262,7 +264,9 @@ func (c *conn) dispatch(spec *cmdSpec, args [][]byte) {
 		c.out = resp.AppendError(c.out, arityError(spec.name))
 		return
 	}
-	if c.subscribed() {
+	if c.subscribed() && !c.resp3() {
+		// A RESP3 client tells messages from replies by their type, so
+		// it may run any command while subscribed.
 		if ok, msg := subscribedOnly(spec.name); !ok {
 			c.out = resp.AppendError(c.out, msg)
 			return

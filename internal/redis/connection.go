@@ -73,18 +73,18 @@ func (c *conn) authenticate(a [][]byte) string {
 }
 
 func runHello(c *conn, a [][]byte) {
+	proto := c.protocol()
 	if len(a) >= 2 {
 		v, ok := parseInt(a[1])
 		if !ok {
 			c.out = resp.AppendError(c.out, "ERR Protocol version is not an integer or out of range")
 			return
 		}
-		if v != 2 {
-			// RESP3 is not spoken; clients (go-redis, Lettuce, redis-py)
-			// fall back to RESP2 on this reply.
+		if v != 2 && v != 3 {
 			c.out = resp.AppendError(c.out, "NOPROTO unsupported protocol version")
 			return
 		}
+		proto = int(v)
 	}
 	var name []byte
 	var setName bool
@@ -115,17 +115,19 @@ func runHello(c *conn, a [][]byte) {
 		}
 		c.name.Store(string(name))
 	}
+	// The reply is already in the new protocol, as redis-server's is.
+	c.proto.Store(int32(proto))
 	c.helloReply(c.srv.node.Role())
 }
 
 func (c *conn) helloReply(role string) {
-	c.out = resp.AppendArray(c.out, 14)
+	c.appendMap(7)
 	c.out = resp.AppendBulkString(c.out, "server")
 	c.out = resp.AppendBulkString(c.out, "redis")
 	c.out = resp.AppendBulkString(c.out, "version")
 	c.out = resp.AppendBulkString(c.out, RedisVersion)
 	c.out = resp.AppendBulkString(c.out, "proto")
-	c.out = resp.AppendInt(c.out, 2)
+	c.out = resp.AppendInt(c.out, int64(c.protocol()))
 	c.out = resp.AppendBulkString(c.out, "id")
 	c.out = resp.AppendInt(c.out, c.id)
 	c.out = resp.AppendBulkString(c.out, "mode")
@@ -137,7 +139,7 @@ func (c *conn) helloReply(role string) {
 }
 
 func runPing(c *conn, a [][]byte) {
-	if c.subscribed() && len(a) <= 2 {
+	if c.subscribed() && !c.resp3() && len(a) <= 2 {
 		// A subscribed RESP2 client gets PING's reply as a message.
 		c.out = resp.AppendArray(c.out, 2)
 		c.out = resp.AppendBulkString(c.out, "pong")
@@ -200,7 +202,7 @@ func runClient(c *conn, a [][]byte) {
 		if name := c.name.Load().(string); name != "" {
 			c.out = resp.AppendBulkString(c.out, name)
 		} else {
-			c.out = resp.AppendNull(c.out)
+			c.appendNull()
 		}
 	case "setname":
 		if msg := validClientName(a[2]); msg != "" {
@@ -231,14 +233,14 @@ func runClient(c *conn, a [][]byte) {
 		}
 		c.out = resp.AppendSimple(c.out, "OK")
 	case "info":
-		c.out = resp.AppendBulkString(c.out, c.describe()+"\n")
+		c.appendVerbatim(c.describe() + "\n")
 	case "list":
 		var b strings.Builder
 		c.srv.conns.Each(func(o *conn) {
 			b.WriteString(o.describe())
 			b.WriteString("\n")
 		})
-		c.out = resp.AppendBulkString(c.out, b.String())
+		c.appendVerbatim(b.String())
 	case "help":
 		lines := []string{
 			"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -259,6 +261,6 @@ func runClient(c *conn, a [][]byte) {
 // describe is the connection's line in CLIENT LIST and CLIENT INFO.
 func (c *conn) describe() string {
 	age := int(time.Since(c.created).Seconds())
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=0 flags=N db=%d sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s",
-		c.id, c.addr, c.link.LocalAddr(), c.name.Load().(string), age, c.db.Load(), *c.lastCmd.Load(), c.libName.Load().(string), c.libVer.Load().(string))
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=0 flags=N db=%d sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s",
+		c.id, c.addr, c.link.LocalAddr(), c.name.Load().(string), age, c.db.Load(), *c.lastCmd.Load(), c.protocol(), c.libName.Load().(string), c.libVer.Load().(string))
 }

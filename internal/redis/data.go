@@ -54,31 +54,7 @@ func (c *conn) replyResult(spec *cmdSpec, r command.Result) {
 		spec.reply(c, r)
 		return
 	}
-	c.out = appendResult(c.out, r)
-}
-
-func appendResult(out []byte, r command.Result) []byte {
-	switch r.Kind {
-	case command.KindNil:
-		return resp.AppendNull(out)
-	case command.KindOK:
-		return resp.AppendSimple(out, "OK")
-	case command.KindStatus:
-		return resp.AppendSimple(out, r.Str)
-	case command.KindInt:
-		return resp.AppendInt(out, r.Int)
-	case command.KindBulk:
-		return resp.AppendBulk(out, r.Bulk)
-	case command.KindArray:
-		out = resp.AppendArray(out, len(r.Array))
-		for _, e := range r.Array {
-			out = appendResult(out, e)
-		}
-		return out
-	case command.KindError:
-		return resp.AppendError(out, errorText(r.Err, ""))
-	}
-	return resp.AppendError(out, "ERR internal error: unknown result")
+	c.out = appendReply(c.out, r, c.protocol(), spec.shape)
 }
 
 func (c *conn) cmd(op command.Op, key []byte, args ...[]byte) command.Cmd {

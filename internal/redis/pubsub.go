@@ -142,19 +142,20 @@ func (h *hub) send(m pubMsg) {
 		}
 	}
 	h.mu.Unlock()
-	var plain []byte
+	var plain [4][]byte // by protocol: the message framed as an array (2) or a push (3)
 	for _, t := range targets {
+		proto := t.c.protocol()
 		if t.pattern == "" {
-			if plain == nil {
-				plain = resp.AppendArray(nil, 3)
-				plain = resp.AppendBulkString(plain, "message")
-				plain = resp.AppendBulkString(plain, m.channel)
-				plain = resp.AppendBulkString(plain, m.message)
+			if plain[proto] == nil {
+				msg := appendPush(nil, proto, 3)
+				msg = resp.AppendBulkString(msg, "message")
+				msg = resp.AppendBulkString(msg, m.channel)
+				plain[proto] = resp.AppendBulkString(msg, m.message)
 			}
-			t.c.link.Push(plain)
+			t.c.link.Push(plain[proto])
 			continue
 		}
-		msg := resp.AppendArray(nil, 4)
+		msg := appendPush(nil, proto, 4)
 		msg = resp.AppendBulkString(msg, "pmessage")
 		msg = resp.AppendBulkString(msg, t.pattern)
 		msg = resp.AppendBulkString(msg, m.channel)
@@ -222,7 +223,7 @@ func (c *conn) subscribe(a [][]byte, pattern bool) {
 			(*mine)[name] = true
 			c.srv.hub.add(set, c, name)
 		}
-		c.out = subscription(c.out, kind, &name, len(c.channels)+len(c.patterns))
+		c.out = subscription(c.out, c.protocol(), kind, &name, len(c.channels)+len(c.patterns))
 	}
 }
 
@@ -240,7 +241,7 @@ func (c *conn) unsubscribe(a [][]byte, pattern bool) {
 			names = append(names, name)
 		}
 		if len(names) == 0 {
-			c.out = subscription(c.out, kind, nil, len(c.channels)+len(c.patterns))
+			c.out = subscription(c.out, c.protocol(), kind, nil, len(c.channels)+len(c.patterns))
 			return
 		}
 	}
@@ -249,15 +250,17 @@ func (c *conn) unsubscribe(a [][]byte, pattern bool) {
 			delete(mine, name)
 			c.srv.hub.remove(set, c, name)
 		}
-		c.out = subscription(c.out, kind, &name, len(c.channels)+len(c.patterns))
+		c.out = subscription(c.out, c.protocol(), kind, &name, len(c.channels)+len(c.patterns))
 	}
 }
 
-func subscription(dst []byte, kind string, channel *string, count int) []byte {
-	dst = resp.AppendArray(dst, 3)
+// subscription is the confirmation of one (un)subscription: an array in
+// RESP2, a push in RESP3.
+func subscription(dst []byte, proto int, kind string, channel *string, count int) []byte {
+	dst = appendPush(dst, proto, 3)
 	dst = resp.AppendBulkString(dst, kind)
 	if channel == nil {
-		dst = resp.AppendNull(dst)
+		dst = appendNull(dst, proto)
 	} else {
 		dst = resp.AppendBulkString(dst, *channel)
 	}

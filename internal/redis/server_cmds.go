@@ -120,7 +120,7 @@ func runInfo(c *conn, a [][]byte) {
 			}
 			c.infoSection(&b, sec, v)
 		}
-		c.out = resp.AppendBulkString(c.out, b.String())
+		c.appendVerbatim(b.String())
 	})
 }
 
@@ -351,7 +351,7 @@ func runConfig(c *conn, a [][]byte) {
 			}
 		}
 		slices.Sort(names)
-		c.out = resp.AppendArray(c.out, 2*len(names))
+		c.appendMap(len(names))
 		for _, n := range names {
 			c.out = resp.AppendBulkString(c.out, n)
 			c.out = resp.AppendBulkString(c.out, params[n])
@@ -488,10 +488,10 @@ func runCommand(c *conn, a [][]byte) {
 				specs = append(specs, s)
 			}
 		}
-		c.out = resp.AppendArray(c.out, 2*len(specs))
+		c.appendMap(len(specs))
 		for _, s := range specs {
 			c.out = resp.AppendBulkString(c.out, s.name)
-			c.out = resp.AppendArray(c.out, 0)
+			c.appendMap(0)
 		}
 	case "getkeys":
 		s := t.lookup(a[2])
@@ -562,9 +562,9 @@ func (c *conn) appendCommandInfos(names []string) {
 	c.out = resp.AppendArray(c.out, len(names))
 	for _, n := range names {
 		if s := c.srv.cmds.lookup([]byte(n)); s != nil {
-			c.out = appendCommandInfo(c.out, s)
+			c.out = appendCommandInfo(c.out, c.protocol(), s)
 		} else {
-			c.out = resp.AppendNull(c.out) // redis-server's null, a bulk one
+			c.appendNull()
 		}
 	}
 }
@@ -577,34 +577,39 @@ func (c *conn) appendCommandInfos(names []string) {
 // the first/last/step triple says the same for every command hatcheck has,
 // and EVAL's movable keys are flagged movablekeys, so clients ask COMMAND
 // GETKEYS. Subcommands are left empty: clients look up commands, not
-// subcommands, by name.
-func appendCommandInfo(out []byte, s *cmdSpec) []byte {
+// subcommands, by name. In RESP3 the flags, categories, tips, key
+// specifications and subcommands are sets, as redis-server 7.0 sends them.
+func appendCommandInfo(out []byte, proto int, s *cmdSpec) []byte {
+	set := resp.AppendArray
+	if proto == 3 {
+		set = resp.AppendSet
+	}
 	out = resp.AppendArray(out, 10)
 	out = resp.AppendBulkString(out, s.name)
 	out = resp.AppendInt(out, int64(s.arity))
-	out = appendBitNames(out, uint32(s.flags), flagNames)
+	out = appendBitNames(out, set, uint32(s.flags), flagNames)
 	out = resp.AppendInt(out, int64(s.keys.first))
 	out = resp.AppendInt(out, int64(s.keys.last))
 	out = resp.AppendInt(out, int64(s.keys.step))
-	out = appendBitNames(out, uint32(s.categories()), aclNames)
-	out = resp.AppendArray(out, len(s.tips))
+	out = appendBitNames(out, set, uint32(s.categories()), aclNames)
+	out = set(out, len(s.tips))
 	for _, tip := range s.tips {
 		out = resp.AppendBulkString(out, tip)
 	}
-	out = resp.AppendArray(out, 0)  // key specifications
-	return resp.AppendArray(out, 0) // subcommands
+	out = set(out, 0)  // key specifications
+	return set(out, 0) // subcommands
 }
 
-// appendBitNames writes the names of the bits set in v as an array of
-// status replies, in bit order.
-func appendBitNames(out []byte, v uint32, names []string) []byte {
+// appendBitNames writes the names of the bits set in v as a collection
+// (header: an array or a set) of status replies, in bit order.
+func appendBitNames(out []byte, header func([]byte, int) []byte, v uint32, names []string) []byte {
 	n := 0
 	for i := range names {
 		if v&(1<<i) != 0 {
 			n++
 		}
 	}
-	out = resp.AppendArray(out, n)
+	out = header(out, n)
 	for i, name := range names {
 		if v&(1<<i) != 0 {
 			out = resp.AppendSimple(out, name)

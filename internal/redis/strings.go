@@ -34,7 +34,7 @@ func stringCommands() []*cmdSpec {
 		{name: "substr", arity: 4, flags: r, acl: acl, keys: oneKey, build: buildGetRange},
 		{name: "setrange", arity: 4, flags: w | flagDenyOOM, acl: acl, keys: oneKey, build: buildSetRange},
 		{name: "incrbyfloat", arity: 3, flags: w | flagDenyOOM | flagFast, acl: acl, keys: oneKey, build: buildKeyValues(command.OpIncrByFloat)},
-		{name: "lcs", arity: -3, flags: r, acl: acl, keys: keyPos{1, 2, 1}, build: buildLCS},
+		{name: "lcs", arity: -3, flags: r, acl: acl, keys: keyPos{1, 2, 1}, build: buildLCS, shape: shapeMap},
 	}
 }
 

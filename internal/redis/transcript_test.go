@@ -82,14 +82,16 @@ func play(t *testing.T, addr string, steps []transcript.Step) [][]byte {
 			c, r = dial()
 			continue
 		}
-		if s.Req == nil {
+		if s.Req == nil && !s.Read {
 			time.Sleep(s.Wait)
 			continue
 		}
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := c.Write(s.Req); err != nil {
-			out[i] = []byte("(closed)")
-			continue
+		if s.Req != nil {
+			if _, err := c.Write(s.Req); err != nil {
+				out[i] = []byte("(closed)")
+				continue
+			}
 		}
 		reply, err := ReadReply(r)
 		if err != nil {
@@ -104,7 +106,8 @@ func play(t *testing.T, addr string, steps []transcript.Step) [][]byte {
 	return out
 }
 
-// ReadReply reads one complete RESP2 reply and returns its raw bytes.
+// ReadReply reads one complete RESP2 or RESP3 reply (or push) and returns
+// its raw bytes.
 func ReadReply(r *bufio.Reader) ([]byte, error) {
 	line, err := r.ReadBytes('\n')
 	if err != nil {
@@ -114,9 +117,9 @@ func ReadReply(r *bufio.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("malformed reply line %q", line)
 	}
 	switch line[0] {
-	case '+', '-', ':':
+	case '+', '-', ':', '_', ',', '#', '(':
 		return line, nil
-	case '$':
+	case '$', '=', '!':
 		n, err := strconv.Atoi(string(line[1 : len(line)-2]))
 		if err != nil {
 			return nil, err
@@ -129,10 +132,13 @@ func ReadReply(r *bufio.Reader) ([]byte, error) {
 			return nil, err
 		}
 		return append(line, body...), nil
-	case '*':
+	case '*', '~', '>', '%':
 		n, err := strconv.Atoi(string(line[1 : len(line)-2]))
 		if err != nil {
 			return nil, err
+		}
+		if line[0] == '%' {
+			n *= 2
 		}
 		out := line
 		for i := 0; i < n; i++ {

@@ -135,6 +135,19 @@ func TestAppend(t *testing.T) {
 	}
 }
 
+func TestAppendRESP3(t *testing.T) {
+	var b []byte
+	b = AppendNull3(b)
+	b = AppendMap(b, 1)
+	b = AppendSet(b, 0)
+	b = AppendPush(b, 3)
+	b = AppendVerbatim(b, "txt", "a\r\nb")
+	want := "_\r\n%1\r\n~0\r\n>3\r\n=8\r\ntxt:a\r\nb\r\n"
+	if !bytes.Equal(b, []byte(want)) {
+		t.Fatalf("got %q, want %q", b, want)
+	}
+}
+
 func BenchmarkParseSet(b *testing.B) {
 	req := []byte("*5\r\n$3\r\nSET\r\n$49\r\nPHPREDIS_SESSION:0123456789abcdef0123456789abcdef\r\n$1024\r\n" +
 		strings.Repeat("v", 1024) + "\r\n$2\r\nEX\r\n$4\r\n1440\r\n")
