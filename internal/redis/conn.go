@@ -83,6 +83,14 @@ type conn struct {
 
 	closing atomic.Bool // server shutdown asked
 	quit    bool        // close after the replies are written
+
+	// CLIENT settings.
+	viewFields      // what CLIENT LIST shows of this connection (client.go)
+	noEvict    bool // CLIENT NO-EVICT
+	noTouch    bool // CLIENT NO-TOUCH
+	replyMode  int  // CLIENT REPLY: replyOn, replyOff or replySkip
+	muted      bool // the command being run answers nothing (CLIENT REPLY)
+	waitMuted  bool // the same, for the command a continuation answers
 }
 
 // batchItem is one request of a pipeline batch: a command of the
@@ -109,6 +117,7 @@ func newConn(s *Server, l netserve.Link) *conn {
 	c.libName.Store("")
 	c.libVer.Store("")
 	c.lastCmd.Store(&noCommandYet)
+	c.lastActive.Store(c.created.UnixNano())
 	if m := s.cfg.Metrics; m != nil {
 		m.Connections(1)
 	}
@@ -222,6 +231,7 @@ func (c *conn) process() {
 // was to follow it, and reports whether it did (a driver may wake a
 // connection early).
 func (c *conn) resume() bool {
+	mark := len(c.out)
 	if !c.Resume() {
 		return false
 	}
@@ -229,6 +239,10 @@ func (c *conn) resume() bool {
 		f := c.next
 		c.next = nil
 		f()
+	}
+	if !c.Busy() && (c.waitMuted || c.replyMode == replyOff) {
+		c.out = c.out[:mark]
+		c.waitMuted = false
 	}
 	if !c.Busy() && c.waitSpec != nil {
 		c.observe(c.waitSpec, c.waitStart, c.out)
@@ -245,9 +259,30 @@ func (c *conn) observe(spec *cmdSpec, start time.Time, reply []byte) {
 	}
 }
 
-// dispatch runs one request: lookup, arity, auth, MULTI queueing, then the
-// command itself.
+// dispatch runs one request and drops its reply if CLIENT REPLY says so:
+// OFF drops every reply (and errors) until CLIENT REPLY ON, whose own +OK
+// is sent; SKIP drops the next command's. Muted commands do not join a
+// pipeline batch, whose replies are written together.
 func (c *conn) dispatch(spec *cmdSpec, args [][]byte) {
+	c.muted = c.replyMode == replySkip
+	if c.muted {
+		c.replyMode = replyOn
+	}
+	before := len(c.out)
+	c.run(spec, args)
+	c.publishView()
+	if c.Busy() {
+		c.waitMuted = c.muted
+		return
+	}
+	if c.muted || c.replyMode == replyOff {
+		c.out = c.out[:before]
+	}
+}
+
+// run runs one request: lookup, arity, auth, MULTI queueing, then the
+// command itself.
+func (c *conn) run(spec *cmdSpec, args [][]byte) {
 	c.srv.totalCmds.Add(1)
 	if spec == nil {
 		c.abortMulti()
@@ -278,6 +313,7 @@ func (c *conn) dispatch(spec *cmdSpec, args [][]byte) {
 		return
 	}
 	start := time.Now()
+	c.lastActive.Store(start.UnixNano())
 	before := len(c.out)
 	spec.run(c, args)
 	switch {
@@ -293,7 +329,7 @@ func (c *conn) dispatch(spec *cmdSpec, args [][]byte) {
 // joinsBatch reports whether a request will reach runData, which decides
 // whether it joins the pending batch, rather than answer by itself.
 func (c *conn) joinsBatch(spec *cmdSpec, nargs int) bool {
-	return spec != nil && spec.data && c.authed && spec.arityOK(nargs) && !c.subscribed() && !c.multi
+	return spec != nil && spec.data && c.authed && spec.arityOK(nargs) && !c.subscribed() && !c.multi && c.replyMode == replyOn
 }
 
 // maxBatch bounds the commands of one pipeline batch.

@@ -25,7 +25,7 @@ func runData(c *conn, spec *cmdSpec, args [][]byte) {
 		c.out = resp.AppendError(c.out, msg)
 		return
 	}
-	if len(c.batch) > 0 || (c.more && cmd.Op.IsWrite()) {
+	if len(c.batch) > 0 || (c.more && cmd.Op.IsWrite() && !c.muted && c.replyMode == replyOn) {
 		c.addToBatch(spec, cmd)
 		return
 	}

@@ -334,6 +334,9 @@ func yesNo(b bool) string {
 
 func runConfig(c *conn, a [][]byte) {
 	sub := strings.ToLower(string(a[1]))
+	if _, ok := configSubcommands[sub]; ok {
+		c.lastCmd.Store(subcommandName("config", sub))
+	}
 	switch sub {
 	case "get":
 		if len(a) < 3 {
@@ -379,6 +382,9 @@ func runConfig(c *conn, a [][]byte) {
 		c.out = resp.AppendError(c.out, unknownSubcommand(a[1], "CONFIG"))
 	}
 }
+
+// configSubcommands are CONFIG's subcommands (CLIENT LIST names them).
+var configSubcommands = map[string]bool{"get": true, "set": true, "resetstat": true, "rewrite": true}
 
 // configCheck validates a CONFIG SET pair without applying it, so that a
 // multi-parameter CONFIG SET applies all or nothing.
