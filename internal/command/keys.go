@@ -103,6 +103,7 @@ func execRename(v env, c *Cmd) Result {
 
 func execFlushDB(v env, _ *Cmd) Result {
 	v.ks.Flush(v.db)
+	v.ks.NotifyFlush(v.db)
 	return resOK
 }
 
@@ -110,6 +111,7 @@ func execFlushAll(v env, _ *Cmd) Result {
 	for i := 0; i < v.ks.Databases(); i++ {
 		v.ks.Flush(i)
 	}
+	v.ks.NotifyFlush(-1)
 	return resOK
 }
 

@@ -20,6 +20,7 @@ import (
 var clientSubcommands = map[string]int{
 	"id": 2, "getname": 2, "setname": 3, "info": 2, "list": -2, "kill": -3, "reply": 3,
 	"setinfo": 4, "no-evict": 3, "no-touch": 3, "help": 2,
+	"tracking": -3, "caching": 3, "getredir": 2, "trackinginfo": 2,
 }
 
 // clientView is what CLIENT LIST shows of a connection that only its
@@ -103,13 +104,24 @@ func runClient(c *conn, a [][]byte) {
 			c.out = resp.AppendError(c.out, errSyntax)
 		}
 	case "info":
+		c.publishView()
 		c.appendVerbatim(c.describe() + "\n")
 	case "list":
 		c.clientList(a[2:])
 	case "kill":
 		c.clientKill(a[2:])
+	case "tracking":
+		c.clientTracking(a[2:])
+	case "caching":
+		c.clientCaching(a[2])
+	case "getredir":
+		c.out = resp.AppendInt(c.out, c.trackingRedirect())
+	case "trackinginfo":
+		c.trackingInfo()
 	case "help":
 		c.out = appendHelp(c.out, "CLIENT",
+			"CACHING (YES|NO)", "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+			"GETREDIR", "    Return the client ID we are redirecting to when tracking is enabled.",
 			"GETNAME", "    Return the name of the current connection.",
 			"ID", "    Return the ID of the current connection.",
 			"INFO", "    Return information about the current client connection.",
@@ -125,6 +137,9 @@ func runClient(c *conn, a [][]byte) {
 			"REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
 			"SETNAME <name>", "    Assign the name <name> to the current connection.",
 			"SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client library name or version.",
+			"TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+			"         [OPTIN] [OPTOUT] [NOLOOP]", "    Control server assisted client side caching.",
+			"TRACKINGINFO", "    Report tracking status for the current connection.",
 			"NO-EVICT (ON|OFF)", "    Protect current client connection from eviction.",
 			"NO-TOUCH (ON|OFF)", "    Will not touch LRU/LFU stats when this mode is on.")
 	}
@@ -334,6 +349,11 @@ func (c *conn) flagString() string {
 	}
 	add(c.subscribed(), 'P')
 	add(c.multi, 'x')
+	if st := c.tracking; st != nil {
+		add(true, 't')
+		add(st.broken.Load(), 'R')
+		add(st.bcast, 'B')
+	}
 	add(c.quit, 'c')
 	add(c.noEvict, 'e')
 	add(c.noTouch, 'T')
@@ -388,7 +408,7 @@ func (o *conn) describe() string {
 	field("events", "r")
 	field("cmd", *o.lastCmd.Load())
 	field("user", "default")
-	num("redir", -1)
+	num("redir", o.redirView.Load())
 	num("resp", int64(o.protocol()))
 	field("lib-name", o.libName.Load().(string))
 	field("lib-ver", o.libVer.Load().(string))
@@ -400,4 +420,5 @@ func (o *conn) describe() string {
 type viewFields struct {
 	view       atomic.Pointer[clientView]
 	lastActive atomic.Int64 // unix ns of the last command
+	redirView  atomic.Int64 // CLIENT TRACKING's redirect as CLIENT LIST shows it (-1: off)
 }

@@ -89,8 +89,14 @@ type conn struct {
 	noEvict    bool // CLIENT NO-EVICT
 	noTouch    bool // CLIENT NO-TOUCH
 	replyMode  int  // CLIENT REPLY: replyOn, replyOff or replySkip
-	muted      bool // the command being run answers nothing (CLIENT REPLY)
-	waitMuted  bool // the same, for the command a continuation answers
+	// CLIENT TRACKING (tracking.go).
+	tracking   *trackState // nil: off
+	caching    bool        // CLIENT CACHING given for the next command
+	loopMarked bool        // NOLOOP marks to clear once nothing is in flight
+	inval      invalQueue  // invalidations for the next run
+	gone       atomic.Bool // closed: connections redirecting here find out
+	muted      bool        // the command being run answers nothing (CLIENT REPLY)
+	waitMuted  bool        // the same, for the command a continuation answers
 }
 
 // batchItem is one request of a pipeline batch: a command of the
@@ -118,6 +124,7 @@ func newConn(s *Server, l netserve.Link) *conn {
 	c.libVer.Store("")
 	c.lastCmd.Store(&noCommandYet)
 	c.lastActive.Store(c.created.UnixNano())
+	c.redirView.Store(-1)
 	if m := s.cfg.Metrics; m != nil {
 		m.Connections(1)
 	}
@@ -129,6 +136,8 @@ func (c *conn) Shutdown() { c.closing.Store(true) }
 
 // Closed drops the connection's subscriptions once it has ended.
 func (c *conn) Closed() {
+	c.gone.Store(true)
+	c.disableTracking()
 	c.srv.hub.leave(c)
 	if m := c.srv.cfg.Metrics; m != nil {
 		m.Connections(-1)
@@ -168,6 +177,12 @@ func (c *conn) Run(in []byte) ([]byte, bool) {
 		return c.out, false
 	}
 	c.compact()
+	// Nothing is in flight: invalidations go after the replies.
+	if c.loopMarked {
+		c.loopMarked = false
+		c.clearLoop()
+	}
+	c.appendInvalidations()
 	if len(c.out) >= flushAfter && c.start < len(c.buf) && !c.quit {
 		// More requests wait: write these replies, then go on.
 		c.link.Wake()
@@ -308,6 +323,9 @@ func (c *conn) run(spec *cmdSpec, args [][]byte) {
 		}
 	}
 	c.lastCmd.Store(&spec.name)
+	if c.tracking != nil {
+		c.trackCommand(spec, args)
+	}
 	if c.multi && spec.flags&flagNoQueue == 0 {
 		c.queue(spec, args)
 		return
@@ -456,8 +474,14 @@ func (c *conn) abortMulti() {
 // write proposes a transaction; k gets its result, or the node's error
 // (the transaction's own error is in res.Err), on the connection's driver.
 func (c *conn) write(tx command.Tx, k func(res command.TxResult, err error)) {
+	loop := c.loopMarked
 	c.Await(func(done func(func())) {
 		c.srv.node.WriteAsync(tx, func(res command.TxResult, err error) {
+			if loop {
+				// Applied here (or failed): later changes of its keys
+				// are other clients'. Cleared as early as the node tells.
+				c.clearLoop()
+			}
 			done(func() { k(res, err) })
 		})
 	})

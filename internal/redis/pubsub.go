@@ -51,6 +51,8 @@ func (s *Server) Publish(channel, message []byte) int64 {
 // Notify publishes a keyspace notification, as configured by
 // notify-keyspace-events.
 func (s *Server) Notify(db int, class keyspace.EventClass, event, key string) {
+	// Every event is a change of key: tracking connections hear of it.
+	s.track.keyChanged(key)
 	flags := int(s.notify.Load())
 	if flags == 0 || flags&classFlag[class] == 0 {
 		return
@@ -63,6 +65,16 @@ func (s *Server) Notify(db int, class keyspace.EventClass, event, key string) {
 		s.hub.enqueue(pubMsg{"__keyevent@" + d + "__:" + event, key})
 	}
 }
+
+var _ keyspace.FlushEvents = (*Server)(nil)
+
+// Flushed tells tracking connections to drop every key they cache.
+func (s *Server) Flushed(int) { s.track.flushed() }
+
+var _ keyspace.ApplyEvents = (*Server)(nil)
+
+// Applied delivers the invalidations of the log entry just applied.
+func (s *Server) Applied(uint64) { s.track.applied() }
 
 var classFlag = map[keyspace.EventClass]int{
 	keyspace.EventGeneric: notifyGeneric, keyspace.EventString: notifyString, keyspace.EventHash: notifyHash,

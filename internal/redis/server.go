@@ -105,6 +105,7 @@ type Server struct {
 	cmds  *table // built by New
 	conns *netserve.Server[*conn]
 	hub   *hub
+	track *tracker // CLIENT TRACKING (tracking.go)
 
 	nextID    atomic.Int64
 	totalCmds atomic.Int64
@@ -118,7 +119,7 @@ func New(cfg Config, node Node) *Server {
 	if cfg.SentinelName == "" {
 		cfg.SentinelName = "hatcheck"
 	}
-	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(), cmds: newTable(), hub: newHub()}
+	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(), cmds: newTable(), hub: newHub(), track: newTracker()}
 	s.timeout.Store(int64(cfg.Timeout))
 	s.maxClients.Store(int64(cfg.MaxClients))
 	s.conns = netserve.New[*conn](netserve.Config{
