@@ -137,3 +137,48 @@ func TestTrackingInvalidatesAcrossNodes(t *testing.T) {
 		t.Fatalf("after FLUSHALL got %q, want %q", got, want)
 	}
 }
+
+// INFO replication reports the log: master_repl_offset is each node's
+// applied index, and the leader lists each replica's offset (its match
+// index), which a caught-up replica has equal to the leader's.
+func TestInfoReplicationOffsets(t *testing.T) {
+	c := Start(t, 3)
+	leader := c.Leader()
+	ctx := Ctx(t, 30*time.Second)
+	if err := leader.Client().Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitVoters(3)
+	info, err := leader.Client().Info(ctx, "replication").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	field := func(info, name string) string {
+		for _, line := range strings.Split(info, "\r\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && k == name {
+				return v
+			}
+		}
+		t.Fatalf("no %s in %q", name, info)
+		return ""
+	}
+	off := field(info, "master_repl_offset")
+	if n, _ := strconv.Atoi(off); n <= 0 {
+		t.Fatalf("leader's master_repl_offset %q", off)
+	}
+	for i := 0; i < 2; i++ {
+		slave := field(info, "slave"+strconv.Itoa(i))
+		if !strings.Contains(slave, ",state=online,offset=") || strings.Contains(slave, "offset=0,") {
+			t.Errorf("slave%d:%s", i, slave)
+		}
+	}
+	for _, n := range c.Others(leader) {
+		info, err := n.Client().Info(ctx, "replication").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := strconv.Atoi(field(info, "slave_repl_offset")); v <= 0 {
+			t.Errorf("follower's slave_repl_offset %d", v)
+		}
+	}
+}

@@ -330,6 +330,10 @@ func execObject(v env, c *Cmd) Result {
 		return resInt(max(v.h.Now-e.LastAccess(), 0) / 1000)
 	case "freq":
 		return resErr(errNoLFU)
+	case "memory-usage":
+		// MEMORY USAGE, asked through OBJECT's op: the keyspace's own
+		// accounting of the key.
+		return resInt(v.ks.Usage(v.db, v.key))
 	}
 	return resErr(errSyntax)
 }

@@ -47,6 +47,7 @@ type conn struct {
 	next            func() // runs after the continuation, if it did not wait again
 	// The command whose reply a continuation writes, for metrics.
 	waitSpec  *cmdSpec
+	waitArgs  [][]byte
 	waitStart time.Time
 
 	// Fields CLIENT LIST reads from other connections' goroutines are
@@ -104,6 +105,7 @@ type conn struct {
 type batchItem struct {
 	spec *cmdSpec
 	err  string
+	args [][]byte // the request, for the slow log (in c.buf until the batch has run)
 }
 
 type queued struct {
@@ -163,6 +165,7 @@ func (c *conn) Run(in []byte) ([]byte, bool) {
 		}
 	}
 	if len(in) > 0 {
+		c.srv.stats.netIn.Add(int64(len(in)))
 		c.buf = append(c.buf, in...)
 		if len(c.buf)-c.start > c.srv.cfg.QueryBufLimit {
 			c.srv.log.Warn("closing client: query buffer limit reached", "conn", c.id, "addr", c.addr, "bytes", len(c.buf)-c.start)
@@ -187,6 +190,7 @@ func (c *conn) Run(in []byte) ([]byte, bool) {
 		// More requests wait: write these replies, then go on.
 		c.link.Wake()
 	}
+	c.srv.stats.netOut.Add(int64(len(c.out)))
 	return c.out, c.quit || c.closing.Load()
 }
 
@@ -260,18 +264,21 @@ func (c *conn) resume() bool {
 		c.waitMuted = false
 	}
 	if !c.Busy() && c.waitSpec != nil {
-		c.observe(c.waitSpec, c.waitStart, c.out)
+		c.observe(c.waitSpec, c.waitArgs, c.waitStart, c.out)
+		c.waitArgs = nil
 		c.waitSpec = nil
 	}
 	return true
 }
 
 // observe reports a command to the metrics, failed if its reply is an
-// error.
-func (c *conn) observe(spec *cmdSpec, start time.Time, reply []byte) {
+// error, and to the slow log.
+func (c *conn) observe(spec *cmdSpec, args [][]byte, start time.Time, reply []byte) {
+	d := time.Since(start)
 	if m := c.srv.cfg.Metrics; m != nil {
-		m.Command(spec.name, time.Since(start), bytes.HasPrefix(reply, []byte{'-'}))
+		m.Command(spec.name, d, bytes.HasPrefix(reply, []byte{'-'}))
 	}
+	c.slowlogRecord(spec, args, start, d)
 }
 
 // dispatch runs one request and drops its reply if CLIENT REPLY says so:
@@ -338,9 +345,10 @@ func (c *conn) run(spec *cmdSpec, args [][]byte) {
 	case c.batched:
 		c.batched = false // runBatch records it
 	case c.Busy():
-		c.waitSpec, c.waitStart = spec, start // resume records it
+		// resume records it; the arguments stay in c.buf until then.
+		c.waitSpec, c.waitArgs, c.waitStart = spec, args, start
 	default:
-		c.observe(spec, start, c.out[before:])
+		c.observe(spec, args, start, c.out[before:])
 	}
 }
 
@@ -353,12 +361,12 @@ func (c *conn) joinsBatch(spec *cmdSpec, nargs int) bool {
 // maxBatch bounds the commands of one pipeline batch.
 const maxBatch = 256
 
-func (c *conn) addToBatch(spec *cmdSpec, cmd command.Cmd) {
+func (c *conn) addToBatch(spec *cmdSpec, args [][]byte, cmd command.Cmd) {
 	// Build may alias the parser's argument slice, which the next request
 	// reuses; the bytes themselves stay in c.buf until the batch has run.
 	cmd.Args = append([][]byte(nil), cmd.Args...)
 	c.batch = append(c.batch, cmd)
-	c.items = append(c.items, batchItem{spec: spec})
+	c.items = append(c.items, batchItem{spec: spec, args: args})
 	c.batched = true
 	if len(c.batch) >= maxBatch {
 		c.runBatch()
@@ -366,8 +374,8 @@ func (c *conn) addToBatch(spec *cmdSpec, cmd command.Cmd) {
 }
 
 // refuseInBatch puts a request's error reply in the batch's order.
-func (c *conn) refuseInBatch(spec *cmdSpec, msg string) {
-	c.items = append(c.items, batchItem{spec: spec, err: msg})
+func (c *conn) refuseInBatch(spec *cmdSpec, args [][]byte, msg string) {
+	c.items = append(c.items, batchItem{spec: spec, err: msg, args: args})
 	c.batched = true
 }
 
@@ -409,6 +417,7 @@ func (c *conn) runBatch() bool {
 			if m := c.srv.cfg.Metrics; m != nil {
 				m.Command(it.spec.name, took, failed)
 			}
+			c.slowlogRecord(it.spec, it.args, start, took)
 		}
 		c.recycleBatch(tx, items)
 	})

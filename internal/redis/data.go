@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,14 +20,14 @@ func runData(c *conn, spec *cmdSpec, args [][]byte) {
 	cmd, msg := spec.build(c, args)
 	if msg != "" {
 		if len(c.items) > 0 {
-			c.refuseInBatch(spec, msg)
+			c.refuseInBatch(spec, slices.Clone(args), msg)
 			return
 		}
 		c.out = resp.AppendError(c.out, msg)
 		return
 	}
 	if len(c.batch) > 0 || (c.more && cmd.Op.IsWrite() && !c.muted && c.replyMode == replyOn) {
-		c.addToBatch(spec, cmd)
+		c.addToBatch(spec, slices.Clone(args), cmd)
 		return
 	}
 	c.runOne(spec, cmd)
@@ -46,6 +47,7 @@ func (c *conn) runOne(spec *cmdSpec, cmd command.Cmd) {
 }
 
 func (c *conn) replyResult(spec *cmdSpec, r command.Result) {
+	c.countLookups(spec, r)
 	if r.Kind == command.KindError {
 		c.out = resp.AppendError(c.out, errorText(r.Err, spec.name))
 		return

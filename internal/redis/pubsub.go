@@ -32,6 +32,7 @@ type hub struct {
 	stop      chan struct{}
 	done      chan struct{}
 	dropped   atomic.Uint64 // messages lost because the queue was full
+	out       *atomic.Int64 // the server's count of bytes written to clients
 }
 
 type pubMsg struct{ channel, message string }
@@ -165,6 +166,7 @@ func (h *hub) send(m pubMsg) {
 				plain[proto] = resp.AppendBulkString(msg, m.message)
 			}
 			t.c.link.Push(plain[proto])
+			h.wrote(len(plain[proto]))
 			continue
 		}
 		msg := appendPush(nil, proto, 4)
@@ -173,6 +175,13 @@ func (h *hub) send(m pubMsg) {
 		msg = resp.AppendBulkString(msg, m.channel)
 		msg = resp.AppendBulkString(msg, m.message)
 		t.c.link.Push(msg)
+		h.wrote(len(msg))
+	}
+}
+
+func (h *hub) wrote(n int) {
+	if h.out != nil {
+		h.out.Add(int64(n))
 	}
 }
 

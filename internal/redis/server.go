@@ -60,6 +60,13 @@ type NodeInfo struct {
 	UsedMemory int64
 	Expired    uint64
 	Evicted    uint64
+	// ReplOffset is how far this node has applied the log (its applied
+	// index): INFO's master_repl_offset. ReplicaOffsets are, on the
+	// leader and when asked with Info, each member's match index by
+	// member ID (Instance.ID); nil otherwise.
+	ReplOffset     uint64
+	ReplicaOffsets map[string]uint64
+	AvgTTL         []int64 // per database, ms: an estimate from a sample
 }
 
 // Config holds the front end's settings. CONFIG SET may change Timeout,
@@ -109,6 +116,11 @@ type Server struct {
 
 	nextID    atomic.Int64
 	totalCmds atomic.Int64
+	stats     stats // INFO's stats (stats.go)
+
+	slowlog       slowlog
+	slowlogSlower atomic.Int64 // slowlog-log-slower-than, µs (-1: off)
+	slowlogMaxLen atomic.Int64 // slowlog-max-len
 }
 
 // New returns a server; call Serve with a listener.
@@ -120,6 +132,9 @@ func New(cfg Config, node Node) *Server {
 		cfg.SentinelName = "hatcheck"
 	}
 	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(), cmds: newTable(), hub: newHub(), track: newTracker()}
+	s.hub.out = &s.stats.netOut
+	s.slowlogSlower.Store(10000) // redis's defaults
+	s.slowlogMaxLen.Store(128)
 	s.timeout.Store(int64(cfg.Timeout))
 	s.maxClients.Store(int64(cfg.MaxClients))
 	s.conns = netserve.New[*conn](netserve.Config{
@@ -134,6 +149,7 @@ func New(cfg Config, node Node) *Server {
 
 // Serve accepts connections until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
+	s.startRates()
 	return s.conns.Serve(ln, func(l netserve.Link) *conn { return newConn(s, l) })
 }
 
@@ -142,6 +158,7 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Close(ctx context.Context) error {
 	err := s.conns.Close(ctx)
 	s.hub.close()
+	s.stopRates()
 	return err
 }
 

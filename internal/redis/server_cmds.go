@@ -26,6 +26,8 @@ func serverCommands() []*cmdSpec {
 		{name: "time", arity: 1, flags: flagLoading | flagStale | flagFast, tips: tipsNondeterministic, run: runTime},
 		{name: "config", arity: -2, run: runConfig},
 		{name: "command", arity: -1, flags: flagLoading | flagStale, acl: aclConnection, tips: tipsOutputOrder, run: runCommand},
+		{name: "memory", arity: -2, run: runMemory},
+		{name: "slowlog", arity: -2, run: runSlowlog},
 	}
 }
 
@@ -48,6 +50,20 @@ func (c *conn) withNodeView(k func(v nodeView)) {
 		ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
 		defer cancel()
 		return nodeView{info: c.srv.node.Info(), t: c.srv.node.Topology(ctx)}
+	}, k)
+}
+
+// withFullNodeView is withNodeView always asked off the connection's
+// loop, with Info's details (the replicas' offsets).
+func (c *conn) withFullNodeView(k func(v nodeView)) {
+	offload(c, func() nodeView {
+		info := c.srv.node.Info()
+		if _, t, ok := c.srv.node.ViewNow(); ok {
+			return nodeView{info: info, t: t}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
+		defer cancel()
+		return nodeView{info: info, t: c.srv.node.Topology(ctx)}
 	}, k)
 }
 
@@ -109,7 +125,13 @@ func runInfo(c *conn, a [][]byte) {
 		want[strings.ToLower(string(s))] = true
 	}
 	all := len(want) == 0 || want["all"] || want["default"] || want["everything"]
-	c.withNodeView(func(v nodeView) {
+	view := c.withNodeView
+	if all || want["replication"] {
+		// The replicas' offsets take asking the Raft loop: never on the
+		// connection's loop.
+		view = c.withFullNodeView
+	}
+	view(func(v nodeView) {
 		var b strings.Builder
 		for _, sec := range infoSections {
 			if !all && !want[sec] {
@@ -143,8 +165,13 @@ func (c *conn) infoSection(b *strings.Builder, sec string, v nodeView) {
 		line("uptime_in_days", int(time.Since(s.started).Hours()/24))
 	case "clients":
 		line("connected_clients", s.Clients())
+		line("cluster_connections", 0)
 		line("maxclients", s.maxClients.Load())
+		line("client_recent_max_input_buffer", 0)
+		line("client_recent_max_output_buffer", 0)
 		line("blocked_clients", 0)
+		line("tracking_clients", s.track.clients.Load())
+		line("clients_in_timeout_table", 0)
 	case "memory":
 		max, policy := s.node.MaxMemory()
 		line("used_memory", info.UsedMemory)
@@ -161,11 +188,26 @@ func (c *conn) infoSection(b *strings.Builder, sec string, v nodeView) {
 		line("aof_enabled", 1)
 		line("aof_rewrite_in_progress", 0)
 	case "stats":
+		r := &s.stats.rates
 		line("total_connections_received", s.conns.Accepted())
 		line("total_commands_processed", s.totalCmds.Load())
+		line("instantaneous_ops_per_sec", int64(r.rate(0)+0.5))
+		line("total_net_input_bytes", s.stats.netIn.Load())
+		line("total_net_output_bytes", s.stats.netOut.Load())
+		line("instantaneous_input_kbps", infoKbps(r.rate(1)))
+		line("instantaneous_output_kbps", infoKbps(r.rate(2)))
 		line("rejected_connections", s.conns.Rejected())
 		line("expired_keys", info.Expired)
 		line("evicted_keys", info.Evicted)
+		line("keyspace_hits", s.stats.hits.Load())
+		line("keyspace_misses", s.stats.misses.Load())
+		channels, patterns := s.hub.totals()
+		line("pubsub_channels", channels)
+		line("pubsub_patterns", patterns)
+		keys, items, prefixes := s.track.totals()
+		line("tracking_total_keys", keys)
+		line("tracking_total_items", items)
+		line("tracking_total_prefixes", prefixes)
 	case "replication":
 		line("role", info.Role)
 		t := v.t
@@ -173,8 +215,10 @@ func (c *conn) infoSection(b *strings.Builder, sec string, v nodeView) {
 			replicas := t.Replicas()
 			line("connected_slaves", len(replicas))
 			for i, m := range replicas {
+				// A replica's offset is how much of the log it holds
+				// (Raft's match index), known when INFO asked for it.
 				host, port := splitHostPort(m.Addr)
-				line("slave"+strconv.Itoa(i), fmt.Sprintf("ip=%s,port=%d,state=online,offset=0,lag=0", host, port))
+				line("slave"+strconv.Itoa(i), fmt.Sprintf("ip=%s,port=%d,state=online,offset=%d,lag=0", host, port, info.ReplicaOffsets[m.ID]))
 			}
 		} else {
 			host, port := splitHostPort(t.Leader)
@@ -187,10 +231,13 @@ func (c *conn) infoSection(b *strings.Builder, sec string, v nodeView) {
 			line("master_link_status", status)
 			line("master_last_io_seconds_ago", 0)
 			line("master_sync_in_progress", 0)
+			line("slave_repl_offset", info.ReplOffset)
 			line("slave_read_only", 0)
 		}
 		line("master_failover_state", "no-failover")
-		line("master_repl_offset", 0)
+		// The log's applied index on this node: on the leader what it has
+		// applied, on a follower how far it has caught up.
+		line("master_repl_offset", info.ReplOffset)
 	case "cpu":
 		var ru syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -201,7 +248,11 @@ func (c *conn) infoSection(b *strings.Builder, sec string, v nodeView) {
 	case "keyspace":
 		for db, n := range info.Keys {
 			if n > 0 {
-				fmt.Fprintf(b, "db%d:keys=%d,expires=%d,avg_ttl=0\r\n", db, n, info.Volatile[db])
+				var ttl int64
+				if db < len(info.AvgTTL) {
+					ttl = info.AvgTTL[db]
+				}
+				fmt.Fprintf(b, "db%d:keys=%d,expires=%d,avg_ttl=%d\r\n", db, n, info.Volatile[db], ttl)
 			}
 		}
 	}
@@ -251,6 +302,8 @@ func (c *conn) configParams() map[string]string {
 		"save":                      "",
 		"protected-mode":            yesNo(s.cfg.RequirePass == ""),
 		"cluster-enabled":           "no",
+		"slowlog-log-slower-than":   strconv.FormatInt(s.slowlogSlower.Load(), 10),
+		"slowlog-max-len":           strconv.FormatInt(s.slowlogMaxLen.Load(), 10),
 	}
 	for _, p := range encodingParams {
 		v := p.def
@@ -410,6 +463,14 @@ func (c *conn) configCheck(name, val string) string {
 		if lo := map[string]int64{"timeout": 0, "maxclients": 1}[name]; n < lo || n > math.MaxInt32 {
 			return bad(fmt.Sprintf("argument must be between %d and %d inclusive", lo, math.MaxInt32))
 		}
+	case "slowlog-log-slower-than", "slowlog-max-len":
+		n, err := strconv.ParseInt(val, 10, 64)
+		if err != nil {
+			return bad("argument couldn't be parsed into an integer")
+		}
+		if lo := map[string]int64{"slowlog-log-slower-than": -1, "slowlog-max-len": 0}[name]; n < lo {
+			return bad(fmt.Sprintf("argument must be between %d and %d inclusive", lo, int64(math.MaxInt64)))
+		}
 	case "notify-keyspace-events":
 		if _, ok := parseNotify(val); !ok {
 			return bad("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
@@ -446,6 +507,13 @@ func (c *conn) configSet(name, val string) {
 	case "notify-keyspace-events":
 		f, _ := parseNotify(val)
 		s.notify.Store(int64(f))
+	case "slowlog-log-slower-than":
+		n, _ := strconv.ParseInt(val, 10, 64)
+		s.slowlogSlower.Store(n)
+	case "slowlog-max-len":
+		// Applied to the log when the next entry is added, as in redis.
+		n, _ := strconv.ParseInt(val, 10, 64)
+		s.slowlogMaxLen.Store(n)
 	default:
 		if p, ok := encodingParamOf(name); ok {
 			v, _ := p.parse(val)

@@ -116,6 +116,9 @@ type cmdSpec struct {
 	// shape frames the command's array reply in RESP3 (a map, a set);
 	// zero: an array.
 	shape replyShape
+	// perKey: the reply has an element per key (MGET); INFO's
+	// keyspace_hits and _misses count each.
+	perKey bool
 }
 
 func (s *cmdSpec) arityOK(n int) bool { return arityOK(s.arity, n) }
