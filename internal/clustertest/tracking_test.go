@@ -1,88 +1,13 @@
 package clustertest
 
 import (
-	"bufio"
-	"fmt"
-	"io"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hatcheck/hatcheck/internal/testbin"
 )
-
-// rawConn is a RESP connection that reads replies and pushes as text, for
-// the push messages go-redis does not hand to a caller.
-type rawConn struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
-}
-
-func dialRaw(t *testing.T, addr string) *rawConn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &rawConn{t, c, bufio.NewReader(c)}
-}
-
-func (r *rawConn) do(args ...string) string {
-	r.t.Helper()
-	req := fmt.Sprintf("*%d\r\n", len(args))
-	for _, a := range args {
-		req += fmt.Sprintf("$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := r.c.Write([]byte(req)); err != nil {
-		r.t.Fatal(err)
-	}
-	return r.next()
-}
-
-// next reads one reply or push within 10 s.
-func (r *rawConn) next() string {
-	r.t.Helper()
-	_ = r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	s, err := readRESP(r.r)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return s
-}
-
-// readRESP reads one RESP2 or RESP3 value and returns its raw bytes.
-func readRESP(r *bufio.Reader) (string, error) {
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	n, _ := strconv.Atoi(strings.TrimSuffix(line[1:], "\r\n"))
-	switch line[0] {
-	case '$', '=':
-		if n < 0 {
-			return line, nil
-		}
-		body := make([]byte, n+2)
-		_, err := io.ReadFull(r, body)
-		return line + string(body), err
-	case '*', '>', '~', '%':
-		if line[0] == '%' {
-			n *= 2
-		}
-		out := line
-		for i := 0; i < n; i++ {
-			el, err := readRESP(r)
-			if err != nil {
-				return "", err
-			}
-			out += el
-		}
-		return out, nil
-	}
-	return line, nil
-}
 
 // CLIENT TRACKING across a cluster: a write sent to a follower reaches
 // the leader through the log and is applied on every node, and each
@@ -100,40 +25,40 @@ func TestTrackingInvalidatesAcrossNodes(t *testing.T) {
 	}
 	c.WaitVoters(3)
 
-	reader := dialRaw(t, readerNode.Cfg.RedisAddr)
-	reader.do("HELLO", "3")
-	if got := reader.do("CLIENT", "TRACKING", "ON"); got != "+OK\r\n" {
+	reader := testbin.DialRESP(t, readerNode.Cfg.RedisAddr)
+	reader.Do("HELLO", "3")
+	if got := reader.Do("CLIENT", "TRACKING", "ON"); got != "+OK\r\n" {
 		t.Fatalf("CLIENT TRACKING ON: %q", got)
 	}
-	if got := reader.do("GET", "sess:1"); got != "$2\r\nv1\r\n" {
+	if got := reader.Do("GET", "sess:1"); got != "$2\r\nv1\r\n" {
 		t.Fatalf("GET: %q", got)
 	}
 
 	// A RESP2 client on the leader, invalidated through a redirect.
-	sub := dialRaw(t, leader.Cfg.RedisAddr)
-	subID := strings.TrimSuffix(strings.TrimPrefix(sub.do("CLIENT", "ID"), ":"), "\r\n")
-	sub.do("SUBSCRIBE", "__redis__:invalidate")
-	r2 := dialRaw(t, leader.Cfg.RedisAddr)
-	r2.do("CLIENT", "TRACKING", "ON", "REDIRECT", subID)
-	r2.do("GET", "sess:1")
+	sub := testbin.DialRESP(t, leader.Cfg.RedisAddr)
+	subID := strings.TrimSuffix(strings.TrimPrefix(sub.Do("CLIENT", "ID"), ":"), "\r\n")
+	sub.Do("SUBSCRIBE", "__redis__:invalidate")
+	r2 := testbin.DialRESP(t, leader.Cfg.RedisAddr)
+	r2.Do("CLIENT", "TRACKING", "ON", "REDIRECT", subID)
+	r2.Do("GET", "sess:1")
 
 	if err := writer.Set(ctx, "sess:1", "v2", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := reader.next(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\nsess:1\r\n"; got != want {
+	if got, want := reader.Next(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\nsess:1\r\n"; got != want {
 		t.Fatalf("reader on another node got %q, want %q", got, want)
 	}
-	if got, want := sub.next(), "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$6\r\nsess:1\r\n"; got != want {
+	if got, want := sub.Next(), "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$6\r\nsess:1\r\n"; got != want {
 		t.Fatalf("RESP2 subscriber on the leader got %q, want %q", got, want)
 	}
 	// The reader sees the new value once it reads again.
-	if got := reader.do("GET", "sess:1"); got != "$2\r\nv2\r\n" {
+	if got := reader.Do("GET", "sess:1"); got != "$2\r\nv2\r\n" {
 		t.Fatalf("GET after invalidation: %q", got)
 	}
 	if err := writer.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := reader.next(), ">2\r\n$10\r\ninvalidate\r\n_\r\n"; got != want {
+	if got, want := reader.Next(), ">2\r\n$10\r\ninvalidate\r\n_\r\n"; got != want {
 		t.Fatalf("after FLUSHALL got %q, want %q", got, want)
 	}
 }

@@ -1,7 +1,6 @@
 package redis_test
 
 import (
-	"bufio"
 	"net"
 	"slices"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hatcheck/hatcheck/internal/server/servertest"
+	"github.com/hatcheck/hatcheck/internal/testbin"
 	"github.com/hatcheck/hatcheck/internal/transcript"
 )
 
@@ -17,35 +17,25 @@ var clientFields70 = []string{"id", "addr", "laddr", "fd", "name", "age", "idle"
 	"ssub", "multi", "qbuf", "qbuf-free", "argv-mem", "multi-mem", "rbs", "rbp", "obl", "oll", "omem", "tot-mem",
 	"events", "cmd", "user", "redir", "resp"}
 
-// wireConn is a raw client for tests that read replies as text.
+// wireConn is a raw client whose requests are written as inline lines
+// (split on spaces).
 type wireConn struct {
+	*testbin.RESPConn
 	t *testing.T
 	c net.Conn
-	r *bufio.Reader
 }
 
 func dialWire(t *testing.T, addr string) *wireConn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &wireConn{t, c, bufio.NewReader(c)}
+	rc := testbin.DialRESP(t, addr)
+	return &wireConn{rc, t, rc.Conn}
 }
 
-// do sends one inline request and returns its raw reply.
+// do sends one request, its words separated by spaces, and returns its
+// raw reply.
 func (w *wireConn) do(req string) string {
 	w.t.Helper()
-	_ = w.c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := w.c.Write([]byte(req + "\r\n")); err != nil {
-		w.t.Fatal(err)
-	}
-	reply, err := ReadReply(w.r)
-	if err != nil {
-		w.t.Fatalf("%s: %v", req, err)
-	}
-	return string(reply)
+	return w.Do(strings.Fields(req)...)
 }
 
 // clientFields parses a CLIENT INFO reply (bulk or verbatim) into its
@@ -130,7 +120,7 @@ func TestClientInfoFields(t *testing.T) {
 		t.Fatalf("CLIENT KILL TYPE pubsub = %q", got)
 	}
 	_ = a.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := a.r.ReadByte(); err == nil {
+	if _, err := a.R.ReadByte(); err == nil {
 		t.Fatal("killed connection still open")
 	}
 }

@@ -8,17 +8,6 @@ import (
 	"github.com/hatcheck/hatcheck/internal/server/servertest"
 )
 
-// next reads one more reply (a push, a message) within a few seconds.
-func (w *wireConn) next() string {
-	w.t.Helper()
-	_ = w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	reply, err := ReadReply(w.r)
-	if err != nil {
-		w.t.Fatalf("waiting for a push: %v", err)
-	}
-	return string(reply)
-}
-
 // idOf returns the connection's CLIENT ID as text.
 func (w *wireConn) idOf() string {
 	w.t.Helper()
@@ -44,11 +33,11 @@ func TestTrackingAcrossConnections(t *testing.T) {
 	}
 	a.do("GET k")
 	w.do("SET k 1")
-	if got, want := b.next(), "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$1\r\nk\r\n"; got != want {
+	if got, want := b.Next(), "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$1\r\nk\r\n"; got != want {
 		t.Fatalf("redirected invalidation %q, want %q", got, want)
 	}
 	w.do("FLUSHALL")
-	if got, want := b.next(), "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n$-1\r\n"; got != want {
+	if got, want := b.Next(), "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n$-1\r\n"; got != want {
 		t.Fatalf("redirected flush %q, want %q", got, want)
 	}
 	if got := a.do("CLIENT GETREDIR"); got != ":"+bid+"\r\n" {
@@ -66,14 +55,14 @@ func TestTrackingAcrossConnections(t *testing.T) {
 	c.do("MGET x y")
 	w.do("MSET x 1 y 2")
 	for _, k := range []string{"x", "y"} {
-		if got, want := c.next(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\n"+k+"\r\n"; got != want {
+		if got, want := c.Next(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\n"+k+"\r\n"; got != want {
 			t.Fatalf("invalidation %q, want %q", got, want)
 		}
 	}
 	w.do("MSET x 3 y 4")
 	c.do("GET z") // not tracked before; also shows no push waits before its reply
 	w.do("SET z 1")
-	if got, want := c.next(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nz\r\n"; got != want {
+	if got, want := c.Next(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nz\r\n"; got != want {
 		t.Fatalf("invalidation %q, want %q", got, want)
 	}
 
@@ -91,7 +80,7 @@ func TestTrackingAcrossConnections(t *testing.T) {
 		">2\r\n$10\r\ninvalidate\r\n*2\r\n$2\r\np1\r\n$2\r\np2\r\n",
 		">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nq1\r\n",
 	} {
-		if got := d.next(); got != want {
+		if got := d.Next(); got != want {
 			t.Fatalf("BCAST invalidation %q, want %q", got, want)
 		}
 	}
@@ -113,7 +102,7 @@ func TestTrackingAcrossConnections(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	w.do("SET r 1")
-	if got, want := f.next(), ">2\r\n$21\r\ntracking-redir-broken\r\n:"+eid+"\r\n"; got != want {
+	if got, want := f.Next(), ">2\r\n$21\r\ntracking-redir-broken\r\n:"+eid+"\r\n"; got != want {
 		t.Fatalf("broken redirect %q, want %q", got, want)
 	}
 	if got := f.do("CLIENT INFO"); !strings.Contains(got, " flags=tR ") {
