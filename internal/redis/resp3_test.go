@@ -46,3 +46,53 @@ func TestRESP3Verbatim(t *testing.T) {
 	c.send("COMMAND INFO get nosuch\r\n")
 	c.expect("*2\r\n*10\r\n$3\r\nget\r\n:2\r\n~2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n~3\r\n+@read\r\n+@string\r\n+@fast\r\n~0\r\n~0\r\n~0\r\n_\r\n")
 }
+
+// Pub/sub messages, keyspace notifications among them, are pushes for a
+// RESP3 subscriber and arrays for a RESP2 one; channel subscribers first,
+// then patterns, as redis-server sends them.
+func TestRESP3Messages(t *testing.T) {
+	_, addr := serve(t, testConfig(), nil)
+	sub3, sub2, pub := dial(t, addr), dial(t, addr), dial(t, addr)
+	sub3.send("HELLO 3\r\nSUBSCRIBE ch\r\nPSUBSCRIBE c*\r\nPING\r\n")
+	for line := ""; line != "+PONG\r\n"; {
+		var err error
+		if line, err = sub3.r.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub2.send("SUBSCRIBE ch\r\n")
+	sub2.expect("*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n")
+	pub.send("PUBLISH ch hi\r\n")
+	pub.expect(":3\r\n")
+	sub3.expect(">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n>4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$2\r\nhi\r\n")
+	sub2.expect("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n")
+}
+
+// The tracking table holds at most maxKeys keys: past it a key is dropped
+// and its readers told to drop it too, as redis does past
+// tracking-table-max-keys.
+func TestTrackingTableLimit(t *testing.T) {
+	s, addr := serve(t, testConfig(), nil)
+	s.track.maxKeys.Store(2)
+	c := dial(t, addr)
+	c.send("HELLO 3\r\nCLIENT TRACKING ON\r\nGET a\r\nGET b\r\nPING\r\n")
+	for line := ""; line != "+PONG\r\n"; {
+		var err error
+		if line, err = c.r.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.send("GET c\r\n")
+	c.expect("_\r\n")
+	line, _ := c.r.ReadString('\n')
+	if line != ">2\r\n" {
+		t.Fatalf("after a third key: %q, want an invalidation push", line)
+	}
+	c.expect("$10\r\ninvalidate\r\n*1\r\n$1\r\n")
+	if k, _ := c.r.ReadString('\n'); k != "a\r\n" && k != "b\r\n" {
+		t.Fatalf("evicted %q", k)
+	}
+	if n, _, _ := s.track.totals(); n != 2 {
+		t.Fatalf("%d keys tracked, want 2", n)
+	}
+}

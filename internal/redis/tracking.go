@@ -47,7 +47,8 @@ type tracker struct {
 	// (applied), so invalidations are delivered once per entry; until it
 	// does, each is delivered at once.
 	perEntry atomic.Bool
-	wake     []*conn // connections with invalidations queued in this entry (under mu)
+	wake     []*conn      // connections with invalidations queued in this entry (under mu)
+	maxKeys  atomic.Int64 // maxTrackedKeys; lower in tests
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}            // connections with tracking on
@@ -56,7 +57,9 @@ type tracker struct {
 }
 
 func newTracker() *tracker {
-	return &tracker{conns: map[*conn]struct{}{}, keys: map[string]map[*conn]struct{}{}, prefixes: map[string]map[*conn]struct{}{}}
+	t := &tracker{conns: map[*conn]struct{}{}, keys: map[string]map[*conn]struct{}{}, prefixes: map[string]map[*conn]struct{}{}}
+	t.maxKeys.Store(maxTrackedKeys)
+	return t
 }
 
 // trackState is one connection's CLIENT TRACKING settings. The
@@ -93,6 +96,11 @@ type invalMsg struct {
 	redirect bool  // delivered to another connection (RESP2: as a pub/sub message)
 	broken   int64 // not an invalidation: tracking-redir-broken for this id
 }
+
+// maxTrackedKeys bounds the keys remembered in default mode (redis's
+// tracking-table-max-keys default): past it, a key is dropped from the
+// table, its connections told to drop it, as redis does.
+const maxTrackedKeys = 1 << 20
 
 // trackingChannel is where RESP2 connections receive redirected
 // invalidations.
@@ -140,10 +148,36 @@ func (t *tracker) keyChanged(key string) {
 	}
 }
 
+// evictOneLocked drops a key other than keep from the table, telling its
+// connections to drop it: which one is left to the map's iteration order,
+// a random choice as redis's is.
+func (t *tracker) evictOneLocked(keep string) {
+	for k, set := range t.keys {
+		if k == keep {
+			continue
+		}
+		for c := range set {
+			if st := c.tracking; st != nil && !st.bcast {
+				st.nkeys--
+				t.sendLocked(c, invalMsg{keys: []string{k}})
+			}
+		}
+		delete(t.keys, k)
+		break
+	}
+	// Not the end of an entry: deliver now.
+	for _, c := range t.wake {
+		c.link.Wake()
+	}
+	t.wake = nil
+}
+
 // applied wakes the connections that the entry just applied queued
 // invalidations for.
 func (t *tracker) applied() {
-	t.perEntry.Store(true)
+	if !t.perEntry.Load() {
+		t.perEntry.Store(true)
+	}
 	if t.clients.Load() == 0 {
 		return
 	}
@@ -315,6 +349,9 @@ func (c *conn) trackCommand(spec *cmdSpec, args [][]byte) {
 			if _, ok := set[c]; !ok {
 				set[c] = struct{}{}
 				st.nkeys++
+			}
+			if int64(len(t.keys)) > t.maxKeys.Load() {
+				t.evictOneLocked(key)
 			}
 		}
 		if mark {
