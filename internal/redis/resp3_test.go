@@ -15,12 +15,7 @@ func TestRESP3Verbatim(t *testing.T) {
 	_, addr := serve(t, testConfig(), nil)
 	c := dial(t, addr)
 	c.send("HELLO 3\r\nPING\r\n")
-	for line := ""; line != "+PONG\r\n"; {
-		var err error
-		if line, err = c.r.ReadString('\n'); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.skipPast("+PONG\r\n")
 	for _, tc := range []struct{ req, prefix string }{
 		{"INFO server\r\n", "txt:# Server\r\nredis_version:7.0.15\r\n"},
 		{"CLIENT INFO\r\n", "txt:id="},
@@ -54,12 +49,7 @@ func TestRESP3Messages(t *testing.T) {
 	_, addr := serve(t, testConfig(), nil)
 	sub3, sub2, pub := dial(t, addr), dial(t, addr), dial(t, addr)
 	sub3.send("HELLO 3\r\nSUBSCRIBE ch\r\nPSUBSCRIBE c*\r\nPING\r\n")
-	for line := ""; line != "+PONG\r\n"; {
-		var err error
-		if line, err = sub3.r.ReadString('\n'); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sub3.skipPast("+PONG\r\n")
 	sub2.send("SUBSCRIBE ch\r\n")
 	sub2.expect("*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n")
 	pub.send("PUBLISH ch hi\r\n")
@@ -76,12 +66,7 @@ func TestTrackingTableLimit(t *testing.T) {
 	s.track.maxKeys.Store(2)
 	c := dial(t, addr)
 	c.send("HELLO 3\r\nCLIENT TRACKING ON\r\nGET a\r\nGET b\r\nPING\r\n")
-	for line := ""; line != "+PONG\r\n"; {
-		var err error
-		if line, err = c.r.ReadString('\n'); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.skipPast("+PONG\r\n")
 	c.send("GET c\r\n")
 	c.expect("_\r\n")
 	line, _ := c.r.ReadString('\n')
@@ -94,5 +79,17 @@ func TestTrackingTableLimit(t *testing.T) {
 	}
 	if n, _, _ := s.track.totals(); n != 2 {
 		t.Fatalf("%d keys tracked, want 2", n)
+	}
+}
+
+// skipPast reads lines up to and including line (the replies of a
+// handshake the test does not check).
+func (c *client) skipPast(line string) {
+	c.t.Helper()
+	for got := ""; got != line; {
+		var err error
+		if got, err = c.r.ReadString('\n'); err != nil {
+			c.t.Fatal(err)
+		}
 	}
 }
