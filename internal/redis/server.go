@@ -7,10 +7,13 @@
 // machine: parsing, dispatch, pipeline batches), table.go (the command
 // table: one row per command with redis 7.0's arity, flags, ACL categories
 // and key positions, built by New), data.go (what data commands share:
-// running, batching, replies, the generic builders), then one file per
-// family holding its rows and functions: strings.go, keys.go, hashes.go,
-// sets.go, transactions.go, connection.go, server_cmds.go (INFO, ROLE,
-// CONFIG, COMMAND, TIME), pubsub.go, scripting.go and sentinel.go. A new
+// running, batching, replies, the generic builders), reply.go (replies in
+// the connection's protocol, RESP2 or RESP3), then one file per family
+// holding its rows and functions: strings.go, keys.go, hashes.go,
+// sets.go, transactions.go, connection.go, client.go (CLIENT),
+// tracking.go (CLIENT TRACKING: client-side caching), server_cmds.go
+// (INFO, ROLE, CONFIG, COMMAND, TIME), stats.go (INFO's counters, MEMORY,
+// SLOWLOG), pubsub.go, scripting.go and sentinel.go. A new
 // command is one row and one function in its family's file (and a row and
 // a function in package command if it is a new kind of data command).
 package redis

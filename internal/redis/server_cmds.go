@@ -428,6 +428,13 @@ func runConfig(c *conn, a [][]byte) {
 		}
 		c.out = resp.AppendSimple(c.out, "OK")
 	case "resetstat":
+		// The counters INFO's stats report, as redis resets them.
+		s := c.srv
+		s.totalCmds.Store(0)
+		s.stats.hits.Store(0)
+		s.stats.misses.Store(0)
+		s.stats.netIn.Store(0)
+		s.stats.netOut.Store(0)
 		c.out = resp.AppendSimple(c.out, "OK")
 	case "rewrite":
 		c.out = resp.AppendError(c.out, "ERR The server is running without a config file")

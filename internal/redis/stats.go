@@ -89,7 +89,8 @@ func (r *rates) sample(now time.Time, v [3]int64) {
 		return
 	}
 	for i := range v {
-		r.ring[i][r.idx] = float64(v[i]-r.last[i]) / secs
+		// A counter reset by CONFIG RESETSTAT counts from zero.
+		r.ring[i][r.idx] = float64(max(v[i]-r.last[i], 0)) / secs
 	}
 	r.last, r.at = v, now
 	r.idx = (r.idx + 1) % rateSamples

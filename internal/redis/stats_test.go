@@ -70,6 +70,11 @@ func TestInfoCounters(t *testing.T) {
 		t.Errorf("instantaneous_ops_per_sec %d after 300 commands", ops)
 	}
 
+	w.do("CONFIG RESETSTAT")
+	if info := w.do("INFO stats"); infoInt(t, info, "keyspace_hits") != 0 || infoInt(t, info, "total_commands_processed") > 2 {
+		t.Errorf("after CONFIG RESETSTAT:\n%s", info)
+	}
+
 	w.do("SET e v EX 100")
 	ks := w.do("INFO keyspace")
 	if got := infoField(t, ks, "db0"); !strings.HasPrefix(got, "keys=2,expires=1,avg_ttl=") {
