@@ -53,6 +53,7 @@ func (f *fsm) Apply(index uint64, data []byte) any {
 	}
 	res := make([]command.TxResult, len(txs))
 	f.mu.Lock()
+	events := f.events
 	f.ks.SetStamp(h.Now)
 	f.ks.BeginEntry(index)
 	h.Index = index
@@ -63,6 +64,9 @@ func (f *fsm) Apply(index uint64, data []byte) any {
 		res[j] = f.exec.Apply(f.ks, h, tx)
 	}
 	f.mu.Unlock()
+	if e, ok := events.(keyspace.ApplyEvents); ok {
+		e.Applied(index)
+	}
 	return res
 }
 
@@ -116,5 +120,7 @@ func (f *fsm) Restore(r io.Reader) error {
 	if w, ok := events.(keyspace.ReplaceWatcher); ok {
 		w.Replaced()
 	}
+	// Every key may have changed, and no event says which.
+	ks.NotifyFlush(-1)
 	return nil
 }

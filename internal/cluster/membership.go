@@ -457,6 +457,27 @@ func (n *Node) Servers() []Member {
 	return out
 }
 
+// Progress is, on the leader, how much of the log each member has
+// (Raft's match index), by member name: what INFO reports as the
+// replicas' offsets. It is nil on a follower. It waits for the Raft loop
+// once.
+func (n *Node) Progress() map[string]uint64 {
+	if !n.group.IsLeader() {
+		return nil
+	}
+	st, err := n.group.Status()
+	if err != nil {
+		return nil
+	}
+	out := map[string]uint64{}
+	for _, m := range n.group.Members() {
+		if pr, ok := st.Progress[m.ID]; ok {
+			out[m.Name] = pr.Match
+		}
+	}
+	return out
+}
+
 // memberInfoTimeout bounds waiting for one member to describe itself.
 const memberInfoTimeout = 2 * time.Second
 

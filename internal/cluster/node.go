@@ -16,6 +16,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -753,6 +754,10 @@ type Stats struct {
 	Keys, Volatile                  []int
 	UsedMemory                      int64
 	Expired, Evicted                uint64
+	// AvgTTL estimates, per database, the mean time to live in ms of the
+	// keys with one, from a sample (INFO's avg_ttl, an estimate in redis
+	// too); 0 when there are none.
+	AvgTTL []int64
 	// CommitWaits counts the log entries held open for more writes
 	// (see Config.CommitWait).
 	CommitWaits uint64
@@ -804,9 +809,11 @@ func (n *Node) Stats() Stats {
 	}
 	n.fsm.read(func(ks *keyspace.Keyspace) {
 		s.UsedMemory = ks.Used()
+		now := time.Now().UnixMilli()
 		for db := 0; db < ks.Databases(); db++ {
 			s.Keys = append(s.Keys, ks.Len(db))
 			s.Volatile = append(s.Volatile, ks.VolatileLen(db))
+			s.AvgTTL = append(s.AvgTTL, avgTTL(ks, db, now))
 		}
 	})
 	return s
@@ -840,4 +847,27 @@ func (n *Node) Ready() bool {
 	}
 	_, ok := n.currentLeader()
 	return ok
+}
+
+// ttlSamples is how many keys with a TTL avgTTL looks at per database.
+const ttlSamples = 32
+
+// avgTTL estimates the mean TTL (ms) of db's keys that have one, from
+// keys sampled at a random point of the expiry index.
+func avgTTL(ks *keyspace.Keyspace, db int, now int64) int64 {
+	if ks.VolatileLen(db) == 0 {
+		return 0
+	}
+	var sum, n int64
+	ks.SampleVolatileAt(db, mrand.Uint64(), ttlSamples, func(_ string, e *keyspace.Entry) bool {
+		if e.ExpireAt > now {
+			sum += e.ExpireAt - now
+			n++
+		}
+		return true
+	})
+	if n == 0 {
+		return 0
+	}
+	return sum / n
 }

@@ -105,7 +105,7 @@ const (
 	OpMove         // Key, N=destination db
 	OpRandomKey    // (read)
 	OpTouchKeys    // Args = keys (read): redis's TOUCH, not memcached's touch
-	OpObject       // Key, Args[0]=encoding|refcount|idletime|freq, Args[1]="noshare" or "" (read)
+	OpObject       // Key, Args[0]=encoding|refcount|idletime|freq|memory-usage, Args[1]="noshare" or "" (read)
 	OpHScan        // Key, N=cursor, Args[0]=pattern or empty, Args[1]=count (read)
 	OpHRandField   // Key, Args[0]=count or empty, Args[1]="withvalues" or empty (read)
 	OpHIncrByFloat // Key, Args[0]=field, Args[1]=increment

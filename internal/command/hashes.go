@@ -195,7 +195,7 @@ func execHRandField(v env, c *Cmd) Result {
 				out = append(out, resBulk(val))
 			}
 		}
-		return Result{Kind: KindArray, Array: out}
+		return Result{Kind: KindArray, Array: out, Pairs: withValues}
 	}
 	return randomReply(v, c.Args[0], fields, reply)
 }

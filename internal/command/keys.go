@@ -103,6 +103,7 @@ func execRename(v env, c *Cmd) Result {
 
 func execFlushDB(v env, _ *Cmd) Result {
 	v.ks.Flush(v.db)
+	v.ks.NotifyFlush(v.db)
 	return resOK
 }
 
@@ -110,6 +111,7 @@ func execFlushAll(v env, _ *Cmd) Result {
 	for i := 0; i < v.ks.Databases(); i++ {
 		v.ks.Flush(i)
 	}
+	v.ks.NotifyFlush(-1)
 	return resOK
 }
 
@@ -329,6 +331,10 @@ func execObject(v env, c *Cmd) Result {
 		return resInt(max(v.h.Now-e.LastAccess(), 0) / 1000)
 	case "freq":
 		return resErr(errNoLFU)
+	case "memory-usage":
+		// MEMORY USAGE, asked through OBJECT's op: the keyspace's own
+		// accounting of the key.
+		return resInt(v.ks.Usage(v.db, v.key))
 	}
 	return resErr(errSyntax)
 }

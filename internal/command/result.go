@@ -23,7 +23,10 @@ const (
 
 // Result is one command's outcome.
 type Result struct {
-	Kind  Kind
+	Kind Kind
+	// Pairs marks an array of field/value pairs that a front end may
+	// frame as pairs (RESP3 nests HRANDFIELD WITHVALUES's pairs).
+	Pairs bool
 	Int   int64
 	Bulk  []byte
 	Str   string

@@ -73,3 +73,28 @@ func (ks *Keyspace) Popped(token []byte, key string, elems [][]byte) {
 type ReplaceWatcher interface {
 	Replaced()
 }
+
+// FlushEvents is an optional capability of an Events receiver: it is told
+// when databases are emptied at once (FLUSHDB, FLUSHALL, a snapshot that
+// replaces the keyspace), which publishes no event per key. Client-side
+// caching needs it: redis tells tracking clients to drop everything then.
+type FlushEvents interface {
+	// Flushed reports that database db (-1: every database) was emptied.
+	Flushed(db int)
+}
+
+// ApplyEvents is an optional capability of an Events receiver: it is told
+// when a log entry has been applied, after the entry's events, so that it
+// can deliver what they produced together (redis sends the client-side
+// caching invalidations of one event loop iteration together).
+type ApplyEvents interface {
+	Applied(index uint64)
+}
+
+// NotifyFlush tells the receiver, if it wants to know, that database db
+// (-1: every database) was emptied.
+func (ks *Keyspace) NotifyFlush(db int) {
+	if f, ok := ks.events.(FlushEvents); ok {
+		f.Flushed(db)
+	}
+}

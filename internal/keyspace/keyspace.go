@@ -316,6 +316,18 @@ func (ks *Keyspace) sizeOf(s slot) int64 {
 	return n
 }
 
+// Usage is the memory accounted to key, expired or not (entry overhead,
+// key and value bytes, a per-field overhead for hashes and sets): what
+// maxmemory counts and MEMORY USAGE reports; 0 if it is not stored.
+func (ks *Keyspace) Usage(db int, key string) int64 {
+	shard, tag := hashKey(key)
+	_, ref := ks.dbs[db].shards[shard].find(ks.arena, tag, key)
+	if ref == 0 {
+		return 0
+	}
+	return ks.sizeOf(ks.arena.slot(ref))
+}
+
 // Delete removes key and reports whether it was stored (expired or not).
 func (ks *Keyspace) Delete(db int, key string) bool {
 	d := ks.dbs[db]

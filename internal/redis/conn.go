@@ -47,11 +47,13 @@ type conn struct {
 	next            func() // runs after the continuation, if it did not wait again
 	// The command whose reply a continuation writes, for metrics.
 	waitSpec  *cmdSpec
+	waitArgs  [][]byte
 	waitStart time.Time
 
 	// Fields CLIENT LIST reads from other connections' goroutines are
 	// atomics; only this connection's goroutine writes them.
 	db      atomic.Int32
+	proto   atomic.Int32 // 2 or 3 (HELLO); the pub/sub hub reads it to frame messages
 	authed  bool
 	name    atomic.Value // string
 	libName atomic.Value // string
@@ -84,6 +86,19 @@ type conn struct {
 	quit    bool        // close after the replies are written
 
 	blocked *blocked // the blocking pop it waits in; guarded by the server's blocking.mu
+	// CLIENT settings.
+	viewFields      // what CLIENT LIST shows of this connection (client.go)
+	noEvict    bool // CLIENT NO-EVICT
+	noTouch    bool // CLIENT NO-TOUCH
+	replyMode  int  // CLIENT REPLY: replyOn, replyOff or replySkip
+	// CLIENT TRACKING (tracking.go).
+	tracking   *trackState // nil: off
+	caching    bool        // CLIENT CACHING given for the next command
+	loopMarked bool        // NOLOOP marks to clear once nothing is in flight
+	inval      invalQueue  // invalidations for the next run
+	gone       atomic.Bool // closed: connections redirecting here find out
+	muted      bool        // the command being run answers nothing (CLIENT REPLY)
+	waitMuted  bool        // the same, for the command a continuation answers
 }
 
 // batchItem is one request of a pipeline batch: a command of the
@@ -91,6 +106,7 @@ type conn struct {
 type batchItem struct {
 	spec *cmdSpec
 	err  string
+	args [][]byte // the request, for the slow log (in c.buf until the batch has run)
 }
 
 type queued struct {
@@ -105,10 +121,13 @@ func newConn(s *Server, l netserve.Link) *conn {
 	c := &conn{srv: s, link: l, id: s.nextID.Add(1), addr: l.RemoteAddr().String(), created: time.Now()}
 	c.Waiter.Link = l
 	c.authed = s.cfg.RequirePass == ""
+	c.proto.Store(2)
 	c.name.Store("")
 	c.libName.Store("")
 	c.libVer.Store("")
 	c.lastCmd.Store(&noCommandYet)
+	c.lastActive.Store(c.created.UnixNano())
+	c.redirView.Store(-1)
 	if m := s.cfg.Metrics; m != nil {
 		m.Connections(1)
 	}
@@ -124,6 +143,8 @@ func (c *conn) Shutdown() {
 // Closed drops the connection's subscriptions once it has ended.
 func (c *conn) Closed() {
 	c.srv.blocking.cancel(c, true)
+	c.gone.Store(true)
+	c.disableTracking()
 	c.srv.hub.leave(c)
 	if m := c.srv.cfg.Metrics; m != nil {
 		m.Connections(-1)
@@ -149,6 +170,7 @@ func (c *conn) Run(in []byte) ([]byte, bool) {
 		}
 	}
 	if len(in) > 0 {
+		c.srv.stats.netIn.Add(int64(len(in)))
 		c.buf = append(c.buf, in...)
 		if len(c.buf)-c.start > c.srv.cfg.QueryBufLimit {
 			c.srv.log.Warn("closing client: query buffer limit reached", "conn", c.id, "addr", c.addr, "bytes", len(c.buf)-c.start)
@@ -163,10 +185,17 @@ func (c *conn) Run(in []byte) ([]byte, bool) {
 		return c.out, false
 	}
 	c.compact()
+	// Nothing is in flight: invalidations go after the replies.
+	if c.loopMarked {
+		c.loopMarked = false
+		c.clearLoop()
+	}
+	c.appendInvalidations()
 	if len(c.out) >= flushAfter && c.start < len(c.buf) && !c.quit {
 		// More requests wait: write these replies, then go on.
 		c.link.Wake()
 	}
+	c.srv.stats.netOut.Add(int64(len(c.out)))
 	return c.out, c.quit || c.closing.Load()
 }
 
@@ -226,6 +255,7 @@ func (c *conn) process() {
 // was to follow it, and reports whether it did (a driver may wake a
 // connection early).
 func (c *conn) resume() bool {
+	mark := len(c.out)
 	if !c.Resume() {
 		return false
 	}
@@ -234,24 +264,52 @@ func (c *conn) resume() bool {
 		c.next = nil
 		f()
 	}
+	if !c.Busy() && (c.waitMuted || c.replyMode == replyOff) {
+		c.out = c.out[:mark]
+		c.waitMuted = false
+	}
 	if !c.Busy() && c.waitSpec != nil {
-		c.observe(c.waitSpec, c.waitStart, c.out)
+		c.observe(c.waitSpec, c.waitArgs, c.waitStart, c.out)
+		c.waitArgs = nil
 		c.waitSpec = nil
 	}
 	return true
 }
 
 // observe reports a command to the metrics, failed if its reply is an
-// error.
-func (c *conn) observe(spec *cmdSpec, start time.Time, reply []byte) {
+// error, and to the slow log.
+func (c *conn) observe(spec *cmdSpec, args [][]byte, start time.Time, reply []byte) {
+	d := time.Since(start)
 	if m := c.srv.cfg.Metrics; m != nil {
-		m.Command(spec.name, time.Since(start), bytes.HasPrefix(reply, []byte{'-'}))
+		m.Command(spec.name, d, bytes.HasPrefix(reply, []byte{'-'}))
+	}
+	c.slowlogRecord(spec, args, start, d)
+}
+
+// dispatch runs one request and drops its reply if CLIENT REPLY says so:
+// OFF drops every reply (and errors) until CLIENT REPLY ON, whose own +OK
+// is sent; SKIP drops the next command's. Muted commands do not join a
+// pipeline batch, whose replies are written together.
+func (c *conn) dispatch(spec *cmdSpec, args [][]byte) {
+	c.muted = c.replyMode == replySkip
+	if c.muted {
+		c.replyMode = replyOn
+	}
+	before := len(c.out)
+	c.run(spec, args)
+	c.publishView()
+	if c.Busy() {
+		c.waitMuted = c.muted
+		return
+	}
+	if c.muted || c.replyMode == replyOff {
+		c.out = c.out[:before]
 	}
 }
 
-// dispatch runs one request: lookup, arity, auth, MULTI queueing, then the
+// run runs one request: lookup, arity, auth, MULTI queueing, then the
 // command itself.
-func (c *conn) dispatch(spec *cmdSpec, args [][]byte) {
+func (c *conn) run(spec *cmdSpec, args [][]byte) {
 	c.srv.totalCmds.Add(1)
 	if spec == nil {
 		c.abortMulti()
@@ -271,45 +329,52 @@ func (c *conn) dispatch(spec *cmdSpec, args [][]byte) {
 		c.out = resp.AppendError(c.out, arityError(spec.name))
 		return
 	}
-	if c.subscribed() {
+	if c.subscribed() && !c.resp3() {
+		// A RESP3 client tells messages from replies by their type, so
+		// it may run any command while subscribed.
 		if ok, msg := subscribedOnly(spec.name); !ok {
 			c.out = resp.AppendError(c.out, msg)
 			return
 		}
 	}
 	c.lastCmd.Store(&spec.name)
+	if c.tracking != nil {
+		c.trackCommand(spec, args)
+	}
 	if c.multi && spec.flags&flagNoQueue == 0 {
 		c.queue(spec, args)
 		return
 	}
 	start := time.Now()
+	c.lastActive.Store(start.UnixNano())
 	before := len(c.out)
 	spec.run(c, args)
 	switch {
 	case c.batched:
 		c.batched = false // runBatch records it
 	case c.Busy():
-		c.waitSpec, c.waitStart = spec, start // resume records it
+		// resume records it; the arguments stay in c.buf until then.
+		c.waitSpec, c.waitArgs, c.waitStart = spec, args, start
 	default:
-		c.observe(spec, start, c.out[before:])
+		c.observe(spec, args, start, c.out[before:])
 	}
 }
 
 // joinsBatch reports whether a request will reach runData, which decides
 // whether it joins the pending batch, rather than answer by itself.
 func (c *conn) joinsBatch(spec *cmdSpec, nargs int) bool {
-	return spec != nil && spec.data && spec.flags&flagBlocking == 0 && c.authed && spec.arityOK(nargs) && !c.subscribed() && !c.multi
+	return spec != nil && spec.data && spec.flags&flagBlocking == 0 && c.authed && spec.arityOK(nargs) && !c.subscribed() && !c.multi && c.replyMode == replyOn
 }
 
 // maxBatch bounds the commands of one pipeline batch.
 const maxBatch = 256
 
-func (c *conn) addToBatch(spec *cmdSpec, cmd command.Cmd) {
+func (c *conn) addToBatch(spec *cmdSpec, args [][]byte, cmd command.Cmd) {
 	// Build may alias the parser's argument slice, which the next request
 	// reuses; the bytes themselves stay in c.buf until the batch has run.
 	cmd.Args = append([][]byte(nil), cmd.Args...)
 	c.batch = append(c.batch, cmd)
-	c.items = append(c.items, batchItem{spec: spec})
+	c.items = append(c.items, batchItem{spec: spec, args: args})
 	c.batched = true
 	if len(c.batch) >= maxBatch {
 		c.runBatch()
@@ -317,8 +382,8 @@ func (c *conn) addToBatch(spec *cmdSpec, cmd command.Cmd) {
 }
 
 // refuseInBatch puts a request's error reply in the batch's order.
-func (c *conn) refuseInBatch(spec *cmdSpec, msg string) {
-	c.items = append(c.items, batchItem{spec: spec, err: msg})
+func (c *conn) refuseInBatch(spec *cmdSpec, args [][]byte, msg string) {
+	c.items = append(c.items, batchItem{spec: spec, err: msg, args: args})
 	c.batched = true
 }
 
@@ -360,6 +425,7 @@ func (c *conn) runBatch() bool {
 			if m := c.srv.cfg.Metrics; m != nil {
 				m.Command(it.spec.name, took, failed)
 			}
+			c.slowlogRecord(it.spec, it.args, start, took)
 		}
 		c.recycleBatch(tx, items)
 	})
@@ -422,8 +488,14 @@ func (c *conn) abortMulti() {
 // write proposes a transaction; k gets its result, or the node's error
 // (the transaction's own error is in res.Err), on the connection's driver.
 func (c *conn) write(tx command.Tx, k func(res command.TxResult, err error)) {
+	loop := c.loopMarked
 	c.Await(func(done func(func())) {
 		c.srv.node.WriteAsync(tx, func(res command.TxResult, err error) {
+			if loop {
+				// Applied here (or failed): later changes of its keys
+				// are other clients'. Cleared as early as the node tells.
+				c.clearLoop()
+			}
 			done(func() { k(res, err) })
 		})
 	})

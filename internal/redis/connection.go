@@ -1,10 +1,6 @@
 package redis
 
 import (
-	"fmt"
-	"strings"
-	"time"
-
 	"github.com/hatcheck/hatcheck/internal/resp"
 )
 
@@ -73,18 +69,18 @@ func (c *conn) authenticate(a [][]byte) string {
 }
 
 func runHello(c *conn, a [][]byte) {
+	proto := c.protocol()
 	if len(a) >= 2 {
 		v, ok := parseInt(a[1])
 		if !ok {
 			c.out = resp.AppendError(c.out, "ERR Protocol version is not an integer or out of range")
 			return
 		}
-		if v != 2 {
-			// RESP3 is not spoken; clients (go-redis, Lettuce, redis-py)
-			// fall back to RESP2 on this reply.
+		if v != 2 && v != 3 {
 			c.out = resp.AppendError(c.out, "NOPROTO unsupported protocol version")
 			return
 		}
+		proto = int(v)
 	}
 	var name []byte
 	var setName bool
@@ -115,17 +111,19 @@ func runHello(c *conn, a [][]byte) {
 		}
 		c.name.Store(string(name))
 	}
+	// The reply is already in the new protocol, as redis-server's is.
+	c.proto.Store(int32(proto))
 	c.helloReply(c.srv.node.Role())
 }
 
 func (c *conn) helloReply(role string) {
-	c.out = resp.AppendArray(c.out, 14)
+	c.appendMap(7)
 	c.out = resp.AppendBulkString(c.out, "server")
 	c.out = resp.AppendBulkString(c.out, "redis")
 	c.out = resp.AppendBulkString(c.out, "version")
 	c.out = resp.AppendBulkString(c.out, RedisVersion)
 	c.out = resp.AppendBulkString(c.out, "proto")
-	c.out = resp.AppendInt(c.out, 2)
+	c.out = resp.AppendInt(c.out, int64(c.protocol()))
 	c.out = resp.AppendBulkString(c.out, "id")
 	c.out = resp.AppendInt(c.out, c.id)
 	c.out = resp.AppendBulkString(c.out, "mode")
@@ -137,7 +135,7 @@ func (c *conn) helloReply(role string) {
 }
 
 func runPing(c *conn, a [][]byte) {
-	if c.subscribed() && len(a) <= 2 {
+	if c.subscribed() && !c.resp3() && len(a) <= 2 {
 		// A subscribed RESP2 client gets PING's reply as a message.
 		c.out = resp.AppendArray(c.out, 2)
 		c.out = resp.AppendBulkString(c.out, "pong")
@@ -183,82 +181,4 @@ func validClientName(b []byte) string {
 		}
 	}
 	return ""
-}
-
-// clientSubcommands are CLIENT's subcommands with their arities.
-var clientSubcommands = map[string]int{"id": 2, "getname": 2, "setname": 3, "info": 2, "list": -2, "setinfo": 4, "no-evict": 3, "no-touch": 3, "help": 2}
-
-func runClient(c *conn, a [][]byte) {
-	sub, ok := c.subcommand(a, "client", clientSubcommands)
-	if !ok {
-		return
-	}
-	switch sub {
-	case "id":
-		c.out = resp.AppendInt(c.out, c.id)
-	case "getname":
-		if name := c.name.Load().(string); name != "" {
-			c.out = resp.AppendBulkString(c.out, name)
-		} else {
-			c.out = resp.AppendNull(c.out)
-		}
-	case "setname":
-		if msg := validClientName(a[2]); msg != "" {
-			c.out = resp.AppendError(c.out, msg)
-			return
-		}
-		c.name.Store(string(a[2]))
-		c.out = resp.AppendSimple(c.out, "OK")
-	case "setinfo":
-		switch strings.ToLower(string(a[2])) {
-		case "lib-name":
-			if strings.ContainsAny(string(a[3]), " \r\n") {
-				c.out = resp.AppendError(c.out, "ERR lib-name cannot contain spaces, newlines or special characters.")
-				return
-			}
-			c.libName.Store(string(a[3]))
-		case "lib-ver":
-			c.libVer.Store(string(a[3]))
-		default:
-			c.out = resp.AppendError(c.out, "ERR Unrecognized option '"+string(a[2])+"'")
-			return
-		}
-		c.out = resp.AppendSimple(c.out, "OK")
-	case "no-evict", "no-touch":
-		if !eq(a[2], "on") && !eq(a[2], "off") {
-			c.out = resp.AppendError(c.out, errSyntax)
-			return
-		}
-		c.out = resp.AppendSimple(c.out, "OK")
-	case "info":
-		c.out = resp.AppendBulkString(c.out, c.describe()+"\n")
-	case "list":
-		var b strings.Builder
-		c.srv.conns.Each(func(o *conn) {
-			b.WriteString(o.describe())
-			b.WriteString("\n")
-		})
-		c.out = resp.AppendBulkString(c.out, b.String())
-	case "help":
-		lines := []string{
-			"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-			"ID", "    Return the ID of the current connection.",
-			"GETNAME", "    Return the name of the current connection.",
-			"SETNAME <name>", "    Assign the name <name> to the current connection.",
-			"SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client library name or version.",
-			"INFO", "    Return information about the current client connection.",
-			"LIST", "    Return information about client connections.",
-		}
-		c.out = resp.AppendArray(c.out, len(lines))
-		for _, l := range lines {
-			c.out = resp.AppendSimple(c.out, l)
-		}
-	}
-}
-
-// describe is the connection's line in CLIENT LIST and CLIENT INFO.
-func (c *conn) describe() string {
-	age := int(time.Since(c.created).Seconds())
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=0 flags=N db=%d sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s",
-		c.id, c.addr, c.link.LocalAddr(), c.name.Load().(string), age, c.db.Load(), *c.lastCmd.Load(), c.libName.Load().(string), c.libVer.Load().(string))
 }

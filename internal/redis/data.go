@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,7 +20,7 @@ func runData(c *conn, spec *cmdSpec, args [][]byte) {
 	cmd, msg := spec.build(c, args)
 	if msg != "" {
 		if len(c.items) > 0 {
-			c.refuseInBatch(spec, msg)
+			c.refuseInBatch(spec, slices.Clone(args), msg)
 			return
 		}
 		c.out = resp.AppendError(c.out, msg)
@@ -30,8 +31,8 @@ func runData(c *conn, spec *cmdSpec, args [][]byte) {
 		c.block(spec, cmd, timeout)
 		return
 	}
-	if len(c.batch) > 0 || (c.more && cmd.Op.IsWrite()) {
-		c.addToBatch(spec, cmd)
+	if len(c.batch) > 0 || (c.more && cmd.Op.IsWrite() && !c.muted && c.replyMode == replyOn) {
+		c.addToBatch(spec, slices.Clone(args), cmd)
 		return
 	}
 	c.runOne(spec, cmd)
@@ -51,6 +52,7 @@ func (c *conn) runOne(spec *cmdSpec, cmd command.Cmd) {
 }
 
 func (c *conn) replyResult(spec *cmdSpec, r command.Result) {
+	c.countLookups(spec, r)
 	if r.Kind == command.KindError {
 		c.out = resp.AppendError(c.out, errorText(r.Err, spec.name))
 		return
@@ -59,34 +61,7 @@ func (c *conn) replyResult(spec *cmdSpec, r command.Result) {
 		spec.reply(c, r)
 		return
 	}
-	c.out = appendResult(c.out, r)
-}
-
-func appendResult(out []byte, r command.Result) []byte {
-	switch r.Kind {
-	case command.KindNil:
-		return resp.AppendNull(out)
-	case command.KindOK:
-		return resp.AppendSimple(out, "OK")
-	case command.KindStatus:
-		return resp.AppendSimple(out, r.Str)
-	case command.KindInt:
-		return resp.AppendInt(out, r.Int)
-	case command.KindBulk:
-		return resp.AppendBulk(out, r.Bulk)
-	case command.KindArray:
-		if len(r.Array) == 0 && r.Int == -1 {
-			return resp.AppendNullArray(out) // see command.nullArray
-		}
-		out = resp.AppendArray(out, len(r.Array))
-		for _, e := range r.Array {
-			out = appendResult(out, e)
-		}
-		return out
-	case command.KindError:
-		return resp.AppendError(out, errorText(r.Err, ""))
-	}
-	return resp.AppendError(out, "ERR internal error: unknown result")
+	c.out = appendReply(c.out, r, c.protocol(), spec.shape)
 }
 
 func (c *conn) cmd(op command.Op, key []byte, args ...[]byte) command.Cmd {

@@ -17,7 +17,7 @@ func hashCommands() []*cmdSpec {
 		{name: "hsetnx", arity: 4, flags: w | flagDenyOOM | flagFast, acl: acl, keys: oneKey, build: buildHSetNX},
 		{name: "hget", arity: 3, flags: r | flagFast, acl: acl, keys: oneKey, build: buildOneKey(command.OpHGet)},
 		{name: "hmget", arity: -3, flags: r | flagFast, acl: acl, keys: oneKey, build: buildOneKey(command.OpHMGet)},
-		{name: "hgetall", arity: 2, flags: r, acl: acl, keys: oneKey, tips: tipsOutputOrder, build: buildOneKey(command.OpHGetAll)},
+		{name: "hgetall", arity: 2, flags: r, acl: acl, keys: oneKey, tips: tipsOutputOrder, build: buildOneKey(command.OpHGetAll), shape: shapeMap},
 		{name: "hkeys", arity: 2, flags: r, acl: acl, keys: oneKey, tips: tipsOutputOrder, build: buildOneKey(command.OpHKeys)},
 		{name: "hvals", arity: 2, flags: r, acl: acl, keys: oneKey, tips: tipsOutputOrder, build: buildOneKey(command.OpHVals)},
 		{name: "hlen", arity: 2, flags: r | flagFast, acl: acl, keys: oneKey, build: buildOneKey(command.OpHLen)},

@@ -251,7 +251,7 @@ func buildObject(c *conn, a [][]byte) (command.Cmd, string) {
 // their results.
 func replyObject(c *conn, r command.Result) {
 	if r.Kind != command.KindOK {
-		c.out = appendResult(c.out, r)
+		c.out = appendReply(c.out, r, c.protocol(), shapeArray)
 		return
 	}
 	// Not appendHelp: OBJECT's last line says "Prints", unlike the others.

@@ -363,19 +363,24 @@ func TestHello(t *testing.T) {
 	cfg.RequirePass = "pw"
 	_, addr := serve(t, cfg, nil)
 	c := dial(t, addr)
-	c.send("HELLO 3 AUTH default pw\r\n")
+	c.send("HELLO 4 AUTH default pw\r\n")
 	c.expect("-NOPROTO unsupported protocol version\r\n")
 	c.send("HELLO 2 AUTH default wrong\r\n")
 	c.expect("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
-	c.send("HELLO 2 AUTH default pw SETNAME app1\r\n")
-	c.expect("*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:")
+	// What go-redis and Lettuce send first: RESP3, the password and a name
+	// in one request; the reply is a map.
+	c.send("HELLO 3 AUTH default pw SETNAME app1\r\n")
+	c.expect("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:")
 	line, _ := c.r.ReadString('\n')
 	if line != "1\r\n" {
 		t.Fatalf("id %q", line)
 	}
 	c.expect("$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n")
-	c.send("CLIENT GETNAME\r\n")
-	c.expect("$4\r\napp1\r\n")
+	c.send("CLIENT GETNAME\r\nGET nosuch\r\n")
+	c.expect("$4\r\napp1\r\n_\r\n")
+	c.send("HELLO 2\r\nGET nosuch\r\n")
+	c.expect("*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:1\r\n")
+	c.expect("$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n$-1\r\n")
 }
 
 func TestPipelinedRepliesInOrder(t *testing.T) {

@@ -32,6 +32,7 @@ type hub struct {
 	stop      chan struct{}
 	done      chan struct{}
 	dropped   atomic.Uint64 // messages lost because the queue was full
+	out       *atomic.Int64 // the server's count of bytes written to clients
 }
 
 type pubMsg struct{ channel, message string }
@@ -54,6 +55,8 @@ func (s *Server) Notify(db int, class keyspace.EventClass, event, key string) {
 	if s.blocking.n.Load() > 0 {
 		s.blocking.signal(db, key)
 	}
+	// Every event is a change of key: tracking connections hear of it.
+	s.track.keyChanged(key)
 	flags := int(s.notify.Load())
 	if flags == 0 || flags&classFlag[class] == 0 {
 		return
@@ -66,6 +69,16 @@ func (s *Server) Notify(db int, class keyspace.EventClass, event, key string) {
 		s.hub.enqueue(pubMsg{"__keyevent@" + d + "__:" + event, key})
 	}
 }
+
+var _ keyspace.FlushEvents = (*Server)(nil)
+
+// Flushed tells tracking connections to drop every key they cache.
+func (s *Server) Flushed(int) { s.track.flushed() }
+
+var _ keyspace.ApplyEvents = (*Server)(nil)
+
+// Applied delivers the invalidations of the log entry just applied.
+func (s *Server) Applied(uint64) { s.track.applied() }
 
 var classFlag = map[keyspace.EventClass]int{
 	keyspace.EventGeneric: notifyGeneric, keyspace.EventString: notifyString, keyspace.EventHash: notifyHash,
@@ -157,24 +170,33 @@ func (h *hub) send(m pubMsg) {
 		}
 	}
 	h.mu.Unlock()
-	var plain []byte
+	var plain [4][]byte // by protocol: the message framed as an array (2) or a push (3)
 	for _, t := range targets {
+		proto := t.c.protocol()
 		if t.pattern == "" {
-			if plain == nil {
-				plain = resp.AppendArray(nil, 3)
-				plain = resp.AppendBulkString(plain, "message")
-				plain = resp.AppendBulkString(plain, m.channel)
-				plain = resp.AppendBulkString(plain, m.message)
+			if plain[proto] == nil {
+				msg := appendPush(nil, proto, 3)
+				msg = resp.AppendBulkString(msg, "message")
+				msg = resp.AppendBulkString(msg, m.channel)
+				plain[proto] = resp.AppendBulkString(msg, m.message)
 			}
-			t.c.link.Push(plain)
+			t.c.link.Push(plain[proto])
+			h.wrote(len(plain[proto]))
 			continue
 		}
-		msg := resp.AppendArray(nil, 4)
+		msg := appendPush(nil, proto, 4)
 		msg = resp.AppendBulkString(msg, "pmessage")
 		msg = resp.AppendBulkString(msg, t.pattern)
 		msg = resp.AppendBulkString(msg, m.channel)
 		msg = resp.AppendBulkString(msg, m.message)
 		t.c.link.Push(msg)
+		h.wrote(len(msg))
+	}
+}
+
+func (h *hub) wrote(n int) {
+	if h.out != nil {
+		h.out.Add(int64(n))
 	}
 }
 
@@ -237,7 +259,7 @@ func (c *conn) subscribe(a [][]byte, pattern bool) {
 			(*mine)[name] = true
 			c.srv.hub.add(set, c, name)
 		}
-		c.out = subscription(c.out, kind, &name, len(c.channels)+len(c.patterns))
+		c.out = subscription(c.out, c.protocol(), kind, &name, len(c.channels)+len(c.patterns))
 	}
 }
 
@@ -255,7 +277,7 @@ func (c *conn) unsubscribe(a [][]byte, pattern bool) {
 			names = append(names, name)
 		}
 		if len(names) == 0 {
-			c.out = subscription(c.out, kind, nil, len(c.channels)+len(c.patterns))
+			c.out = subscription(c.out, c.protocol(), kind, nil, len(c.channels)+len(c.patterns))
 			return
 		}
 	}
@@ -264,15 +286,17 @@ func (c *conn) unsubscribe(a [][]byte, pattern bool) {
 			delete(mine, name)
 			c.srv.hub.remove(set, c, name)
 		}
-		c.out = subscription(c.out, kind, &name, len(c.channels)+len(c.patterns))
+		c.out = subscription(c.out, c.protocol(), kind, &name, len(c.channels)+len(c.patterns))
 	}
 }
 
-func subscription(dst []byte, kind string, channel *string, count int) []byte {
-	dst = resp.AppendArray(dst, 3)
+// subscription is the confirmation of one (un)subscription: an array in
+// RESP2, a push in RESP3.
+func subscription(dst []byte, proto int, kind string, channel *string, count int) []byte {
+	dst = appendPush(dst, proto, 3)
 	dst = resp.AppendBulkString(dst, kind)
 	if channel == nil {
-		dst = resp.AppendNull(dst)
+		dst = appendNull(dst, proto)
 	} else {
 		dst = resp.AppendBulkString(dst, *channel)
 	}

@@ -76,7 +76,7 @@ func sentinelReply(c *conn, a [][]byte, t Topology) {
 	noSuchMaster := func() { c.out = resp.AppendError(c.out, "ERR No such master with that name") }
 	switch sub {
 	case "get-master-addr-by-name":
-		if !known(func() { c.out = resp.AppendNullArray(c.out) }) {
+		if !known(func() { c.appendNullArray() }) {
 			return
 		}
 		if t.Leader == "" {

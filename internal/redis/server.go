@@ -7,11 +7,14 @@
 // machine: parsing, dispatch, pipeline batches), table.go (the command
 // table: one row per command with redis 7.0's arity, flags, ACL categories
 // and key positions, built by New), data.go (what data commands share:
-// running, batching, replies, the generic builders), then one file per
-// family holding its rows and functions: strings.go, keys.go, hashes.go,
-// sets.go, transactions.go, connection.go, server_cmds.go (INFO, ROLE,
-// CONFIG, COMMAND, TIME), pubsub.go, scripting.go, sentinel.go and
-// lists.go (with blocking.go, the clients waiting in BLPOP and the like).
+// running, batching, replies, the generic builders), reply.go (replies in
+// the connection's protocol, RESP2 or RESP3), then one file per family
+// holding its rows and functions: strings.go, keys.go, hashes.go,
+// sets.go, transactions.go, connection.go, client.go (CLIENT),
+// tracking.go (CLIENT TRACKING: client-side caching), server_cmds.go
+// (INFO, ROLE, CONFIG, COMMAND, TIME), stats.go (INFO's counters, MEMORY,
+// SLOWLOG), pubsub.go, scripting.go, sentinel.go and lists.go and
+// zsets.go (with blocking.go, the clients waiting in BLPOP and the like).
 // A new
 // command is one row and one function in its family's file (and a row and
 // a function in package command if it is a new kind of data command).
@@ -62,6 +65,13 @@ type NodeInfo struct {
 	UsedMemory int64
 	Expired    uint64
 	Evicted    uint64
+	// ReplOffset is how far this node has applied the log (its applied
+	// index): INFO's master_repl_offset. ReplicaOffsets are, on the
+	// leader and when asked with Info, each member's match index by
+	// member ID (Instance.ID); nil otherwise.
+	ReplOffset     uint64
+	ReplicaOffsets map[string]uint64
+	AvgTTL         []int64 // per database, ms: an estimate from a sample
 }
 
 // Config holds the front end's settings. CONFIG SET may change Timeout,
@@ -108,9 +118,15 @@ type Server struct {
 	conns    *netserve.Server[*conn]
 	hub      *hub
 	blocking *blocking
+	track    *tracker // CLIENT TRACKING (tracking.go)
 
 	nextID    atomic.Int64
 	totalCmds atomic.Int64
+	stats     stats // INFO's stats (stats.go)
+
+	slowlog       slowlog
+	slowlogSlower atomic.Int64 // slowlog-log-slower-than, µs (-1: off)
+	slowlogMaxLen atomic.Int64 // slowlog-max-len
 }
 
 // New returns a server; call Serve with a listener.
@@ -121,8 +137,11 @@ func New(cfg Config, node Node) *Server {
 	if cfg.SentinelName == "" {
 		cfg.SentinelName = "hatcheck"
 	}
-	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(), cmds: newTable(), hub: newHub()}
+	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(), cmds: newTable(), hub: newHub(), track: newTracker()}
 	s.blocking = newBlocking(s)
+	s.hub.out = &s.stats.netOut
+	s.slowlogSlower.Store(10000) // redis's defaults
+	s.slowlogMaxLen.Store(128)
 	s.timeout.Store(int64(cfg.Timeout))
 	s.maxClients.Store(int64(cfg.MaxClients))
 	s.conns = netserve.New[*conn](netserve.Config{
@@ -137,6 +156,7 @@ func New(cfg Config, node Node) *Server {
 
 // Serve accepts connections until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
+	s.startRates()
 	return s.conns.Serve(ln, func(l netserve.Link) *conn { return newConn(s, l) })
 }
 
@@ -145,6 +165,7 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Close(ctx context.Context) error {
 	err := s.conns.Close(ctx)
 	s.hub.close()
+	s.stopRates()
 	return err
 }
 

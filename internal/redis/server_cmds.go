@@ -26,6 +26,8 @@ func serverCommands() []*cmdSpec {
 		{name: "time", arity: 1, flags: flagLoading | flagStale | flagFast, tips: tipsNondeterministic, run: runTime},
 		{name: "config", arity: -2, run: runConfig},
 		{name: "command", arity: -1, flags: flagLoading | flagStale, acl: aclConnection, tips: tipsOutputOrder, run: runCommand},
+		{name: "memory", arity: -2, run: runMemory},
+		{name: "slowlog", arity: -2, run: runSlowlog},
 	}
 }
 
@@ -48,6 +50,20 @@ func (c *conn) withNodeView(k func(v nodeView)) {
 		ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
 		defer cancel()
 		return nodeView{info: c.srv.node.Info(), t: c.srv.node.Topology(ctx)}
+	}, k)
+}
+
+// withFullNodeView is withNodeView always asked off the connection's
+// loop, with Info's details (the replicas' offsets).
+func (c *conn) withFullNodeView(k func(v nodeView)) {
+	offload(c, func() nodeView {
+		info := c.srv.node.Info()
+		if _, t, ok := c.srv.node.ViewNow(); ok {
+			return nodeView{info: info, t: t}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
+		defer cancel()
+		return nodeView{info: info, t: c.srv.node.Topology(ctx)}
 	}, k)
 }
 
@@ -109,7 +125,13 @@ func runInfo(c *conn, a [][]byte) {
 		want[strings.ToLower(string(s))] = true
 	}
 	all := len(want) == 0 || want["all"] || want["default"] || want["everything"]
-	c.withNodeView(func(v nodeView) {
+	view := c.withNodeView
+	if all || want["replication"] {
+		// The replicas' offsets take asking the Raft loop: never on the
+		// connection's loop.
+		view = c.withFullNodeView
+	}
+	view(func(v nodeView) {
 		var b strings.Builder
 		for _, sec := range infoSections {
 			if !all && !want[sec] {
@@ -120,7 +142,7 @@ func runInfo(c *conn, a [][]byte) {
 			}
 			c.infoSection(&b, sec, v)
 		}
-		c.out = resp.AppendBulkString(c.out, b.String())
+		c.appendVerbatim(b.String())
 	})
 }
 
@@ -143,8 +165,13 @@ func (c *conn) infoSection(b *strings.Builder, sec string, v nodeView) {
 		line("uptime_in_days", int(time.Since(s.started).Hours()/24))
 	case "clients":
 		line("connected_clients", s.Clients())
+		line("cluster_connections", 0)
 		line("maxclients", s.maxClients.Load())
+		line("client_recent_max_input_buffer", 0)
+		line("client_recent_max_output_buffer", 0)
 		line("blocked_clients", 0)
+		line("tracking_clients", s.track.clients.Load())
+		line("clients_in_timeout_table", 0)
 	case "memory":
 		max, policy := s.node.MaxMemory()
 		line("used_memory", info.UsedMemory)
@@ -161,11 +188,26 @@ func (c *conn) infoSection(b *strings.Builder, sec string, v nodeView) {
 		line("aof_enabled", 1)
 		line("aof_rewrite_in_progress", 0)
 	case "stats":
+		r := &s.stats.rates
 		line("total_connections_received", s.conns.Accepted())
 		line("total_commands_processed", s.totalCmds.Load())
+		line("instantaneous_ops_per_sec", int64(r.rate(0)+0.5))
+		line("total_net_input_bytes", s.stats.netIn.Load())
+		line("total_net_output_bytes", s.stats.netOut.Load())
+		line("instantaneous_input_kbps", infoKbps(r.rate(1)))
+		line("instantaneous_output_kbps", infoKbps(r.rate(2)))
 		line("rejected_connections", s.conns.Rejected())
 		line("expired_keys", info.Expired)
 		line("evicted_keys", info.Evicted)
+		line("keyspace_hits", s.stats.hits.Load())
+		line("keyspace_misses", s.stats.misses.Load())
+		channels, patterns := s.hub.totals()
+		line("pubsub_channels", channels)
+		line("pubsub_patterns", patterns)
+		keys, items, prefixes := s.track.totals()
+		line("tracking_total_keys", keys)
+		line("tracking_total_items", items)
+		line("tracking_total_prefixes", prefixes)
 	case "replication":
 		line("role", info.Role)
 		t := v.t
@@ -173,8 +215,10 @@ func (c *conn) infoSection(b *strings.Builder, sec string, v nodeView) {
 			replicas := t.Replicas()
 			line("connected_slaves", len(replicas))
 			for i, m := range replicas {
+				// A replica's offset is how much of the log it holds
+				// (Raft's match index), known when INFO asked for it.
 				host, port := splitHostPort(m.Addr)
-				line("slave"+strconv.Itoa(i), fmt.Sprintf("ip=%s,port=%d,state=online,offset=0,lag=0", host, port))
+				line("slave"+strconv.Itoa(i), fmt.Sprintf("ip=%s,port=%d,state=online,offset=%d,lag=0", host, port, info.ReplicaOffsets[m.ID]))
 			}
 		} else {
 			host, port := splitHostPort(t.Leader)
@@ -187,10 +231,13 @@ func (c *conn) infoSection(b *strings.Builder, sec string, v nodeView) {
 			line("master_link_status", status)
 			line("master_last_io_seconds_ago", 0)
 			line("master_sync_in_progress", 0)
+			line("slave_repl_offset", info.ReplOffset)
 			line("slave_read_only", 0)
 		}
 		line("master_failover_state", "no-failover")
-		line("master_repl_offset", 0)
+		// The log's applied index on this node: on the leader what it has
+		// applied, on a follower how far it has caught up.
+		line("master_repl_offset", info.ReplOffset)
 	case "cpu":
 		var ru syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -201,7 +248,11 @@ func (c *conn) infoSection(b *strings.Builder, sec string, v nodeView) {
 	case "keyspace":
 		for db, n := range info.Keys {
 			if n > 0 {
-				fmt.Fprintf(b, "db%d:keys=%d,expires=%d,avg_ttl=0\r\n", db, n, info.Volatile[db])
+				var ttl int64
+				if db < len(info.AvgTTL) {
+					ttl = info.AvgTTL[db]
+				}
+				fmt.Fprintf(b, "db%d:keys=%d,expires=%d,avg_ttl=%d\r\n", db, n, info.Volatile[db], ttl)
 			}
 		}
 	}
@@ -251,6 +302,8 @@ func (c *conn) configParams() map[string]string {
 		"save":                      "",
 		"protected-mode":            yesNo(s.cfg.RequirePass == ""),
 		"cluster-enabled":           "no",
+		"slowlog-log-slower-than":   strconv.FormatInt(s.slowlogSlower.Load(), 10),
+		"slowlog-max-len":           strconv.FormatInt(s.slowlogMaxLen.Load(), 10),
 	}
 	for _, p := range encodingParams {
 		v := p.def
@@ -334,6 +387,9 @@ func yesNo(b bool) string {
 
 func runConfig(c *conn, a [][]byte) {
 	sub := strings.ToLower(string(a[1]))
+	if _, ok := configSubcommands[sub]; ok {
+		c.lastCmd.Store(subcommandName("config", sub))
+	}
 	switch sub {
 	case "get":
 		if len(a) < 3 {
@@ -351,7 +407,7 @@ func runConfig(c *conn, a [][]byte) {
 			}
 		}
 		slices.Sort(names)
-		c.out = resp.AppendArray(c.out, 2*len(names))
+		c.appendMap(len(names))
 		for _, n := range names {
 			c.out = resp.AppendBulkString(c.out, n)
 			c.out = resp.AppendBulkString(c.out, params[n])
@@ -372,6 +428,13 @@ func runConfig(c *conn, a [][]byte) {
 		}
 		c.out = resp.AppendSimple(c.out, "OK")
 	case "resetstat":
+		// The counters INFO's stats report, as redis resets them.
+		s := c.srv
+		s.totalCmds.Store(0)
+		s.stats.hits.Store(0)
+		s.stats.misses.Store(0)
+		s.stats.netIn.Store(0)
+		s.stats.netOut.Store(0)
 		c.out = resp.AppendSimple(c.out, "OK")
 	case "rewrite":
 		c.out = resp.AppendError(c.out, "ERR The server is running without a config file")
@@ -379,6 +442,9 @@ func runConfig(c *conn, a [][]byte) {
 		c.out = resp.AppendError(c.out, unknownSubcommand(a[1], "CONFIG"))
 	}
 }
+
+// configSubcommands are CONFIG's subcommands (CLIENT LIST names them).
+var configSubcommands = map[string]bool{"get": true, "set": true, "resetstat": true, "rewrite": true}
 
 // configCheck validates a CONFIG SET pair without applying it, so that a
 // multi-parameter CONFIG SET applies all or nothing.
@@ -403,6 +469,14 @@ func (c *conn) configCheck(name, val string) string {
 		}
 		if lo := map[string]int64{"timeout": 0, "maxclients": 1}[name]; n < lo || n > math.MaxInt32 {
 			return bad(fmt.Sprintf("argument must be between %d and %d inclusive", lo, math.MaxInt32))
+		}
+	case "slowlog-log-slower-than", "slowlog-max-len":
+		n, err := strconv.ParseInt(val, 10, 64)
+		if err != nil {
+			return bad("argument couldn't be parsed into an integer")
+		}
+		if lo := map[string]int64{"slowlog-log-slower-than": -1, "slowlog-max-len": 0}[name]; n < lo {
+			return bad(fmt.Sprintf("argument must be between %d and %d inclusive", lo, int64(math.MaxInt64)))
 		}
 	case "notify-keyspace-events":
 		if _, ok := parseNotify(val); !ok {
@@ -440,6 +514,13 @@ func (c *conn) configSet(name, val string) {
 	case "notify-keyspace-events":
 		f, _ := parseNotify(val)
 		s.notify.Store(int64(f))
+	case "slowlog-log-slower-than":
+		n, _ := strconv.ParseInt(val, 10, 64)
+		s.slowlogSlower.Store(n)
+	case "slowlog-max-len":
+		// Applied to the log when the next entry is added, as in redis.
+		n, _ := strconv.ParseInt(val, 10, 64)
+		s.slowlogMaxLen.Store(n)
 	default:
 		if p, ok := encodingParamOf(name); ok {
 			v, _ := p.parse(val)
@@ -488,10 +569,10 @@ func runCommand(c *conn, a [][]byte) {
 				specs = append(specs, s)
 			}
 		}
-		c.out = resp.AppendArray(c.out, 2*len(specs))
+		c.appendMap(len(specs))
 		for _, s := range specs {
 			c.out = resp.AppendBulkString(c.out, s.name)
-			c.out = resp.AppendArray(c.out, 0)
+			c.appendMap(0)
 		}
 	case "getkeys":
 		s := t.lookup(a[2])
@@ -562,9 +643,9 @@ func (c *conn) appendCommandInfos(names []string) {
 	c.out = resp.AppendArray(c.out, len(names))
 	for _, n := range names {
 		if s := c.srv.cmds.lookup([]byte(n)); s != nil {
-			c.out = appendCommandInfo(c.out, s)
+			c.out = appendCommandInfo(c.out, c.protocol(), s)
 		} else {
-			c.out = resp.AppendNull(c.out) // redis-server's null, a bulk one
+			c.appendNull()
 		}
 	}
 }
@@ -577,34 +658,39 @@ func (c *conn) appendCommandInfos(names []string) {
 // the first/last/step triple says the same for every command hatcheck has,
 // and EVAL's movable keys are flagged movablekeys, so clients ask COMMAND
 // GETKEYS. Subcommands are left empty: clients look up commands, not
-// subcommands, by name.
-func appendCommandInfo(out []byte, s *cmdSpec) []byte {
+// subcommands, by name. In RESP3 the flags, categories, tips, key
+// specifications and subcommands are sets, as redis-server 7.0 sends them.
+func appendCommandInfo(out []byte, proto int, s *cmdSpec) []byte {
+	set := resp.AppendArray
+	if proto == 3 {
+		set = resp.AppendSet
+	}
 	out = resp.AppendArray(out, 10)
 	out = resp.AppendBulkString(out, s.name)
 	out = resp.AppendInt(out, int64(s.arity))
-	out = appendBitNames(out, uint32(s.flags), flagNames)
+	out = appendBitNames(out, set, uint32(s.flags), flagNames)
 	out = resp.AppendInt(out, int64(s.keys.first))
 	out = resp.AppendInt(out, int64(s.keys.last))
 	out = resp.AppendInt(out, int64(s.keys.step))
-	out = appendBitNames(out, uint32(s.categories()), aclNames)
-	out = resp.AppendArray(out, len(s.tips))
+	out = appendBitNames(out, set, uint32(s.categories()), aclNames)
+	out = set(out, len(s.tips))
 	for _, tip := range s.tips {
 		out = resp.AppendBulkString(out, tip)
 	}
-	out = resp.AppendArray(out, 0)  // key specifications
-	return resp.AppendArray(out, 0) // subcommands
+	out = set(out, 0)  // key specifications
+	return set(out, 0) // subcommands
 }
 
-// appendBitNames writes the names of the bits set in v as an array of
-// status replies, in bit order.
-func appendBitNames(out []byte, v uint32, names []string) []byte {
+// appendBitNames writes the names of the bits set in v as a collection
+// (header: an array or a set) of status replies, in bit order.
+func appendBitNames(out []byte, header func([]byte, int) []byte, v uint32, names []string) []byte {
 	n := 0
 	for i := range names {
 		if v&(1<<i) != 0 {
 			n++
 		}
 	}
-	out = resp.AppendArray(out, n)
+	out = header(out, n)
 	for i, name := range names {
 		if v&(1<<i) != 0 {
 			out = resp.AppendSimple(out, name)

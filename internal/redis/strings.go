@@ -20,7 +20,7 @@ func stringCommands() []*cmdSpec {
 		{name: "psetex", arity: 4, flags: w | flagDenyOOM, acl: acl, keys: oneKey, build: buildSetEx(false, "psetex")},
 		{name: "getex", arity: -2, flags: w | flagFast, acl: acl, keys: oneKey, build: buildGetEx},
 		{name: "getdel", arity: 2, flags: w | flagFast, acl: acl, keys: oneKey, build: buildOneKey(command.OpGetDel)},
-		{name: "mget", arity: -2, flags: r | flagFast, acl: acl, keys: allKeys, tips: tipsMultiShard, build: buildKeys(command.OpMGet)},
+		{name: "mget", arity: -2, flags: r | flagFast, acl: acl, keys: allKeys, tips: tipsMultiShard, build: buildKeys(command.OpMGet), perKey: true},
 		{name: "mset", arity: -3, flags: w | flagDenyOOM, acl: acl, keys: pairKeys, tips: []string{policyMultiShard, "response_policy:all_succeeded"}, build: buildMSet(false, "mset")},
 		{name: "msetnx", arity: -3, flags: w | flagDenyOOM, acl: acl, keys: pairKeys, tips: []string{policyMultiShard, "response_policy:agg_min"}, build: buildMSet(true, "msetnx")},
 		{name: "append", arity: 3, flags: w | flagDenyOOM | flagFast, acl: acl, keys: oneKey, build: buildKeyValues(command.OpAppend)},
@@ -34,7 +34,7 @@ func stringCommands() []*cmdSpec {
 		{name: "substr", arity: 4, flags: r, acl: acl, keys: oneKey, build: buildGetRange},
 		{name: "setrange", arity: 4, flags: w | flagDenyOOM, acl: acl, keys: oneKey, build: buildSetRange},
 		{name: "incrbyfloat", arity: 3, flags: w | flagDenyOOM | flagFast, acl: acl, keys: oneKey, build: buildKeyValues(command.OpIncrByFloat)},
-		{name: "lcs", arity: -3, flags: r, acl: acl, keys: keyPos{1, 2, 1}, build: buildLCS},
+		{name: "lcs", arity: -3, flags: r, acl: acl, keys: keyPos{1, 2, 1}, build: buildLCS, shape: shapeMap},
 	}
 }
 

@@ -113,6 +113,12 @@ type cmdSpec struct {
 	reply  func(c *conn, r command.Result)
 	run    func(c *conn, args [][]byte)
 	data   bool // run is runData: the command becomes one command.Cmd
+	// shape frames the command's array reply in RESP3 (a map, a set);
+	// zero: an array.
+	shape replyShape
+	// perKey: the reply has an element per key (MGET); INFO's
+	// keyspace_hits and _misses count each.
+	perKey bool
 }
 
 func (s *cmdSpec) arityOK(n int) bool { return arityOK(s.arity, n) }

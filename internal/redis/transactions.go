@@ -130,7 +130,7 @@ func (c *conn) execQueue(queue []queued, local [][]byte, tx command.Tx, watched 
 	}
 	c.write(tx, func(res command.TxResult, err error) {
 		if err == nil && errors.Is(res.Err, command.ErrWatchedKeyChanged) {
-			c.out = resp.AppendNullArray(c.out)
+			c.appendNullArray()
 			return
 		}
 		if err == nil {

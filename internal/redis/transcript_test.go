@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -82,14 +81,16 @@ func play(t *testing.T, addr string, steps []transcript.Step) [][]byte {
 			c, r = dial()
 			continue
 		}
-		if s.Req == nil {
+		if s.Req == nil && !s.Read {
 			time.Sleep(s.Wait)
 			continue
 		}
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := c.Write(s.Req); err != nil {
-			out[i] = []byte("(closed)")
-			continue
+		if s.Req != nil {
+			if _, err := c.Write(s.Req); err != nil {
+				out[i] = []byte("(closed)")
+				continue
+			}
 		}
 		reply, err := ReadReply(r)
 		if err != nil {
@@ -104,48 +105,8 @@ func play(t *testing.T, addr string, steps []transcript.Step) [][]byte {
 	return out
 }
 
-// ReadReply reads one complete RESP2 reply and returns its raw bytes.
-func ReadReply(r *bufio.Reader) ([]byte, error) {
-	line, err := r.ReadBytes('\n')
-	if err != nil {
-		return nil, err
-	}
-	if len(line) < 3 || line[len(line)-2] != '\r' {
-		return nil, fmt.Errorf("malformed reply line %q", line)
-	}
-	switch line[0] {
-	case '+', '-', ':':
-		return line, nil
-	case '$':
-		n, err := strconv.Atoi(string(line[1 : len(line)-2]))
-		if err != nil {
-			return nil, err
-		}
-		if n < 0 {
-			return line, nil
-		}
-		body := make([]byte, n+2)
-		if _, err := io.ReadFull(r, body); err != nil {
-			return nil, err
-		}
-		return append(line, body...), nil
-	case '*':
-		n, err := strconv.Atoi(string(line[1 : len(line)-2]))
-		if err != nil {
-			return nil, err
-		}
-		out := line
-		for i := 0; i < n; i++ {
-			el, err := ReadReply(r)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, el...)
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("unknown reply type %q", line)
-}
+// ReadReply reads one complete reply or push and returns its raw bytes.
+func ReadReply(r *bufio.Reader) ([]byte, error) { return resp.ReadReply(r) }
 
 // startRedisServer runs a throwaway redis-server on a free loopback port.
 func startRedisServer(t *testing.T, bin, pass string) string {

@@ -1,6 +1,7 @@
-// Package resp implements the Redis serialization protocol (RESP2): a parser
-// for client requests that enforces size limits before allocating, and
-// allocation-free Append* encoders for replies.
+// Package resp implements the Redis serialization protocol: a parser for
+// client requests (the same in RESP2 and RESP3) that enforces size limits
+// before allocating, and allocation-free Append* encoders for RESP2 and
+// RESP3 replies.
 //
 // The parser is a pure function over bytes so that it can be fuzzed and fed
 // input split at any position; the connection loop owns the buffer.

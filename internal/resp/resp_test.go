@@ -1,8 +1,10 @@
 package resp
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 )
@@ -130,6 +132,53 @@ func TestAppend(t *testing.T) {
 	b = AppendNullArray(b)
 	b = AppendArray(b, 2)
 	want := "+OK\r\n-ERR bad  thing\r\n:-42\r\n$2\r\nhi\r\n$0\r\n\r\n$-1\r\n*-1\r\n*2\r\n"
+	if !bytes.Equal(b, []byte(want)) {
+		t.Fatalf("got %q, want %q", b, want)
+	}
+}
+
+// ReadReply reads back every reply the encoders write, one at a time.
+func TestReadReply(t *testing.T) {
+	var b []byte
+	b = AppendSimple(b, "OK")
+	b = AppendNull(b)
+	b = AppendNull3(b)
+	b = AppendMap(b, 1)
+	b = AppendBulkString(b, "k")
+	b = AppendSet(b, 2)
+	b = AppendInt(b, 1)
+	b = AppendVerbatim(b, "txt", "a\r\nb")
+	b = AppendPush(b, 2)
+	b = AppendBulkString(b, "invalidate")
+	b = AppendNullArray(b)
+	b = AppendError(b, "ERR x")
+	r := bufio.NewReader(bytes.NewReader(b))
+	var got []string
+	for {
+		reply, err := ReadReply(r)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(reply))
+	}
+	want := []string{"+OK\r\n", "$-1\r\n", "_\r\n", "%1\r\n$1\r\nk\r\n~2\r\n:1\r\n=8\r\ntxt:a\r\nb\r\n",
+		">2\r\n$10\r\ninvalidate\r\n*-1\r\n", "-ERR x\r\n"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestAppendRESP3(t *testing.T) {
+	var b []byte
+	b = AppendNull3(b)
+	b = AppendMap(b, 1)
+	b = AppendSet(b, 0)
+	b = AppendPush(b, 3)
+	b = AppendVerbatim(b, "txt", "a\r\nb")
+	want := "_\r\n%1\r\n~0\r\n>3\r\n=8\r\ntxt:a\r\nb\r\n"
 	if !bytes.Equal(b, []byte(want)) {
 		t.Fatalf("got %q, want %q", b, want)
 	}

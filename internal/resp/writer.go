@@ -2,9 +2,12 @@ package resp
 
 import "strconv"
 
-// The Append* functions encode one RESP2 reply onto dst and return the
-// extended slice, so that a connection can build a whole pipeline's replies
-// in one buffer without allocating per reply.
+// The Append* functions encode one reply onto dst and return the extended
+// slice, so that a connection can build a whole pipeline's replies in one
+// buffer without allocating per reply. The RESP2 ones come first; the RESP3
+// types hatcheck's replies use (null, map, set, push, verbatim string) follow,
+// for connections that chose RESP3 with HELLO 3. Which one a reply uses is
+// the connection's business: these functions know nothing of protocols.
 
 // AppendSimple appends a status reply such as "+OK".
 func AppendSimple(dst []byte, s string) []byte {
@@ -64,6 +67,40 @@ func AppendNullArray(dst []byte) []byte { return append(dst, '*', '-', '1', '\r'
 // the elements.
 func AppendArray(dst []byte, n int) []byte {
 	dst = append(dst, '*')
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, '\r', '\n')
+}
+
+// RESP3 types.
+
+// AppendNull3 appends the RESP3 null ("_"), which replaces both RESP2 nulls.
+func AppendNull3(dst []byte) []byte { return append(dst, '_', '\r', '\n') }
+
+// AppendMap appends a RESP3 map header for n key/value pairs; the caller
+// appends 2n elements.
+func AppendMap(dst []byte, n int) []byte { return appendHeader(dst, '%', n) }
+
+// AppendSet appends a RESP3 set header for n elements.
+func AppendSet(dst []byte, n int) []byte { return appendHeader(dst, '~', n) }
+
+// AppendPush appends a RESP3 push header for n elements: out-of-band data
+// (pub/sub messages, invalidations) that is no reply to a request.
+func AppendPush(dst []byte, n int) []byte { return appendHeader(dst, '>', n) }
+
+// AppendVerbatim appends a RESP3 verbatim string: format is three bytes
+// ("txt", "mkd"), followed by a colon and s.
+func AppendVerbatim(dst []byte, format, s string) []byte {
+	dst = append(dst, '=')
+	dst = strconv.AppendInt(dst, int64(len(format)+1+len(s)), 10)
+	dst = append(dst, '\r', '\n')
+	dst = append(dst, format...)
+	dst = append(dst, ':')
+	dst = append(dst, s...)
+	return append(dst, '\r', '\n')
+}
+
+func appendHeader(dst []byte, kind byte, n int) []byte {
+	dst = append(dst, kind)
 	dst = strconv.AppendInt(dst, int64(n), 10)
 	return append(dst, '\r', '\n')
 }

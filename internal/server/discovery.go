@@ -38,7 +38,9 @@ func (a nodeAdapter) Info() redis.NodeInfo {
 	st := a.Stats()
 	ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
 	defer cancel()
-	return a.info(st, a.redisAddr(ctx, st.LeaderID))
+	info := a.info(st, a.redisAddr(ctx, st.LeaderID))
+	info.ReplicaOffsets = a.Progress()
+	return info
 }
 
 // info is the NodeInfo of st, with the leader's Redis address.
@@ -48,7 +50,7 @@ func (a nodeAdapter) info(st cluster.Stats, leaderAddr string) redis.NodeInfo {
 		role = "master"
 	}
 	return redis.NodeInfo{Role: role, LeaderAddr: leaderAddr, Keys: st.Keys, Volatile: st.Volatile,
-		UsedMemory: st.UsedMemory, Expired: st.Expired, Evicted: st.Evicted}
+		UsedMemory: st.UsedMemory, Expired: st.Expired, Evicted: st.Evicted, ReplOffset: st.AppliedIndex, AvgTTL: st.AvgTTL}
 }
 
 // discoveryTimeout bounds asking members for their addresses.

@@ -8,10 +8,15 @@
 // Request file syntax, one step per line:
 //
 //	#! name value          a directive for the whole transcript (e.g. requirepass)
+//	#! mask REGEXP         replies are compared with every match of REGEXP
+//	                       blanked out: values that differ by nature (a
+//	                       connection id), in both the golden file and the reply
 //	# comment
 //	sleep 1100ms           a pause (for expiry)
 //	raw "..."              Go-quoted bytes sent exactly as they are
 //	reconnect              go on with a new connection
+//	read                   read one more reply without sending anything (a
+//	                       request answered twice, a RESP3 push after a reply)
 //	anything else          a request, encoded by the protocol's encoder
 //
 // Golden file syntax: for each request, "> " and its line, then the reply as
@@ -25,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,7 +44,12 @@ type Step struct {
 	Raw       bool          // Req came from a raw line
 	Wait      time.Duration // pause length
 	Reconnect bool          // close the connection and open a new one
+	Read      bool          // read one more reply, sending nothing
 }
+
+// Replied reports whether the step has a reply of its own in the golden
+// file: a request, or a read.
+func (s Step) Replied() bool { return s.Req != nil || s.Read }
 
 // File is a parsed request file.
 type File struct {
@@ -59,6 +70,8 @@ func Parse(src string, encode func(line string) ([]byte, error)) (File, error) {
 		case strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#"):
 		case line == "reconnect":
 			f.Steps = append(f.Steps, Step{Line: line, Reconnect: true})
+		case line == "read":
+			f.Steps = append(f.Steps, Step{Line: line, Read: true})
 		case strings.HasPrefix(line, "sleep "):
 			d, err := time.ParseDuration(strings.TrimPrefix(line, "sleep "))
 			if err != nil {
@@ -101,7 +114,7 @@ func Load(t testing.TB, path string, encode func(line string) ([]byte, error)) F
 func FormatGolden(steps []Step, replies [][]byte) []byte {
 	var b bytes.Buffer
 	for i, s := range steps {
-		if s.Req == nil {
+		if !s.Replied() {
 			continue
 		}
 		fmt.Fprintf(&b, "> %s\n%s\n", s.Line, strconv.Quote(string(replies[i])))
@@ -142,7 +155,7 @@ func Compare(t testing.TB, who string, steps []Step, want, got [][]byte) {
 	t.Helper()
 	j := 0
 	for i, s := range steps {
-		if s.Req == nil {
+		if !s.Replied() {
 			continue
 		}
 		if j >= len(want) {
@@ -181,12 +194,33 @@ func Run(t *testing.T, update bool, encode func(line string) ([]byte, error), ha
 				WriteGolden(t, golden, f.Steps, reference(t, f))
 				return
 			}
-			want := ReadGolden(t, golden)
-			Compare(t, "hatcheck", f.Steps, want, hatcheck(t, f))
+			mask := masker(t, f.Directives["mask"])
+			want := mask(ReadGolden(t, golden))
+			Compare(t, "hatcheck", f.Steps, want, mask(hatcheck(t, f)))
 			if reference != nil {
-				Compare(t, "reference server", f.Steps, want, reference(t, f))
+				Compare(t, "reference server", f.Steps, want, mask(reference(t, f)))
 			}
 		})
+	}
+}
+
+// masker returns a function that blanks out every match of expr in
+// replies (nothing if expr is empty).
+func masker(t testing.TB, expr string) func([][]byte) [][]byte {
+	t.Helper()
+	if expr == "" {
+		return func(r [][]byte) [][]byte { return r }
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		t.Fatalf("mask: %v", err)
+	}
+	return func(replies [][]byte) [][]byte {
+		out := make([][]byte, len(replies))
+		for i, r := range replies {
+			out[i] = re.ReplaceAll(r, []byte("(masked)"))
+		}
+		return out
 	}
 }
 
