@@ -51,6 +51,30 @@ func TestGoRedisRESP3(t *testing.T) {
 			if err != nil || len(vals) != 2 || vals[0] != nil || vals[1] != nil {
 				t.Fatalf("MGET = %v, %v", vals, err)
 			}
+			// Sorted sets and lists: scores and pops decode alike over both
+			// (hatcheck sends scores as bulk strings in RESP3 too, which
+			// go-redis reads as floats; see docs/COMPATIBILITY.md).
+			if err := rc.ZAdd(ctx, key("z"), goredis.Z{Score: 1.5, Member: "a"}, goredis.Z{Score: 2, Member: "b"}).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if sc, err := rc.ZScore(ctx, key("z"), "a").Result(); err != nil || sc != 1.5 {
+				t.Fatalf("ZSCORE = %v, %v", sc, err)
+			}
+			if zs, err := rc.ZRangeWithScores(ctx, key("z"), 0, -1).Result(); err != nil || len(zs) != 2 || zs[1] != (goredis.Z{Score: 2, Member: "b"}) {
+				t.Fatalf("ZRANGE WITHSCORES = %v, %v", zs, err)
+			}
+			if zs, err := rc.ZPopMin(ctx, key("z")).Result(); err != nil || len(zs) != 1 || zs[0] != (goredis.Z{Score: 1.5, Member: "a"}) {
+				t.Fatalf("ZPOPMIN = %v, %v", zs, err)
+			}
+			if err := rc.RPush(ctx, key("l"), "j1").Err(); err != nil {
+				t.Fatal(err)
+			}
+			if kv, err := rc.BLPop(ctx, time.Second, key("l")).Result(); err != nil || len(kv) != 2 || kv[1] != "j1" {
+				t.Fatalf("BLPOP = %v, %v", kv, err)
+			}
+			if _, err := rc.LPopCount(ctx, key("l"), 2).Result(); err != goredis.Nil {
+				t.Fatalf("LPOP with a count on a missing list: %v, want redis.Nil", err)
+			}
 			cfg, err := rc.ConfigGet(ctx, "maxmemory").Result()
 			if err != nil || cfg["maxmemory"] != "0" {
 				t.Fatalf("CONFIG GET = %v, %v", cfg, err)
