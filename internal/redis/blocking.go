@@ -343,7 +343,7 @@ func stopped(*conn) {}
 
 // timedOut is a blocking command's reply after its timeout: a null array,
 // for BLMOVE and BRPOPLPUSH too (redis 7.0).
-func timedOut(c *conn) { c.out = resp.AppendNullArray(c.out) }
+func timedOut(c *conn) { c.appendNullArray() }
 
 // remove takes b out of the registry.
 func (bl *blocking) remove(b *blocked) {

@@ -285,7 +285,7 @@ func buildBPop(flags uint32) func(c *conn, a [][]byte) (command.Cmd, string) {
 // replyBPop is BLPOP's reply: the key and the element, or a null array.
 func replyBPop(c *conn, r command.Result) {
 	if r.Kind != command.KindArray || len(r.Array) != 2 || len(r.Array[1].Array) == 0 {
-		c.out = resp.AppendNullArray(c.out)
+		c.appendNullArray()
 		return
 	}
 	c.out = resp.AppendArray(c.out, 2)

@@ -341,7 +341,7 @@ func buildBZPop(flags uint32) func(c *conn, a [][]byte) (command.Cmd, string) {
 // null array.
 func replyBZPop(c *conn, r command.Result) {
 	if r.Kind != command.KindArray || len(r.Array) != 2 || len(r.Array[1].Array) == 0 {
-		c.out = resp.AppendNullArray(c.out)
+		c.appendNullArray()
 		return
 	}
 	pair := r.Array[1].Array[0].Array
