@@ -35,8 +35,8 @@ func listCommands() []*cmdSpec {
 		{name: "lmove", arity: 5, flags: w | flagDenyOOM, acl: acl, keys: keyPos{1, 2, 1}, build: buildLMove(false)},
 		{name: "rpoplpush", arity: 3, flags: w | flagDenyOOM, acl: acl, keys: keyPos{1, 2, 1}, build: buildRPopLPush(false)},
 		{name: "lmpop", arity: -4, flags: w | flagMovableKeys, acl: acl, keysOf: mpopKeys(1), build: buildLMPop(false)},
-		{name: "blpop", arity: -3, flags: blk, acl: acl, keys: keyPos{1, -2, 1}, build: buildBPop(command.FlagLeft), reply: replyBPop},
-		{name: "brpop", arity: -3, flags: blk, acl: acl, keys: keyPos{1, -2, 1}, build: buildBPop(0), reply: replyBPop},
+		{name: "blpop", arity: -3, flags: blk, acl: acl, keys: keyPos{1, -2, 1}, build: buildBPop(command.OpLMPop, command.FlagLeft), reply: replyBPop},
+		{name: "brpop", arity: -3, flags: blk, acl: acl, keys: keyPos{1, -2, 1}, build: buildBPop(command.OpLMPop, 0), reply: replyBPop},
 		{name: "blmove", arity: 6, flags: blk | flagDenyOOM, acl: acl, keys: keyPos{1, 2, 1}, build: buildLMove(true)},
 		{name: "brpoplpush", arity: 4, flags: blk | flagDenyOOM, acl: acl, keys: keyPos{1, 2, 1}, build: buildRPopLPush(true)},
 		{name: "blmpop", arity: -5, flags: flagWrite | flagBlocking | flagMovableKeys, acl: acl, keysOf: mpopKeys(2), build: buildLMPop(true)},
@@ -268,15 +268,15 @@ func parseMPop(a [][]byte, blocking bool, first, second string) (keys [][]byte, 
 	return a[at+1 : where], max(count, 1), isFirst, ""
 }
 
-// buildBPop is BLPOP and BRPOP: LMPOP of one element from the first
-// non-empty key.
-func buildBPop(flags uint32) func(c *conn, a [][]byte) (command.Cmd, string) {
+// buildBPop is BLPOP and BRPOP (op OpLMPop), BZPOPMIN and BZPOPMAX (op
+// OpZMPop): a pop of one element from the first key that has one.
+func buildBPop(op command.Op, flags uint32) func(c *conn, a [][]byte) (command.Cmd, string) {
 	return func(c *conn, a [][]byte) (command.Cmd, string) {
 		if _, msg := parseTimeout(a[len(a)-1]); msg != "" {
 			return command.Cmd{}, msg
 		}
 		keys := a[1 : len(a)-1]
-		cmd := c.cmd(command.OpLMPop, nil, keys...)
+		cmd := c.cmd(op, nil, keys...)
 		cmd.N, cmd.Flags = 1, flags
 		return cmd, c.keyCheck(keys...)
 	}

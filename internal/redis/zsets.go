@@ -49,8 +49,8 @@ func zsetCommands() []*cmdSpec {
 		{name: "zrandmember", arity: -2, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildRandomCount(command.OpZRandMember, "withscores")},
 		{name: "zscan", arity: -3, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildCollectionScan(command.OpZScan)},
 		{name: "zmpop", arity: -4, flags: w | flagMovableKeys, acl: acl, keysOf: mpopKeys(1), build: buildZMPop(false)},
-		{name: "bzpopmin", arity: -3, flags: blk | flagFast, acl: acl, keys: keyPos{1, -2, 1}, build: buildBZPop(command.FlagLeft), reply: replyBZPop},
-		{name: "bzpopmax", arity: -3, flags: blk | flagFast, acl: acl, keys: keyPos{1, -2, 1}, build: buildBZPop(0), reply: replyBZPop},
+		{name: "bzpopmin", arity: -3, flags: blk | flagFast, acl: acl, keys: keyPos{1, -2, 1}, build: buildBPop(command.OpZMPop, command.FlagLeft), reply: replyBZPop},
+		{name: "bzpopmax", arity: -3, flags: blk | flagFast, acl: acl, keys: keyPos{1, -2, 1}, build: buildBPop(command.OpZMPop, 0), reply: replyBZPop},
 		{name: "bzmpop", arity: -5, flags: w | flagBlocking | flagMovableKeys, acl: acl, keysOf: mpopKeys(2), build: buildZMPop(true)},
 	}
 }
@@ -319,20 +319,6 @@ func buildZMPop(blocking bool) func(c *conn, a [][]byte) (command.Cmd, string) {
 		if min {
 			cmd.Flags = command.FlagLeft
 		}
-		return cmd, c.keyCheck(keys...)
-	}
-}
-
-// buildBZPop is BZPOPMIN and BZPOPMAX: ZMPOP of one element from the first
-// key that holds a sorted set.
-func buildBZPop(flags uint32) func(c *conn, a [][]byte) (command.Cmd, string) {
-	return func(c *conn, a [][]byte) (command.Cmd, string) {
-		if _, msg := parseTimeout(a[len(a)-1]); msg != "" {
-			return command.Cmd{}, msg
-		}
-		keys := a[1 : len(a)-1]
-		cmd := c.cmd(command.OpZMPop, nil, keys...)
-		cmd.N, cmd.Flags = 1, flags
 		return cmd, c.keyCheck(keys...)
 	}
 }
