@@ -15,11 +15,12 @@ import (
 // in its metadata, how many op codes it can apply (metaLogOps; a node of a
 // release before this says nothing and applies command.LegacyOps). A
 // leader proposes a transaction only if every member, voter or learner,
-// can apply its highest op; otherwise the client gets ErrNotUpgraded and
-// nothing is written. A node that nevertheless meets an entry it cannot
-// apply — the leader did not know yet about a member that joined with an
-// older version — stops applying before it (group.Halt) and says why,
-// rather than skip it and hold other data than the rest.
+// that it can reach or has heard from can apply its highest op; otherwise
+// the client gets ErrNotUpgraded and nothing is written. A node that
+// nevertheless meets an entry it cannot apply — it was down and unknown
+// when the entry was proposed, or it joined with an older version before
+// the leader learnt of it — stops applying before it (group.Halt) and
+// says why, rather than skip it and hold other data than the rest.
 
 // metaLogOps is the metadata key of command.Ops.
 const metaLogOps = "log-ops"
@@ -58,15 +59,23 @@ func (n *Node) admitOps(ctx context.Context, tx command.Tx) bool {
 				continue
 			}
 			meta, known := n.MetaCached(m.ID)
-			lvl := opsOf(meta)
+			lvl := -1 // unknown
+			if meta != nil {
+				lvl = opsOf(meta)
+			}
 			if !known || lvl < need {
 				// Ask again: the member may have been upgraded.
-				info, err := n.MemberInfo(ctx, m.ID, m.PeerAddr)
-				if err == nil {
+				if info, err := n.MemberInfo(ctx, m.ID, m.PeerAddr); err == nil {
 					lvl = opsOf(info.Meta)
 				}
 			}
-			floor = min(floor, lvl)
+			// A member no one can reach, and whose version was never
+			// learnt, is not waited for: the others keep every command.
+			// Should it be older, it stops at the first entry it cannot
+			// apply when it comes back (group.Halt), and says so.
+			if lvl >= 0 {
+				floor = min(floor, lvl)
+			}
 		}
 		n.opsFloor.Store(int64(floor))
 	}

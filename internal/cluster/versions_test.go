@@ -101,3 +101,22 @@ func TestMixedVersionsDuringAnUpgrade(t *testing.T) {
 		t.Fatalf("INCRBYFLOAT once every node is upgraded: %v", err)
 	}
 }
+
+// A member that is down, and whose version the leader never learnt, does
+// not make the leader refuse the commands of this release: the others
+// keep serving them (should the member be older, it stops at such an
+// entry when it returns, as above).
+func TestDownMemberOfUnknownVersionDoesNotBlockNewCommands(t *testing.T) {
+	nodes := startCluster(t, 3, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	leader, followers := leaderOf(t, nodes)
+	down := followers[0]
+	down.Close()
+	leader.metaMu.Lock()
+	delete(leader.members, down.ID()) // nothing learnt of it
+	leader.metaMu.Unlock()
+	if _, err := leader.Write(ctx, incr("f", "1")); err != nil {
+		t.Fatalf("INCRBYFLOAT with a member down: %v", err)
+	}
+}
