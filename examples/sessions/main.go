@@ -15,9 +15,11 @@
 // is never stale (see hatcheck.Config.NearCacheBytes), so most requests
 // read their session from memory.
 //
-// Pages: / (who you are and your counter), /login?user=NAME, /incr, /renew
-// (a new session token, same session), /logout, /status (this process's
-// node).
+// Pages: GET / (who you are and your counter), POST /login?user=NAME, POST
+// /incr, POST /renew (a new session token, same session), POST /logout, GET
+// /status (this process's node). What changes the session is a POST, so
+// that a load balancer never replays it on another server after a server
+// died mid-request (GETs are replayed: the increment would count twice).
 package main
 
 import (
@@ -90,18 +92,18 @@ func run(cfg hatcheck.Config, httpAddr string, log *slog.Logger) error {
 
 func handler(sessions *session.Manager, node *hatcheck.Node) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		user := sessions.GetString(r.Context(), "user")
 		if user == "" {
-			fmt.Fprintln(w, "not logged in: /login?user=NAME")
+			fmt.Fprintln(w, "not logged in: POST /login?user=NAME")
 			return
 		}
 		fmt.Fprintf(w, "%s %d\n", user, sessions.GetInt(r.Context(), "count"))
 	})
-	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		user := r.FormValue("user")
 		if user == "" {
-			http.Error(w, "login?user=NAME", http.StatusBadRequest)
+			http.Error(w, "POST /login?user=NAME", http.StatusBadRequest)
 			return
 		}
 		// A new token for the new privileges: the one before is void.
@@ -112,7 +114,7 @@ func handler(sessions *session.Manager, node *hatcheck.Node) http.Handler {
 		sessions.Put(r.Context(), "user", user)
 		fmt.Fprintf(w, "%s 0\n", user)
 	})
-	mux.HandleFunc("/incr", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /incr", func(w http.ResponseWriter, r *http.Request) {
 		if sessions.GetString(r.Context(), "user") == "" {
 			http.Error(w, "not logged in", http.StatusUnauthorized)
 			return
@@ -121,12 +123,12 @@ func handler(sessions *session.Manager, node *hatcheck.Node) http.Handler {
 		sessions.Put(r.Context(), "count", n)
 		fmt.Fprintf(w, "%s %d\n", sessions.GetString(r.Context(), "user"), n)
 	})
-	mux.HandleFunc("/renew", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /renew", func(w http.ResponseWriter, r *http.Request) {
 		if err := sessions.RenewToken(r.Context()); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		}
 	})
-	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
 		if err := sessions.Destroy(r.Context()); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		}
@@ -134,6 +136,6 @@ func handler(sessions *session.Manager, node *hatcheck.Node) http.Handler {
 	status := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "node=%s leader=%s\n", node.ID(), node.Leader())
 	})
-	mux.Handle("/status", status)
+	mux.Handle("GET /status", status)
 	return sessions.LoadAndSave(mux)
 }
