@@ -36,6 +36,8 @@ var rows = []row{
 		"TestHandlerSessions/Apache::Session::Browseable::Redis_(Perl)", "TestHandlerSessions/Apache::Session::Browseable::Redis_(Perl)_AUTH", "TestHandlerSessionsAcrossFailover/Apache::Session::Browseable::Redis_(Perl)"},
 	{"Python Django cache sessions with django-redis",
 		"TestHandlerSessions/django-redis_(Python)", "TestHandlerSessions/django-redis_(Python)_AUTH", "TestHandlerSessionsAcrossFailover/django-redis_(Python)"},
+	{"Python Django cache API with django-redis (`lock`, `incr` in Lua, `keys`, `delete_pattern` over SCAN)",
+		"TestDjangoRedisCache/hatcheck", "TestDjangoRedisCache/hatcheck_AUTH", "TestDjangoRedisCacheAcrossFailover"},
 	{"Python Flask-Session, Redis interface",
 		"TestHandlerSessions/Flask-Session_(Python)", "TestHandlerSessions/Flask-Session_(Python)_AUTH", "TestHandlerSessionsAcrossFailover/Flask-Session_(Python)"},
 	{"Ruby Rack::Session::Redis (redis-rack)",
@@ -58,6 +60,8 @@ var rows = []row{
 	{"Sentinel: Perl Redis.pm", "", "", "TestPerlRedisSentinelFollowsLeader"},
 	{"Sentinel: ioredis", "", "", "TestIORedisSentinelFollowsLeader"},
 	{"Job queue: redis-py workers, BLMOVE to a processing list and LREM (blocked on followers)", "", "", "TestRedisPyJobQueueThroughFailover"},
+	{"Job queue: python3-rq 1.13, burst worker, registries, `depends_on`, scheduled jobs (results in the job hash: see below)",
+		"TestRQ/hatcheck", "TestRQ/hatcheck_AUTH", "TestRQAcrossFailover"},
 }
 
 const (

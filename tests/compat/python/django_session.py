@@ -6,28 +6,12 @@ Usage: HATCHECK_ADDR=host:port [SESSION_TTL=s] python3 django_session.py ACTION 
 Actions as in ../php/session.php.
 """
 import json
-import os
 import sys
 import time
 
-import django
-from django.conf import settings
+import django_app
 
-addr = os.environ["HATCHECK_ADDR"]
-settings.configure(
-    SECRET_KEY="hatcheck-compat",
-    CACHES={
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://%s/0" % addr,
-            "OPTIONS": {"PASSWORD": os.environ.get("HATCHECK_PASSWORD") or None},
-        }
-    },
-    SESSION_ENGINE="django.contrib.sessions.backends.cache",
-    SESSION_COOKIE_AGE=int(os.environ.get("SESSION_TTL", "1440")),
-    INSTALLED_APPS=["django.contrib.sessions"],
-)
-django.setup()
+django_app.setup()
 
 from django.contrib.sessions.backends.cache import SessionStore  # noqa: E402
 
