@@ -107,7 +107,8 @@ type Metrics struct {
 	perCommand                  sync.Map // command name → *commandMetrics
 
 	protocol string
-	slow     slowTally // commands slower than SlowCommand, for LoadMeter
+	slow     slowTally       // commands slower than SlowCommand, for LoadMeter
+	blocking map[string]bool // see SetBlocking
 }
 
 type commandMetrics struct{ latency prometheus.Observer }
@@ -167,7 +168,7 @@ func (m *Metrics) Command(name string, d time.Duration, failed bool) {
 		v, _ = m.perCommand.LoadOrStore(name, &commandMetrics{latency: m.commands.WithLabelValues(name)})
 	}
 	v.(*commandMetrics).latency.Observe(d.Seconds())
-	if d >= SlowCommand && !blockingCommands[name] {
+	if d >= SlowCommand && !m.blocking[name] {
 		m.noteSlow(name, d)
 	}
 	if failed {

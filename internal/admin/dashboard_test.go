@@ -153,6 +153,7 @@ func TestQuantile(t *testing.T) {
 func TestLoadMeter(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	rm, mm := NewMetrics(reg, "redis"), NewMetrics(reg, "memcache")
+	rm.SetBlocking([]string{"blpop", "bzpopmin"})
 	var slow []SlowCommands
 	l := NewLoadMeter(func(s SlowCommands) { slow = append(slow, s) }, rm, nil, mm)
 	t0 := time.Now()

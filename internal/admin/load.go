@@ -97,16 +97,17 @@ type loadSample struct {
 	timed   uint64
 }
 
-// blockingCommands are the Redis commands that wait for data (or for
-// replicas) by design: a BLPOP that waits 5 s for an element is not slow,
-// so they count as operations but not in the latency percentiles or as
-// slow commands (redis's SLOWLOG leaves out a blocked client's wait too).
-// The Redis front end's command table has a blocking flag but does not
-// export it; when it does, take this from there.
-var blockingCommands = map[string]bool{
-	"blpop": true, "brpop": true, "brpoplpush": true, "blmove": true, "blmpop": true,
-	"bzpopmin": true, "bzpopmax": true, "bzmpop": true, "xread": true, "xreadgroup": true,
-	"wait": true, "waitaof": true,
+// SetBlocking names the commands that wait for data by design (the Redis
+// front end's blocking ones, redis.BlockingCommands): a BLPOP that waits
+// 5 s for an element is not slow, so they count as operations but not in
+// the latency percentiles or as slow commands (redis's SLOWLOG leaves out
+// a blocked client's wait too). Call it before the first command is
+// recorded.
+func (m *Metrics) SetBlocking(names []string) {
+	m.blocking = make(map[string]bool, len(names))
+	for _, n := range names {
+		m.blocking[n] = true
+	}
 }
 
 // NewLoadMeter watches ms (nil entries are skipped). onSlow, if not nil,
@@ -248,7 +249,7 @@ func (m *Metrics) addTo(s *loadSample) {
 		}
 		h := d.Histogram
 		s.count += h.GetSampleCount()
-		if blockingCommands[commandLabel(&d)] {
+		if m.blocking[commandLabel(&d)] {
 			continue
 		}
 		s.timed += h.GetSampleCount()

@@ -180,6 +180,7 @@ func StartContext(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 	}
 	adapter := nodeAdapter{Node: node, selfRedis: redisAddr}
 	redisMetrics := admin.NewMetrics(reg, "redis")
+	redisMetrics.SetBlocking(redis.BlockingCommands())
 	s.redis = redis.New(redis.Config{
 		RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
 		MaxBulk: int64(cfg.ProtoMaxBulkLen), MaxMultibulk: 1024 * 1024, MaxInline: 64 * 1024,
