@@ -188,11 +188,16 @@ func StartContext(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 		Databases: cfg.Databases, Version: Version, SentinelName: cfg.SentinelName,
 		Logger: logger.With("frontend", "redis"), Metrics: redisMetrics, Loops: s.loops,
 	}, adapter)
+	s.redis.SetSlowlogSlowerThan(cfg.SlowlogLogSlowerThan)
+	// The dashboard's slow commands follow slowlog-log-slower-than, for
+	// both protocols, as CONFIG SET changes it.
+	redisMetrics.SetSlowThreshold(s.redis.SlowThreshold)
 	node.SetEvents(s.redis)
 	announceLeaders(node, adapter, s.redis, cfg.SentinelName, logger)
 	var mcMetrics *admin.Metrics
 	if s.mcLn != nil || s.mcTLSLn != nil {
 		mcMetrics = admin.NewMetrics(reg, "memcache")
+		mcMetrics.SetSlowThreshold(s.redis.SlowThreshold)
 		s.mc = memcache.New(memcache.Config{
 			RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
 			MaxItemSize: int(cfg.MaxItemSize), Logger: logger.With("frontend", "memcache"),
