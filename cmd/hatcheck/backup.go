@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -101,7 +100,7 @@ func runRestore(args []string, stdout, stderr io.Writer) int {
 	dataDir := fs.String("data-dir", "", "the new node's data dir")
 	fs.StringVar(&opts.NodeID, "node-id", "", "the new node's id (default: generated)")
 	fs.IntVar(&opts.Databases, "databases", 16, "databases (as --databases of serve); the file's must fit")
-	fs.BoolVar(&opts.SkipUnsupported, "skip-unsupported", false, "leave out keys of types hatcheck does not hold, instead of failing")
+	fs.BoolVar(&opts.SkipUnsupported, "skip-unsupported", false, "leave out what hatcheck does not hold (streams, modules' values and data), counted, instead of failing")
 	rest, code, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
 		return code
@@ -123,15 +122,15 @@ func runRestore(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hatcheck restore:", err)
 		return 1
 	}
-	var skipped bytes.Buffer
-	types := make([]string, 0, len(st.Skipped))
-	for t := range st.Skipped {
-		types = append(types, t)
+	fmt.Fprintf(stdout, "restored %d keys into %s (%d had expired)\n", st.Keys, *dataDir, st.Expired)
+	// What was left out, by kind and count (never a value).
+	kinds := make([]string, 0, len(st.Skipped))
+	for k := range st.Skipped {
+		kinds = append(kinds, k)
 	}
-	sort.Strings(types)
-	for _, t := range types {
-		fmt.Fprintf(&skipped, ", skipped %d %s keys", st.Skipped[t], t)
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(stdout, "skipped %d: %s\n", st.Skipped[k], k)
 	}
-	fmt.Fprintf(stdout, "restored %d keys into %s (%d had expired%s)\n", st.Keys, *dataDir, st.Expired, skipped.String())
 	return 0
 }

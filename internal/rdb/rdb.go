@@ -8,7 +8,9 @@
 // redis-server 7.0 writes (versions 1 to 11): integer and LZF-compressed
 // strings; lists as quicklists of ziplists or listpacks; sets as intsets,
 // listpacks or plain; hashes and sorted sets as ziplists, listpacks or
-// plain. Streams, modules and functions are refused with ErrUnsupported.
+// plain. Streams, modules' values and data, and function libraries are
+// refused with ErrUnsupported, unless ReadWith is asked to skip them (and
+// count them) or to hand the function libraries over.
 //
 // What redis does not store — a memcached item's client flags — travels in
 // an auxiliary field before the key ("hatcheck-flags"), which redis-server
@@ -85,22 +87,26 @@ const (
 	opSelectDB    = 0xfe
 	opEOF         = 0xff
 
-	typeString         = 0
-	typeList           = 1
-	typeSet            = 2
-	typeZSet           = 3
-	typeHash           = 4
-	typeZSet2          = 5
-	typeHashZipmap     = 9
-	typeListZiplist    = 10
-	typeSetIntset      = 11
-	typeZSetZiplist    = 12
-	typeHashZiplist    = 13
-	typeListQuicklist  = 14
-	typeHashListpack   = 16
-	typeZSetListpack   = 17
-	typeListQuicklist2 = 18
-	typeSetListpack    = 20
+	typeString           = 0
+	typeList             = 1
+	typeSet              = 2
+	typeZSet             = 3
+	typeHash             = 4
+	typeZSet2            = 5
+	typeModule2          = 7
+	typeHashZipmap       = 9
+	typeListZiplist      = 10
+	typeSetIntset        = 11
+	typeZSetZiplist      = 12
+	typeHashZiplist      = 13
+	typeListQuicklist    = 14
+	typeStreamListpacks  = 15
+	typeHashListpack     = 16
+	typeZSetListpack     = 17
+	typeListQuicklist2   = 18
+	typeStreamListpacks2 = 19
+	typeSetListpack      = 20
+	typeStreamListpacks3 = 21
 
 	// string encodings after a length byte 11xxxxxx
 	encInt8  = 0

@@ -19,17 +19,18 @@ import (
 type RestoreOptions struct {
 	NodeID    string // default: generated
 	Databases int    // default 16; the file's databases must fit
-	// SkipUnsupported skips keys of types hatcheck does not hold (they
-	// are counted) instead of failing.
+	// SkipUnsupported skips what hatcheck does not hold (streams,
+	// modules' values and data; see rdb.ReadOptions), counting it in
+	// RestoreStats.Skipped, instead of failing.
 	SkipUnsupported bool
 	Logger          *slog.Logger
 }
 
 // RestoreStats says what a restore did.
 type RestoreStats struct {
-	Keys    int // restored
-	Expired int // already expired when restored: left out
-	Skipped map[string]int
+	Keys    int            // restored
+	Expired int            // already expired when restored: left out
+	Skipped map[string]int // by kind, as rdb.ReadStats names them
 }
 
 // restoreBatch bounds one log entry of a restore.
@@ -85,7 +86,7 @@ func Restore(ctx context.Context, dataDir string, r io.Reader, opts RestoreOptio
 		return err
 	}
 	now := time.Now().UnixMilli()
-	err = rdb.Read(r, func(rec *rdb.Record) error {
+	rst, err := rdb.ReadWith(r, rdb.ReadOptions{SkipUnsupported: opts.SkipUnsupported}, func(rec *rdb.Record) error {
 		if rec.ExpireAt != 0 && rec.ExpireAt <= now {
 			st.Expired++
 			return nil
@@ -114,6 +115,12 @@ func Restore(ctx context.Context, dataDir string, r io.Reader, opts RestoreOptio
 		}
 		return nil
 	})
+	for k, n := range rst.Skipped {
+		st.Skipped[k] += n
+	}
+	if errors.Is(err, rdb.ErrUnsupported) && !opts.SkipUnsupported {
+		err = fmt.Errorf("%w (--skip-unsupported restores the rest and counts what it leaves out)", err)
+	}
 	if err == nil {
 		err = flush()
 	}
