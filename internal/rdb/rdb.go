@@ -4,13 +4,15 @@
 //
 // Writer produces version 9 files (loaded by redis-server 5.0 and later)
 // with the plain encodings — a string is its bytes, a hash its field and
-// value strings — which every redis-server reads. Read accepts what
+// value strings — which every redis-server reads; function libraries
+// (WriteLibrary) are redis 7.0's opcode, which only 7.0 and later load. Read accepts what
 // redis-server 7.0 writes (versions 1 to 11): integer and LZF-compressed
 // strings; lists as quicklists of ziplists or listpacks; sets as intsets,
 // listpacks or plain; hashes and sorted sets as ziplists, listpacks or
-// plain. Streams, modules' values and data, and function libraries are
-// refused with ErrUnsupported, unless ReadWith is asked to skip them (and
-// count them) or to hand the function libraries over.
+// plain; function libraries through ReadWith's Library. Streams, modules'
+// values and data (and function libraries without Library) are refused
+// with ErrUnsupported, unless ReadWith is asked to skip them (and count
+// them).
 //
 // What redis does not store — a memcached item's client flags — travels in
 // an auxiliary field before the key ("hatcheck-flags"), which redis-server

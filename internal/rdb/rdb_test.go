@@ -511,3 +511,33 @@ func TestSkipModuleValues(t *testing.T) {
 		t.Fatalf("Read: %v, want the module data refused", err)
 	}
 }
+
+// TestLibrariesRoundTrip: WriteLibrary's libraries come back through
+// ReadWith's Library, in order, beside the keys.
+func TestLibrariesRoundTrip(t *testing.T) {
+	var b bytes.Buffer
+	w := NewWriter(&b)
+	libs := []string{"#!lua name=a\nredis.register_function('f', function() return 1 end)", strings.Repeat("-- long\n", 5000)}
+	for _, l := range libs {
+		if err := w.WriteLibrary([]byte(l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Write(&Record{Key: []byte("k"), Type: String, Str: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	keys := 0
+	if _, err := ReadWith(bytes.NewReader(b.Bytes()), ReadOptions{Library: func(code []byte) error {
+		got = append(got, string(code))
+		return nil
+	}}, func(*Record) error { keys++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, libs) || keys != 1 {
+		t.Fatalf("libraries %d (equal: %v), keys %d", len(got), slices.Equal(got, libs), keys)
+	}
+}

@@ -28,9 +28,10 @@ type RestoreOptions struct {
 
 // RestoreStats says what a restore did.
 type RestoreStats struct {
-	Keys    int            // restored
-	Expired int            // already expired when restored: left out
-	Skipped map[string]int // by kind, as rdb.ReadStats names them
+	Keys      int            // restored
+	Libraries int            // function libraries restored
+	Expired   int            // already expired when restored: left out
+	Skipped   map[string]int // by kind, as rdb.ReadStats names them
 }
 
 // restoreBatch bounds one log entry of a restore.
@@ -79,14 +80,29 @@ func Restore(ctx context.Context, dataDir string, r io.Reader, opts RestoreOptio
 		}
 		for i, r := range res.Results {
 			if err == nil && r.Kind == command.KindError {
-				err = fmt.Errorf("key %q: %w", tx[i].Key, r.Err)
+				if tx[i].Op == command.OpFunction {
+					err = fmt.Errorf("function library: %w", r.Err)
+				} else {
+					err = fmt.Errorf("key %q: %w", tx[i].Key, r.Err)
+				}
 			}
 		}
 		tx, size = tx[:0], 0
 		return err
 	}
 	now := time.Now().UnixMilli()
-	rst, err := rdb.ReadWith(r, rdb.ReadOptions{SkipUnsupported: opts.SkipUnsupported}, func(rec *rdb.Record) error {
+	// Function libraries are loaded as FUNCTION LOAD loads them, in the
+	// first entries (redis's files hold them before the keys).
+	library := func(code []byte) error {
+		tx = append(tx, command.Cmd{Op: command.OpFunction, Args: [][]byte{[]byte("load"), nil, code}})
+		size += len(code)
+		st.Libraries++
+		if len(tx) >= restoreBatchCmds || size >= restoreBatchBytes {
+			return flush()
+		}
+		return nil
+	}
+	rst, err := rdb.ReadWith(r, rdb.ReadOptions{SkipUnsupported: opts.SkipUnsupported, Library: library}, func(rec *rdb.Record) error {
 		if rec.ExpireAt != 0 && rec.ExpireAt <= now {
 			st.Expired++
 			return nil
