@@ -116,7 +116,8 @@ var (
 // Open starts a node and waits until it can serve as a full member: until
 // it leads a group of its own, or is a voter of the group it joined (it
 // has caught up with the leader's log) and knows its leader. If ctx ends
-// first, the node is stopped and ctx's error returned.
+// first — while the node is still opening, too — the node is stopped and
+// an error wrapping ctx's returned.
 func Open(ctx context.Context, cfg Config) (*Node, error) {
 	c := config.Default()
 	c.RedisAddr, c.MemcacheAddr, c.HTTPAddr = cfg.RedisAddr, cfg.MemcacheAddr, cfg.HTTPAddr
@@ -141,7 +142,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		c.FailoverWait = cfg.FailoverWait
 	}
 	c.NearCacheBytes = cfg.NearCacheBytes
-	srv, err := server.Start(c, cfg.Logger)
+	srv, err := server.StartContext(ctx, c, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -20,8 +19,8 @@ import (
 
 const backupUsage = `usage: hatcheck backup [flags] FILE
 
-Writes every key of the cluster, as one consistent state holding every
-acknowledged write, to FILE: an RDB file, which redis-server loads and
+Writes every key and function library of the cluster, as one consistent
+state holding every acknowledged write, to FILE: an RDB file, which redis-server loads and
 'hatcheck restore' seeds a new cluster from. Any node serves it
 (--http-addr). The file is checked (its checksum) before it replaces FILE.`
 
@@ -39,24 +38,28 @@ func runBackup(args []string, stdout, stderr io.Writer, getenv func(string) stri
 		fmt.Fprintln(stderr, "hatcheck backup: want one FILE (run 'hatcheck backup -h')")
 		return 2
 	}
-	keys, size, err := backup(apiClient{base: "http://" + *httpAddr, password: *password, http: &http.Client{}}, rest[0])
+	keys, libs, size, err := backup(apiClient{base: "http://" + *httpAddr, password: *password, http: &http.Client{}}, rest[0])
 	if err != nil {
 		fmt.Fprintln(stderr, "hatcheck backup:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "backed up %d keys (%d bytes) to %s\n", keys, size, rest[0])
+	what := ""
+	if libs > 0 {
+		what = fmt.Sprintf(" and %d function libraries", libs)
+	}
+	fmt.Fprintf(stdout, "backed up %d keys%s (%d bytes) to %s\n", keys, what, size, rest[0])
 	return 0
 }
 
-func backup(c apiClient, file string) (keys int, size int64, err error) {
+func backup(c apiClient, file string) (keys, libs int, size int64, err error) {
 	resp, err := c.open(http.MethodGet, "/cluster/backup", nil)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer resp.Body.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(file), filepath.Base(file)+".*.tmp")
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer os.Remove(tmp.Name()) // after the rename, there is nothing to remove
 	if size, err = io.Copy(tmp, resp.Body); err == nil {
@@ -66,31 +69,32 @@ func backup(c apiClient, file string) (keys int, size int64, err error) {
 		err = cerr
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("receiving the backup: %w", err)
+		return 0, 0, 0, fmt.Errorf("receiving the backup: %w", err)
 	}
-	if keys, err = checkRDB(tmp.Name()); err != nil {
-		return 0, 0, fmt.Errorf("the backup received is incomplete or corrupt: %w", err)
+	if keys, libs, err = checkRDB(tmp.Name()); err != nil {
+		return 0, 0, 0, fmt.Errorf("the backup received is incomplete or corrupt: %w", err)
 	}
-	return keys, size, os.Rename(tmp.Name(), file)
+	return keys, libs, size, os.Rename(tmp.Name(), file)
 }
 
-// checkRDB reads a whole RDB file, its checksum too, and counts its keys.
-func checkRDB(path string) (int, error) {
+// checkRDB reads a whole RDB file, its checksum too, and counts its keys
+// and function libraries.
+func checkRDB(path string) (keys, libs int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer f.Close()
-	n := 0
-	err = rdb.Read(f, func(*rdb.Record) error { n++; return nil })
-	return n, err
+	_, err = rdb.ReadWith(f, rdb.ReadOptions{Library: func([]byte) error { libs++; return nil }},
+		func(*rdb.Record) error { keys++; return nil })
+	return keys, libs, err
 }
 
 const restoreUsage = `usage: hatcheck restore --data-dir DIR [flags] FILE
 
 Seeds a new cluster of one node in DIR (which must not exist or be empty)
-from FILE, an RDB file: a 'hatcheck backup' or one redis-server saved. Keys
-already expired are left out. Then start a node on DIR and join others to
+from FILE, an RDB file: a 'hatcheck backup' or one redis-server saved, its
+function libraries too. Keys already expired are left out. Then start a node on DIR and join others to
 it.`
 
 // runRestore is `hatcheck restore`.
@@ -101,7 +105,7 @@ func runRestore(args []string, stdout, stderr io.Writer) int {
 	dataDir := fs.String("data-dir", "", "the new node's data dir")
 	fs.StringVar(&opts.NodeID, "node-id", "", "the new node's id (default: generated)")
 	fs.IntVar(&opts.Databases, "databases", 16, "databases (as --databases of serve); the file's must fit")
-	fs.BoolVar(&opts.SkipUnsupported, "skip-unsupported", false, "leave out keys of types hatcheck does not hold, instead of failing")
+	fs.BoolVar(&opts.SkipUnsupported, "skip-unsupported", false, "leave out what hatcheck does not hold (streams, modules' values and data), counted, instead of failing")
 	rest, code, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
 		return code
@@ -123,15 +127,18 @@ func runRestore(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hatcheck restore:", err)
 		return 1
 	}
-	var skipped bytes.Buffer
-	types := make([]string, 0, len(st.Skipped))
-	for t := range st.Skipped {
-		types = append(types, t)
+	fmt.Fprintf(stdout, "restored %d keys into %s (%d had expired)\n", st.Keys, *dataDir, st.Expired)
+	if st.Libraries > 0 {
+		fmt.Fprintf(stdout, "restored %d function libraries\n", st.Libraries)
 	}
-	sort.Strings(types)
-	for _, t := range types {
-		fmt.Fprintf(&skipped, ", skipped %d %s keys", st.Skipped[t], t)
+	// What was left out, by kind and count (never a value).
+	kinds := make([]string, 0, len(st.Skipped))
+	for k := range st.Skipped {
+		kinds = append(kinds, k)
 	}
-	fmt.Fprintf(stdout, "restored %d keys into %s (%d had expired%s)\n", st.Keys, *dataDir, st.Expired, skipped.String())
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(stdout, "skipped %d: %s\n", st.Skipped[k], k)
+	}
 	return 0
 }

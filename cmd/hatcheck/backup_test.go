@@ -65,7 +65,8 @@ func mcGet(t *testing.T, addr, key string) string {
 
 // TestBackupAndRestoreRoundTrip backs up a running node over its HTTP
 // port, restores the file into a new data dir, starts a node on it and
-// finds every key, its type, its expiry and its memcached flags.
+// finds every key, its type, its expiry and its memcached flags, and the
+// function libraries; redis-server loads the same file, libraries too.
 func TestBackupAndRestoreRoundTrip(t *testing.T) {
 	src := servertest.Start(t, func(c *config.Config) { c.RequirePass = "pw" })
 	ctx := context.Background()
@@ -86,6 +87,11 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 	defer db2.Close()
 	db2.Set(ctx, "in-db-2", "two", 0)
 	mcSet(t, src.MemcacheAddr(), "pw", "php-sess", "a:1:{s:1:\"x\";i:1;}", 42)
+	for _, lib := range backupLibs {
+		if err := rc.FunctionLoad(ctx, lib).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	time.Sleep(20 * time.Millisecond) // "short" expires
 
 	file := filepath.Join(t.TempDir(), "b.rdb")
@@ -96,7 +102,7 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("a failed backup left a file: %v", err)
 	}
 	code, stdout, stderr := runEnv(t, "pw", "backup", file, "--http-addr", src.HTTPAddr())
-	if code != 0 || !strings.HasPrefix(stdout, "backed up 307 keys") {
+	if code != 0 || !strings.HasPrefix(stdout, "backed up 307 keys and 2 function libraries") {
 		t.Fatalf("backup: exit %d, %q, %q", code, stdout, stderr)
 	}
 	if leftovers, _ := filepath.Glob(file + ".*.tmp"); len(leftovers) != 0 {
@@ -105,7 +111,7 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 
 	dir := filepath.Join(t.TempDir(), "restored")
 	code, stdout, stderr = runEnv(t, "", "restore", "--data-dir", dir, file)
-	if code != 0 || !strings.HasPrefix(stdout, "restored 307 keys into "+dir) {
+	if code != 0 || !strings.HasPrefix(stdout, "restored 307 keys into "+dir) || !strings.Contains(stdout, "\nrestored 2 function libraries\n") {
 		t.Fatalf("restore: exit %d, %q, %q", code, stdout, stderr)
 	}
 	if code, _, stderr := runEnv(t, "", "restore", "--data-dir", dir, file); code != 1 || !strings.Contains(stderr, "not empty") {
@@ -147,6 +153,7 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 	if v := d2.Get(ctx, "in-db-2").Val(); v != "two" {
 		t.Fatalf("db 2: %q", v)
 	}
+	checkFunctions(t, "restored hatcheck", dc)
 
 	// The way out: redis-server loads the backup.
 	bin := transcript.Reference(t, "redis-server", "redis-server", false)
@@ -168,12 +175,14 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 	if v := redis.Get(ctx, "php-sess").Val(); v != "a:1:{s:1:\"x\";i:1;}" {
 		t.Fatalf("redis-server: php-sess = %q", v)
 	}
+	checkFunctions(t, "redis-server", redis)
 }
 
 // TestRestoreFromRedisServer: the way in, from a file redis-server saved,
 // sorted sets included. A stream, which hatcheck does not hold, fails the
-// restore, naming the key (--skip-unsupported cannot skip it: the reader
-// refuses the file).
+// restore, naming the key, its type and the flag; with --skip-unsupported
+// the rest is restored and the streams are counted. The function
+// libraries redis-server saved are restored: FCALL runs them.
 func TestRestoreFromRedisServer(t *testing.T) {
 	bin := transcript.Reference(t, "redis-server", "redis-server", false)
 	if bin == "" {
@@ -192,7 +201,16 @@ func TestRestoreFromRedisServer(t *testing.T) {
 	rc.SAdd(ctx, "ids", 1, 2, 3)
 	rc.RPush(ctx, "queue", "job1", "job2")
 	rc.ZAdd(ctx, "ranks", goredis.Z{Score: 1, Member: "a"}, goredis.Z{Score: 0.5, Member: "b"})
+	rc.Set(ctx, "forever", "x", 0)
+	for _, lib := range backupLibs {
+		if err := rc.FunctionLoad(ctx, lib).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rc.XAdd(ctx, &goredis.XAddArgs{Stream: "events", Values: []string{"k", "v"}})
+	rc.XAdd(ctx, &goredis.XAddArgs{Stream: "audit", Values: []string{"k", "v"}})
+	rc.XGroupCreate(ctx, "audit", "g", "0")
+	rc.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{"audit", ">"}})
 	if err := rc.Save(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -200,23 +218,16 @@ func TestRestoreFromRedisServer(t *testing.T) {
 
 	dir := filepath.Join(t.TempDir(), "d")
 	code, _, stderr := runEnv(t, "", "restore", "--data-dir", dir, file)
-	if code != 1 || !strings.Contains(stderr, `key "events"`) {
+	if code != 1 || !strings.Contains(stderr, `is a stream`) || !strings.Contains(stderr, "--skip-unsupported") ||
+		(!strings.Contains(stderr, `key "events"`) && !strings.Contains(stderr, `key "audit"`)) {
 		t.Fatalf("restore with a stream: exit %d, %q", code, stderr)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("a failed restore left its data dir: %v", err)
 	}
-	// A stream cannot be skipped: the reader refuses the file whole.
-	if code, _, stderr := runEnv(t, "", "restore", "--skip-unsupported", "--data-dir", dir, file); code != 1 || !strings.Contains(stderr, `key "events"`) {
-		t.Fatalf("restore --skip-unsupported with a stream: exit %d, %q", code, stderr)
-	}
-	rc.Del(ctx, "events")
-	if err := rc.Save(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
-	code, stdout, stderr := runEnv(t, "", "restore", "--data-dir", dir, file)
-	if code != 0 || stdout != "restored 6 keys into "+dir+" (0 had expired)\n" {
-		t.Fatalf("restore: exit %d, %q, %q", code, stdout, stderr)
+	code, stdout, stderr := runEnv(t, "", "restore", "--skip-unsupported", "--data-dir", dir, file)
+	if code != 0 || stdout != "restored 7 keys into "+dir+" (0 had expired)\nrestored 2 function libraries\nskipped 2: stream\n" {
+		t.Fatalf("restore --skip-unsupported: exit %d, %q, %q", code, stdout, stderr)
 	}
 	s := servertest.Start(t, func(c *config.Config) { c.DataDir = dir })
 	hc := goredis.NewClient(&goredis.Options{Addr: s.RedisAddr(), Protocol: 2})
@@ -235,5 +246,42 @@ func TestRestoreFromRedisServer(t *testing.T) {
 	}
 	if z := hc.ZRangeWithScores(ctx, "ranks", 0, -1).Val(); fmt.Sprint(z) != "[{0.5 b} {1 a}]" {
 		t.Fatalf("the sorted set = %v", z)
+	}
+	if n := hc.Exists(ctx, "events", "audit").Val(); n != 0 {
+		t.Fatalf("%d skipped streams exist", n)
+	}
+	if n := hc.DBSize(ctx).Val(); n != 7 {
+		t.Fatalf("DBSIZE %d after the restore, want 7", n)
+	}
+	checkFunctions(t, "hatcheck restored from redis-server", hc)
+}
+
+// backupLibs are two function libraries, with a function each.
+var backupLibs = []string{
+	"#!lua name=greet\nredis.register_function('hello', function(keys, args) return 'hello ' .. args[1] end)",
+	"#!lua name=kv\nredis.register_function{function_name='getkey', callback=function(keys) return redis.call('GET', keys[1]) end, flags={'no-writes'}}",
+}
+
+// checkFunctions checks that c's server holds backupLibs: FUNCTION LIST
+// names them with their code, and FCALL runs them.
+func checkFunctions(t *testing.T, who string, c *goredis.Client) {
+	t.Helper()
+	ctx := context.Background()
+	libs, err := c.FunctionList(ctx, goredis.FunctionListQuery{WithCode: true}).Result()
+	if err != nil {
+		t.Fatalf("%s: FUNCTION LIST: %v", who, err)
+	}
+	code := map[string]string{}
+	for _, l := range libs {
+		code[l.Name] = l.Code
+	}
+	if len(code) != 2 || code["greet"] != backupLibs[0] || code["kv"] != backupLibs[1] {
+		t.Fatalf("%s: FUNCTION LIST WITHCODE = %+v, want the two libraries", who, libs)
+	}
+	if v, err := c.FCall(ctx, "hello", nil, "world").Text(); err != nil || v != "hello world" {
+		t.Fatalf("%s: FCALL hello = %q, %v", who, v, err)
+	}
+	if v, err := c.FCallRO(ctx, "getkey", []string{"forever"}).Text(); err != nil || v != "x" {
+		t.Fatalf("%s: FCALL_RO getkey forever = %q, %v", who, v, err)
 	}
 }

@@ -52,6 +52,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch sub {
 	case "serve":
+		// Signals first: a SIGTERM that arrives while the node starts
+		// (a long snapshot restore, a hung disk) stops the start.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
 		cfg, err := config.Load(args, os.Getenv)
 		if errors.Is(err, flag.ErrHelp) {
 			config.PrintUsage(stdout)
@@ -65,13 +69,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "hatcheck: %v%s\n", err, hint)
 			return 2
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
 		// SIGHUP reloads the TLS certificate files (server.Reload).
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
-		if err := server.Run(ctx, cfg, server.NewLogger(cfg, stderr), stdout, hup); err != nil {
+		err = server.Run(ctx, cfg, server.NewLogger(cfg, stderr), stdout, hup)
+		if errors.Is(err, server.ErrInterrupted) {
+			// A stop asked for is a clean exit, as after serving (systemd
+			// counts 0 as success; 143 it would not, by default).
+			return 0
+		}
+		if err != nil {
 			fmt.Fprintln(stderr, "hatcheck:", err)
 			return 1
 		}

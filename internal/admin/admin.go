@@ -107,7 +107,9 @@ type Metrics struct {
 	perCommand                  sync.Map // command name → *commandMetrics
 
 	protocol string
-	slow     slowTally // commands slower than SlowCommand, for LoadMeter
+	slow     slowTally            // commands slower than SlowCommand, for LoadMeter
+	blocking map[string]bool      // see SetBlocking
+	slowOver func() time.Duration // see SetSlowThreshold
 }
 
 type commandMetrics struct{ latency prometheus.Observer }
@@ -167,8 +169,8 @@ func (m *Metrics) Command(name string, d time.Duration, failed bool) {
 		v, _ = m.perCommand.LoadOrStore(name, &commandMetrics{latency: m.commands.WithLabelValues(name)})
 	}
 	v.(*commandMetrics).latency.Observe(d.Seconds())
-	if d >= SlowCommand && !blockingCommands[name] {
-		m.noteSlow(name, d)
+	if th := m.slowThreshold(); th >= 0 && d >= th && !m.blocking[name] {
+		m.noteSlow(name, d, th)
 	}
 	if failed {
 		// Looked up when it happens: a command that never failed has no

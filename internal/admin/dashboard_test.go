@@ -153,6 +153,7 @@ func TestQuantile(t *testing.T) {
 func TestLoadMeter(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	rm, mm := NewMetrics(reg, "redis"), NewMetrics(reg, "memcache")
+	rm.SetBlocking([]string{"blpop", "bzpopmin"})
 	var slow []SlowCommands
 	l := NewLoadMeter(func(s SlowCommands) { slow = append(slow, s) }, rm, nil, mm)
 	t0 := time.Now()
@@ -262,5 +263,28 @@ func TestDashboardPageInChromium(t *testing.T) {
 	}
 	if !regexp.MustCompile(`<tr class="down" data-node="c" data-state="down">`).MatchString(dom) {
 		t.Errorf("c's row is not marked down:\n%s", dom)
+	}
+}
+
+// TestSlowThreshold: SetSlowThreshold replaces the default threshold, a
+// negative one turns slow commands off, and the tally names the threshold.
+func TestSlowThreshold(t *testing.T) {
+	th := time.Millisecond
+	m := NewMetrics(prometheus.NewRegistry(), "redis")
+	m.SetSlowThreshold(func() time.Duration { return th })
+	m.Command("get", 500*time.Microsecond, false)
+	m.Command("set", 2*time.Millisecond, false)
+	got := m.takeSlow()
+	if got.Count != 1 || got.Command != "set" || got.Threshold != time.Millisecond {
+		t.Fatalf("slow with a 1ms threshold: %+v", got)
+	}
+	got.Over = time.Second
+	if s := got.String(); !strings.Contains(s, "1 command slower than 1ms") {
+		t.Errorf("text %q", s)
+	}
+	th = -1
+	m.Command("set", time.Second, false)
+	if got := m.takeSlow(); got.Count != 0 {
+		t.Fatalf("slow with the threshold off: %+v", got)
 	}
 }

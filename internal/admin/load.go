@@ -24,10 +24,11 @@ type Load struct {
 // shows a change within a few of its refreshes.
 const loadWindow = 5 * time.Second
 
-// SlowCommand is the latency from which a command counts as slow
-// (redis's slowlog-log-slower-than default, 10 ms). hatcheck's latency
-// includes replication: a write that waits for a slow disk or a lost
-// quorum counts too, which is what the events list is for.
+// SlowCommand is the latency from which a command counts as slow unless
+// SetSlowThreshold says otherwise (redis's slowlog-log-slower-than
+// default, 10 ms; the server passes the Redis front end's setting).
+// hatcheck's latency includes replication: a write that waits for a slow
+// disk or a lost quorum counts too, which is what the events list is for.
 const SlowCommand = 10 * time.Millisecond
 
 // slowEvery is how often at most LoadMeter reports slow commands: the
@@ -37,11 +38,12 @@ const slowEvery = 10 * time.Second
 
 // SlowCommands tallies the slow commands of an interval.
 type SlowCommands struct {
-	Count    int
-	Over     time.Duration // the interval
-	Slowest  time.Duration
-	Command  string // the slowest one's name
-	Protocol string // and its protocol
+	Count     int
+	Threshold time.Duration // slower than this
+	Over      time.Duration // the interval
+	Slowest   time.Duration
+	Command   string // the slowest one's name
+	Protocol  string // and its protocol
 }
 
 func (s SlowCommands) String() string {
@@ -50,13 +52,16 @@ func (s SlowCommands) String() string {
 		what = "commands"
 	}
 	return fmt.Sprintf("%d %s slower than %v in the last %v (slowest: %s %s, %v)",
-		s.Count, what, SlowCommand, max(s.Over.Round(time.Second), time.Second), s.Protocol, s.Command, s.Slowest.Round(time.Millisecond/10))
+		s.Count, what, s.Threshold, max(s.Over.Round(time.Second), time.Second), s.Protocol, s.Command, s.Slowest.Round(time.Millisecond/10))
 }
 
 // add merges t into s.
 func (s *SlowCommands) add(t SlowCommands) {
 	if t.Slowest > s.Slowest {
 		s.Slowest, s.Command, s.Protocol = t.Slowest, t.Command, t.Protocol
+	}
+	if s.Threshold == 0 || (t.Threshold != 0 && t.Threshold < s.Threshold) {
+		s.Threshold = t.Threshold
 	}
 	s.Count += t.Count
 }
@@ -97,16 +102,30 @@ type loadSample struct {
 	timed   uint64
 }
 
-// blockingCommands are the Redis commands that wait for data (or for
-// replicas) by design: a BLPOP that waits 5 s for an element is not slow,
-// so they count as operations but not in the latency percentiles or as
-// slow commands (redis's SLOWLOG leaves out a blocked client's wait too).
-// The Redis front end's command table has a blocking flag but does not
-// export it; when it does, take this from there.
-var blockingCommands = map[string]bool{
-	"blpop": true, "brpop": true, "brpoplpush": true, "blmove": true, "blmpop": true,
-	"bzpopmin": true, "bzpopmax": true, "bzmpop": true, "xread": true, "xreadgroup": true,
-	"wait": true, "waitaof": true,
+// SetSlowThreshold makes the commands at least as slow as what f returns
+// count as slow (none when it is negative) instead of SlowCommand. f is
+// called for every command: it should be an atomic load. Call it before
+// the first command is recorded.
+func (m *Metrics) SetSlowThreshold(f func() time.Duration) { m.slowOver = f }
+
+func (m *Metrics) slowThreshold() time.Duration {
+	if m.slowOver == nil {
+		return SlowCommand
+	}
+	return m.slowOver()
+}
+
+// SetBlocking names the commands that wait for data by design (the Redis
+// front end's blocking ones, redis.BlockingCommands): a BLPOP that waits
+// 5 s for an element is not slow, so they count as operations but not in
+// the latency percentiles or as slow commands (redis's SLOWLOG leaves out
+// a blocked client's wait too). Call it before the first command is
+// recorded.
+func (m *Metrics) SetBlocking(names []string) {
+	m.blocking = make(map[string]bool, len(names))
+	for _, n := range names {
+		m.blocking[n] = true
+	}
 }
 
 // NewLoadMeter watches ms (nil entries are skipped). onSlow, if not nil,
@@ -248,7 +267,7 @@ func (m *Metrics) addTo(s *loadSample) {
 		}
 		h := d.Histogram
 		s.count += h.GetSampleCount()
-		if blockingCommands[commandLabel(&d)] {
+		if m.blocking[commandLabel(&d)] {
 			continue
 		}
 		s.timed += h.GetSampleCount()
@@ -292,10 +311,13 @@ type slowTally struct {
 
 // noteSlow counts a slow command. It takes a lock, but only slow
 // commands get here.
-func (m *Metrics) noteSlow(name string, d time.Duration) {
+func (m *Metrics) noteSlow(name string, d, threshold time.Duration) {
 	m.slow.mu.Lock()
 	defer m.slow.mu.Unlock()
 	m.slow.t.Count++
+	if m.slow.t.Count == 1 || threshold < m.slow.t.Threshold {
+		m.slow.t.Threshold = threshold
+	}
 	if d > m.slow.t.Slowest {
 		m.slow.t.Slowest, m.slow.t.Command, m.slow.t.Protocol = d, name, m.protocol
 	}

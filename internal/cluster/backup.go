@@ -16,7 +16,8 @@ import (
 // acknowledged before Backup was called, on any node (a read barrier
 // first, as for any read), and is one consistent state: a view of the
 // keyspace between two applied entries, encoded while writes go on. Keys
-// already expired are left out. It returns how many keys it wrote.
+// already expired are left out. The function libraries come first, as in
+// redis's files. It returns how many keys it wrote.
 func (n *Node) Backup(ctx context.Context, w io.Writer) (int, error) {
 	if _, err := n.Read(ctx, &command.Cmd{Op: command.OpDBSize}); err != nil {
 		return 0, err
@@ -27,6 +28,11 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) (int, error) {
 	out := rdb.NewWriter(w, "hatcheck-node", n.id)
 	keys := 0
 	var err error
+	for _, l := range v.Libraries() {
+		if err = out.WriteLibrary(l.Code); err != nil {
+			return 0, err
+		}
+	}
 	v.Each(time.Now().UnixMilli(), func(db int, key []byte, e *keyspace.Entry) bool {
 		r := &rdb.Record{DB: db, Key: key, ExpireAt: e.ExpireAt, Flags: e.Flags}
 		switch e.Type {

@@ -120,6 +120,11 @@ type Config struct {
 	// Redis front end's redis.ScriptCalls. Every node needs it, since every
 	// node runs the scripts in the log. nil: scripts can call no command.
 	ScriptCalls command.CallBuilder
+	// Startup, when set, ends a slow Open early: Open checks it between
+	// its steps and while it reads the snapshot it restores, and returns
+	// its error (with the data dir unlocked and the peer port closed).
+	// Only Open looks at it.
+	Startup context.Context
 }
 
 func (c *Config) setDefaults() {
@@ -251,6 +256,16 @@ func Open(cfg Config) (n *Node, err error) {
 			}
 		}()
 	}
+	startup := cfg.Startup
+	if startup == nil {
+		startup = context.Background()
+	}
+	interrupted := func() error {
+		if err := startup.Err(); err != nil {
+			return fmt.Errorf("startup interrupted: %w", err)
+		}
+		return nil
+	}
 	raftDir := filepath.Join(cfg.DataDir, "raft")
 	if err := os.MkdirAll(raftDir, 0o700); err != nil {
 		return nil, err
@@ -293,20 +308,31 @@ func Open(cfg Config) (n *Node, err error) {
 	n.leaderFns.changed = make(chan struct{})
 	n.SetMaxMemory(cfg.MaxMemory, cfg.Policy)
 
-	ok := false
+	// n is the named result, nil once an error is returned: close what
+	// this n opened.
+	ok, opened := false, n
 	defer func() {
 		if !ok {
-			n.closeStores()
+			opened.closeStores()
 		}
 	}()
 	if err := upgradeDataDir(raftDir, cfg.Databases, n.log); err != nil {
 		return nil, err
 	}
+	if err := interrupted(); err != nil {
+		return nil, err
+	}
 	if n.rlog, err = raftlog.Open(filepath.Join(raftDir, "log"), raftlog.Options{SegmentSize: cfg.LogSegmentSize, Logger: n.log}); err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
+	if err := interrupted(); err != nil {
+		return nil, err
+	}
 	if n.snaps, err = raftlog.OpenSnapshots(filepath.Join(raftDir, "snap"), 2, n.log); err != nil {
 		return nil, fmt.Errorf("open snapshots: %w", err)
+	}
+	if err := interrupted(); err != nil {
+		return nil, err
 	}
 	if n.mux, err = newPeerMux(cfg.PeerListener, cfg.PeerAddr, cfg.Advertise, id, cfg.Secret, cfg.PeerTLS, n.log); err != nil {
 		return nil, fmt.Errorf("peer port: %w", err)
@@ -340,16 +366,23 @@ func Open(cfg Config) (n *Node, err error) {
 	default:
 		n.recordf(EventStart, "%s started empty, joining via %s", id, strings.Join(cfg.Join, ", "))
 	}
+	// The snapshot restored at start is read through startup: restoring a
+	// large one is the longest step.
+	snapStore := &snapshotStore{s: n.snaps, startup: startup}
 	n.group, err = group.Open(group.Config{
-		ID: n.rid, Storage: n.rlog, Snapshots: snapshotStore{n.snaps}, Transport: n.trans, StateMachine: n.fsm,
+		ID: n.rid, Storage: n.rlog, Snapshots: snapStore, Transport: n.trans, StateMachine: n.fsm,
 		Tick: cfg.ElectionTimeout / 10, ElectionTicks: 10, HeartbeatTicks: 1,
 		SnapshotEntries: cfg.SnapshotThreshold, TrailingEntries: cfg.TrailingLogs,
 		OnLeaderChange: n.leaderChanged, OnMembership: n.onMembership, OnMembers: n.syncPeers,
 		OnSnapshot: n.snapshotEvent, Logger: n.log,
 	}, bootstrap)
 	if err != nil {
+		if ierr := interrupted(); ierr != nil {
+			return nil, ierr
+		}
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	snapStore.opened.Store(true)
 	n.mux.start(func(c net.Conn) { serveRPC(n.ctx, c, n.handleRPC) }, n.trans.Serve, n.learnPeer)
 	ok = true
 	n.wg.Add(4)
@@ -411,15 +444,38 @@ func (s snapshotSource) OpenSnapshot(meta raftpb.SnapshotMetadata) (io.ReadClose
 	return s.s.Open(meta)
 }
 
-// snapshotStore adapts raftlog.Snapshots to the group's interface.
-type snapshotStore struct{ s *raftlog.Snapshots }
+// snapshotStore adapts raftlog.Snapshots to the group's interface. Reads
+// of a snapshot fail once startup is done (Config.Startup) while Open
+// runs; group.Open is the only reader then.
+type snapshotStore struct {
+	s       *raftlog.Snapshots
+	startup context.Context
+	opened  atomic.Bool // Open returned: startup no longer applies
+}
 
-func (s snapshotStore) Create(meta raftpb.SnapshotMetadata) (group.SnapshotWriter, error) {
+func (s *snapshotStore) Create(meta raftpb.SnapshotMetadata) (group.SnapshotWriter, error) {
 	return s.s.Create(meta)
 }
 
-func (s snapshotStore) Open(meta raftpb.SnapshotMetadata) (io.ReadCloser, int64, error) {
-	return s.s.Open(meta)
+func (s *snapshotStore) Open(meta raftpb.SnapshotMetadata) (io.ReadCloser, int64, error) {
+	rc, size, err := s.s.Open(meta)
+	if err != nil || s.opened.Load() || s.startup == nil {
+		return rc, size, err
+	}
+	return ctxReadCloser{rc, s.startup}, size, nil
+}
+
+// ctxReadCloser is a ReadCloser whose reads fail once ctx is done.
+type ctxReadCloser struct {
+	io.ReadCloser
+	ctx context.Context
+}
+
+func (r ctxReadCloser) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.ReadCloser.Read(p)
 }
 
 // knownPeer is a peer the transport was told of: from the member table,

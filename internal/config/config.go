@@ -57,6 +57,10 @@ type Config struct {
 	MaxValueSize     Size
 	QueryBufferLimit Size
 	MaxItemSize      Size
+	// SlowlogLogSlowerThan is redis's slowlog-log-slower-than, in
+	// microseconds (-1: off): the commands SLOWLOG keeps and the
+	// dashboard's slow-command events. CONFIG SET changes it at run time.
+	SlowlogLogSlowerThan int64
 
 	FailoverWait      time.Duration
 	ElectionTimeout   time.Duration
@@ -113,32 +117,33 @@ func (s *Size) Set(v string) error {
 // Default returns the settings a newcomer gets.
 func Default() Config {
 	return Config{
-		DataDir:           "./hatcheck-data",
-		RedisAddr:         "127.0.0.1:6379",
-		MemcacheAddr:      "127.0.0.1:11211",
-		HTTPAddr:          "127.0.0.1:7480",
-		PeerAddr:          "127.0.0.1:7481",
-		SentinelName:      "hatcheck",
-		TLSAuthClients:    "no",
-		MaxMemoryPolicy:   "noeviction",
-		MaxClients:        10000,
-		Databases:         16,
-		ProtoMaxBulkLen:   512 << 20,
-		MaxKeySize:        64 << 10,
-		MaxValueSize:      512 << 20,
-		QueryBufferLimit:  1 << 30,
-		MaxItemSize:       1 << 20,
-		FailoverWait:      5 * time.Second,
-		ElectionTimeout:   500 * time.Millisecond,
-		CommitWait:        100 * time.Microsecond,
-		ShutdownTimeout:   10 * time.Second,
-		SnapshotThreshold: 16384,
-		SnapshotInterval:  30 * time.Second,
-		TrailingLogs:      10240,
-		LogSegmentSize:    64 << 20,
-		GCPercent:         25,
-		LogLevel:          "info",
-		LogFormat:         "text",
+		DataDir:              "./hatcheck-data",
+		RedisAddr:            "127.0.0.1:6379",
+		MemcacheAddr:         "127.0.0.1:11211",
+		HTTPAddr:             "127.0.0.1:7480",
+		PeerAddr:             "127.0.0.1:7481",
+		SentinelName:         "hatcheck",
+		TLSAuthClients:       "no",
+		MaxMemoryPolicy:      "noeviction",
+		MaxClients:           10000,
+		Databases:            16,
+		ProtoMaxBulkLen:      512 << 20,
+		MaxKeySize:           64 << 10,
+		MaxValueSize:         512 << 20,
+		QueryBufferLimit:     1 << 30,
+		MaxItemSize:          1 << 20,
+		SlowlogLogSlowerThan: 10000,
+		FailoverWait:         5 * time.Second,
+		ElectionTimeout:      500 * time.Millisecond,
+		CommitWait:           100 * time.Microsecond,
+		ShutdownTimeout:      10 * time.Second,
+		SnapshotThreshold:    16384,
+		SnapshotInterval:     30 * time.Second,
+		TrailingLogs:         10240,
+		LogSegmentSize:       64 << 20,
+		GCPercent:            25,
+		LogLevel:             "info",
+		LogFormat:            "text",
 	}
 }
 
@@ -201,6 +206,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ProtoMaxBulkLen < 1024 || c.MaxKeySize < 1 || c.MaxValueSize < 1 || c.QueryBufferLimit < 1024 || c.MaxItemSize < 1024 {
 		return bad("proto-max-bulk-len, client-query-buffer-limit and max-item-size must be at least 1kb, key and value sizes at least 1")
+	}
+	if c.SlowlogLogSlowerThan < -1 {
+		return bad("slowlog-log-slower-than must be -1 (off) or more")
 	}
 	if c.LogSegmentSize < 64<<10 || c.LogSegmentSize > 1<<30 {
 		return bad("log-segment-size must be between 64kb and 1gb")
@@ -330,6 +338,7 @@ func (c *Config) FlagSet(name string) *flag.FlagSet {
 	fs.Var(&c.MaxValueSize, "max-value-size", "largest value accepted")
 	fs.Var(&c.QueryBufferLimit, "client-query-buffer-limit", "largest unprocessed input held for one client")
 	fs.Var(&c.MaxItemSize, "max-item-size", "largest memcached item value (like memcached -I)")
+	fs.Int64Var(&c.SlowlogLogSlowerThan, "slowlog-log-slower-than", c.SlowlogLogSlowerThan, "microseconds from which a command is slow: SLOWLOG keeps it and the dashboard's recent events report it (0: every command; -1: none; CONFIG SET changes it)")
 	fs.DurationVar(&c.FailoverWait, "failover-wait", c.FailoverWait, "how long a request waits for a leader before failing")
 	fs.DurationVar(&c.ElectionTimeout, "election-timeout", c.ElectionTimeout, "Raft heartbeat/election timeout: a leader unheard of for 1-2x this is replaced")
 	fs.DurationVar(&c.CommitWait, "commit-wait", c.CommitWait, "how long the leader holds a log entry open for more writes when several clients write (group commit); a lone writer never waits; 0 = never")

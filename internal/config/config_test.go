@@ -179,3 +179,15 @@ func TestExampleConfigDocumentsEverySetting(t *testing.T) {
 		t.Fatalf("data-dir = %q", got.DataDir)
 	}
 }
+
+func TestSlowlogSetting(t *testing.T) {
+	if c, err := Load(nil, env(nil)); err != nil || c.SlowlogLogSlowerThan != 10000 {
+		t.Fatalf("default slowlog-log-slower-than %d, %v; want redis's 10000", c.SlowlogLogSlowerThan, err)
+	}
+	if c, err := Load([]string{"--slowlog-log-slower-than", "-1"}, env(nil)); err != nil || c.SlowlogLogSlowerThan != -1 {
+		t.Fatalf("-1: %d, %v", c.SlowlogLogSlowerThan, err)
+	}
+	if _, err := Load([]string{"--slowlog-log-slower-than", "-2"}, env(nil)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "slowlog-log-slower-than") {
+		t.Fatalf("-2: %v, want refused", err)
+	}
+}

@@ -73,6 +73,9 @@ func (ks *Keyspace) View() *View {
 	return v
 }
 
+// Libraries are the function libraries as of the view, sorted by name.
+func (v *View) Libraries() []*Library { return v.libraries }
+
 // Release ends the view: slots freed since it was taken may be reused. The
 // view must not be used afterwards. Release may be called more than once,
 // from any goroutine.

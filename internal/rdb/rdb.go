@@ -4,11 +4,15 @@
 //
 // Writer produces version 9 files (loaded by redis-server 5.0 and later)
 // with the plain encodings — a string is its bytes, a hash its field and
-// value strings — which every redis-server reads. Read accepts what
+// value strings — which every redis-server reads; function libraries
+// (WriteLibrary) are redis 7.0's opcode, which only 7.0 and later load. Read accepts what
 // redis-server 7.0 writes (versions 1 to 11): integer and LZF-compressed
 // strings; lists as quicklists of ziplists or listpacks; sets as intsets,
 // listpacks or plain; hashes and sorted sets as ziplists, listpacks or
-// plain. Streams, modules and functions are refused with ErrUnsupported.
+// plain; function libraries through ReadWith's Library. Streams, modules'
+// values and data (and function libraries without Library) are refused
+// with ErrUnsupported, unless ReadWith is asked to skip them (and count
+// them).
 //
 // What redis does not store — a memcached item's client flags — travels in
 // an auxiliary field before the key ("hatcheck-flags"), which redis-server
@@ -85,22 +89,26 @@ const (
 	opSelectDB    = 0xfe
 	opEOF         = 0xff
 
-	typeString         = 0
-	typeList           = 1
-	typeSet            = 2
-	typeZSet           = 3
-	typeHash           = 4
-	typeZSet2          = 5
-	typeHashZipmap     = 9
-	typeListZiplist    = 10
-	typeSetIntset      = 11
-	typeZSetZiplist    = 12
-	typeHashZiplist    = 13
-	typeListQuicklist  = 14
-	typeHashListpack   = 16
-	typeZSetListpack   = 17
-	typeListQuicklist2 = 18
-	typeSetListpack    = 20
+	typeString           = 0
+	typeList             = 1
+	typeSet              = 2
+	typeZSet             = 3
+	typeHash             = 4
+	typeZSet2            = 5
+	typeModule2          = 7
+	typeHashZipmap       = 9
+	typeListZiplist      = 10
+	typeSetIntset        = 11
+	typeZSetZiplist      = 12
+	typeHashZiplist      = 13
+	typeListQuicklist    = 14
+	typeStreamListpacks  = 15
+	typeHashListpack     = 16
+	typeZSetListpack     = 17
+	typeListQuicklist2   = 18
+	typeStreamListpacks2 = 19
+	typeSetListpack      = 20
+	typeStreamListpacks3 = 21
 
 	// string encodings after a length byte 11xxxxxx
 	encInt8  = 0

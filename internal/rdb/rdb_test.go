@@ -3,6 +3,7 @@ package rdb
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -351,4 +352,192 @@ func FuzzRead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_ = Read(bytes.NewReader(data), func(*Record) error { return nil })
 	})
+}
+
+// TestSkipUnsupportedWithRedisServer: redis-server 7.0 saves streams (one
+// bare, one with a consumer group, pending entries and consumers, one
+// with an expiry) and a function library beside ordinary keys. Read
+// refuses the file, naming the first stream key; ReadWith with
+// SkipUnsupported reads past them all, hands over the ordinary keys and
+// counts what it skipped; with Library it hands over the library's code.
+func TestSkipUnsupportedWithRedisServer(t *testing.T) {
+	dir := t.TempDir()
+	c := startRedis(t, dir, "dump.rdb")
+	ctx := context.Background()
+	do := func(args ...any) {
+		t.Helper()
+		if err := c.Do(ctx, args...).Err(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	do("SET", "a", "1")
+	for i := range 300 { // several listpack nodes
+		do("XADD", "events", "*", "n", i, "payload", strings.Repeat("p", i%40))
+	}
+	do("XADD", "grouped", "*", "f", "v")
+	do("XADD", "grouped", "*", "f", "w")
+	do("XGROUP", "CREATE", "grouped", "g1", "0")
+	do("XREADGROUP", "GROUP", "g1", "alice", "COUNT", "1", "STREAMS", "grouped", ">")
+	do("XREADGROUP", "GROUP", "g1", "bob", "STREAMS", "grouped", ">")
+	do("XGROUP", "CREATECONSUMER", "grouped", "g1", "carol")
+	do("XGROUP", "CREATE", "grouped", "g2", "$")
+	do("XADD", "ttl-stream", "*", "f", "v")
+	do("PEXPIREAT", "ttl-stream", "4102444800000")
+	do("HSET", "h", "f", "v")
+	do("RPUSH", "l", "x", "y")
+	const lib = "#!lua name=mylib\nredis.register_function('myfunc', function(keys, args) return args[1] end)"
+	do("FUNCTION", "LOAD", lib)
+	if err := c.Save(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "dump.rdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	err = Read(bytes.NewReader(data), func(*Record) error { return nil })
+	var ue *UnsupportedError
+	if !errors.Is(err, ErrUnsupported) || !errors.As(err, &ue) {
+		t.Fatalf("Read: %v, want an UnsupportedError", err)
+	}
+	// Functions come before the keys in redis's files.
+	if ue.What != "function library" || ue.Key != nil {
+		t.Fatalf("Read refused %q (key %q), want the function library first", ue.What, ue.Key)
+	}
+	var keys []string
+	st, err := ReadWith(bytes.NewReader(data), ReadOptions{SkipUnsupported: true}, func(r *Record) error {
+		keys = append(keys, string(r.Key))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"a", "h", "l"}) {
+		t.Errorf("keys read past the streams: %v", keys)
+	}
+	if want := map[string]int{"stream": 3, "function library": 1}; !reflect.DeepEqual(st.Skipped, want) {
+		t.Errorf("skipped %v, want %v", st.Skipped, want)
+	}
+
+	var libs []string
+	_, err = ReadWith(bytes.NewReader(data), ReadOptions{Library: func(code []byte) error {
+		libs = append(libs, string(code))
+		return nil
+	}}, func(*Record) error { return nil })
+	if !errors.As(err, &ue) || ue.What != "stream" {
+		t.Fatalf("with Library only: %v, want the first stream refused", err)
+	}
+	if !slices.Equal(libs, []string{lib}) {
+		t.Errorf("libraries %q, want %q", libs, lib)
+	}
+	// Every truncation of a file with streams is still a bad file.
+	for n := 9; n < len(data)-1; n += 1 + n/20 {
+		_, err := ReadWith(bytes.NewReader(data[:n]), ReadOptions{SkipUnsupported: true}, func(*Record) error { return nil })
+		if !errors.Is(err, ErrBadFile) {
+			t.Fatalf("truncated at %d: %v", n, err)
+		}
+	}
+}
+
+func TestModuleTypeName(t *testing.T) {
+	// ReJSON-RL, encoding version 3: as redis's moduleTypeEncodeId makes it.
+	const cset = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	var id uint64
+	for _, c := range "ReJSON-RL" {
+		id = id<<6 | uint64(strings.IndexRune(cset, c))
+	}
+	if got := moduleTypeName(id<<10 | 3); got != "ReJSON-RL" {
+		t.Fatalf("moduleTypeName = %q", got)
+	}
+}
+
+// TestSkipModuleValues: a module's value (annotated, as redis's
+// RDB_TYPE_MODULE_2) and a module's auxiliary data are skipped when asked,
+// and refused by name otherwise.
+func TestSkipModuleValues(t *testing.T) {
+	const cset = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	var id uint64
+	for _, c := range "ReJSON-RL" {
+		id = id<<6 | uint64(strings.IndexRune(cset, c))
+	}
+	id = id<<10 | 3
+	moduleBody := func(b []byte) []byte {
+		b = appendLen(b, moduleUint)
+		b = appendLen(b, 12345)
+		b = appendLen(b, moduleString)
+		b = appendString(b, []byte(`{"a":1}`))
+		b = appendLen(b, moduleDouble)
+		b = append(b, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f)
+		b = appendLen(b, moduleFloat)
+		b = append(b, 0, 0, 0x80, 0x3f)
+		return appendLen(b, moduleEOF)
+	}
+	b := []byte("REDIS0009")
+	b = append(b, opModuleAux)
+	b = appendLen(b, id)
+	b = appendLen(b, moduleUint)
+	b = appendLen(b, 2)
+	b = moduleBody(b)
+	b = append(b, typeString)
+	b = appendString(b, []byte("before"))
+	b = appendString(b, []byte("1"))
+	b = append(b, typeModule2)
+	b = appendString(b, []byte("doc"))
+	b = appendLen(b, id)
+	b = moduleBody(b)
+	b = append(b, typeString)
+	b = appendString(b, []byte("after"))
+	b = appendString(b, []byte("2"))
+	b = append(b, opEOF)
+	b = binary.LittleEndian.AppendUint64(b, crcUpdate(0, b))
+
+	var keys []string
+	st, err := ReadWith(bytes.NewReader(b), ReadOptions{SkipUnsupported: true}, func(r *Record) error {
+		keys = append(keys, string(r.Key))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(keys, []string{"before", "after"}) {
+		t.Errorf("keys %v", keys)
+	}
+	if want := map[string]int{"module data": 1, "module type ReJSON-RL": 1}; !reflect.DeepEqual(st.Skipped, want) {
+		t.Errorf("skipped %v, want %v", st.Skipped, want)
+	}
+	var ue *UnsupportedError
+	if err := Read(bytes.NewReader(b), func(*Record) error { return nil }); !errors.As(err, &ue) || ue.What != "module data" {
+		t.Fatalf("Read: %v, want the module data refused", err)
+	}
+}
+
+// TestLibrariesRoundTrip: WriteLibrary's libraries come back through
+// ReadWith's Library, in order, beside the keys.
+func TestLibrariesRoundTrip(t *testing.T) {
+	var b bytes.Buffer
+	w := NewWriter(&b)
+	libs := []string{"#!lua name=a\nredis.register_function('f', function() return 1 end)", strings.Repeat("-- long\n", 5000)}
+	for _, l := range libs {
+		if err := w.WriteLibrary([]byte(l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Write(&Record{Key: []byte("k"), Type: String, Str: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	keys := 0
+	if _, err := ReadWith(bytes.NewReader(b.Bytes()), ReadOptions{Library: func(code []byte) error {
+		got = append(got, string(code))
+		return nil
+	}}, func(*Record) error { keys++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, libs) || keys != 1 {
+		t.Fatalf("libraries %d (equal: %v), keys %d", len(got), slices.Equal(got, libs), keys)
+	}
 }

@@ -21,18 +21,73 @@ const MaxString = 512 << 20
 // is returned. The checksum at the end is verified (a zero checksum, as
 // redis-server writes with rdbchecksum off, is not).
 func Read(r io.Reader, fn func(*Record) error) error {
-	d := &reader{br: bufio.NewReaderSize(r, 1<<16)}
-	err := d.run(fn)
-	if err != nil && d.err != nil && err == d.err {
-		return fmt.Errorf("%w: %v", ErrBadFile, err)
-	}
+	_, err := ReadWith(r, ReadOptions{}, fn)
 	return err
 }
 
+// ReadOptions adjust ReadWith.
+type ReadOptions struct {
+	// SkipUnsupported skips what hatcheck cannot hold instead of failing
+	// with an *UnsupportedError: keys whose values are streams or a
+	// module's type, modules' auxiliary data, and function libraries when
+	// Library is nil. ReadStats counts what was skipped.
+	SkipUnsupported bool
+	// Library, when set, is called with each function library in the
+	// file: its code, as FUNCTION LOAD takes it (the first line names the
+	// engine and the library). An error from it stops ReadWith.
+	Library func(code []byte) error
+}
+
+// ReadStats is what ReadWith skipped (ReadOptions.SkipUnsupported), by
+// kind: "stream", "module type NAME" (a module's value, by the module
+// type's name), "module data" (a module's auxiliary data), "function
+// library".
+type ReadStats struct {
+	Skipped map[string]int
+}
+
+// UnsupportedError is the error for the first thing in a file that
+// hatcheck cannot hold, when it is not skipped. It wraps ErrUnsupported.
+type UnsupportedError struct {
+	Key  []byte // the key, if it is a key's value
+	What string // as ReadStats names it
+}
+
+func (e *UnsupportedError) Error() string {
+	if e.Key != nil {
+		return fmt.Sprintf("%v: key %q is a %s", ErrUnsupported, e.Key, e.What)
+	}
+	return fmt.Sprintf("%v: the file holds %s", ErrUnsupported, e.What)
+}
+
+func (e *UnsupportedError) Unwrap() error { return ErrUnsupported }
+
+// ReadWith is Read with options; it reports what it skipped.
+func ReadWith(r io.Reader, opts ReadOptions, fn func(*Record) error) (ReadStats, error) {
+	d := &reader{br: bufio.NewReaderSize(r, 1<<16), opts: opts, stats: ReadStats{Skipped: map[string]int{}}}
+	err := d.run(fn)
+	if err != nil && d.err != nil && err == d.err {
+		return d.stats, fmt.Errorf("%w: %v", ErrBadFile, err)
+	}
+	return d.stats, err
+}
+
 type reader struct {
-	br  *bufio.Reader
-	crc uint64
-	err error // the first read error
+	br    *bufio.Reader
+	crc   uint64
+	err   error // the first read error
+	opts  ReadOptions
+	stats ReadStats
+}
+
+// unsupported skips what (counting it) when asked to, else returns the
+// error for it.
+func (d *reader) unsupported(key []byte, what string) error {
+	if !d.opts.SkipUnsupported {
+		return &UnsupportedError{Key: key, What: what}
+	}
+	d.stats.Skipped[what]++
+	return nil
 }
 
 func (d *reader) fail(format string, a ...any) error {
@@ -217,18 +272,49 @@ func (d *reader) run(fn func(*Record) error) error {
 				}
 				flags = uint32(f)
 			}
-		case opModuleAux, opFunction2, opFunctionPre:
-			return fmt.Errorf("%w: module data or function libraries (opcode %#x)", ErrUnsupported, op)
+		case opModuleAux:
+			// The module's id, then "when" as a module UINT, then the
+			// module's own data.
+			d.length()
+			if when, _ := d.length(); when != moduleUint {
+				return d.fail("module data: bad when opcode %d", when)
+			}
+			d.length()
+			d.skipModuleValue()
+			if d.err != nil {
+				return d.err
+			}
+			if err := d.unsupported(nil, "module data"); err != nil {
+				return err
+			}
+		case opFunction2:
+			code := d.string()
+			if d.err != nil {
+				return d.err
+			}
+			if d.opts.Library != nil {
+				if err := d.opts.Library(code); err != nil {
+					return err
+				}
+			} else if err := d.unsupported(nil, "function library"); err != nil {
+				return err
+			}
+		case opFunctionPre:
+			return fmt.Errorf("%w: function libraries of a redis 7.0 release candidate (opcode %#x)", ErrUnsupported, op)
 		default:
 			rec := &Record{DB: db, ExpireAt: expireAt, Flags: flags, Key: d.string()}
-			d.value(op, rec)
+			what := d.value(op, rec)
 			if d.err != nil {
 				return d.err
 			}
 			if rec.Type == 0 {
-				return fmt.Errorf("%w: key %q has value type %d (a stream or a module's type)", ErrUnsupported, rec.Key, op)
-			}
-			if err := fn(rec); err != nil {
+				if what == "" {
+					return fmt.Errorf("%w: key %q has value type %d, which this does not know", ErrUnsupported, rec.Key, op)
+				}
+				if err := d.unsupported(rec.Key, what); err != nil {
+					return err
+				}
+			} else if err := fn(rec); err != nil {
 				return err
 			}
 			expireAt, flags = 0, 0
@@ -237,10 +323,19 @@ func (d *reader) run(fn func(*Record) error) error {
 	return d.err
 }
 
-// value reads a value of RDB type typ into rec; rec.Type stays 0 for a
-// type it does not know.
-func (d *reader) value(typ byte, rec *Record) {
+// value reads a value of RDB type typ into rec. For a value of a type
+// hatcheck does not hold (a stream, a module's type), it reads past it and
+// says what it was, with rec.Type 0; for a type it does not know, it reads
+// nothing and returns "".
+func (d *reader) value(typ byte, rec *Record) (unsupported string) {
 	switch typ {
+	case typeStreamListpacks, typeStreamListpacks2, typeStreamListpacks3:
+		d.skipStream(typ)
+		return "stream"
+	case typeModule2:
+		id, _ := d.length()
+		d.skipModuleValue()
+		return "module type " + moduleTypeName(id)
 	case typeString:
 		rec.Type, rec.Str = String, d.string()
 	case typeList, typeSet:
@@ -317,6 +412,93 @@ func (d *reader) value(typ byte, rec *Record) {
 	case typeHashZipmap:
 		d.fail("key %q: the zipmap encoding of redis before 2.6 is not read", rec.Key)
 	}
+	return ""
+}
+
+// skipStream reads past a stream (redis's rdbLoadObject for the stream
+// types): its listpacks, its metadata, its consumer groups with their
+// pending entries and consumers.
+func (d *reader) skipStream(typ byte) {
+	for n := d.count(); n > 0 && d.err == nil; n-- {
+		d.string() // the node's master ID
+		d.string() // the listpack
+	}
+	d.length() // entries
+	d.length() // last ID: ms, seq
+	d.length()
+	if typ >= typeStreamListpacks2 {
+		for range 5 { // first ID, max deleted ID, entries added
+			d.length()
+		}
+	}
+	for groups := d.count(); groups > 0 && d.err == nil; groups-- {
+		d.string() // name
+		d.length() // last delivered ID
+		d.length()
+		if typ >= typeStreamListpacks2 {
+			d.length() // entries read
+		}
+		for pel := d.count(); pel > 0 && d.err == nil; pel-- {
+			d.bytes(16) // the entry's ID
+			d.bytes(8)  // delivery time
+			d.length()  // delivery count
+		}
+		for consumers := d.count(); consumers > 0 && d.err == nil; consumers-- {
+			d.string() // name
+			d.bytes(8) // seen time
+			if typ >= typeStreamListpacks3 {
+				d.bytes(8) // active time
+			}
+			for pel := d.count(); pel > 0 && d.err == nil; pel-- {
+				d.bytes(16)
+			}
+		}
+	}
+}
+
+// Module value opcodes (redis's RDB_MODULE_OPCODE_*).
+const (
+	moduleEOF    = 0
+	moduleSint   = 1
+	moduleUint   = 2
+	moduleFloat  = 3
+	moduleDouble = 4
+	moduleString = 5
+)
+
+// skipModuleValue reads past a module's annotated value, up to its EOF
+// opcode (as redis-check-rdb does).
+func (d *reader) skipModuleValue() {
+	for d.err == nil {
+		op, _ := d.length()
+		switch op {
+		case moduleEOF:
+			return
+		case moduleSint, moduleUint:
+			d.length()
+		case moduleFloat:
+			d.bytes(4)
+		case moduleDouble:
+			d.bytes(8)
+		case moduleString:
+			d.string()
+		default:
+			d.fail("module value: bad opcode %d", op)
+		}
+	}
+}
+
+// moduleTypeName is the 9-character name of a module type, from the
+// upper 54 bits of its id (redis's moduleTypeNameByID).
+func moduleTypeName(id uint64) string {
+	const cset = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	var name [9]byte
+	id >>= 10
+	for j := 8; j >= 0; j-- {
+		name[j] = cset[id&63]
+		id >>= 6
+	}
+	return string(name[:])
 }
 
 // fromElems fills rec from the flat element list of a compact encoding.

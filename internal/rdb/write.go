@@ -103,6 +103,18 @@ func (w *Writer) Write(r *Record) error {
 	return w.err
 }
 
+// WriteLibrary adds a function library: its code, as FUNCTION LOAD takes
+// it (redis 7.0's RDB_OPCODE_FUNCTION2). redis-server 7.0 and later load
+// it; earlier ones refuse a file that holds one. Write libraries before
+// the keys, as redis does.
+func (w *Writer) WriteLibrary(code []byte) error {
+	b := append(w.buf[:0], opFunction2)
+	b = appendString(b, code)
+	w.buf = b
+	w.write(b)
+	return w.err
+}
+
 // Close writes the end marker and the checksum, and flushes. It does not
 // close the underlying writer.
 func (w *Writer) Close() error {

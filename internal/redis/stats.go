@@ -166,6 +166,21 @@ type slowlog struct {
 	nextID  int64
 }
 
+// SetSlowlogSlowerThan sets slowlog-log-slower-than, in microseconds (-1:
+// off), as CONFIG SET does; the server starts with redis's 10000.
+func (s *Server) SetSlowlogSlowerThan(us int64) { s.slowlogSlower.Store(max(us, -1)) }
+
+// SlowThreshold is slowlog-log-slower-than as it is now, as a duration;
+// negative when the slow log is off. The dashboard's slow-command events
+// follow it.
+func (s *Server) SlowThreshold() time.Duration {
+	us := s.slowlogSlower.Load()
+	if us < 0 {
+		return -1
+	}
+	return time.Duration(us) * time.Microsecond
+}
+
 // slowlogRecord logs a command that took d, if that is over the threshold.
 func (c *conn) slowlogRecord(spec *cmdSpec, args [][]byte, start time.Time, d time.Duration) {
 	s := c.srv

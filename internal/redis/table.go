@@ -168,6 +168,20 @@ func newTable() *table {
 	return t
 }
 
+// BlockingCommands are the names of the commands that wait for data by
+// design (redis's "blocking" flag: BLPOP, BZPOPMIN, …), sorted: the
+// dashboard's load meter counts their wait as neither latency nor slow.
+func BlockingCommands() []string {
+	var names []string
+	t := newTable()
+	for _, name := range t.names {
+		if t.byName[name].flags&flagBlocking != 0 {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
 // add registers one command; a name registered twice panics.
 func (t *table) add(s *cmdSpec) {
 	if s.name != strings.ToLower(s.name) {

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -62,5 +63,25 @@ func TestDataCommandsAgreeWithTheirOps(t *testing.T) {
 		if cmd.Key != nil && s.keys.first != 1 {
 			t.Errorf("%s builds a keyed command but reports no first key", name)
 		}
+	}
+}
+
+// TestBlockingCommandsAreTheBlockingRows: the list the dashboard's load
+// meter leaves out of latency is exactly the rows flagged blocking.
+func TestBlockingCommandsAreTheBlockingRows(t *testing.T) {
+	var want []string
+	t2 := newTable()
+	for name, s := range t2.byName {
+		if s.flags&flagBlocking != 0 {
+			want = append(want, name)
+		}
+	}
+	slices.Sort(want)
+	got := BlockingCommands()
+	if !slices.Equal(got, want) || len(got) == 0 {
+		t.Fatalf("BlockingCommands() = %v, want the blocking rows %v", got, want)
+	}
+	if !slices.Contains(got, "blpop") || slices.Contains(got, "lpop") {
+		t.Fatalf("BlockingCommands() = %v", got)
 	}
 }

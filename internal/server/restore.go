@@ -19,17 +19,19 @@ import (
 type RestoreOptions struct {
 	NodeID    string // default: generated
 	Databases int    // default 16; the file's databases must fit
-	// SkipUnsupported skips keys of types hatcheck does not hold (they
-	// are counted) instead of failing.
+	// SkipUnsupported skips what hatcheck does not hold (streams,
+	// modules' values and data; see rdb.ReadOptions), counting it in
+	// RestoreStats.Skipped, instead of failing.
 	SkipUnsupported bool
 	Logger          *slog.Logger
 }
 
 // RestoreStats says what a restore did.
 type RestoreStats struct {
-	Keys    int // restored
-	Expired int // already expired when restored: left out
-	Skipped map[string]int
+	Keys      int            // restored
+	Libraries int            // function libraries restored
+	Expired   int            // already expired when restored: left out
+	Skipped   map[string]int // by kind, as rdb.ReadStats names them
 }
 
 // restoreBatch bounds one log entry of a restore.
@@ -78,14 +80,29 @@ func Restore(ctx context.Context, dataDir string, r io.Reader, opts RestoreOptio
 		}
 		for i, r := range res.Results {
 			if err == nil && r.Kind == command.KindError {
-				err = fmt.Errorf("key %q: %w", tx[i].Key, r.Err)
+				if tx[i].Op == command.OpFunction {
+					err = fmt.Errorf("function library: %w", r.Err)
+				} else {
+					err = fmt.Errorf("key %q: %w", tx[i].Key, r.Err)
+				}
 			}
 		}
 		tx, size = tx[:0], 0
 		return err
 	}
 	now := time.Now().UnixMilli()
-	err = rdb.Read(r, func(rec *rdb.Record) error {
+	// Function libraries are loaded as FUNCTION LOAD loads them, in the
+	// first entries (redis's files hold them before the keys).
+	library := func(code []byte) error {
+		tx = append(tx, command.Cmd{Op: command.OpFunction, Args: [][]byte{[]byte("load"), nil, code}})
+		size += len(code)
+		st.Libraries++
+		if len(tx) >= restoreBatchCmds || size >= restoreBatchBytes {
+			return flush()
+		}
+		return nil
+	}
+	rst, err := rdb.ReadWith(r, rdb.ReadOptions{SkipUnsupported: opts.SkipUnsupported, Library: library}, func(rec *rdb.Record) error {
 		if rec.ExpireAt != 0 && rec.ExpireAt <= now {
 			st.Expired++
 			return nil
@@ -114,6 +131,12 @@ func Restore(ctx context.Context, dataDir string, r io.Reader, opts RestoreOptio
 		}
 		return nil
 	})
+	for k, n := range rst.Skipped {
+		st.Skipped[k] += n
+	}
+	if errors.Is(err, rdb.ErrUnsupported) && !opts.SkipUnsupported {
+		err = fmt.Errorf("%w (--skip-unsupported restores the rest and counts what it leaves out)", err)
+	}
 	if err == nil {
 		err = flush()
 	}

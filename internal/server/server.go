@@ -65,6 +65,14 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // Start opens the node and the listeners and starts serving. The caller
 // must call Close.
 func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
+	return StartContext(context.Background(), cfg, logger)
+}
+
+// StartContext is Start that ctx can interrupt: once ctx is done, a start
+// still opening the node stops at its next step (see
+// cluster.Config.Startup), releases the ports and the data dir and
+// returns an error that wraps ctx's.
+func StartContext(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -139,6 +147,12 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		meta["memcache"] = advertised("", ln.Addr(), peerHost)
 	}
 
+	if err := ctx.Err(); err != nil {
+		if peerLn != nil {
+			peerLn.Close()
+		}
+		return fail(fmt.Errorf("startup interrupted: %w", err))
+	}
 	policy, _ := command.ParsePolicy(cfg.MaxMemoryPolicy)
 	if s.node, err = cluster.Open(cluster.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, PeerAddr: cfg.PeerAddr, PeerListener: peerLn, Advertise: cfg.PeerAdvertise,
@@ -147,7 +161,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		FailoverWait: cfg.FailoverWait, ElectionTimeout: cfg.ElectionTimeout, CommitWait: cfg.CommitWait, SnapshotThreshold: cfg.SnapshotThreshold,
 		TrailingLogs:   cfg.TrailingLogs,
 		LogSegmentSize: int(cfg.LogSegmentSize), NearCacheBytes: cfg.NearCacheBytes, Logger: logger,
-		ScriptCalls: redis.ScriptCalls(),
+		ScriptCalls: redis.ScriptCalls(), Startup: ctx,
 	}); err != nil {
 		return fail(err)
 	}
@@ -166,6 +180,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	}
 	adapter := nodeAdapter{Node: node, selfRedis: redisAddr}
 	redisMetrics := admin.NewMetrics(reg, "redis")
+	redisMetrics.SetBlocking(redis.BlockingCommands())
 	s.redis = redis.New(redis.Config{
 		RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
 		MaxBulk: int64(cfg.ProtoMaxBulkLen), MaxMultibulk: 1024 * 1024, MaxInline: 64 * 1024,
@@ -173,11 +188,16 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		Databases: cfg.Databases, Version: Version, SentinelName: cfg.SentinelName,
 		Logger: logger.With("frontend", "redis"), Metrics: redisMetrics, Loops: s.loops,
 	}, adapter)
+	s.redis.SetSlowlogSlowerThan(cfg.SlowlogLogSlowerThan)
+	// The dashboard's slow commands follow slowlog-log-slower-than, for
+	// both protocols, as CONFIG SET changes it.
+	redisMetrics.SetSlowThreshold(s.redis.SlowThreshold)
 	node.SetEvents(s.redis)
 	announceLeaders(node, adapter, s.redis, cfg.SentinelName, logger)
 	var mcMetrics *admin.Metrics
 	if s.mcLn != nil || s.mcTLSLn != nil {
 		mcMetrics = admin.NewMetrics(reg, "memcache")
+		mcMetrics.SetSlowThreshold(s.redis.SlowThreshold)
 		s.mc = memcache.New(memcache.Config{
 			RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
 			MaxItemSize: int(cfg.MaxItemSize), Logger: logger.With("frontend", "memcache"),
@@ -398,13 +418,55 @@ func (s *Server) Abort() error {
 	return s.node.Abort()
 }
 
+// ErrInterrupted is Run's error when ctx ended before the server started
+// serving (SIGTERM during a slow start): a stop, not a failure.
+var ErrInterrupted = errors.New("interrupted during startup")
+
+// startupGrace is how long Run waits, once ctx is done, for a start to stop
+// at its next step. A start stuck where it cannot notice (a read that does
+// not return) is then left behind: the caller exits, and the kernel
+// releases the data dir lock and the ports as it would after a crash at
+// that point, which the data dir survives.
+const startupGrace = 3 * time.Second
+
 // Run starts a server, prints one line per listener to banner, serves until
 // ctx is done, then shuts down. Each value received from reload reloads the
-// certificates (Reload).
+// certificates (Reload). If ctx ends while the server is starting, Run
+// returns ErrInterrupted within startupGrace.
 func Run(ctx context.Context, cfg config.Config, logger *slog.Logger, banner io.Writer, reload <-chan os.Signal) error {
 	tuneRuntime(cfg, os.Getenv, logger)
-	s, err := Start(cfg, logger)
+	type started struct {
+		s   *Server
+		err error
+	}
+	startc := make(chan started, 1)
+	go func() {
+		s, err := StartContext(ctx, cfg, logger)
+		startc <- started{s, err}
+	}()
+	var s *Server
+	var err error
+	select {
+	case r := <-startc:
+		s, err = r.s, r.err
+	case <-ctx.Done():
+		logger.Warn("interrupted during startup")
+		select {
+		case r := <-startc:
+			if r.s != nil {
+				// It had just started: stop it in order.
+				_ = r.s.Close()
+			}
+		case <-time.After(startupGrace):
+			logger.Warn("startup did not stop in time; exiting without waiting for it", "waited", startupGrace)
+		}
+		return ErrInterrupted
+	}
 	if err != nil {
+		if ctx.Err() != nil {
+			logger.Warn("interrupted during startup")
+			return ErrInterrupted
+		}
 		return err
 	}
 	for _, l := range s.Listeners() {

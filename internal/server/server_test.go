@@ -639,3 +639,38 @@ func TestRunPrintsOneFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowThresholdFollowsSlowlogSetting: the dashboard's slow-command
+// events use slowlog-log-slower-than, from the flag at start and from
+// CONFIG SET while running.
+func TestSlowThresholdFollowsSlowlogSetting(t *testing.T) {
+	s := servertest.Start(t, func(c *servertest.Config) { c.SlowlogLogSlowerThan = -1 })
+	c := newClient(t, s)
+	ctx := context.Background()
+	if got, err := c.ConfigGet(ctx, "slowlog-log-slower-than").Result(); err != nil || got["slowlog-log-slower-than"] != "-1" {
+		t.Fatalf("CONFIG GET slowlog-log-slower-than = %v, %v; want -1 from the flag", got, err)
+	}
+	if err := c.ConfigSet(ctx, "slowlog-log-slower-than", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Every command is slow now; the load meter reports them within a
+	// second or so.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range s.Node().Events() {
+			if e.Kind == "slow" {
+				if !strings.Contains(e.Text, "slower than 0s") {
+					t.Fatalf("slow event %q, want the threshold CONFIG SET gave (0s)", e.Text)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no slow event with slowlog-log-slower-than 0; events: %+v", s.Node().Events())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

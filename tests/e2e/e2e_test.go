@@ -38,9 +38,24 @@ type proc struct {
 // args, and waits until it answers PING.
 func start(t *testing.T, dataDir string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{redisAddr: testbin.FreeAddr(t), mcAddr: testbin.FreeAddr(t), httpAddr: testbin.FreeAddr(t), banner: make(chan string, 10), stderr: &strings.Builder{}}
+	p := &proc{redisAddr: testbin.FreeAddr(t), mcAddr: testbin.FreeAddr(t), httpAddr: testbin.FreeAddr(t)}
+	return p.run(t, dataDir, testbin.FreeAddr(t), env, args...)
+}
+
+// startOn is start on the given Redis and peer addresses, with no
+// memcached or HTTP port.
+func startOn(t *testing.T, dataDir, redisAddr, peerAddr string, args ...string) *proc {
+	t.Helper()
+	return (&proc{redisAddr: redisAddr}).run(t, dataDir, peerAddr, nil, args...)
+}
+
+// run starts hatcheck serve on p's addresses and waits until it answers
+// PING.
+func (p *proc) run(t *testing.T, dataDir, peerAddr string, env []string, args ...string) *proc {
+	t.Helper()
+	p.banner, p.stderr = make(chan string, 10), &strings.Builder{}
 	all := append([]string{"serve", "--data-dir", dataDir, "--redis-addr", p.redisAddr, "--memcache-addr", p.mcAddr,
-		"--http-addr", p.httpAddr, "--peer-addr", testbin.FreeAddr(t)}, args...)
+		"--http-addr", p.httpAddr, "--peer-addr", peerAddr}, args...)
 	p.cmd = exec.Command(binary, all...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
