@@ -24,9 +24,14 @@ const (
 // Result is one command's outcome.
 type Result struct {
 	Kind Kind
-	// Pairs marks an array of field/value pairs that a front end may
-	// frame as pairs (RESP3 nests HRANDFIELD WITHVALUES's pairs).
+	// Pairs marks a flat array of field/value or member/score pairs that
+	// a front end may frame as pairs (RESP3 nests HRANDFIELD
+	// WITHVALUES's and ZRANGE WITHSCORES's pairs).
 	Pairs bool
+	// Double marks a bulk that is a floating-point number (a sorted set's
+	// score, written as redis writes it in RESP2): RESP3 sends it as a
+	// double.
+	Double bool
 	Int   int64
 	Bulk  []byte
 	Str   string

@@ -26,6 +26,27 @@ const (
 	codeReply = 15
 )
 
+// A bulk's Double and an array's Pairs travel in the Str field, which
+// bulks and arrays do not use otherwise: a node of an older version, which
+// knows neither mark, reads the result as the plain bulk or array it is
+// (and its clients get the reply as they did before).
+const (
+	markDouble = "\x00double"
+	markPairs  = "\x00pairs"
+)
+
+// wireMark is the mark that stands for r's Double or Pairs on the wire.
+func wireMark(r *Result) string {
+	switch {
+	case r.Str != "":
+	case r.Kind == KindBulk && r.Double:
+		return markDouble
+	case r.Kind == KindArray && r.Pairs:
+		return markPairs
+	}
+	return ""
+}
+
 // AppendTxResult appends the encoding of r to dst.
 func AppendTxResult(dst []byte, r TxResult) []byte {
 	dst = appendError(dst, r.Err)
@@ -49,8 +70,12 @@ func appendResult(dst []byte, r *Result) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(r.Bulk)))
 		dst = append(dst, r.Bulk...)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(r.Str)))
-	dst = append(dst, r.Str...)
+	str := r.Str
+	if m := wireMark(r); m != "" {
+		str = m
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(str)))
+	dst = append(dst, str...)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Array)))
 	for i := range r.Array {
 		dst = appendResult(dst, &r.Array[i])
@@ -130,6 +155,12 @@ func (d *decoder) result(r *Result, depth int) {
 		}
 	}
 	r.Str = string(d.bytes())
+	switch {
+	case r.Kind == KindBulk && r.Str == markDouble:
+		r.Str, r.Double = "", true
+	case r.Kind == KindArray && r.Str == markPairs:
+		r.Str, r.Pairs = "", true
+	}
 	if n := d.count(); n > 0 {
 		r.Array = make([]Result, n)
 		for i := range r.Array {

@@ -83,3 +83,24 @@ func TestUnknownOpIsRecognised(t *testing.T) {
 		t.Fatalf("MaxOp = %d", m)
 	}
 }
+
+// A score (Double) and member/score pairs (Pairs) keep their marks across
+// nodes, and the marks are invisible to a node that does not know them:
+// the encoding differs from the plain bulk's or array's in the Str field
+// only, which such a node ignores for bulks and arrays.
+func TestScoreMarksTravel(t *testing.T) {
+	score := Result{Kind: KindBulk, Bulk: []byte("1.5"), Double: true}
+	pairs := Result{Kind: KindArray, Pairs: true, Array: []Result{{Kind: KindBulk, Bulk: []byte("m")}, score}}
+	in := TxResult{Results: []Result{score, pairs, {Kind: KindArray, Array: []Result{{Kind: KindArray, Array: []Result{{Kind: KindBulk, Bulk: []byte("m")}, score}}}}}}
+	got, err := DecodeTxResult(AppendTxResult(nil, in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, in) {
+		t.Fatalf("round trip:\n got %#v\nwant %#v", got, in)
+	}
+	plain := AppendResult(nil, Result{Kind: KindBulk, Bulk: []byte("1.5"), Str: markDouble})
+	if string(AppendResult(nil, score)) != string(plain) {
+		t.Fatal("a double is not encoded as a bulk whose Str is the mark")
+	}
+}

@@ -235,7 +235,8 @@ func storeZSet(v env, key string, z *keyspace.ZSet, exp int64, event string) {
 	v.ks.Notify(v.db, keyspace.EventZSet, event, key)
 }
 
-func resScore(f float64) Result { return resBulk(FormatScore(f)) }
+// resScore is a score as a reply: its RESP2 text, marked as a double.
+func resScore(f float64) Result { return Result{Kind: KindBulk, Bulk: FormatScore(f), Double: true} }
 
 // execZAdd is ZADD and ZINCRBY, following redis's zaddGenericCommand and
 // zsetAdd: members are applied one after the other (a member given twice
@@ -408,7 +409,7 @@ func withScores(elems []keyspace.ZElem, scores bool) Result {
 			out = append(out, resScore(e.Score))
 		}
 	}
-	return Result{Kind: KindArray, Array: out}
+	return Result{Kind: KindArray, Array: out, Pairs: scores}
 }
 
 // execZPop is ZPOPMIN and ZPOPMAX: the reply is flat, member then score.
@@ -424,7 +425,11 @@ func execZPop(v env, c *Cmd) Result {
 	if c.Has(FlagCount) {
 		n = c.N
 	}
-	return withScores(zpop(v, v.key, z, exp, n, c.Has(FlagLeft)), true)
+	r := withScores(zpop(v, v.key, z, exp, n, c.Has(FlagLeft)), true)
+	// Without a count the reply is one member and its score, flat in
+	// RESP3 too.
+	r.Pairs = c.Has(FlagCount)
+	return r
 }
 
 // zpop takes up to n of the lowest or highest elements of z, stored
@@ -831,7 +836,7 @@ func execZRandMember(v env, c *Cmd) Result {
 				out = append(out, resScore(z.At(i).Score))
 			}
 		}
-		return Result{Kind: KindArray, Array: out}
+		return Result{Kind: KindArray, Array: out, Pairs: len(c.Args[1]) > 0}
 	})
 }
 
@@ -851,7 +856,7 @@ func execZScan(v env, c *Cmd) Result {
 	}
 	return scanCollection(c, members, zsetEncoding(z) == "listpack", func(m string) []Result {
 		s, _ := z.Score(m)
-		return []Result{resBulk([]byte(m)), resScore(s)}
+		return []Result{resBulk([]byte(m)), resBulk(FormatScore(s))} // a bulk in RESP3 too
 	})
 }
 
