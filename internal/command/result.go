@@ -32,11 +32,11 @@ type Result struct {
 	// score, written as redis writes it in RESP2): RESP3 sends it as a
 	// double.
 	Double bool
-	Int   int64
-	Bulk  []byte
-	Str   string
-	Array []Result
-	Err   error
+	Int    int64
+	Bulk   []byte
+	Str    string
+	Array  []Result
+	Err    error
 	// memcached item fields of a value read or stored
 	Flags uint32
 	CAS   uint64
