@@ -118,7 +118,7 @@ type Server struct {
 	conns    *netserve.Server[*conn]
 	hub      *hub
 	blocking *blocking
-	pause    *pause // CLIENT PAUSE (pause.go)
+	pause    *pause   // CLIENT PAUSE (pause.go)
 	track    *tracker // CLIENT TRACKING (tracking.go)
 
 	nextID    atomic.Int64
