@@ -21,6 +21,23 @@ const (
 	KindError
 )
 
+// Form is the RESP3 type of a result that RESP2 writes as a bulk, an
+// integer or an array: what a front end speaking RESP3 sends instead.
+type Form uint8
+
+// Forms. A script returns any of them (a table with a double, map, set,
+// big_number or verbatim_string field, or a boolean after
+// redis.setresp(3)); sorted sets' scores are doubles.
+const (
+	FormNone      Form = iota
+	FormDouble         // a bulk holding a number written as "%.17g", "inf", "-inf"
+	FormBigNumber      // a bulk holding a big number's digits
+	FormVerbatim       // a bulk; Str is its three-letter format ("txt")
+	FormBool           // an integer, 1 or 0
+	FormMap            // an array of key, value, key, value…
+	FormSet            // an array of members
+)
+
 // Result is one command's outcome.
 type Result struct {
 	Kind Kind
@@ -28,15 +45,14 @@ type Result struct {
 	// a front end may frame as pairs (RESP3 nests HRANDFIELD
 	// WITHVALUES's and ZRANGE WITHSCORES's pairs).
 	Pairs bool
-	// Double marks a bulk that is a floating-point number (a sorted set's
-	// score, written as redis writes it in RESP2): RESP3 sends it as a
-	// double.
-	Double bool
-	Int    int64
-	Bulk   []byte
-	Str    string
-	Array  []Result
-	Err    error
+	// Form is the RESP3 type a bulk, an integer or an array stands for
+	// (a sorted set's score is a FormDouble bulk); zero: none.
+	Form  Form
+	Int   int64
+	Bulk  []byte
+	Str   string
+	Array []Result
+	Err   error
 	// memcached item fields of a value read or stored
 	Flags uint32
 	CAS   uint64

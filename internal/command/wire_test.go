@@ -84,14 +84,22 @@ func TestUnknownOpIsRecognised(t *testing.T) {
 	}
 }
 
-// A score (Double) and member/score pairs (Pairs) keep their marks across
+// A score (FormDouble), member/score pairs (Pairs) and a script's RESP3
+// types (the other forms) keep their marks across
 // nodes, and the marks are invisible to a node that does not know them:
 // the encoding differs from the plain bulk's or array's in the Str field
 // only, which such a node ignores for bulks and arrays.
 func TestScoreMarksTravel(t *testing.T) {
-	score := Result{Kind: KindBulk, Bulk: []byte("1.5"), Double: true}
+	score := Result{Kind: KindBulk, Bulk: []byte("1.5"), Form: FormDouble}
 	pairs := Result{Kind: KindArray, Pairs: true, Array: []Result{{Kind: KindBulk, Bulk: []byte("m")}, score}}
-	in := TxResult{Results: []Result{score, pairs, {Kind: KindArray, Array: []Result{{Kind: KindArray, Array: []Result{{Kind: KindBulk, Bulk: []byte("m")}, score}}}}}}
+	in := TxResult{Results: []Result{score, pairs, {Kind: KindArray, Array: []Result{{Kind: KindArray, Array: []Result{{Kind: KindBulk, Bulk: []byte("m")}, score}}}},
+		{Kind: KindBulk, Bulk: []byte("123"), Form: FormBigNumber},
+		{Kind: KindBulk, Bulk: []byte("hi"), Form: FormVerbatim, Str: "txt"},
+		{Kind: KindInt, Int: 1, Form: FormBool},
+		{Kind: KindArray, Form: FormMap, Array: []Result{{Kind: KindBulk, Bulk: []byte("k")}, {Kind: KindInt, Form: FormBool}}},
+		{Kind: KindArray, Form: FormSet, Array: []Result{{Kind: KindBulk, Bulk: []byte("m")}}},
+		{Kind: KindStatus, Str: "\x00double"}, // a status is text, never a mark
+	}}
 	got, err := DecodeTxResult(AppendTxResult(nil, in))
 	if err != nil {
 		t.Fatal(err)

@@ -206,6 +206,11 @@ func FormatScore(f float64) []byte {
 		return []byte("inf")
 	case math.IsInf(f, -1):
 		return []byte("-inf")
+	case math.IsNaN(f): // a script's {double=0/0}, as glibc prints it
+		if math.Signbit(f) {
+			return []byte("-nan")
+		}
+		return []byte("nan")
 	}
 	return strconv.AppendFloat(nil, f, 'g', 17, 64)
 }
@@ -236,7 +241,9 @@ func storeZSet(v env, key string, z *keyspace.ZSet, exp int64, event string) {
 }
 
 // resScore is a score as a reply: its RESP2 text, marked as a double.
-func resScore(f float64) Result { return Result{Kind: KindBulk, Bulk: FormatScore(f), Double: true} }
+func resScore(f float64) Result {
+	return Result{Kind: KindBulk, Bulk: FormatScore(f), Form: FormDouble}
+}
 
 // execZAdd is ZADD and ZINCRBY, following redis's zaddGenericCommand and
 // zsetAdd: members are applied one after the other (a member given twice

@@ -18,8 +18,8 @@ import (
 // Sorted sets' scores are RESP3 doubles, and members with their scores
 // come as [member, score] pairs. Whether a reply holds scores, and pairs,
 // depends on the request's options (WITHSCORES, a count), so the executor
-// marks them in the result (command.Result's Double and Pairs), and the one
-// rule is appendReply's: a Double bulk is a RESP3 double, a Pairs array
+// marks them in the result (command.Result's Form and Pairs), and the one
+// rule is appendReply's: a FormDouble bulk is a RESP3 double, a Pairs array
 // nests its pairs. The marks travel with a result forwarded between nodes,
 // so a reply through a follower is the same, and a script's redis.call
 // reads the reply it would get under its protocol (redis.setresp).
@@ -111,10 +111,24 @@ func appendReply(out []byte, r command.Result, proto int, shape replyShape) []by
 	case command.KindStatus:
 		return resp.AppendSimple(out, r.Str)
 	case command.KindInt:
+		if r.Form == command.FormBool && proto == 3 {
+			if r.Int != 0 {
+				return append(out, "#t\r\n"...)
+			}
+			return append(out, "#f\r\n"...)
+		}
 		return resp.AppendInt(out, r.Int)
 	case command.KindBulk:
-		if r.Double && proto == 3 {
+		switch {
+		case proto != 3:
+		case r.Form == command.FormDouble:
 			return resp.AppendDouble(out, r.Bulk)
+		case r.Form == command.FormBigNumber:
+			out = append(out, '(')
+			out = append(out, r.Bulk...)
+			return append(out, '\r', '\n')
+		case r.Form == command.FormVerbatim:
+			return resp.AppendVerbatim(out, r.Str, string(r.Bulk))
 		}
 		return resp.AppendBulk(out, r.Bulk)
 	case command.KindArray:
@@ -128,9 +142,9 @@ func appendReply(out []byte, r command.Result, proto int, shape replyShape) []by
 		switch {
 		case proto != 3:
 			out = resp.AppendArray(out, len(r.Array))
-		case shape == shapeMap:
+		case shape == shapeMap || r.Form == command.FormMap:
 			out = resp.AppendMap(out, len(r.Array)/2)
-		case shape == shapeSet:
+		case shape == shapeSet || r.Form == command.FormSet:
 			out = resp.AppendSet(out, len(r.Array))
 		case r.Pairs:
 			// Field/value or member/score pairs (HRANDFIELD

@@ -77,7 +77,7 @@ func ScriptCalls() command.CallBuilder {
 	return srv.scriptCall
 }
 
-func (s *Server) scriptCall(db uint8, args [][]byte) (command.Cmd, func(command.Result) []byte, string) {
+func (s *Server) scriptCall(db uint8, args [][]byte) (command.Cmd, func(command.Result, int) []byte, string) {
 	spec := s.cmds.lookup(args[0])
 	switch {
 	case spec == nil:
@@ -93,7 +93,8 @@ func (s *Server) scriptCall(db uint8, args [][]byte) (command.Cmd, func(command.
 	if msg != "" {
 		return cmd, nil, msg
 	}
-	render := func(r command.Result) []byte {
+	render := func(r command.Result, proto int) []byte {
+		c.proto.Store(int32(proto)) // the script's (redis.setresp)
 		c.out = c.out[:0]
 		c.replyResult(spec, r)
 		return c.out

@@ -343,7 +343,7 @@ func zmpopResult(key string, elems [][]byte) command.Result {
 	pairs := make([]command.Result, 0, len(elems)/2)
 	for i := 0; i+1 < len(elems); i += 2 {
 		pairs = append(pairs, command.Result{Kind: command.KindArray, Array: []command.Result{
-			{Kind: command.KindBulk, Bulk: elems[i]}, {Kind: command.KindBulk, Bulk: elems[i+1], Double: true}}})
+			{Kind: command.KindBulk, Bulk: elems[i]}, {Kind: command.KindBulk, Bulk: elems[i+1], Form: command.FormDouble}}})
 	}
 	return command.Result{Kind: command.KindArray, Array: []command.Result{
 		{Kind: command.KindBulk, Bulk: []byte(key)}, {Kind: command.KindArray, Array: pairs}}}
