@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,6 +32,7 @@ func TestClientPauseWrite(t *testing.T) {
 	// A pipeline: the write is held, and the read after it waits its turn.
 	w.send("SET k new\r\nGET k\r\n")
 	waitHeld(t, s, 1)
+	r.expectBlockedClients(1)
 	r.send("GET k\r\nEVAL_RO \"return 1\" 0\r\nMULTI\r\nGET k\r\nEXEC\r\n")
 	r.expect("$3\r\nold\r\n:1\r\n+OK\r\n+QUEUED\r\n*1\r\n$3\r\nold\r\n")
 	for _, req := range []string{"EVAL \"return 1\" 0", "PUBLISH ch m", "FUNCTION FLUSH"} {
@@ -138,6 +140,7 @@ func TestClientUnblock(t *testing.T) {
 		}
 		waitBlocked(t, s, 1)
 		waitArmed(t, s)
+		admin.expectBlockedClients(1)
 		admin.send("CLIENT UNBLOCK " + id + tc.reason + "\r\n")
 		admin.expect(":1\r\n")
 		b.expect(tc.reply)
@@ -150,4 +153,22 @@ func TestClientUnblock(t *testing.T) {
 	admin.expect(":1\r\n")
 	b.send("LPOP q\r\n")
 	b.expect("$1\r\nx\r\n")
+}
+
+// expectBlockedClients checks INFO clients' blocked_clients.
+func (c *client) expectBlockedClients(n int) {
+	c.t.Helper()
+	c.send("INFO clients\r\n")
+	line, _ := c.r.ReadString('\n')
+	size, err := strconv.Atoi(strings.TrimSpace(line[1:]))
+	if err != nil {
+		c.t.Fatalf("INFO: %q", line)
+	}
+	body := make([]byte, size+2)
+	if _, err := io.ReadFull(c.r, body); err != nil {
+		c.t.Fatal(err)
+	}
+	if want := "blocked_clients:" + strconv.Itoa(n) + "\r\n"; !strings.Contains(string(body), want) {
+		c.t.Fatalf("INFO clients %q, want %q", body, want)
+	}
 }
