@@ -119,9 +119,6 @@ func (p *pause) wait(c *conn, holds func(mode int32) bool, done func(func()), k 
 // release lets c go without running its command: it closes (at shutdown,
 // or it is gone).
 func (p *pause) release(c *conn) {
-	if p.mode.Load() == pauseOff && p.heldCount() == 0 {
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if h, ok := p.held[c]; ok {
