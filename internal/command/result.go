@@ -21,12 +21,33 @@ const (
 	KindError
 )
 
+// Form is the RESP3 type of a result that RESP2 writes as a bulk, an
+// integer or an array: what a front end speaking RESP3 sends instead.
+type Form uint8
+
+// Forms. A script returns any of them (a table with a double, map, set,
+// big_number or verbatim_string field, or a boolean after
+// redis.setresp(3)); sorted sets' scores are doubles.
+const (
+	FormNone      Form = iota
+	FormDouble         // a bulk holding a number written as "%.17g", "inf", "-inf"
+	FormBigNumber      // a bulk holding a big number's digits
+	FormVerbatim       // a bulk; Str is its three-letter format ("txt")
+	FormBool           // an integer, 1 or 0
+	FormMap            // an array of key, value, key, value…
+	FormSet            // an array of members
+)
+
 // Result is one command's outcome.
 type Result struct {
 	Kind Kind
-	// Pairs marks an array of field/value pairs that a front end may
-	// frame as pairs (RESP3 nests HRANDFIELD WITHVALUES's pairs).
+	// Pairs marks a flat array of field/value or member/score pairs that
+	// a front end may frame as pairs (RESP3 nests HRANDFIELD
+	// WITHVALUES's and ZRANGE WITHSCORES's pairs).
 	Pairs bool
+	// Form is the RESP3 type a bulk, an integer or an array stands for
+	// (a sorted set's score is a FormDouble bulk); zero: none.
+	Form  Form
 	Int   int64
 	Bulk  []byte
 	Str   string

@@ -57,7 +57,7 @@ var ErrNoScript = ReplyError("NOSCRIPT No matching script. Please use EVAL.")
 // refuses (unknown or disallowed command, wrong arity, syntax). The Redis
 // front end provides it (redis.ScriptCalls); the composition root passes it
 // to every node's executor (NewExecutor), since followers run scripts too.
-type CallBuilder func(db uint8, args [][]byte) (cmd Cmd, render func(Result) []byte, msg string)
+type CallBuilder func(db uint8, args [][]byte) (cmd Cmd, render func(r Result, proto int) []byte, msg string)
 
 // Scripting: EVAL, EVALSHA and the SCRIPT subcommands that change or read
 // the replicated script cache.
@@ -183,6 +183,10 @@ type scriptRun struct {
 	// readOnly: EVAL_RO and EVALSHA_RO, which run as reads, under the
 	// keyspace's read lock: a command that writes is refused.
 	readOnly bool
+	// resp is the protocol redis.call's replies are read in, 2 unless
+	// the script called redis.setresp(3). It changes conversions only:
+	// every node runs the script alike, so it cannot make them diverge.
+	resp int
 }
 
 // budget is a context whose Done is called by gopher-lua before every VM
@@ -230,6 +234,7 @@ func (r *scriptRun) run(proto *lua.FunctionProto, keys, argv [][]byte) Result {
 func (r *scriptRun) open() *lua.LState {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 256, RegistrySize: 1024, RegistryMaxSize: 1 << 20})
 	r.L = L
+	r.resp = 2
 	r.seed = 0x2545F4914F6CDD1D
 	r.steps = budget{left: scriptInstructionLimit, done: closedChan}
 	L.SetContext(&r.steps)
@@ -275,6 +280,7 @@ func (r *scriptRun) sandbox(keys, argv [][]byte) {
 		L.Push(lua.LString(ScriptSHA([]byte(L.CheckString(1)))))
 		return 1
 	}))
+	redis.RawSetString("setresp", L.NewFunction(r.setResp))
 	redis.RawSetString("log", L.NewFunction(func(*lua.LState) int { return 0 }))
 	for name, v := range map[string]lua.LNumber{"LOG_DEBUG": 0, "LOG_VERBOSE": 1, "LOG_NOTICE": 2, "LOG_WARNING": 3} {
 		redis.RawSetString(name, v)
@@ -303,6 +309,25 @@ func (r *scriptRun) sandbox(keys, argv [][]byte) {
 	}))
 	mt.RawSetString("__metatable", lua.LString("readonly"))
 	L.SetMetatable(g, mt)
+}
+
+// setResp is redis.setresp(2|3): the protocol of redis.call's replies,
+// and of the script's booleans (see toResult).
+func (r *scriptRun) setResp(L *lua.LState) int {
+	fail := func(msg string) int {
+		r.line = whereLine(L.Where(1))
+		L.Error(errTable(L, msg), 0)
+		return 0
+	}
+	if L.GetTop() != 1 {
+		return fail("ERR redis.setresp() requires one argument.")
+	}
+	n := int(lua.LVAsNumber(L.Get(1))) // lua_tonumber: "3" is 3, "x" is 0
+	if n != 2 && n != 3 {
+		return fail("ERR RESP version must be 2 or 3.")
+	}
+	r.resp = n
+	return 0
 }
 
 func readonly(L *lua.LState) int {
@@ -427,7 +452,7 @@ func (r *scriptRun) call(L *lua.LState, raise bool) int {
 		// would change state differently on each node.
 		res = resInt(0)
 	}
-	v, isErr := respToLua(L, render(res))
+	v, isErr := respToLua(L, render(res, r.resp))
 	if isErr && raise {
 		r.line = whereLine(L.Where(1))
 		L.Error(v, 0)
@@ -487,8 +512,12 @@ func traceLine(trace, chunk string) int {
 func oneLine(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
 
 // toResult converts a script's return value as redis does: numbers are
-// truncated to integers, strings are bulk, true is 1, false and nil are nil,
-// arrays stop at the first nil, {ok=…} is a status and {err=…} an error.
+// truncated to integers, strings are bulk, true is 1, false and nil are nil
+// (after redis.setresp(3), booleans are RESP3 booleans: 1 and 0 to a RESP2
+// client), arrays stop at the first nil, {ok=…} is a status and {err=…}
+// an error; tables with a double, big_number, verbatim_string, map or set
+// field are those RESP3 types (their RESP2 forms to a RESP2 client),
+// checked in redis's order.
 func (r *scriptRun) toResult(v lua.LValue, depth int) Result {
 	if depth > maxResultDepth {
 		return resErr(ReplyError("ERR reached lua stack limit"))
@@ -499,6 +528,11 @@ func (r *scriptRun) toResult(v lua.LValue, depth int) Result {
 	case lua.LString:
 		return resBulk([]byte(v))
 	case lua.LBool:
+		if r.resp == 3 {
+			res := resBool(bool(v))
+			res.Form = FormBool
+			return res
+		}
 		if v {
 			return resInt(1)
 		}
@@ -509,6 +543,31 @@ func (r *scriptRun) toResult(v lua.LValue, depth int) Result {
 		}
 		if s, ok := v.RawGetString("ok").(lua.LString); ok {
 			return resStatus(oneLine(string(s)))
+		}
+		if d, ok := v.RawGetString("double").(lua.LNumber); ok {
+			return Result{Kind: KindBulk, Bulk: FormatScore(float64(d)), Form: FormDouble}
+		}
+		if n, ok := v.RawGetString("big_number").(lua.LString); ok {
+			return Result{Kind: KindBulk, Bulk: []byte(oneLine(string(n))), Form: FormBigNumber}
+		}
+		if vs, ok := v.RawGetString("verbatim_string").(*lua.LTable); ok {
+			f, ok1 := vs.RawGetString("format").(lua.LString)
+			s, ok2 := vs.RawGetString("string").(lua.LString)
+			if ok1 && ok2 && len(f) >= 3 {
+				return Result{Kind: KindBulk, Bulk: []byte(s), Str: string(f[:3]), Form: FormVerbatim}
+			}
+		}
+		if m, ok := v.RawGetString("map").(*lua.LTable); ok {
+			arr := []Result{}
+			m.ForEach(func(k, e lua.LValue) {
+				arr = append(arr, r.toResult(k, depth+1), r.toResult(e, depth+1))
+			})
+			return Result{Kind: KindArray, Array: arr, Form: FormMap}
+		}
+		if m, ok := v.RawGetString("set").(*lua.LTable); ok {
+			arr := []Result{}
+			m.ForEach(func(k, _ lua.LValue) { arr = append(arr, r.toResult(k, depth+1)) })
+			return Result{Kind: KindArray, Array: arr, Form: FormSet}
 		}
 		var arr []Result
 		for i := 1; ; i++ {
@@ -525,7 +584,11 @@ func (r *scriptRun) toResult(v lua.LValue, depth int) Result {
 
 // respToLua converts a rendered RESP reply to the value redis.call returns:
 // integers are numbers, bulk strings strings, nil is false, arrays tables,
-// a status is {ok=…} and an error {err=…} (isErr set).
+// a status is {ok=…} and an error {err=…} (isErr set). The RESP3 types
+// (after redis.setresp(3)) convert as redis 7.0's script_lua.c converts
+// them: null is nil, a boolean a boolean, a double {double=n}, a map
+// {map={k=v…}}, a set {set={m=true…}}, a big number {big_number=s}, a
+// verbatim string {verbatim_string={format=f, string=s}}.
 func respToLua(L *lua.LState, b []byte) (v lua.LValue, isErr bool) {
 	v, _, isErr = parseRESP(L, b, 0)
 	return v, isErr
@@ -540,23 +603,33 @@ func parseRESP(L *lua.LState, b []byte, depth int) (lua.LValue, []byte, bool) {
 		return lua.LFalse, nil, false
 	}
 	line, rest := string(b[1:end]), b[end+2:]
+	field := func(name string, v lua.LValue) *lua.LTable {
+		t := L.NewTable()
+		t.RawSetString(name, v)
+		return t
+	}
 	switch b[0] {
 	case '+':
-		t := L.NewTable()
-		t.RawSetString("ok", lua.LString(line))
-		return t, rest, false
+		return field("ok", lua.LString(line)), rest, false
 	case '-':
 		return errTable(L, line), rest, true
 	case ':':
 		n, _ := strconv.ParseInt(line, 10, 64)
 		return lua.LNumber(n), rest, false
-	case '$':
+	case '$', '=':
 		n, _ := strconv.Atoi(line)
 		if n < 0 || n+2 > len(rest) {
 			return lua.LFalse, rest, false
 		}
-		return lua.LString(rest[:n]), rest[n+2:], false
-	case '*':
+		s := rest[:n]
+		rest = rest[n+2:]
+		if b[0] == '=' && len(s) >= 4 {
+			vs := field("string", lua.LString(s[4:]))
+			vs.RawSetString("format", lua.LString(s[:3]))
+			return field("verbatim_string", vs), rest, false
+		}
+		return lua.LString(s), rest, false
+	case '*', '%', '~':
 		n, _ := strconv.Atoi(line)
 		if n < 0 {
 			return lua.LFalse, rest, false
@@ -565,9 +638,37 @@ func parseRESP(L *lua.LState, b []byte, depth int) (lua.LValue, []byte, bool) {
 		for i := 0; i < n; i++ {
 			var e lua.LValue
 			e, rest, _ = parseRESP(L, rest, depth+1)
-			t.RawSetInt(i+1, e)
+			switch b[0] {
+			case '*':
+				t.RawSetInt(i+1, e)
+			case '%':
+				var val lua.LValue
+				val, rest, _ = parseRESP(L, rest, depth+1)
+				if e != lua.LNil {
+					t.RawSet(e, val)
+				}
+			case '~':
+				if e != lua.LNil {
+					t.RawSet(e, lua.LTrue)
+				}
+			}
+		}
+		switch b[0] {
+		case '%':
+			return field("map", t), rest, false
+		case '~':
+			return field("set", t), rest, false
 		}
 		return t, rest, false
+	case '_':
+		return lua.LNil, rest, false
+	case '#':
+		return lua.LBool(line == "t"), rest, false
+	case ',':
+		d, _ := strconv.ParseFloat(line, 64)
+		return field("double", lua.LNumber(d)), rest, false
+	case '(':
+		return field("big_number", lua.LString(line)), rest, false
 	}
 	return lua.LFalse, nil, false
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Results travel between nodes when a follower forwards a command to the
@@ -25,6 +26,58 @@ const (
 	codeText  = 14
 	codeReply = 15
 )
+
+// A result's Form and an array's Pairs travel in the Str field, which
+// bulks, integers and arrays do not use otherwise (a verbatim string's
+// format, kept in Str, follows its mark): a node of an older version,
+// which knows no mark, reads the result as the plain bulk, integer or
+// array it is, and its clients get the reply they did before (its RESP2
+// form).
+const (
+	markPrefix = "\x00"
+	markDouble = markPrefix + "double"
+	markPairs  = markPrefix + "pairs"
+)
+
+// formMarks are the marks of the forms, by Form.
+var formMarks = [...]string{FormDouble: markDouble, FormBigNumber: markPrefix + "big", FormVerbatim: markPrefix + "verbatim:",
+	FormBool: markPrefix + "bool", FormMap: markPrefix + "map", FormSet: markPrefix + "set"}
+
+// wireMark is the mark that stands for r's Form or Pairs on the wire.
+func wireMark(r *Result) string {
+	switch {
+	case r.Kind != KindBulk && r.Kind != KindInt && r.Kind != KindArray:
+	case r.Form == FormVerbatim:
+		return formMarks[FormVerbatim] + r.Str
+	case r.Form != FormNone && int(r.Form) < len(formMarks) && r.Str == "":
+		return formMarks[r.Form]
+	case r.Pairs && r.Str == "":
+		return markPairs
+	}
+	return ""
+}
+
+// unmark restores what the Str field's mark stands for.
+func (r *Result) unmark() {
+	if !strings.HasPrefix(r.Str, markPrefix) || (r.Kind != KindBulk && r.Kind != KindInt && r.Kind != KindArray) {
+		return
+	}
+	if r.Str == markPairs {
+		r.Str, r.Pairs = "", true
+		return
+	}
+	for f, m := range formMarks {
+		switch {
+		case m == "":
+		case Form(f) == FormVerbatim && strings.HasPrefix(r.Str, m):
+			r.Str, r.Form = r.Str[len(m):], FormVerbatim
+			return
+		case r.Str == m:
+			r.Str, r.Form = "", Form(f)
+			return
+		}
+	}
+}
 
 // AppendTxResult appends the encoding of r to dst.
 func AppendTxResult(dst []byte, r TxResult) []byte {
@@ -49,8 +102,12 @@ func appendResult(dst []byte, r *Result) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(r.Bulk)))
 		dst = append(dst, r.Bulk...)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(r.Str)))
-	dst = append(dst, r.Str...)
+	str := r.Str
+	if m := wireMark(r); m != "" {
+		str = m
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(str)))
+	dst = append(dst, str...)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Array)))
 	for i := range r.Array {
 		dst = appendResult(dst, &r.Array[i])
@@ -130,6 +187,7 @@ func (d *decoder) result(r *Result, depth int) {
 		}
 	}
 	r.Str = string(d.bytes())
+	r.unmark()
 	if n := d.count(); n > 0 {
 		r.Array = make([]Result, n)
 		for i := range r.Array {

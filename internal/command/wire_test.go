@@ -83,3 +83,32 @@ func TestUnknownOpIsRecognised(t *testing.T) {
 		t.Fatalf("MaxOp = %d", m)
 	}
 }
+
+// A score (FormDouble), member/score pairs (Pairs) and a script's RESP3
+// types (the other forms) keep their marks across
+// nodes, and the marks are invisible to a node that does not know them:
+// the encoding differs from the plain bulk's or array's in the Str field
+// only, which such a node ignores for bulks and arrays.
+func TestScoreMarksTravel(t *testing.T) {
+	score := Result{Kind: KindBulk, Bulk: []byte("1.5"), Form: FormDouble}
+	pairs := Result{Kind: KindArray, Pairs: true, Array: []Result{{Kind: KindBulk, Bulk: []byte("m")}, score}}
+	in := TxResult{Results: []Result{score, pairs, {Kind: KindArray, Array: []Result{{Kind: KindArray, Array: []Result{{Kind: KindBulk, Bulk: []byte("m")}, score}}}},
+		{Kind: KindBulk, Bulk: []byte("123"), Form: FormBigNumber},
+		{Kind: KindBulk, Bulk: []byte("hi"), Form: FormVerbatim, Str: "txt"},
+		{Kind: KindInt, Int: 1, Form: FormBool},
+		{Kind: KindArray, Form: FormMap, Array: []Result{{Kind: KindBulk, Bulk: []byte("k")}, {Kind: KindInt, Form: FormBool}}},
+		{Kind: KindArray, Form: FormSet, Array: []Result{{Kind: KindBulk, Bulk: []byte("m")}}},
+		{Kind: KindStatus, Str: "\x00double"}, // a status is text, never a mark
+	}}
+	got, err := DecodeTxResult(AppendTxResult(nil, in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, in) {
+		t.Fatalf("round trip:\n got %#v\nwant %#v", got, in)
+	}
+	plain := AppendResult(nil, Result{Kind: KindBulk, Bulk: []byte("1.5"), Str: markDouble})
+	if string(AppendResult(nil, score)) != string(plain) {
+		t.Fatal("a double is not encoded as a bulk whose Str is the mark")
+	}
+}

@@ -206,6 +206,11 @@ func FormatScore(f float64) []byte {
 		return []byte("inf")
 	case math.IsInf(f, -1):
 		return []byte("-inf")
+	case math.IsNaN(f): // a script's {double=0/0}, as glibc prints it
+		if math.Signbit(f) {
+			return []byte("-nan")
+		}
+		return []byte("nan")
 	}
 	return strconv.AppendFloat(nil, f, 'g', 17, 64)
 }
@@ -235,7 +240,10 @@ func storeZSet(v env, key string, z *keyspace.ZSet, exp int64, event string) {
 	v.ks.Notify(v.db, keyspace.EventZSet, event, key)
 }
 
-func resScore(f float64) Result { return resBulk(FormatScore(f)) }
+// resScore is a score as a reply: its RESP2 text, marked as a double.
+func resScore(f float64) Result {
+	return Result{Kind: KindBulk, Bulk: FormatScore(f), Form: FormDouble}
+}
 
 // execZAdd is ZADD and ZINCRBY, following redis's zaddGenericCommand and
 // zsetAdd: members are applied one after the other (a member given twice
@@ -408,7 +416,7 @@ func withScores(elems []keyspace.ZElem, scores bool) Result {
 			out = append(out, resScore(e.Score))
 		}
 	}
-	return Result{Kind: KindArray, Array: out}
+	return Result{Kind: KindArray, Array: out, Pairs: scores}
 }
 
 // execZPop is ZPOPMIN and ZPOPMAX: the reply is flat, member then score.
@@ -424,7 +432,11 @@ func execZPop(v env, c *Cmd) Result {
 	if c.Has(FlagCount) {
 		n = c.N
 	}
-	return withScores(zpop(v, v.key, z, exp, n, c.Has(FlagLeft)), true)
+	r := withScores(zpop(v, v.key, z, exp, n, c.Has(FlagLeft)), true)
+	// Without a count the reply is one member and its score, flat in
+	// RESP3 too.
+	r.Pairs = c.Has(FlagCount)
+	return r
 }
 
 // zpop takes up to n of the lowest or highest elements of z, stored
@@ -831,7 +843,7 @@ func execZRandMember(v env, c *Cmd) Result {
 				out = append(out, resScore(z.At(i).Score))
 			}
 		}
-		return Result{Kind: KindArray, Array: out}
+		return Result{Kind: KindArray, Array: out, Pairs: len(c.Args[1]) > 0}
 	})
 }
 
@@ -851,7 +863,7 @@ func execZScan(v env, c *Cmd) Result {
 	}
 	return scanCollection(c, members, zsetEncoding(z) == "listpack", func(m string) []Result {
 		s, _ := z.Score(m)
-		return []Result{resBulk([]byte(m)), resScore(s)}
+		return []Result{resBulk([]byte(m)), resBulk(FormatScore(s))} // a bulk in RESP3 too
 	})
 }
 

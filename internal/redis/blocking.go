@@ -94,7 +94,8 @@ type blocked struct {
 
 	trying    bool // a try is in flight
 	finished  bool // answered, or given up
-	expired   bool // the timeout fired during a try
+	expired   bool // the timeout fired (or CLIENT UNBLOCK came) during a try
+	unblocked bool // CLIENT UNBLOCK … ERROR: the reply is the error, not a timeout's
 	cancelled bool // the connection closed during a try
 	stopping  bool // the server is shutting down
 }
@@ -214,7 +215,7 @@ func (bl *blocking) finish(token string, t *try, res command.TxResult, err error
 		case b.stopping:
 			bl.reply(b, stopped)
 		case b.expired:
-			bl.reply(b, timedOut)
+			bl.reply(b, b.ended())
 		default:
 			b.backoff = min(max(2*b.backoff, 50*time.Millisecond), time.Second)
 			time.AfterFunc(b.backoff, func() { bl.retry(b) })
@@ -236,7 +237,7 @@ func (bl *blocking) finish(token string, t *try, res command.TxResult, err error
 	case b.stopping:
 		bl.reply(b, stopped)
 	case b.expired:
-		bl.reply(b, timedOut)
+		bl.reply(b, b.ended())
 	}
 	// Nothing taken (or a later try's error: the key holds another type
 	// for now, and redis keeps such a client blocked): b waits on.
@@ -344,6 +345,38 @@ func stopped(*conn) {}
 // timedOut is a blocking command's reply after its timeout: a null array,
 // for BLMOVE and BRPOPLPUSH too (redis 7.0).
 func timedOut(c *conn) { c.appendNullArray() }
+
+// ended is the reply of a wait that ends unserved: a timeout's, or
+// CLIENT UNBLOCK … ERROR's error.
+func (b *blocked) ended() func(*conn) {
+	if b.unblocked {
+		return func(c *conn) { c.out = resp.AppendError(c.out, "UNBLOCKED client unblocked via CLIENT UNBLOCK") }
+	}
+	return timedOut
+}
+
+// unblock is CLIENT UNBLOCK of the client o: if it waits in a blocking
+// command, its wait ends as if it timed out (withError: with the
+// UNBLOCKED error), and unblock reports true. A try in flight still
+// answers with what it takes, as at a timeout.
+func (bl *blocking) unblock(o *conn, withError bool) bool {
+	if bl.n.Load() == 0 {
+		return false
+	}
+	bl.mu.Lock()
+	defer bl.mu.Unlock()
+	b := o.blocked
+	if b == nil || b.finished || b.expired || b.stopping || b.cancelled {
+		return false
+	}
+	b.unblocked = withError
+	if b.trying {
+		b.expired = true
+		return true
+	}
+	bl.reply(b, b.ended())
+	return true
+}
 
 // remove takes b out of the registry.
 func (bl *blocking) remove(b *blocked) {

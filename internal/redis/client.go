@@ -21,6 +21,7 @@ var clientSubcommands = map[string]int{
 	"id": 2, "getname": 2, "setname": 3, "info": 2, "list": -2, "kill": -3, "reply": 3,
 	"setinfo": 4, "no-evict": 3, "no-touch": 3, "help": 2,
 	"tracking": -3, "caching": 3, "getredir": 2, "trackinginfo": 2,
+	"pause": -3, "unpause": 2, "unblock": -3,
 }
 
 // clientView is what CLIENT LIST shows of a connection that only its
@@ -118,6 +119,21 @@ func runClient(c *conn, a [][]byte) {
 		c.out = resp.AppendInt(c.out, c.trackingRedirect())
 	case "trackinginfo":
 		c.trackingInfo()
+	case "pause":
+		if len(a) > 4 {
+			c.out = resp.AppendError(c.out, subcommandSyntaxError(a))
+			return
+		}
+		c.clientPause(a)
+	case "unpause":
+		c.srv.pause.stop()
+		c.out = resp.AppendSimple(c.out, "OK")
+	case "unblock":
+		if len(a) > 4 {
+			c.out = resp.AppendError(c.out, subcommandSyntaxError(a))
+			return
+		}
+		c.clientUnblock(a)
 	case "help":
 		c.out = appendHelp(c.out, "CLIENT",
 			"CACHING (YES|NO)", "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
@@ -134,15 +150,47 @@ func runClient(c *conn, a [][]byte) {
 			"    * SKIPME (YES|NO)", "      Skip killing current connection (default: yes).",
 			"LIST [options ...]", "    Return information about client connections. Options:",
 			"    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)", "      Return clients of specified type.",
+			"UNPAUSE", "    Stop the current client pause, resuming traffic.",
+			"PAUSE <timeout> [WRITE|ALL]", "    Suspend all, or just write, clients for <timeout> milliseconds.",
 			"REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
 			"SETNAME <name>", "    Assign the name <name> to the current connection.",
 			"SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client library name or version.",
+			"UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
 			"TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
 			"         [OPTIN] [OPTOUT] [NOLOOP]", "    Control server assisted client side caching.",
 			"TRACKINGINFO", "    Report tracking status for the current connection.",
 			"NO-EVICT (ON|OFF)", "    Protect current client connection from eviction.",
 			"NO-TOUCH (ON|OFF)", "    Will not touch LRU/LFU stats when this mode is on.")
 	}
+}
+
+// clientUnblock is CLIENT UNBLOCK client-id [TIMEOUT|ERROR]: :1 if the
+// client waited in a blocking command on this node (and now has its
+// reply), else :0.
+func (c *conn) clientUnblock(a [][]byte) {
+	withError := false
+	if len(a) == 4 {
+		switch {
+		case eq(a[3], "timeout"):
+		case eq(a[3], "error"):
+			withError = true
+		default:
+			c.out = resp.AppendError(c.out, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+			return
+		}
+	}
+	id, ok := parseInt(a[2])
+	if !ok {
+		c.out = resp.AppendError(c.out, errNotInteger)
+		return
+	}
+	var n int64
+	c.srv.conns.Each(func(o *conn) {
+		if o.id == id && n == 0 && c.srv.blocking.unblock(o, withError) {
+			n = 1
+		}
+	})
+	c.out = resp.AppendInt(c.out, n)
 }
 
 // subcommandNames interns "container|sub" names for CLIENT LIST's cmd=,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -138,11 +139,13 @@ func newConn(s *Server, l netserve.Link) *conn {
 func (c *conn) Shutdown() {
 	c.closing.Store(true)
 	c.srv.blocking.cancel(c, false)
+	c.srv.pause.release(c)
 }
 
 // Closed drops the connection's subscriptions once it has ended.
 func (c *conn) Closed() {
 	c.srv.blocking.cancel(c, true)
+	c.srv.pause.release(c)
 	c.gone.Store(true)
 	c.disableTracking()
 	c.srv.hub.leave(c)
@@ -238,6 +241,20 @@ func (c *conn) process() {
 		spec := c.srv.cmds.lookup(args[0])
 		if len(c.batch) > 0 && !c.joinsBatch(spec, len(args)) && c.runBatch() {
 			return // this request runs once the batch is answered
+		}
+		if c.srv.pause.mode.Load() != pauseOff && c.pausedIn(c.srv.pause.mode.Load(), spec, args) {
+			// CLIENT PAUSE holds it (pause.go), after the batch before
+			// it is answered.
+			if c.runBatch() {
+				return
+			}
+			c.start += n
+			c.more = c.start < len(c.buf)
+			c.hold(spec, slices.Clone(args))
+			if c.Busy() {
+				return
+			}
+			continue
 		}
 		c.start += n
 		c.more = c.start < len(c.buf)

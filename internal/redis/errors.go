@@ -48,6 +48,12 @@ func unknownSubcommand(sub []byte, cmd string) string {
 	return "ERR unknown subcommand '" + clip(sub) + "'. Try " + cmd + " HELP."
 }
 
+// subcommandSyntaxError is redis's addReplySubcommandSyntaxError: a
+// subcommand it knows given arguments it does not take.
+func subcommandSyntaxError(a [][]byte) string {
+	return "ERR unknown subcommand or wrong number of arguments for '" + clip(a[1]) + "'. Try " + strings.ToUpper(string(a[0])) + " HELP."
+}
+
 func clip(b []byte) string {
 	if len(b) > 128 {
 		b = b[:128]

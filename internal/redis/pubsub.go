@@ -233,7 +233,7 @@ func pubsubCommands() []*cmdSpec {
 		{name: "unsubscribe", arity: -1, flags: sub, run: func(c *conn, a [][]byte) { c.unsubscribe(a, false) }},
 		{name: "psubscribe", arity: -2, flags: sub, run: func(c *conn, a [][]byte) { c.subscribe(a, true) }},
 		{name: "punsubscribe", arity: -1, flags: sub, run: func(c *conn, a [][]byte) { c.unsubscribe(a, true) }},
-		{name: "publish", arity: 3, flags: flagPubSub | flagLoading | flagStale | flagFast, build: buildPublish},
+		{name: "publish", arity: 3, flags: flagPubSub | flagLoading | flagStale | flagFast | flagMayReplicate, build: buildPublish},
 		{name: "pubsub", arity: -2, run: runPubsub},
 	}
 }

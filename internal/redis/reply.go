@@ -14,6 +14,15 @@ import (
 // verbatim strings (INFO, CLIENT LIST) are RESP3 types that RESP2 writes as
 // null bulks, flat arrays and bulk strings. What redis-server 7.0 sends for
 // each command was recorded from it (testdata/transcripts/resp3*.txt).
+//
+// Sorted sets' scores are RESP3 doubles, and members with their scores
+// come as [member, score] pairs. Whether a reply holds scores, and pairs,
+// depends on the request's options (WITHSCORES, a count), so the executor
+// marks them in the result (command.Result's Form and Pairs), and the one
+// rule is appendReply's: a FormDouble bulk is a RESP3 double, a Pairs array
+// nests its pairs. The marks travel with a result forwarded between nodes,
+// so a reply through a follower is the same, and a script's redis.call
+// reads the reply it would get under its protocol (redis.setresp).
 
 // replyShape is how a command's array reply is framed in RESP3; RESP2
 // frames all of them as flat arrays.
@@ -102,8 +111,25 @@ func appendReply(out []byte, r command.Result, proto int, shape replyShape) []by
 	case command.KindStatus:
 		return resp.AppendSimple(out, r.Str)
 	case command.KindInt:
+		if r.Form == command.FormBool && proto == 3 {
+			if r.Int != 0 {
+				return append(out, "#t\r\n"...)
+			}
+			return append(out, "#f\r\n"...)
+		}
 		return resp.AppendInt(out, r.Int)
 	case command.KindBulk:
+		switch {
+		case proto != 3:
+		case r.Form == command.FormDouble:
+			return resp.AppendDouble(out, r.Bulk)
+		case r.Form == command.FormBigNumber:
+			out = append(out, '(')
+			out = append(out, r.Bulk...)
+			return append(out, '\r', '\n')
+		case r.Form == command.FormVerbatim:
+			return resp.AppendVerbatim(out, r.Str, string(r.Bulk))
+		}
 		return resp.AppendBulk(out, r.Bulk)
 	case command.KindArray:
 		if len(r.Array) == 0 && r.Int == -1 {
@@ -116,13 +142,14 @@ func appendReply(out []byte, r command.Result, proto int, shape replyShape) []by
 		switch {
 		case proto != 3:
 			out = resp.AppendArray(out, len(r.Array))
-		case shape == shapeMap:
+		case shape == shapeMap || r.Form == command.FormMap:
 			out = resp.AppendMap(out, len(r.Array)/2)
-		case shape == shapeSet:
+		case shape == shapeSet || r.Form == command.FormSet:
 			out = resp.AppendSet(out, len(r.Array))
 		case r.Pairs:
-			// Field/value pairs (HRANDFIELD WITHVALUES): RESP3 nests
-			// each pair in an array of two.
+			// Field/value or member/score pairs (HRANDFIELD
+			// WITHVALUES, ZRANGE WITHSCORES): RESP3 nests each pair
+			// in an array of two.
 			out = resp.AppendArray(out, len(r.Array)/2)
 			for i := 0; i+1 < len(r.Array); i += 2 {
 				out = resp.AppendArray(out, 2)

@@ -17,12 +17,12 @@ import (
 func scriptingCommands() []*cmdSpec {
 	eval := flagNoScript | flagStale | flagSkipMonitor | flagNoMandatoryKeys | flagMovableKeys
 	return []*cmdSpec{
-		{name: "eval", arity: -3, flags: eval, acl: aclScripting, keysOf: evalKeys, build: buildEval(command.OpEval)},
-		{name: "evalsha", arity: -3, flags: eval, acl: aclScripting, keysOf: evalKeys, build: buildEval(command.OpEvalSha)},
+		{name: "eval", arity: -3, flags: eval | flagMayReplicate, acl: aclScripting, keysOf: evalKeys, build: buildEval(command.OpEval)},
+		{name: "evalsha", arity: -3, flags: eval | flagMayReplicate, acl: aclScripting, keysOf: evalKeys, build: buildEval(command.OpEvalSha)},
 		// Reads: any node serves them after its read barrier.
 		{name: "eval_ro", arity: -3, flags: eval | flagReadOnly, acl: aclScripting, keysOf: evalKeys, build: buildEval(command.OpEvalRO)},
 		{name: "evalsha_ro", arity: -3, flags: eval | flagReadOnly, acl: aclScripting, keysOf: evalKeys, build: buildEval(command.OpEvalShaRO)},
-		{name: "fcall", arity: -3, flags: eval, acl: aclScripting, keysOf: evalKeys, build: buildFCall(command.OpFCall)},
+		{name: "fcall", arity: -3, flags: eval | flagMayReplicate, acl: aclScripting, keysOf: evalKeys, build: buildFCall(command.OpFCall)},
 		{name: "fcall_ro", arity: -3, flags: eval | flagReadOnly, acl: aclScripting, keysOf: evalKeys, build: buildFCall(command.OpFCallRO)},
 		// Container commands: their subcommands have their own flags.
 		{name: "script", arity: -2, run: runScript},
@@ -77,7 +77,7 @@ func ScriptCalls() command.CallBuilder {
 	return srv.scriptCall
 }
 
-func (s *Server) scriptCall(db uint8, args [][]byte) (command.Cmd, func(command.Result) []byte, string) {
+func (s *Server) scriptCall(db uint8, args [][]byte) (command.Cmd, func(command.Result, int) []byte, string) {
 	spec := s.cmds.lookup(args[0])
 	switch {
 	case spec == nil:
@@ -93,7 +93,8 @@ func (s *Server) scriptCall(db uint8, args [][]byte) (command.Cmd, func(command.
 	if msg != "" {
 		return cmd, nil, msg
 	}
-	render := func(r command.Result) []byte {
+	render := func(r command.Result, proto int) []byte {
+		c.proto.Store(int32(proto)) // the script's (redis.setresp)
 		c.out = c.out[:0]
 		c.replyResult(spec, r)
 		return c.out

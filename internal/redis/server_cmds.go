@@ -169,7 +169,9 @@ func (c *conn) infoSection(b *strings.Builder, sec string, v nodeView) {
 		line("maxclients", s.maxClients.Load())
 		line("client_recent_max_input_buffer", 0)
 		line("client_recent_max_output_buffer", 0)
-		line("blocked_clients", 0)
+		// Waiting in a blocking command, or held by CLIENT PAUSE (redis
+		// counts both).
+		line("blocked_clients", s.blocking.n.Load()+int64(s.pause.heldCount()))
 		line("tracking_clients", s.track.clients.Load())
 		line("clients_in_timeout_table", 0)
 	case "memory":

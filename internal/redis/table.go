@@ -45,6 +45,10 @@ const (
 
 	// hatcheck's own, from bit 24 on.
 	flagNoQueue cmdFlags = 1 << 24 // runs at once inside MULTI (EXEC, DISCARD, MULTI, QUIT…)
+	// flagMayReplicate is redis's may-replicate flag, which COMMAND
+	// does not report either: a command that is no write but that
+	// CLIENT PAUSE WRITE holds (EVAL, EVALSHA, FCALL, PUBLISH).
+	flagMayReplicate cmdFlags = 1 << 25
 )
 
 // flagNames are redis's names of its flags, by bit.

@@ -74,3 +74,18 @@ func TestLostZPopTryIsPushedBack(t *testing.T) {
 	}
 	waitBlocked(t, s, 0)
 }
+
+// A RESP3 client woken in a blocking pop gets the score as a double, as
+// one served at once does (testdata/transcripts/resp3_zsets.txt).
+func TestBZPOPWokenRESP3(t *testing.T) {
+	s, addr := serveNode(t, testConfig(), nil, newMemNode())
+	a := blockedClient(t, s, addr, "HELLO 3\r\nBZPOPMIN z1 z2 0", 1)
+	b := blockedClient(t, s, addr, "HELLO 3\r\nBZMPOP 0 1 z2 MAX COUNT 5", 2)
+	a.skipPast("*0\r\n")
+	b.skipPast("*0\r\n")
+	p := dial(t, addr)
+	p.send("ZADD z2 1 x 2.5 y inf z\r\n")
+	p.expect(":3\r\n")
+	a.expect("*3\r\n$2\r\nz2\r\n$1\r\nx\r\n,1\r\n")
+	b.expect("*2\r\n$2\r\nz2\r\n*2\r\n*2\r\n$1\r\nz\r\n,inf\r\n*2\r\n$1\r\ny\r\n,2.5\r\n")
+}

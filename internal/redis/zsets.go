@@ -334,7 +334,7 @@ func replyBZPop(c *conn, r command.Result) {
 	c.out = resp.AppendArray(c.out, 3)
 	c.out = resp.AppendBulk(c.out, r.Array[0].Bulk)
 	c.out = resp.AppendBulk(c.out, pair[0].Bulk)
-	c.out = resp.AppendBulk(c.out, pair[1].Bulk)
+	c.out = appendReply(c.out, pair[1], c.protocol(), shapeArray) // a double in RESP3
 }
 
 // zmpopResult is ZMPOP's reply from what a served try reported taking
@@ -343,7 +343,7 @@ func zmpopResult(key string, elems [][]byte) command.Result {
 	pairs := make([]command.Result, 0, len(elems)/2)
 	for i := 0; i+1 < len(elems); i += 2 {
 		pairs = append(pairs, command.Result{Kind: command.KindArray, Array: []command.Result{
-			{Kind: command.KindBulk, Bulk: elems[i]}, {Kind: command.KindBulk, Bulk: elems[i+1]}}})
+			{Kind: command.KindBulk, Bulk: elems[i]}, {Kind: command.KindBulk, Bulk: elems[i+1], Form: command.FormDouble}}})
 	}
 	return command.Result{Kind: command.KindArray, Array: []command.Result{
 		{Kind: command.KindBulk, Bulk: []byte(key)}, {Kind: command.KindArray, Array: pairs}}}

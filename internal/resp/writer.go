@@ -87,6 +87,14 @@ func AppendSet(dst []byte, n int) []byte { return appendHeader(dst, '~', n) }
 // (pub/sub messages, invalidations) that is no reply to a request.
 func AppendPush(dst []byte, n int) []byte { return appendHeader(dst, '>', n) }
 
+// AppendDouble appends a RESP3 double whose text is num, as the number is
+// written in RESP2's bulk string ("1.5", "1e+20", "inf", "-inf").
+func AppendDouble(dst []byte, num []byte) []byte {
+	dst = append(dst, ',')
+	dst = append(dst, num...)
+	return append(dst, '\r', '\n')
+}
+
 // AppendVerbatim appends a RESP3 verbatim string: format is three bytes
 // ("txt", "mkd"), followed by a colon and s.
 func AppendVerbatim(dst []byte, format, s string) []byte {

@@ -52,8 +52,8 @@ func TestGoRedisRESP3(t *testing.T) {
 				t.Fatalf("MGET = %v, %v", vals, err)
 			}
 			// Sorted sets and lists: scores and pops decode alike over both
-			// (hatcheck sends scores as bulk strings in RESP3 too, which
-			// go-redis reads as floats; see docs/COMPATIBILITY.md).
+			// (doubles and [member, score] pairs in RESP3, bulk strings
+			// and flat arrays in RESP2; see docs/COMPATIBILITY.md).
 			if err := rc.ZAdd(ctx, key("z"), goredis.Z{Score: 1.5, Member: "a"}, goredis.Z{Score: 2, Member: "b"}).Err(); err != nil {
 				t.Fatal(err)
 			}
@@ -65,6 +65,30 @@ func TestGoRedisRESP3(t *testing.T) {
 			}
 			if zs, err := rc.ZPopMin(ctx, key("z")).Result(); err != nil || len(zs) != 1 || zs[0] != (goredis.Z{Score: 1.5, Member: "a"}) {
 				t.Fatalf("ZPOPMIN = %v, %v", zs, err)
+			}
+			if err := rc.ZAdd(ctx, key("z"), goredis.Z{Score: 3, Member: "c"}, goredis.Z{Score: 4.5, Member: "d"}).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if sc, err := rc.ZIncrBy(ctx, key("z"), 0.25, "d").Result(); err != nil || sc != 4.75 {
+				t.Fatalf("ZINCRBY = %v, %v", sc, err)
+			}
+			if sc, err := rc.ZMScore(ctx, key("z"), "b", "d").Result(); err != nil || !slices.Equal(sc, []float64{2, 4.75}) {
+				t.Fatalf("ZMSCORE = %v, %v", sc, err)
+			}
+			if zs, err := rc.ZPopMin(ctx, key("z"), 1).Result(); err != nil || len(zs) != 1 || zs[0] != (goredis.Z{Score: 2, Member: "b"}) {
+				t.Fatalf("ZPOPMIN 1 = %v, %v", zs, err)
+			}
+			if zs, err := rc.ZUnionWithScores(ctx, goredis.ZStore{Keys: []string{key("z")}}).Result(); err != nil || len(zs) != 2 || zs[1] != (goredis.Z{Score: 4.75, Member: "d"}) {
+				t.Fatalf("ZUNION WITHSCORES = %v, %v", zs, err)
+			}
+			if zs, err := rc.ZRandMemberWithScores(ctx, key("z"), -1).Result(); err != nil || len(zs) != 1 || zs[0].Score == 0 {
+				t.Fatalf("ZRANDMEMBER WITHSCORES = %v, %v", zs, err)
+			}
+			if k, zs, err := rc.ZMPop(ctx, "max", 1, key("z")).Result(); err != nil || k != key("z") || len(zs) != 1 || zs[0] != (goredis.Z{Score: 4.75, Member: "d"}) {
+				t.Fatalf("ZMPOP = %v %v, %v", k, zs, err)
+			}
+			if z, err := rc.BZPopMin(ctx, time.Second, key("z")).Result(); err != nil || z.Key != key("z") || z.Z != (goredis.Z{Score: 3, Member: "c"}) {
+				t.Fatalf("BZPOPMIN = %v, %v", z, err)
 			}
 			if err := rc.RPush(ctx, key("l"), "j1").Err(); err != nil {
 				t.Fatal(err)
