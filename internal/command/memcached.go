@@ -17,6 +17,12 @@ var memcachedOps = []opRow{
 	{op: OpTouch, name: "touch", flags: opWrite | opItem, exec: execTouch},
 	{op: OpMCDelete, name: "mc-delete", flags: opWrite | opItem, exec: execMCDelete},
 	{op: OpMCGet, name: "mc-get", flags: opItem, exec: execMCGet},
+	// The stale-while-revalidate ops. An mg that creates a stub (N) or
+	// wins (W) grows memory by at most an empty item: it is not refused
+	// over maxmemory, so that the one client told to recache is told so.
+	{op: OpMCMetaGet, name: "mc-meta-get", flags: opWrite | opItem, args: argShape{2, 1}, exec: execMCMetaGet},
+	{op: OpMCInvalidate, name: "mc-invalidate", flags: opWrite | opItem, exec: execMCInvalidate},
+	{op: OpMCStoreStale, name: "mc-store-stale", flags: opWrite | opDenyOOM | opItem, args: argShape{1, 1}, exec: execMCStoreStale},
 }
 
 // execMCStore is memcached's set/add/replace/append/prepend/cas.
@@ -139,18 +145,236 @@ func execMCIncr(v env, c *Cmd) Result {
 }
 
 // execMCGet is the meta protocol's mg: a string item with everything mg
-// may print about it, the access clock as it was before this read.
+// may print about it, the access clock as it was before this read, and in
+// Int its Meta bits. The read may find that the mg would change the item
+// — create it (N, FlagCreate) or win (a stale item, or R with its seconds
+// in Delta) — which a read cannot do: it then answers MetaNeedsLog and
+// leaves the item untouched, and the front end runs OpMCMetaGet instead.
 func execMCGet(v env, c *Cmd) Result {
 	e := v.ks.Get(v.db, v.key, v.h.Now)
-	if e == nil || e.Type != keyspace.TypeString {
+	if e == nil {
+		if c.Has(FlagCreate) {
+			return Result{Kind: KindNil, Int: MetaNeedsLog}
+		}
+		return resNil
+	}
+	if e.Type != keyspace.TypeString {
 		return resNil
 	}
 	r := resValue(e)
-	r.ExpireAt, r.Access = e.ExpireAt, e.LastAccess()
+	r.ExpireAt, r.Access, r.Int = e.ExpireAt, e.LastAccess(), metaBits(e)
+	if mayWin(e, int64(c.Delta), e.ExpireAt, v.h.Now) {
+		r.Int |= MetaNeedsLog
+		return r
+	}
 	if !c.Has(FlagNoBump) {
 		e.Touch(v.h.Now)
 	}
 	return r
+}
+
+// metaBits are the Meta bits the item e has before a command.
+func metaBits(e *keyspace.Entry) int64 {
+	var b int64
+	if e.Stale() {
+		b |= MetaStale
+	}
+	if e.WinSent() {
+		b |= MetaWinSent
+	}
+	if e.Fetched() {
+		b |= MetaFetched
+	}
+	return b
+}
+
+// mayWin reports whether an mg wins the right to recache e, whose expiry
+// is exp (after the mg's T): no win was sent yet, and the item is stale or
+// R (recache, memcached's exptime: seconds, 0 or less none) is given and
+// the item expires sooner than it, in memcached's whole seconds.
+func mayWin(e *keyspace.Entry, recache, exp, now int64) bool {
+	if e.WinSent() {
+		return false
+	}
+	if e.Stale() {
+		return true
+	}
+	switch {
+	case recache <= 0 || exp == 0:
+		return false
+	case recache <= mcRelativeLimit:
+		return ttlSeconds(exp, now) < recache
+	default:
+		return exp/1000 < recache
+	}
+}
+
+// mcRelativeLimit is memcached's REALTIME_MAXDELTA: an exptime up to 30
+// days is relative, a larger one a Unix time.
+const mcRelativeLimit = 30 * 24 * 3600
+
+// mcExpireAt is the expiry (Unix ms, 0 none) a memcached exptime gives at
+// now: 0 none, negative already past, up to 30 days relative, else a Unix
+// time in seconds.
+func mcExpireAt(exptime, now int64) int64 {
+	switch {
+	case exptime == 0:
+		return 0
+	case exptime < 0:
+		return 1
+	case exptime <= mcRelativeLimit:
+		return now + exptime*1000
+	default:
+		return exptime * 1000
+	}
+}
+
+// ttlSeconds is the item's remaining time as memcached counts it, in
+// whole seconds rounded up (as mg's t prints it).
+func ttlSeconds(exp, now int64) int64 {
+	if exp <= now {
+		return 0
+	}
+	return (exp - now + 999) / 1000
+}
+
+// execMCMetaGet is an mg that may change the item, run through the log so
+// that every node agrees who won: N creates a missing item as an empty
+// stub with N's expiry and gives its creator the win; R wins when the item
+// expires within R seconds; an mg of a stale item wins; every win marks
+// the item so that later mgs see Z and do not win, until md or ms with I
+// marks it stale again or a new value replaces it. T sets the expiry
+// (before N and R are considered, whatever the order of the flags). The
+// result is OpMCGet's, with MetaWon, and Array holds the expiry before,
+// the access clock before and the expiry after (Result's ExpireAt and
+// Access do not travel from the leader to a follower).
+func execMCMetaGet(v env, c *Cmd) Result {
+	ks, db, key, now := v.ks, v.db, v.key, v.h.Now
+	hasT := c.Has(FlagSetTTL)
+	var tAt int64
+	if hasT && c.Flags&(FlagExpireRel|FlagExpireAbs) != 0 {
+		var err error
+		if tAt, err = expireAt(c, now); err != nil {
+			return resErr(err)
+		}
+	}
+	recache, _ := strconv.ParseInt(string(c.Args[1]), 10, 64)
+	e := ks.Get(db, key, now)
+	if e == nil {
+		if len(c.Args[0]) == 0 {
+			return resNil
+		}
+		viv, err := strconv.ParseInt(string(c.Args[0]), 10, 64)
+		if err != nil {
+			return resErr(ErrInvalidExpire)
+		}
+		at := mcExpireAt(viv, now)
+		if hasT {
+			at = tAt
+		}
+		ne := &keyspace.Entry{Type: keyspace.TypeString, Str: []byte{}, ExpireAt: at, Bits: keyspace.BitWinSent}
+		cas := uint64(0)
+		if at != 0 && at <= now {
+			cas = ks.NextCAS() // created already expired: memcached answers it all the same
+		} else {
+			ks.Put(db, key, ne, now)
+			ks.Notify(db, keyspace.EventString, "set", key)
+			cas = ne.CAS
+			if !c.Has(FlagNoBump) {
+				// The mg that created the stub fetched it (mg's h).
+				ks.Get(db, key, now).Touch(now)
+			}
+		}
+		return Result{Kind: KindBulk, Bulk: []byte{}, CAS: cas, Int: MetaWon, ExpireAt: at, Access: now, Array: metaTimes(at, now, at)}
+	}
+	if e.Type != keyspace.TypeString {
+		return resNil
+	}
+	r := resValue(e)
+	before, access := e.ExpireAt, e.LastAccess()
+	r.Int = metaBits(e)
+	exp := before
+	if hasT {
+		exp = tAt
+	}
+	won := mayWin(e, recache, exp, now)
+	if !c.Has(FlagNoBump) {
+		e.Touch(now) // before the copy below, which keeps the fetched bit
+	}
+	if won || hasT {
+		ne := e.WithExpiry(exp)
+		if won {
+			ne.Bits |= keyspace.BitWinSent
+			r.Int |= MetaWon
+		}
+		if exp != 0 && exp <= now {
+			ks.Delete(db, key)
+			ks.Notify(db, keyspace.EventGeneric, "del", key)
+		} else {
+			ks.Put(db, key, ne, now)
+			if hasT {
+				ks.Notify(db, keyspace.EventGeneric, "expire", key)
+			}
+		}
+	}
+	r.ExpireAt, r.Access, r.Array = before, access, metaTimes(before, access, exp)
+	return r
+}
+
+func metaTimes(before, access, after int64) []Result {
+	return []Result{{Kind: KindInt, Int: before}, {Kind: KindInt, Int: access}, {Kind: KindInt, Int: after}}
+}
+
+// execMCInvalidate is md with I: rather than delete the item it marks it
+// stale (mg then answers X, and the first one W), clears the win sent, and
+// gives it a new CAS and, with T, a new expiry, as memcached's
+// process_mdelete_command does.
+func execMCInvalidate(v env, c *Cmd) Result {
+	ks, db, key, now := v.ks, v.db, v.key, v.h.Now
+	e := ks.Get(db, key, now)
+	switch {
+	case e == nil:
+		return resInt(NotFound)
+	case c.CAS != 0 && e.CAS != c.CAS:
+		return resInt(Exists)
+	}
+	exp := e.ExpireAt
+	if c.Has(FlagSetTTL) {
+		exp = 0
+		if c.Flags&(FlagExpireRel|FlagExpireAbs) != 0 {
+			var err error
+			if exp, err = expireAt(c, now); err != nil {
+				return resErr(err)
+			}
+		}
+	}
+	if exp != 0 && exp <= now {
+		ks.Delete(db, key)
+		ks.Notify(db, keyspace.EventGeneric, "del", key)
+		return resInt(Stored)
+	}
+	ne := e.WithExpiry(exp)
+	ne.Bits = (ne.Bits | keyspace.BitStale) &^ keyspace.BitWinSent
+	ne.CAS = ks.NextCAS()
+	ks.Put(db, key, ne, now)
+	return resInt(Stored)
+}
+
+// execMCStoreStale is ms with I and a CAS (set or replace mode): a CAS
+// lower than the item's stores the value as a stale item that keeps the
+// old expiry and win sent (memcached's CAS_STALE, for a late writer that
+// must not pass for fresh); any other case is execMCStore's cas.
+func execMCStoreStale(v env, c *Cmd) Result {
+	ks, db, key, now := v.ks, v.db, v.key, v.h.Now
+	old := ks.Get(db, key, now)
+	if old == nil || c.CAS == 0 || c.CAS >= old.CAS {
+		return execMCStore(v, c)
+	}
+	e := &keyspace.Entry{Type: keyspace.TypeString, Str: c.Args[0], Flags: c.ClientFlags, ExpireAt: old.ExpireAt,
+		Bits: keyspace.BitStale | old.Bits&keyspace.BitWinSent}
+	ks.Put(db, key, e, now)
+	ks.Notify(db, keyspace.EventString, "set", key)
+	return Result{Kind: KindInt, Int: Stored, CAS: e.CAS}
 }
 
 func execTouch(v env, c *Cmd) Result {
