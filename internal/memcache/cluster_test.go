@@ -17,14 +17,27 @@ import (
 
 // startCluster starts three nodes, the first leading and the others
 // joining it, and returns them leader first once every node knows all
-// three.
+// three. They are stopped as by a crash when the test ends: a graceful
+// close of the last node, which hands leadership over to nodes already
+// gone, waits for its whole shutdown timeout.
 func startCluster(t *testing.T, opts ...func(*servertest.Config)) []*server.Server {
 	t.Helper()
-	first := servertest.Start(t, opts...)
+	start := func(extra ...func(*servertest.Config)) *server.Server {
+		c := servertest.Options(t)
+		for _, o := range append(append([]func(*servertest.Config){}, opts...), extra...) {
+			o(&c)
+		}
+		s, err := server.Start(c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Abort() })
+		return s
+	}
+	first := start()
 	nodes := []*server.Server{first}
 	for range 2 {
-		join := append(append([]func(*servertest.Config){}, opts...), func(c *servertest.Config) { c.Join = first.PeerAddr() })
-		nodes = append(nodes, servertest.Start(t, join...))
+		nodes = append(nodes, start(func(c *servertest.Config) { c.Join = first.PeerAddr() }))
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for _, n := range nodes {
