@@ -97,7 +97,7 @@ func execMCIncr(v env, c *Cmd) Result {
 			ne.ExpireAt = at
 		}
 		ks.Put(db, key, ne, now)
-		return Result{Kind: KindInt, Int: Created, Bulk: ne.Str, CAS: ne.CAS, ExpireAt: ne.ExpireAt}
+		return Result{Kind: KindInt, Int: Created, Bulk: ne.Str, CAS: ne.CAS, ExpireAt: ne.ExpireAt, Array: expiryOnWire(ne.ExpireAt)}
 	}
 	if e.Type != keyspace.TypeString || len(e.Str) == 0 {
 		return resErr(ErrNotNumeric)
@@ -136,13 +136,18 @@ func execMCIncr(v env, c *Cmd) Result {
 			// memcached sets the new expiry on the incremented item,
 			// which is then no longer readable.
 			ks.Delete(db, key)
-			return Result{Kind: KindInt, Int: Stored, Bulk: digits, CAS: ks.NextCAS(), ExpireAt: at}
+			return Result{Kind: KindInt, Int: Stored, Bulk: digits, CAS: ks.NextCAS(), ExpireAt: at, Array: expiryOnWire(at)}
 		}
 		ne.ExpireAt = at
 	}
 	ks.Put(db, key, ne, now)
-	return Result{Kind: KindInt, Int: Stored, Bulk: digits, CAS: ne.CAS, ExpireAt: ne.ExpireAt}
+	return Result{Kind: KindInt, Int: Stored, Bulk: digits, CAS: ne.CAS, ExpireAt: ne.ExpireAt, Array: expiryOnWire(ne.ExpireAt)}
 }
+
+// expiryOnWire is an incr's expiry again, in Array, for ma's t: Result's
+// ExpireAt does not travel from the leader to a follower (the result
+// encoding predates it), Array does.
+func expiryOnWire(at int64) []Result { return []Result{{Kind: KindInt, Int: at}} }
 
 // execMCGet is the meta protocol's mg: a string item with everything mg
 // may print about it, the access clock as it was before this read, and in

@@ -711,6 +711,9 @@ func (c *conn) metaArith(f metaFlags) {
 				return // a created item is answered even with q
 			}
 		}
+		if len(res.Array) == 1 {
+			res.ExpireAt = res.Array[0].Int // as the leader saw it
+		}
 		c.metaHead(f.value, len(res.Bulk))
 		now := time.Now().UnixMilli()
 		for _, t := range f.toks {
