@@ -20,7 +20,7 @@ var memcachedOps = []opRow{
 	// The stale-while-revalidate ops. An mg that creates a stub (N) or
 	// wins (W) grows memory by at most an empty item: it is not refused
 	// over maxmemory, so that the one client told to recache is told so.
-	{op: OpMCMetaGet, name: "mc-meta-get", flags: opWrite | opItem, args: argShape{2, 1}, exec: execMCMetaGet},
+	{op: OpMCMetaGet, name: "mc-meta-get", flags: opWrite | opItem, args: argShape{3, 3}, exec: execMCMetaGet},
 	{op: OpMCInvalidate, name: "mc-invalidate", flags: opWrite | opItem, exec: execMCInvalidate},
 	{op: OpMCStoreStale, name: "mc-store-stale", flags: opWrite | opDenyOOM | opItem, args: argShape{1, 1}, exec: execMCStoreStale},
 }
@@ -194,16 +194,15 @@ func metaBits(e *keyspace.Entry) int64 {
 }
 
 // mayWin reports whether an mg wins the right to recache e, whose expiry
-// is exp (after the mg's T): no win was sent yet, and the item is stale or
-// R (recache, memcached's exptime: seconds, 0 or less none) is given and
-// the item expires sooner than it, in memcached's whole seconds.
+// is exp: no win was sent yet, and the item is stale or R wins.
 func mayWin(e *keyspace.Entry, recache, exp, now int64) bool {
-	if e.WinSent() {
-		return false
-	}
-	if e.Stale() {
-		return true
-	}
+	return !e.WinSent() && (e.Stale() || recacheWins(recache, exp, now))
+}
+
+// recacheWins reports whether R (recache, memcached's exptime: seconds, 0
+// or less none) makes a winner of an item that expires at exp: it expires
+// sooner than R, in memcached's whole seconds.
+func recacheWins(recache, exp, now int64) bool {
 	switch {
 	case recache <= 0 || exp == 0:
 		return false
@@ -245,37 +244,51 @@ func ttlSeconds(exp, now int64) int64 {
 
 // execMCMetaGet is an mg that may change the item, run through the log so
 // that every node agrees who won: N creates a missing item as an empty
-// stub with N's expiry and gives its creator the win; R wins when the item
-// expires within R seconds; an mg of a stale item wins; every win marks
-// the item so that later mgs see Z and do not win, until md or ms with I
-// marks it stale again or a new value replaces it. T sets the expiry
-// (before N and R are considered, whatever the order of the flags). The
-// result is OpMCGet's, with MetaWon, and Array holds the expiry before,
-// the access clock before and the expiry after (Result's ExpireAt and
-// Access do not travel from the leader to a follower).
+// stub and gives its creator the win; R wins when the item expires within
+// R seconds; an mg of a stale item wins; every win marks the item so that
+// later mgs see Z and do not win, until md or ms with I marks it stale
+// again or a new value replaces it. T sets the expiry. Args[2] is the
+// order in which T, N and R were given, which memcached's reply loop
+// follows: a created stub gets the expiry of whichever of N and T comes
+// last, and R compares the expiry T gave if T comes first.
+//
+// The result is OpMCGet's, with MetaWon and MetaCreated; Array holds the
+// expiry before, the access clock before, the expiry after, T's expiry
+// and N's (Result's ExpireAt and Access do not travel from the leader to
+// a follower), so that the front end prints t as memcached does where it
+// comes among the flags.
 func execMCMetaGet(v env, c *Cmd) Result {
 	ks, db, key, now := v.ks, v.db, v.key, v.h.Now
-	hasT := c.Has(FlagSetTTL)
-	var tAt int64
-	if hasT && c.Flags&(FlagExpireRel|FlagExpireAbs) != 0 {
+	var tAt, vivAt int64
+	if c.Has(FlagSetTTL) && c.Flags&(FlagExpireRel|FlagExpireAbs) != 0 {
 		var err error
 		if tAt, err = expireAt(c, now); err != nil {
 			return resErr(err)
 		}
 	}
-	recache, _ := strconv.ParseInt(string(c.Args[1]), 10, 64)
-	e := ks.Get(db, key, now)
-	if e == nil {
-		if len(c.Args[0]) == 0 {
-			return resNil
-		}
+	vivify := len(c.Args[0]) > 0
+	if vivify {
 		viv, err := strconv.ParseInt(string(c.Args[0]), 10, 64)
 		if err != nil {
 			return resErr(ErrInvalidExpire)
 		}
-		at := mcExpireAt(viv, now)
-		if hasT {
-			at = tAt
+		vivAt = mcExpireAt(viv, now)
+	}
+	recache, _ := strconv.ParseInt(string(c.Args[1]), 10, 64)
+	order := c.Args[2]
+	e := ks.Get(db, key, now)
+	if e == nil {
+		if !vivify {
+			return resNil
+		}
+		var at int64 // memcached creates the stub with no expiry, then runs the flags
+		for _, o := range order {
+			switch o {
+			case 'T':
+				at = tAt
+			case 'N':
+				at = vivAt
+			}
 		}
 		ne := &keyspace.Entry{Type: keyspace.TypeString, Str: []byte{}, ExpireAt: at, Bits: keyspace.BitWinSent}
 		cas := uint64(0)
@@ -290,7 +303,8 @@ func execMCMetaGet(v env, c *Cmd) Result {
 				ks.Get(db, key, now).Touch(now)
 			}
 		}
-		return Result{Kind: KindBulk, Bulk: []byte{}, CAS: cas, Int: MetaWon, ExpireAt: at, Access: now, Array: metaTimes(at, now, at)}
+		return Result{Kind: KindBulk, Bulk: []byte{}, CAS: cas, Int: MetaWon | MetaCreated, ExpireAt: 0, Access: now,
+			Array: metaTimes(0, now, at, tAt, vivAt)}
 	}
 	if e.Type != keyspace.TypeString {
 		return resNil
@@ -298,11 +312,16 @@ func execMCMetaGet(v env, c *Cmd) Result {
 	r := resValue(e)
 	before, access := e.ExpireAt, e.LastAccess()
 	r.Int = metaBits(e)
-	exp := before
-	if hasT {
-		exp = tAt
+	exp, hasT, won := before, false, false
+	for _, o := range order {
+		switch o {
+		case 'T':
+			exp, hasT = tAt, true
+		case 'R':
+			won = won || (!e.WinSent() && recacheWins(recache, exp, now))
+		}
 	}
-	won := mayWin(e, recache, exp, now)
+	won = won || (e.Stale() && !e.WinSent())
 	if !c.Has(FlagNoBump) {
 		e.Touch(now) // before the copy below, which keeps the fetched bit
 	}
@@ -322,12 +341,16 @@ func execMCMetaGet(v env, c *Cmd) Result {
 			}
 		}
 	}
-	r.ExpireAt, r.Access, r.Array = before, access, metaTimes(before, access, exp)
+	r.ExpireAt, r.Access, r.Array = before, access, metaTimes(before, access, exp, tAt, vivAt)
 	return r
 }
 
-func metaTimes(before, access, after int64) []Result {
-	return []Result{{Kind: KindInt, Int: before}, {Kind: KindInt, Int: access}, {Kind: KindInt, Int: after}}
+func metaTimes(times ...int64) []Result {
+	r := make([]Result, len(times))
+	for i, t := range times {
+		r[i] = Result{Kind: KindInt, Int: t}
+	}
+	return r
 }
 
 // execMCInvalidate is md with I: rather than delete the item it marks it

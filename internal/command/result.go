@@ -47,6 +47,7 @@ const (
 	MetaWon                  // W: this command won the right to recache
 	MetaFetched              // h: the item was fetched before (on the node that ran it)
 	MetaNeedsLog             // OpMCGet: the mg may win or create; run it as OpMCMetaGet
+	MetaCreated              // OpMCMetaGet: N created the item
 )
 
 // Outcomes of a memcached store, incr/decr, touch or delete, in Result.Int

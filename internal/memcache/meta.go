@@ -402,7 +402,7 @@ func (c *conn) metaGet(f metaFlags) {
 				c.metaGetLogged(f)
 				return
 			}
-			c.metaGetReply(&f, res, 0)
+			c.metaGetReply(&f, res, 0, 0)
 		})
 		return
 	}
@@ -430,14 +430,19 @@ func (c *conn) metaGet(f metaFlags) {
 			c.metaGetLogged(f)
 			return
 		}
-		c.metaGetReply(&f, res.Results[0], newAt)
+		c.metaGetReply(&f, res.Results[0], newAt, 0)
 	})
 }
 
 // metaGetLogged runs an mg that may create the item or win through the
 // log, as OpMCMetaGet.
 func (c *conn) metaGetLogged(f metaFlags) {
-	cmd := command.Cmd{Op: command.OpMCMetaGet, Key: f.key, Args: [][]byte{nil, nil}}
+	cmd := command.Cmd{Op: command.OpMCMetaGet, Key: f.key, Args: [][]byte{nil, nil, nil}}
+	for _, t := range f.toks {
+		if t[0] == 'T' || t[0] == 'N' || t[0] == 'R' {
+			cmd.Args[2] = append(cmd.Args[2], t[0])
+		}
+	}
 	if f.vivify {
 		cmd.Args[0] = strconv.AppendInt(nil, f.vivTTL, 10)
 	}
@@ -456,18 +461,20 @@ func (c *conn) metaGetLogged(f metaFlags) {
 			c.metaErr(err)
 			return
 		}
-		newAt := int64(0)
-		if len(res.Array) == 3 {
+		var tAt, vivAt int64
+		if len(res.Array) == 5 {
 			// The expiry before, the access clock before, the expiry
-			// after (T), as the leader saw them.
-			res.ExpireAt, res.Access, newAt = res.Array[0].Int, res.Array[1].Int, res.Array[2].Int
+			// after, T's and N's, as the leader saw them.
+			res.ExpireAt, res.Access, tAt, vivAt = res.Array[0].Int, res.Array[1].Int, res.Array[3].Int, res.Array[4].Int
 		}
-		c.metaGetReply(&f, res, newAt)
+		c.metaGetReply(&f, res, tAt, vivAt)
 	})
 }
 
-// metaGetReply writes mg's reply; newAt is the expiry T gave, if any.
-func (c *conn) metaGetReply(f *metaFlags, res command.Result, newAt int64) {
+// metaGetReply writes mg's reply; newAt is the expiry T gave, if any, and
+// vivAt N's for an item N created. t prints the expiry as it is where t
+// comes among the flags, as memcached's reply loop does.
+func (c *conn) metaGetReply(f *metaFlags, res command.Result, newAt, vivAt int64) {
 	c.srv.cmdGet.Add(1)
 	if res.Kind != command.KindBulk {
 		c.lookups(0, 1)
@@ -486,6 +493,10 @@ func (c *conn) metaGetReply(f *metaFlags, res command.Result, newAt int64) {
 		switch t[0] {
 		case 'T':
 			expireAt = newAt
+		case 'N':
+			if res.Int&command.MetaCreated != 0 {
+				expireAt = vivAt
+			}
 		case 's':
 			c.out = append(c.out, " s"...)
 			c.out = strconv.AppendInt(c.out, int64(len(res.Bulk)), 10)
