@@ -123,6 +123,11 @@ func execMCIncr(v env, c *Cmd) Result {
 		stored = append(bytes.Clone(digits), bytes.Repeat([]byte{' '}, len(e.Str)-len(digits))...)
 	}
 	ne := &keyspace.Entry{Type: keyspace.TypeString, Str: stored, Flags: e.Flags, ExpireAt: e.ExpireAt}
+	if len(digits) <= len(e.Str) {
+		// memcached rewrites the item in place: it keeps its marks (stale,
+		// win sent, fetched) and gets a new CAS.
+		ne.Bits, ne.CAS = e.Bits, ks.NextCAS()
+	}
 	if c.Has(FlagSetTTL) {
 		// No expiry flag: the item never expires (T0).
 		var at int64
