@@ -747,8 +747,9 @@ func (c *conn) metaArith(f metaFlags) {
 
 // metaDebug answers me with the fields hatcheck has: exp (as memcached
 // prints it: -1 for none, else the negated seconds left), la (seconds
-// since the last access on this node) and cas. memcached's fetch, cls and
-// size describe its slab allocator and are left out.
+// since the last access on this node), cas and fetch (read on this node
+// since stored, as mg's h). memcached's cls and size describe its slab
+// allocator and are left out.
 func (c *conn) metaDebug(a [][]byte) {
 	if len(a) < 1 || !metaKeyOK(a[0]) {
 		c.line("CLIENT_ERROR bad command line format")
@@ -789,6 +790,11 @@ func (c *conn) metaDebug(a [][]byte) {
 		c.out = strconv.AppendInt(c.out, max(0, now-res.Access)/1000, 10)
 		c.out = append(c.out, " cas="...)
 		c.out = strconv.AppendUint(c.out, res.CAS, 10)
+		if res.Int&command.MetaFetched != 0 {
+			c.out = append(c.out, " fetch=yes"...)
+		} else {
+			c.out = append(c.out, " fetch=no"...)
+		}
 		c.out = append(c.out, '\r', '\n')
 	})
 }

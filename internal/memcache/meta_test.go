@@ -22,10 +22,15 @@ func TestMetaHatcheckOnly(t *testing.T) {
 		// t before T shows the old expiry, after it the new one.
 		{"mg k t T50 s\r\n", `^HD t100 s3\r\n$`},
 		{"mg k t\r\n", `^HD t50\r\n$`},
-		// me: exp (negated seconds left, as memcached prints it), la, cas.
-		{"me k\r\n", `^ME k exp=-50 la=0 cas=[1-9][0-9]*\r\n$`},
+		// me: exp (negated seconds left, as memcached prints it), la, cas,
+		// fetch.
+		{"me k\r\n", `^ME k exp=-50 la=0 cas=[1-9][0-9]* fetch=yes\r\n$`},
 		{"ms Zm9v 1 b\r\nx\r\n", `^HD\r\n$`},
-		{"me Zm9v b\r\n", `^ME Zm9v exp=-1 la=0 cas=[1-9][0-9]*\r\n$`},
+		{"me Zm9v b\r\n", `^ME Zm9v exp=-1 la=0 cas=[1-9][0-9]* fetch=no\r\n$`},
+		{"mg Zm9v b u\r\n", `^HD\r\n$`}, // u: not a fetch
+		{"me Zm9v b\r\n", `^ME Zm9v exp=-1 la=0 cas=[1-9][0-9]* fetch=no\r\n$`},
+		{"mg Zm9v b\r\n", `^HD\r\n$`},
+		{"me Zm9v b\r\n", `^ME Zm9v exp=-1 la=0 cas=[1-9][0-9]* fetch=yes\r\n$`},
 		// The win and stale flags with a TTL that the transcripts cannot
 		// pin down (memcached's clock ticks while they are recorded).
 		{"mg k h\r\n", `^HD h1\r\n$`},
