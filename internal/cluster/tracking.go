@@ -439,7 +439,7 @@ func writeKeys(tx command.Tx, key func([]byte), all func()) {
 		case command.OpSet, command.OpGetEx, command.OpGetDel, command.OpExpire, command.OpPersist,
 			command.OpAppend, command.OpIncrBy, command.OpHSet, command.OpHDel, command.OpHIncrBy,
 			command.OpSAdd, command.OpSRem, command.OpMCStore, command.OpMCIncr, command.OpTouch,
-			command.OpMCDelete,
+			command.OpMCDelete, command.OpMCMetaGet, command.OpMCInvalidate, command.OpMCStoreStale,
 			command.OpSetRange, command.OpIncrByFloat, command.OpSetBit, command.OpBitField, command.OpBitOp,
 			command.OpHIncrByFloat, command.OpSPop, command.OpSUnionStore, command.OpSInterStore, command.OpSDiffStore,
 			command.OpLPush, command.OpLPop, command.OpLSet, command.OpLInsert, command.OpLRem, command.OpLTrim,

@@ -34,6 +34,9 @@ func TestWriteKeysNamesWhatAWriteChanges(t *testing.T) {
 		{"LMPOP", command.Cmd{Op: command.OpLMPop, Args: [][]byte{b("a"), b("b")}}, nil, true},
 		{"FCALL", command.Cmd{Op: command.OpFCall, Args: [][]byte{b("f")}}, nil, true},
 		{"FLUSHALL", command.Cmd{Op: command.OpFlushAll}, nil, true},
+		{"mg N (meta get)", command.Cmd{Op: command.OpMCMetaGet, Key: b("k"), Args: [][]byte{b("30"), b(""), b("N")}}, []string{"k"}, false},
+		{"md I", command.Cmd{Op: command.OpMCInvalidate, Key: b("k")}, []string{"k"}, false},
+		{"ms I", command.Cmd{Op: command.OpMCStoreStale, Key: b("k"), Args: [][]byte{b("v")}, CAS: 1}, []string{"k"}, false},
 		{"GET (a read)", command.Cmd{Op: command.OpGet, Key: b("k")}, nil, false},
 	}
 	for _, tc := range cases {

@@ -165,6 +165,11 @@ const (
 	OpZRandMember // Key, Args[0] = count or empty, Args[1] = "withscores" or empty (read)
 	OpZScan       // Key, N = cursor, Args = options as sent (read)
 	OpZMPop       // Args = keys; N = count; Flags Left (MIN)
+	// memcached meta protocol's stale-while-revalidate (appended; see
+	// memcached.go). Exptimes travel as memcached's decimal exptime.
+	OpMCMetaGet    // Key, Args[0] = N's exptime or "" (no N), Args[1] = R's seconds or "", Args[2] = the order of T N R as given; Flags NoBump, SetTTL (T) with N expiry (none: T0)
+	OpMCInvalidate // Key; CAS ≠ 0 compares; Flags SetTTL (T) with N expiry: md's I
+	OpMCStoreStale // as OpMCStore (set, CAS ≠ 0): ms's I, which stores a lower CAS as a stale value
 	opEnd
 )
 

@@ -61,6 +61,16 @@ type Result struct {
 	ExpireAt, Access int64
 }
 
+// Meta-get outcome bits, in Result.Int of OpMCGet and OpMCMetaGet.
+const (
+	MetaStale    = 1 << iota // X: the item is stale
+	MetaWinSent              // Z: a win was sent before this command
+	MetaWon                  // W: this command won the right to recache
+	MetaFetched              // h: the item was fetched before (on the node that ran it)
+	MetaNeedsLog             // OpMCGet: the mg may win or create; run it as OpMCMetaGet
+	MetaCreated              // OpMCMetaGet: N created the item
+)
+
 // Outcomes of a memcached store, incr/decr, touch or delete, in Result.Int
 // (Stored also means touched or deleted).
 const (

@@ -28,6 +28,7 @@ import (
 //	28 vlen     uint32  value length, or the object handle of a hash or set
 //	32 klen     uint32
 //	36 type     uint8
+//	37 bits     uint8   memcached's replicated item bits (ItemBits)
 //	40 key, then value
 const (
 	hdrSize   = 40
@@ -254,6 +255,7 @@ func (s slot) flags() uint32   { return binary.LittleEndian.Uint32(s[24:]) }
 func (s slot) vlen() uint32    { return binary.LittleEndian.Uint32(s[28:]) }
 func (s slot) klen() uint32    { return binary.LittleEndian.Uint32(s[32:]) }
 func (s slot) typ() Type       { return Type(s[36]) }
+func (s slot) bits() ItemBits  { return ItemBits(s[37]) }
 func (s slot) key() []byte     { return s[hdrSize : hdrSize+s.klen()] }
 
 // value is a string slot's value.
@@ -280,5 +282,6 @@ func (s slot) write(e *Entry, key string, vlen uint32, access int64) {
 	binary.LittleEndian.PutUint32(s[28:], vlen)
 	binary.LittleEndian.PutUint32(s[32:], uint32(len(key)))
 	s[36] = byte(e.Type)
+	s[37] = byte(e.Bits)
 	copy(s[hdrSize:], key)
 }

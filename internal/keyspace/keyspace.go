@@ -114,7 +114,7 @@ func entryOf(s slot, objs []object) *Entry {
 
 // fill describes the slot in e.
 func (s slot) fill(e *Entry, objs []object) {
-	*e = Entry{Type: s.typ(), ExpireAt: s.expireAt(), Flags: s.flags(), CAS: s.cas(), clock: s.clock()}
+	*e = Entry{Type: s.typ(), ExpireAt: s.expireAt(), Flags: s.flags(), CAS: s.cas(), Bits: s.bits(), clock: s.clock()}
 	switch e.Type {
 	case TypeString:
 		e.Str = s.value()
@@ -178,12 +178,17 @@ func (ks *Keyspace) Put(db int, key string, e *Entry, now int64) {
 	t := &d.shards[shard]
 	cell, old := t.find(ks.arena, tag, key)
 	var oldAt int64
+	sameItem := e.CAS != 0 // a copy of a stored item keeps its fetched bit
 	if old != 0 {
 		s := ks.arena.slot(old)
 		oldAt = s.expireAt()
 		ks.used -= ks.sizeOf(s)
-		if a := atomic.LoadInt64(s.clock()); a > now {
-			now = a
+		a := atomic.LoadInt64(s.clock())
+		if a&^fetchedBit > now {
+			now = a &^ fetchedBit
+		}
+		if sameItem && a&fetchedBit != 0 {
+			now |= fetchedBit
 		}
 	}
 	if e.CAS == 0 {

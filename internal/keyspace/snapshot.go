@@ -84,6 +84,15 @@ func (v *View) Release() { v.tok.release() }
 // Version 2 added script records, version 3 function library records;
 // older snapshots are still read. A snapshot without libraries is written
 // as version 2, so that nodes of the release before read it.
+//
+// A key record's first byte is its value type; memcached's replicated item
+// bits (ItemBits: stale, win sent) ride in its high nibble, which is zero
+// for an item without them. A snapshot with no such item is therefore
+// byte for byte what the release before wrote, and one with them can only
+// be written once every member applies the meta ops that set them (see
+// cluster/versions.go); an older node refuses such a record as an unknown
+// value type rather than misread it.
+const recordBitsShift = 4
 const (
 	snapshotMagic   = "HCKS"
 	snapshotVersion = 3
@@ -120,7 +129,7 @@ func (v *View) Encode(w io.Writer) error {
 				sl := slotIn(v.pages, v.pageClass, c&refMask)
 				typ := sl.typ()
 				buf = buf[:0]
-				buf = append(buf, byte(typ))
+				buf = append(buf, byte(typ)|byte(sl.bits()&itemBitsMask)<<recordBitsShift)
 				buf = binary.AppendUvarint(buf, uint64(db))
 				buf = appendBytes(buf, sl.key())
 				buf = binary.AppendVarint(buf, sl.expireAt())
@@ -244,7 +253,12 @@ func Decode(r io.Reader, maxDBs int) (*Keyspace, error) {
 		}
 		db := d.uvarint()
 		key := string(d.bytes())
-		e := &Entry{Type: Type(t), ExpireAt: d.varint(), Flags: uint32(d.uvarint()), CAS: d.uvarint()}
+		bits := ItemBits(t >> recordBitsShift)
+		if bits&^itemBitsMask != 0 {
+			return nil, fmt.Errorf("%w: record type %#x", ErrBadSnapshot, t)
+		}
+		t &= 1<<recordBitsShift - 1
+		e := &Entry{Type: Type(t), ExpireAt: d.varint(), Flags: uint32(d.uvarint()), CAS: d.uvarint(), Bits: bits}
 		switch e.Type {
 		case TypeString:
 			e.Str = d.bytes()

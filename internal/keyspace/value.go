@@ -75,8 +75,35 @@ type Entry struct {
 	ExpireAt int64  // Unix ms; 0 means no expiry
 	Flags    uint32 // memcached client flags, opaque
 	CAS      uint64 // memcached CAS, derived from the log index
-	clock    *int64 // the stored slot's access clock; nil if not from the keyspace
+	// Bits are memcached's replicated per-item bits (stale, win sent),
+	// kept in one byte of the slot header; read them with Stale and
+	// WinSent. A new value (an Entry built without them) has none.
+	Bits  ItemBits
+	clock *int64 // the stored slot's access clock; nil if not from the keyspace
 }
+
+// ItemBits are the per-item bits of memcached's meta protocol that are
+// part of the replicated state: they change only through the log, are
+// the same on every node and are carried by snapshots. (The "fetched"
+// bit of mg's h is node-local; see Entry.Fetched.)
+type ItemBits uint8
+
+const (
+	// BitStale: md or ms with I marked the item stale (mg's X).
+	BitStale ItemBits = 1 << iota
+	// BitWinSent: an mg was told it won the right to recache (W); later
+	// ones are told so (Z) and do not win.
+	BitWinSent
+
+	itemBitsMask = BitStale | BitWinSent // the bits snapshots carry
+)
+
+// Stale reports whether the item was invalidated (md I, ms I).
+func (e *Entry) Stale() bool { return e.Bits&BitStale != 0 }
+
+// WinSent reports whether a client was already given the win (W) for
+// this item.
+func (e *Entry) WinSent() bool { return e.Bits&BitWinSent != 0 }
 
 // String describes the entry's contents (not where it is stored), so that
 // entries of two replicas print alike.
@@ -110,12 +137,29 @@ func (e *Entry) String() string {
 // Expired reports whether the entry is past its expiry at now.
 func (e *Entry) Expired(now int64) bool { return e.ExpireAt != 0 && e.ExpireAt <= now }
 
-// Touch records a read for LRU eviction. It is node-local state: it is not
-// replicated and not part of snapshots. Readers call it concurrently under
-// the owner's read lock, so the clock is updated atomically.
+// fetchedBit, in a slot's access clock, is memcached's ITEM_FETCHED: the
+// item was read (Touch) since its value was stored. It lives in the clock
+// word, not in the header's bits byte, because readers set it
+// concurrently under the owner's read lock and the clock is the one word
+// they write, atomically. Clock times are Unix ms, far below the bit.
+const fetchedBit = 1 << 62
+
+// Touch records a read: the access clock for LRU eviction and the
+// fetched bit (mg's h). Both are node-local state: not replicated, not
+// part of snapshots. Readers call it concurrently under the owner's read
+// lock, so the clock is updated atomically.
 func (e *Entry) Touch(now int64) {
-	if e.clock != nil && atomic.LoadInt64(e.clock) < now {
-		atomic.StoreInt64(e.clock, now)
+	if e.clock == nil {
+		return
+	}
+	for {
+		old := atomic.LoadInt64(e.clock)
+		if old&fetchedBit != 0 && old&^fetchedBit >= now {
+			return
+		}
+		if atomic.CompareAndSwapInt64(e.clock, old, max(old&^fetchedBit, now)|fetchedBit) {
+			return
+		}
 	}
 }
 
@@ -124,13 +168,21 @@ func (e *Entry) LastAccess() int64 {
 	if e.clock == nil {
 		return 0
 	}
-	return atomic.LoadInt64(e.clock)
+	return atomic.LoadInt64(e.clock) &^ fetchedBit
+}
+
+// Fetched reports whether the item was read (Touch) on this node since
+// its value was stored: memcached's ITEM_FETCHED, which mg's h returns.
+// A copy stored with its CAS kept (a new expiry, a changed ItemBits) is
+// the same item and stays fetched.
+func (e *Entry) Fetched() bool {
+	return e.clock != nil && atomic.LoadInt64(e.clock)&fetchedBit != 0
 }
 
 // WithExpiry returns a copy of e with a new expiry time, for Put. Its Str
 // still aliases e's, which Put may replace: Put copies it first.
 func (e *Entry) WithExpiry(at int64) *Entry {
-	return &Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, List: e.List, ZSet: e.ZSet, ExpireAt: at, Flags: e.Flags, CAS: e.CAS}
+	return &Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, List: e.List, ZSet: e.ZSet, ExpireAt: at, Flags: e.Flags, CAS: e.CAS, Bits: e.Bits}
 }
 
 // Per-entry overheads used by memory accounting, so that maxmemory means

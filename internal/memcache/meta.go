@@ -15,11 +15,18 @@ import (
 // flags, some with a token after the letter; replies are a two-letter code
 // and the flags the request asked to have returned, in request order.
 //
-// What hatcheck cannot do: the stale and win-token machinery (mg's N and R,
-// the W, X and Z reply flags, md's I, ms's I with C) and mg's h (hit before)
-// need per-item bits that memcached keeps and that hatcheck's replicated
-// entries do not have; those flags are refused as invalid flags rather than
-// silently answered wrongly.
+// Stale-while-revalidate (mg's N and R, the W, X and Z reply flags, md's
+// I, ms's I with C) changes an item when it is read: who won the right to
+// recache must be the same answer on every node, so an mg that may win or
+// create runs through the log (OpMCMetaGet); one that cannot — a hit on an
+// item that is not stale and that R does not make a winner, or any mg
+// without N or R of an item that is not stale — stays a read. Whether an
+// mg may win is decided by the read itself (OpMCGet answers
+// MetaNeedsLog), and decided again, atomically, by the log entry. The
+// stale and win-sent bits are replicated (keyspace.ItemBits); mg's h (hit
+// before) and l (last access) are node-local, as the access clock is: they
+// reflect the fetches seen by the node that ran the mg (the leader for one
+// that ran through the log). See docs/COMPATIBILITY.md.
 
 const (
 	// maxMetaTokens is memcached's MFLAG_MAX_OPT_LENGTH: a meta command
@@ -42,6 +49,7 @@ type metaFlags struct {
 	hit      bool     // h
 	stale    bool     // I
 	recache  bool     // R
+	recTok   int64    // R's token, memcached's exptime
 	hasTTL   bool     // T
 	ttl      int64    // T's exptime
 	vivify   bool     // N
@@ -93,7 +101,7 @@ func parseMetaFlags(key []byte, toks [][]byte) (metaFlags, string) {
 			case 'T':
 				f.hasTTL, f.ttl = true, n
 			default:
-				f.recache = true
+				f.recache, f.recTok = true, n
 			}
 		case 'O', 'P', 'L', 'k', 's', 't', 'c', 'f', 'l':
 		case 'v':
@@ -366,26 +374,42 @@ func (c *conn) metaEnd(value bool, data []byte) {
 }
 
 func (c *conn) metaGet(f metaFlags) {
-	if c.metaRefused(&f, f.hit || f.vivify || f.recache, "CLIENT_ERROR invalid flag") {
+	if c.metaRefused(&f, false, "") {
+		return
+	}
+	if f.hasTTL && (f.vivify || f.recache) {
+		c.metaGetLogged(f)
 		return
 	}
 	get := command.Cmd{Op: command.OpMCGet, Key: f.key}
 	if f.noBump {
 		get.Flags = command.FlagNoBump
 	}
+	if f.vivify {
+		get.Flags |= command.FlagCreate
+	}
+	if f.recache {
+		get.Delta = uint64(f.recTok)
+	}
 	if !f.hasTTL {
+		// A read, unless it finds that the mg creates or wins.
 		c.read(get, func(res command.Result, err error) {
 			if err != nil {
 				c.metaErr(err)
 				return
 			}
-			c.metaGetReply(&f, res, 0)
+			if res.Int&command.MetaNeedsLog != 0 {
+				c.metaGetLogged(f)
+				return
+			}
+			c.metaGetReply(&f, res, 0, 0)
 		})
 		return
 	}
-	// T: the read and the touch in one log entry. The reply's t shows the
-	// old expiry before the T flag and the new one after it, as
-	// memcached's reply loop does.
+	// T: the read and the touch in one log entry (the ops every version
+	// applies), unless the item turns out to be stale with no win sent.
+	// The reply's t shows the old expiry before the T flag and the new one
+	// after it, as memcached's reply loop does.
 	touch := touchCmd(f.key, f.ttl)
 	now := time.Now().UnixMilli()
 	newAt := int64(0)
@@ -402,12 +426,55 @@ func (c *conn) metaGet(f metaFlags) {
 			c.metaErr(err)
 			return
 		}
-		c.metaGetReply(&f, res.Results[0], newAt)
+		if res.Results[0].Int&command.MetaNeedsLog != 0 {
+			c.metaGetLogged(f)
+			return
+		}
+		c.metaGetReply(&f, res.Results[0], newAt, 0)
 	})
 }
 
-// metaGetReply writes mg's reply; newAt is the expiry T gave, if any.
-func (c *conn) metaGetReply(f *metaFlags, res command.Result, newAt int64) {
+// metaGetLogged runs an mg that may create the item or win through the
+// log, as OpMCMetaGet.
+func (c *conn) metaGetLogged(f metaFlags) {
+	cmd := command.Cmd{Op: command.OpMCMetaGet, Key: f.key, Args: [][]byte{nil, nil, nil}}
+	for _, t := range f.toks {
+		if t[0] == 'T' || t[0] == 'N' || t[0] == 'R' {
+			cmd.Args[2] = append(cmd.Args[2], t[0])
+		}
+	}
+	if f.vivify {
+		cmd.Args[0] = strconv.AppendInt(nil, f.vivTTL, 10)
+	}
+	if f.recache {
+		cmd.Args[1] = strconv.AppendInt(nil, f.recTok, 10)
+	}
+	if f.noBump {
+		cmd.Flags |= command.FlagNoBump
+	}
+	if f.hasTTL {
+		cmd.Flags |= command.FlagSetTTL
+		expiry(f.ttl, &cmd)
+	}
+	c.write(cmd, func(res command.Result, err error) {
+		if err != nil {
+			c.metaErr(err)
+			return
+		}
+		var tAt, vivAt int64
+		if len(res.Array) == 5 {
+			// The expiry before, the access clock before, the expiry
+			// after, T's and N's, as the leader saw them.
+			res.ExpireAt, res.Access, tAt, vivAt = res.Array[0].Int, res.Array[1].Int, res.Array[3].Int, res.Array[4].Int
+		}
+		c.metaGetReply(&f, res, tAt, vivAt)
+	})
+}
+
+// metaGetReply writes mg's reply; newAt is the expiry T gave, if any, and
+// vivAt N's for an item N created. t prints the expiry as it is where t
+// comes among the flags, as memcached's reply loop does.
+func (c *conn) metaGetReply(f *metaFlags, res command.Result, newAt, vivAt int64) {
 	c.srv.cmdGet.Add(1)
 	if res.Kind != command.KindBulk {
 		c.lookups(0, 1)
@@ -426,6 +493,10 @@ func (c *conn) metaGetReply(f *metaFlags, res command.Result, newAt int64) {
 		switch t[0] {
 		case 'T':
 			expireAt = newAt
+		case 'N':
+			if res.Int&command.MetaCreated != 0 {
+				expireAt = vivAt
+			}
 		case 's':
 			c.out = append(c.out, " s"...)
 			c.out = strconv.AppendInt(c.out, int64(len(res.Bulk)), 10)
@@ -441,11 +512,28 @@ func (c *conn) metaGetReply(f *metaFlags, res command.Result, newAt int64) {
 		case 'l':
 			c.out = append(c.out, " l"...)
 			c.out = strconv.AppendInt(c.out, max(0, now-res.Access)/1000, 10)
+		case 'h':
+			if res.Int&command.MetaFetched != 0 {
+				c.out = append(c.out, " h1"...)
+			} else {
+				c.out = append(c.out, " h0"...)
+			}
 		case 'O':
 			c.out = append(append(c.out, ' '), t...)
 		case 'k':
 			c.metaKey(f)
 		}
+	}
+	// After the requested flags, in memcached's order: Z (a win was sent
+	// before), X (stale), W (this mg won).
+	if res.Int&command.MetaWinSent != 0 {
+		c.out = append(c.out, " Z"...)
+	}
+	if res.Int&command.MetaStale != 0 {
+		c.out = append(c.out, " X"...)
+	}
+	if res.Int&command.MetaWon != 0 {
+		c.out = append(c.out, " W"...)
 	}
 	c.metaEnd(f.value, res.Bulk)
 }
@@ -461,10 +549,6 @@ func metaSetCheck(f *metaFlags) string {
 	case 0, 'E', 'A', 'P', 'R', 'S':
 	default:
 		return "CLIENT_ERROR invalid mode for ms M token"
-	}
-	if f.stale && f.hasCAS {
-		// Invalidation (a stale item with an older CAS) is not supported.
-		return "CLIENT_ERROR invalid flag"
 	}
 	return ""
 }
@@ -496,6 +580,11 @@ func (c *conn) metaSet(r textReq) {
 	}
 	if !appending && f.hasTTL {
 		expiry(f.ttl, &cmd)
+	}
+	if f.stale && f.hasCAS && (f.mode == 0 || f.mode == 'S' || f.mode == 'R') {
+		// I with a CAS (memcached's set_stale, which only its cas mode
+		// uses): a lower CAS than the item's stores a stale value.
+		cmd.Op = command.OpMCStoreStale
 	}
 	c.srv.cmdSet.Add(1)
 	c.write(cmd, func(res command.Result, err error) {
@@ -542,10 +631,19 @@ func (c *conn) metaSet(r textReq) {
 }
 
 func (c *conn) metaDelete(f metaFlags) {
-	if c.metaRefused(&f, f.stale, "CLIENT_ERROR invalid or duplicate flag") {
+	if c.metaRefused(&f, false, "") {
 		return
 	}
 	cmd := command.Cmd{Op: command.OpMCDelete, Key: f.key}
+	if f.stale {
+		// I: mark the item stale instead of deleting it, with T a new
+		// expiry.
+		cmd.Op = command.OpMCInvalidate
+		if f.hasTTL {
+			cmd.Flags |= command.FlagSetTTL
+			expiry(f.ttl, &cmd)
+		}
+	}
 	if f.hasCAS {
 		cmd.CAS = f.cas
 		if cmd.CAS == 0 {
@@ -624,6 +722,9 @@ func (c *conn) metaArith(f metaFlags) {
 				return // a created item is answered even with q
 			}
 		}
+		if len(res.Array) == 1 {
+			res.ExpireAt = res.Array[0].Int // as the leader saw it
+		}
 		c.metaHead(f.value, len(res.Bulk))
 		now := time.Now().UnixMilli()
 		for _, t := range f.toks {
@@ -646,8 +747,9 @@ func (c *conn) metaArith(f metaFlags) {
 
 // metaDebug answers me with the fields hatcheck has: exp (as memcached
 // prints it: -1 for none, else the negated seconds left), la (seconds
-// since the last access on this node) and cas. memcached's fetch, cls and
-// size describe its slab allocator and are left out.
+// since the last access on this node), cas and fetch (read on this node
+// since stored, as mg's h). memcached's cls and size describe its slab
+// allocator and are left out.
 func (c *conn) metaDebug(a [][]byte) {
 	if len(a) < 1 || !metaKeyOK(a[0]) {
 		c.line("CLIENT_ERROR bad command line format")
@@ -688,6 +790,11 @@ func (c *conn) metaDebug(a [][]byte) {
 		c.out = strconv.AppendInt(c.out, max(0, now-res.Access)/1000, 10)
 		c.out = append(c.out, " cas="...)
 		c.out = strconv.AppendUint(c.out, res.CAS, 10)
+		if res.Int&command.MetaFetched != 0 {
+			c.out = append(c.out, " fetch=yes"...)
+		} else {
+			c.out = append(c.out, " fetch=no"...)
+		}
 		c.out = append(c.out, '\r', '\n')
 	})
 }
