@@ -34,6 +34,8 @@ func TestWriteKeysNamesWhatAWriteChanges(t *testing.T) {
 		{"LMPOP", command.Cmd{Op: command.OpLMPop, Args: [][]byte{b("a"), b("b")}}, nil, true},
 		{"FCALL", command.Cmd{Op: command.OpFCall, Args: [][]byte{b("f")}}, nil, true},
 		{"FLUSHALL", command.Cmd{Op: command.OpFlushAll}, nil, true},
+		{"ACL SETUSER", command.Cmd{Op: command.OpACLSetUser, Args: [][]byte{b("app1"), b("on")}}, nil, false},
+		{"ACL DELUSER", command.Cmd{Op: command.OpACLDelUser, Args: [][]byte{b("app1")}}, nil, false},
 		{"GET (a read)", command.Cmd{Op: command.OpGet, Key: b("k")}, nil, false},
 	}
 	for _, tc := range cases {
@@ -51,7 +53,8 @@ func TestWriteKeysNamesWhatAWriteChanges(t *testing.T) {
 		}
 		called := false
 		writeKeys(command.Tx{{Op: o, Key: b("k"), Args: [][]byte{b("a"), b("b")}}}, func([]byte) { called = true }, func() { called = true })
-		if !called && o != command.OpScriptLoad && o != command.OpScriptFlush && o != command.OpPublish && o != command.OpWatchCheck && o != command.OpFunction {
+		if !called && o != command.OpScriptLoad && o != command.OpScriptFlush && o != command.OpPublish && o != command.OpWatchCheck && o != command.OpFunction &&
+			o != command.OpACLSetUser && o != command.OpACLDelUser {
 			t.Errorf("write op %d names no key and does not fall back to every key", o)
 		}
 	}

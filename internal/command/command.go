@@ -165,6 +165,9 @@ const (
 	OpZRandMember // Key, Args[0] = count or empty, Args[1] = "withscores" or empty (read)
 	OpZScan       // Key, N = cursor, Args = options as sent (read)
 	OpZMPop       // Args = keys; N = count; Flags Left (MIN)
+	// ACL users (appended; see acl.go)
+	OpACLSetUser // Args[0] = user name, Args[1:1+N] = rules that seed a new user, then the rules (passwords hashed)
+	OpACLDelUser // Args = user names
 	opEnd
 )
 
