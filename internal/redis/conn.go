@@ -52,14 +52,20 @@ type conn struct {
 
 	// Fields CLIENT LIST reads from other connections' goroutines are
 	// atomics; only this connection's goroutine writes them.
-	db      atomic.Int32
-	proto   atomic.Int32 // 2 or 3 (HELLO); the pub/sub hub reads it to frame messages
-	authed  bool
-	name    atomic.Value // string
-	libName atomic.Value // string
-	libVer  atomic.Value // string
-	created time.Time
-	lastCmd atomic.Pointer[string] // a cmdSpec's name (no allocation per command)
+	db     atomic.Int32
+	proto  atomic.Int32 // 2 or 3 (HELLO); the pub/sub hub reads it to frame messages
+	authed bool
+	// The ACL user (acl.go): as of users generation userGen; userName
+	// is its name for CLIENT LIST and for finding it again after a
+	// change (nil: default).
+	user     *aclUser
+	userGen  uint64
+	userName atomic.Pointer[string]
+	name     atomic.Value // string
+	libName  atomic.Value // string
+	libVer   atomic.Value // string
+	created  time.Time
+	lastCmd  atomic.Pointer[string] // a cmdSpec's name (no allocation per command)
 
 	multi      bool
 	multiDirty bool
@@ -120,7 +126,8 @@ var noCommandYet = "NULL"
 func newConn(s *Server, l netserve.Link) *conn {
 	c := &conn{srv: s, link: l, id: s.nextID.Add(1), addr: l.RemoteAddr().String(), created: time.Now()}
 	c.Waiter.Link = l
-	c.authed = s.cfg.RequirePass == ""
+	ut := s.users.Load()
+	c.user, c.userGen, c.authed = ut.byName["default"], ut.gen, ut.open
 	c.proto.Store(2)
 	c.name.Store("")
 	c.libName.Store("")
@@ -165,7 +172,7 @@ func (c *conn) Run(in []byte) ([]byte, bool) {
 	c.out = c.out[:0]
 	if !c.opened {
 		c.opened = true
-		if c.srv.cfg.RequirePass == "" && !isLoopback(c.link.RemoteAddr()) {
+		if c.srv.DefaultUserOpen() && !isLoopback(c.link.RemoteAddr()) {
 			return resp.AppendError(c.out, deniedMsg), true
 		}
 	}
@@ -319,7 +326,7 @@ func (c *conn) run(spec *cmdSpec, args [][]byte) {
 		}
 		return
 	}
-	if !c.authed && spec.flags&flagNoAuth == 0 {
+	if !c.authed && spec.flags&flagNoAuth == 0 && !c.srv.DefaultUserOpen() {
 		c.abortMulti()
 		c.out = resp.AppendError(c.out, "NOAUTH Authentication required.")
 		return
@@ -327,6 +334,10 @@ func (c *conn) run(spec *cmdSpec, args [][]byte) {
 	if !spec.arityOK(len(args)) {
 		c.abortMulti()
 		c.out = resp.AppendError(c.out, arityError(spec.name))
+		return
+	}
+	if !c.checkACL(spec, args) {
+		c.abortMulti()
 		return
 	}
 	if c.subscribed() && !c.resp3() {
@@ -363,7 +374,7 @@ func (c *conn) run(spec *cmdSpec, args [][]byte) {
 // joinsBatch reports whether a request will reach runData, which decides
 // whether it joins the pending batch, rather than answer by itself.
 func (c *conn) joinsBatch(spec *cmdSpec, nargs int) bool {
-	return spec != nil && spec.data && spec.flags&flagBlocking == 0 && c.authed && spec.arityOK(nargs) && !c.subscribed() && !c.multi && c.replyMode == replyOn
+	return spec != nil && spec.data && spec.flags&flagBlocking == 0 && c.authed && c.user.free && c.userGen == c.srv.users.Load().gen && spec.arityOK(nargs) && !c.subscribed() && !c.multi && c.replyMode == replyOn
 }
 
 // maxBatch bounds the commands of one pipeline batch.

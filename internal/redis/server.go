@@ -22,7 +22,6 @@ package redis
 
 import (
 	"context"
-	"crypto/subtle"
 	"log/slog"
 	"net"
 	"sync"
@@ -124,6 +123,12 @@ type Server struct {
 	totalCmds atomic.Int64
 	stats     stats // INFO's stats (stats.go)
 
+	// ACL users (acl.go): the table of this node's users, replaced
+	// whole when they change; usersMu orders the replacements.
+	users   atomic.Pointer[userTable]
+	usersMu sync.Mutex
+	acllog  aclLog
+
 	slowlog       slowlog
 	slowlogSlower atomic.Int64 // slowlog-log-slower-than, µs (-1: off)
 	slowlogMaxLen atomic.Int64 // slowlog-max-len
@@ -139,6 +144,7 @@ func New(cfg Config, node Node) *Server {
 	}
 	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(), cmds: newTable(), hub: newHub(), track: newTracker()}
 	s.blocking = newBlocking(s)
+	s.users.Store(s.buildUsers(0, nil))
 	s.hub.out = &s.stats.netOut
 	s.slowlogSlower.Store(10000) // redis's defaults
 	s.slowlogMaxLen.Store(128)
@@ -171,9 +177,3 @@ func (s *Server) Close(ctx context.Context) error {
 
 // Clients is the number of connected clients.
 func (s *Server) Clients() int { return s.conns.Len() }
-
-// checkPassword compares in constant time (for equal lengths; the length
-// itself is not secret enough to matter and subtle handles it).
-func (s *Server) checkPassword(p []byte) bool {
-	return subtle.ConstantTimeCompare(p, []byte(s.cfg.RequirePass)) == 1
-}
