@@ -105,6 +105,9 @@ func (s *Server) Authenticate(user, pass []byte) bool {
 	return u != nil && u.on && u.checkPassword(pass)
 }
 
+// HasUser reports whether a user of that name exists.
+func (s *Server) HasUser(user []byte) bool { return s.users.Load().byName[string(user)] != nil }
+
 // DefaultUserOpen reports whether the default user is on and needs no
 // password: then only loopback clients are accepted.
 func (s *Server) DefaultUserOpen() bool { return s.users.Load().open }

@@ -179,7 +179,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 	if s.mcLn != nil || s.mcTLSLn != nil {
 		mcMetrics = admin.NewMetrics(reg, "memcache")
 		s.mc = memcache.New(memcache.Config{
-			RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
+			RequirePass: cfg.RequirePass, Users: s.redis, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
 			MaxItemSize: int(cfg.MaxItemSize), Logger: logger.With("frontend", "memcache"),
 			Metrics: mcMetrics, Loops: s.loops,
 		}, node)
