@@ -44,7 +44,7 @@ type Config struct {
 	RequirePass string // enables SASL PLAIN (binary) and "set"-based login (text)
 	// Users, if set, are the ACL users (the Redis front end's): logins
 	// check a user's password, and RequirePass is not used.
-	Users Users
+	Users       Users
 	MaxClients  int
 	Timeout     time.Duration // idle connections are closed; 0 = never
 	MaxItemSize int           // largest value, like memcached -I (default 1 MB)
