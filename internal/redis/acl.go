@@ -132,32 +132,52 @@ func (c *conn) refreshUser(ut *userTable) {
 // checkACL checks a request against the connection's user and writes
 // redis's NOPERM error (and an ACL LOG entry) if it is refused.
 func (c *conn) checkACL(spec *cmdSpec, args [][]byte) bool {
-	if ut := c.srv.users.Load(); ut.gen != c.userGen {
-		c.refreshUser(ut)
-	}
-	if c.user.free {
-		return true
-	}
-	r, pos, denied := c.user.canRun(c.srv.cmds, spec, args)
-	if r == aclOK {
-		return true
-	}
 	ctx := "toplevel"
 	if c.multi {
 		ctx = "multi"
 	}
+	msg := c.aclRefusal(spec, args, ctx, false)
+	if msg == "" {
+		return true
+	}
+	c.out = resp.AppendError(c.out, msg)
+	return false
+}
+
+// aclRefusal checks a request against the connection's user; if it is
+// refused it logs it (context ctx) and returns redis's error, the one
+// EXEC gives for a queued command if atExec.
+func (c *conn) aclRefusal(spec *cmdSpec, args [][]byte, ctx string, atExec bool) string {
+	if ut := c.srv.users.Load(); ut.gen != c.userGen {
+		c.refreshUser(ut)
+	}
+	if c.user.free {
+		return ""
+	}
+	r, pos, denied := c.user.canRun(c.srv.cmds, spec, args)
+	const changed = "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: "
 	switch r {
+	case aclOK:
+		return ""
 	case aclDeniedCmd:
 		c.srv.acllog.add(c, "command", ctx, denied, c.user.name)
-		c.out = resp.AppendError(c.out, "NOPERM this user has no permissions to run the '"+denied+"' command")
+		if atExec {
+			return changed + "no permission to execute the command or subcommand"
+		}
+		return "NOPERM this user has no permissions to run the '" + denied + "' command"
 	case aclDeniedKey:
 		c.srv.acllog.add(c, "key", ctx, string(args[pos]), c.user.name)
-		c.out = resp.AppendError(c.out, "NOPERM this user has no permissions to access one of the keys used as arguments")
+		if atExec {
+			return changed + "no permission to touch the specified keys"
+		}
+		return "NOPERM this user has no permissions to access one of the keys used as arguments"
 	default:
 		c.srv.acllog.add(c, "channel", ctx, string(args[pos]), c.user.name)
-		c.out = resp.AppendError(c.out, "NOPERM this user has no permissions to access one of the channels used as arguments")
+		if atExec {
+			return changed + "no permission to access one of the channels used as arguments"
+		}
+		return "NOPERM this user has no permissions to access one of the channels used as arguments"
 	}
-	return false
 }
 
 // login makes the connection authenticated as u.
