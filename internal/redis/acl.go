@@ -82,20 +82,55 @@ func (s *Server) UsersChanged(rules map[string][][]byte) {
 	ut := s.buildUsers(old.gen+1, rules)
 	s.users.Store(ut)
 	s.usersMu.Unlock()
-	var gone []string
-	for name := range old.byName {
-		if ut.byName[name] == nil {
+	var gone, fewerChannels []string
+	for name, u := range old.byName {
+		switch nu := ut.byName[name]; {
+		case nu == nil:
 			gone = append(gone, name)
+		case !nu.allChannels && (u.allChannels || slices.ContainsFunc(u.channels, func(ch string) bool { return !slices.Contains(nu.channels, ch) })):
+			fewerChannels = append(fewerChannels, name)
 		}
 	}
-	if len(gone) == 0 {
+	if len(gone)+len(fewerChannels) == 0 {
 		return
 	}
 	s.conns.Each(func(c *conn) {
-		if p := c.userName.Load(); p != nil && slices.Contains(gone, *p) {
+		name := "default"
+		if p := c.userName.Load(); p != nil {
+			name = *p
+		}
+		switch {
+		case slices.Contains(gone, name):
 			c.link.Close()
+		case slices.Contains(fewerChannels, name):
+			// A subscriber whose channels are no longer all allowed is
+			// closed (on its own driver: see Run), as redis 7.0 does.
+			c.link.Wake()
 		}
 	})
+}
+
+// subscriptionsAllowed reports whether the connection's user may still
+// have every subscription the connection has.
+func (c *conn) subscriptionsAllowed() bool {
+	if ut := c.srv.users.Load(); ut.gen != c.userGen {
+		c.refreshUser(ut)
+	}
+	u := c.user
+	if u.allChannels {
+		return true
+	}
+	for ch := range c.channels {
+		if !u.channelAllowed([]byte(ch), false) {
+			return false
+		}
+	}
+	for p := range c.patterns {
+		if !u.channelAllowed([]byte(p), true) {
+			return false
+		}
+	}
+	return true
 }
 
 // Authenticate reports whether pass is a password of user, an enabled

@@ -71,3 +71,61 @@ func TestACLChangedBetweenMultiAndExec(t *testing.T) {
 		t.Errorf("EXEC: %q", got[8])
 	}
 }
+
+// A subscriber whose user loses one of its channels is disconnected, as
+// redis-server 7.0 does; one whose channels all stay allowed is not.
+func TestACLRevokedChannelClosesSubscriber(t *testing.T) {
+	scenario := func(t *testing.T, addr string) []string {
+		var out []string
+		dial := func() func(line string) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			r := bufio.NewReader(c)
+			return func(line string) {
+				if line != "read" {
+					req, _ := encodeInline(line)
+					if _, err := c.Write(req); err != nil {
+						out = append(out, line+" -> (closed)")
+						return
+					}
+				}
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				reply, err := ReadReply(r)
+				if err != nil {
+					out = append(out, line+" -> (closed)")
+					return
+				}
+				out = append(out, line+" -> "+string(reply))
+			}
+		}
+		admin, kept, lost := dial(), dial(), dial()
+		admin("ACL SETUSER app1 on nopass resetchannels &news.* &sport +@all ~*")
+		kept("AUTH app1 x")
+		kept("SUBSCRIBE news.a")
+		lost("AUTH app1 x")
+		lost("PSUBSCRIBE news.*")
+		admin("ACL SETUSER app1 resetchannels &news.a &sport")
+		lost("PING")
+		kept("PING")
+		return out
+	}
+	srv := servertest.Start(t)
+	got := scenario(t, srv.RedisAddr())
+	if want := "PING -> (closed)"; got[6] != want {
+		t.Errorf("the subscriber to a revoked pattern: %q", got[6])
+	}
+	if want := "PING -> *2\r\n$4\r\npong\r\n$0\r\n\r\n"; got[7] != want {
+		t.Errorf("the subscriber to a channel still allowed: %q", got[7])
+	}
+	if bin := transcript.Reference(t, "redis-server", "redis-server", false); bin != "" {
+		want := scenario(t, startRedisServer(t, bin, ""))
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("hatcheck: %q\nredis-server: %q", got[i], want[i])
+			}
+		}
+	}
+}

@@ -176,6 +176,9 @@ func (c *conn) Run(in []byte) ([]byte, bool) {
 			return resp.AppendError(c.out, deniedMsg), true
 		}
 	}
+	if c.subscribed() && c.userGen != c.srv.users.Load().gen && !c.subscriptionsAllowed() {
+		return c.out, true
+	}
 	if len(in) > 0 {
 		c.srv.stats.netIn.Add(int64(len(in)))
 		c.buf = append(c.buf, in...)
