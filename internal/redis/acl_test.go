@@ -2,9 +2,14 @@ package redis_test
 
 import (
 	"bufio"
+	"context"
 	"net"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hatcheck/hatcheck/internal/server/servertest"
 	"github.com/hatcheck/hatcheck/internal/transcript"
@@ -126,6 +131,58 @@ func TestACLRevokedChannelClosesSubscriber(t *testing.T) {
 			if got[i] != want[i] {
 				t.Errorf("hatcheck: %q\nredis-server: %q", got[i], want[i])
 			}
+		}
+	}
+}
+
+// ACL CAT <category> lists what hatcheck's table says; compared with
+// redis-server 7.0, restricted to the commands (and subcommands) hatcheck
+// has, every category holds the same commands.
+func TestACLCatMatchesRedis(t *testing.T) {
+	bin := transcript.Reference(t, "redis-server", "redis-server", false)
+	if bin == "" {
+		t.Skip("redis-server is not installed")
+	}
+	srv := servertest.Start(t)
+	ctx := context.Background()
+	hc := goredis.NewClient(&goredis.Options{Addr: srv.RedisAddr()})
+	rc := goredis.NewClient(&goredis.Options{Addr: startRedisServer(t, bin, "")})
+	defer hc.Close()
+	defer rc.Close()
+	cats, err := rc.Do(ctx, "ACL", "CAT").StringSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := hc.Do(ctx, "ACL", "CAT").StringSlice(); err != nil || !slices.Equal(got, cats) {
+		t.Fatalf("ACL CAT: %q %v, redis-server %q", got, err, cats)
+	}
+	have := map[string]bool{}
+	for _, cat := range cats {
+		names, err := hc.Do(ctx, "ACL", "CAT", cat).StringSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			have[n] = true
+		}
+	}
+	all, _ := hc.Do(ctx, "COMMAND", "LIST").StringSlice()
+	for _, n := range all {
+		have[n] = true
+	}
+	for _, cat := range cats {
+		got, _ := hc.Do(ctx, "ACL", "CAT", cat).StringSlice()
+		// SENTINEL: redis-server has it only in Sentinel mode.
+		got = slices.DeleteFunc(got, func(n string) bool { return n == "sentinel" })
+		want, _ := rc.Do(ctx, "ACL", "CAT", cat).StringSlice()
+		want = slices.DeleteFunc(want, func(n string) bool {
+			// Containers: redis lists their subcommands; hatcheck too.
+			return !have[n] && !have[strings.SplitN(n, "|", 2)[0]]
+		})
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("ACL CAT %s:\n hatcheck %q\n redis    %q", cat, got, want)
 		}
 	}
 }
