@@ -246,7 +246,7 @@ func (c *conn) process() {
 			continue
 		}
 		spec := c.srv.cmds.lookup(args[0])
-		if len(c.batch) > 0 && !c.joinsBatch(spec, len(args)) && c.runBatch() {
+		if len(c.batch) > 0 && !c.joinsBatch(spec, args) && c.runBatch() {
 			return // this request runs once the batch is answered
 		}
 		c.start += n
@@ -376,8 +376,23 @@ func (c *conn) run(spec *cmdSpec, args [][]byte) {
 
 // joinsBatch reports whether a request will reach runData, which decides
 // whether it joins the pending batch, rather than answer by itself.
-func (c *conn) joinsBatch(spec *cmdSpec, nargs int) bool {
-	return spec != nil && spec.data && spec.flags&flagBlocking == 0 && c.authed && c.user.free && c.userGen == c.srv.users.Load().gen && spec.arityOK(nargs) && !c.subscribed() && !c.multi && c.replyMode == replyOn
+// A request its user may not run is answered at once: not with a batch
+// pending.
+func (c *conn) joinsBatch(spec *cmdSpec, args [][]byte) bool {
+	return spec != nil && spec.data && spec.flags&flagBlocking == 0 && c.authed && spec.arityOK(len(args)) && !c.subscribed() && !c.multi && c.replyMode == replyOn && c.allowed(spec, args)
+}
+
+// allowed reports whether the connection's user may run the request, with
+// no side effect (checkACL logs and answers a refusal).
+func (c *conn) allowed(spec *cmdSpec, args [][]byte) bool {
+	if c.userGen != c.srv.users.Load().gen {
+		return false // checkACL picks the change up first
+	}
+	if c.user.free {
+		return true
+	}
+	r, _, _ := c.user.canRun(c.srv.cmds, spec, args)
+	return r == aclOK
 }
 
 // maxBatch bounds the commands of one pipeline batch.
