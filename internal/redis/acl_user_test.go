@@ -102,7 +102,7 @@ func TestACLUserChecks(t *testing.T) {
 	check("publish sport m", aclDeniedChannel, 1)
 	check("config get x", aclOK, 0)
 	check("config set x y", aclDeniedCmd, 0)
-	check("config nosuch", aclDeniedCmd, 0) // the container's bit
+	check("config nosuch", aclDeniedCmd, 0)      // the container's bit
 	check("client setinfo lib-name x", aclOK, 0) // +client
 	check("client id", aclOK, 0)
 	check("client kill 1.2.3.4:5", aclDeniedCmd, 0)
