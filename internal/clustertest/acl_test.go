@@ -53,6 +53,14 @@ func TestACLUsersAcrossNodes(t *testing.T) {
 	if err := app.FlushAll(ctx).Err(); err == nil || err.Error() != "NOPERM this user has no permissions to run the 'flushall' command" {
 		t.Fatalf("FLUSHALL: %v", err)
 	}
+	// Scripts run as the user on every node: the follower's and the
+	// leader's executions refuse the same call.
+	if err := app.Eval(ctx, "return redis.call('get', 'other')", nil).Err(); err == nil || !strings.HasPrefix(err.Error(), "ERR The user executing the script can't access") {
+		t.Fatalf("EVAL reading another key: %v", err)
+	}
+	if v, err := app.Eval(ctx, "return redis.call('get', 'app1:k')", nil).Text(); err != nil || v != "v" {
+		t.Fatalf("EVAL reading its key: %q %v", v, err)
+	}
 	// A change applies to the connection already authenticated.
 	if err := leader.Client().Do(ctx, "ACL", "SETUSER", "app1", "~other").Err(); err != nil {
 		t.Fatal(err)

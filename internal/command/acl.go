@@ -8,10 +8,17 @@ import "fmt"
 // passwords (">pass" travels as "#sha256"), so no password is ever in the
 // log; the keyspace keeps each user's rules, and every node's front end
 // builds the user from them. The ops change no key.
+//
+// A restricted user's transaction that runs a script starts with
+// OpACLAs, naming the user and its rules: the commands the script calls
+// are checked against them (by the CallBuilder, which knows the command
+// table), on every node alike.
 
 var aclOps = []opRow{
 	{op: OpACLSetUser, name: "acl-setuser", flags: opWrite, args: argShape{1, 1}, check: checkACLSetUser, exec: execACLSetUser},
 	{op: OpACLDelUser, name: "acl-deluser", flags: opWrite, args: argShape{1, 1}, exec: execACLDelUser},
+	// Changes nothing itself: Apply reads it (see Header.scriptUser).
+	{op: OpACLAs, name: "acl-as", args: argShape{1, 1}, exec: func(env, *Cmd) Result { return resOK }},
 }
 
 func checkACLSetUser(c *Cmd) error {

@@ -168,6 +168,7 @@ const (
 	// ACL users (appended; see acl.go)
 	OpACLSetUser // Args[0] = user name, Args[1:1+N] = rules that seed a new user, then the rules (passwords hashed)
 	OpACLDelUser // Args = user names
+	OpACLAs      // Args[0] = user name, Args[1:] = its rules: the scripts after it in the transaction run as that user (redis.call is checked)
 	opEnd
 )
 
@@ -289,6 +290,9 @@ type Header struct {
 	// local is set by Read (not encoded): the command runs on this node
 	// alone, so its random choices may use this node's random source.
 	local bool
+	// scriptUser is set by an OpACLAs of the transaction (not encoded):
+	// the user the scripts after it run as (its Args: name, then rules).
+	scriptUser *Cmd
 }
 
 const batchVersion = 1

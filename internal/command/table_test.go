@@ -118,6 +118,7 @@ func TestNewOpRows(t *testing.T) {
 		OpZMPop: {true, false, false, argShape{1, 1}},
 
 		OpACLSetUser: {true, false, false, argShape{1, 1}}, OpACLDelUser: {true, false, false, argShape{1, 1}},
+		OpACLAs: {false, false, false, argShape{1, 1}},
 	}
 	for o := OpWatchCheck + 1; o < opEnd; o++ {
 		p, ok := want[o]

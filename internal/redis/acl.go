@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"math"
@@ -220,6 +221,54 @@ func (c *conn) login(u *aclUser, gen uint64) {
 	c.user, c.userGen, c.authed = u, gen, true
 	name := u.name
 	c.userName.Store(&name)
+}
+
+// scriptUsers caches the users scripts run as (OpACLAs), by their name
+// and rules: building one per redis.call would be slow.
+var scriptUsers sync.Map // string → *aclUser
+
+// scriptACL checks a command a script calls against the user it runs as
+// (name, then rules) and returns redis's error if it is refused.
+func (s *Server) scriptACL(user [][]byte, spec *cmdSpec, args [][]byte) string {
+	key := string(bytes.Join(user, []byte{0}))
+	var u *aclUser
+	if v, ok := scriptUsers.Load(key); ok {
+		u = v.(*aclUser)
+	} else {
+		u = compileUser(s.cmds, string(user[0]), user[1:])
+		scriptUsers.Store(key, u)
+	}
+	switch r, _, _ := u.canRun(s.cmds, spec, args); r {
+	case aclOK:
+		return ""
+	case aclDeniedCmd:
+		return "ERR The user executing the script can't run this command or subcommand"
+	case aclDeniedKey:
+		return "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments"
+	default:
+		return "ERR The user executing the script can't publish to the channel mentioned in the command"
+	}
+}
+
+// scriptOps are the ops that run scripts: a restricted user's transaction
+// holding one starts with OpACLAs (see conn.write).
+func isScriptOp(op command.Op) bool {
+	switch op {
+	case command.OpEval, command.OpEvalSha, command.OpEvalRO, command.OpEvalShaRO, command.OpFCall, command.OpFCallRO:
+		return true
+	}
+	return false
+}
+
+// asUser prepends OpACLAs to tx if the connection's user is restricted and
+// tx runs a script, and reports whether it did (the first result is then
+// OpACLAs's).
+func (c *conn) asUser(tx command.Tx) (command.Tx, bool) {
+	if c.user.free || !slices.ContainsFunc(tx, func(cmd command.Cmd) bool { return isScriptOp(cmd.Op) }) {
+		return tx, false
+	}
+	args := append([][]byte{[]byte(c.user.name)}, c.user.rules...)
+	return append(command.Tx{{Op: command.OpACLAs, Args: args}}, tx...), true
 }
 
 // aclSubcommandArities are ACL's subcommands with their arities.

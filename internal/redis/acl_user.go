@@ -61,6 +61,7 @@ type aclUser struct {
 	cmds        []uint64 // allowed commands, by cmdSpec.id
 	firstArgs   map[int][]string
 	cmdRules    []string // since the last +@all or -@all, for describeCommands
+	rules       [][]byte // what compileUser built it from (scripts run as the user: OpACLAs)
 	// free: every command, key and channel is allowed; no check at all.
 	free bool
 }
@@ -401,6 +402,7 @@ func compileUser(t *table, name string, rules [][]byte) *aclUser {
 			u = v
 		}
 	}
+	u.rules = rules
 	return u.finish()
 }
 

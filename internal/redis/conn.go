@@ -517,6 +517,17 @@ func (c *conn) abortMulti() {
 // write proposes a transaction; k gets its result, or the node's error
 // (the transaction's own error is in res.Err), on the connection's driver.
 func (c *conn) write(tx command.Tx, k func(res command.TxResult, err error)) {
+	if as, ok := c.asUser(tx); ok {
+		// The scripts run as the user; OpACLAs's own result is dropped.
+		tx = as
+		inner := k
+		k = func(res command.TxResult, err error) {
+			if len(res.Results) > 0 {
+				res.Results = res.Results[1:]
+			}
+			inner(res, err)
+		}
+	}
 	loop := c.loopMarked
 	c.Await(func(done func(func())) {
 		c.srv.node.WriteAsync(tx, func(res command.TxResult, err error) {
