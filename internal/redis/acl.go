@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hatcheck/hatcheck/internal/command"
@@ -224,8 +225,14 @@ func (c *conn) login(u *aclUser, gen uint64) {
 }
 
 // scriptUsers caches the users scripts run as (OpACLAs), by their name
-// and rules: building one per redis.call would be slow.
-var scriptUsers sync.Map // string → *aclUser
+// and rules: building one per redis.call would be slow. Every change of a
+// user is a new entry: past scriptUsersMax the cache starts over.
+var (
+	scriptUsers    sync.Map // string → *aclUser
+	scriptUsersLen atomic.Int64
+)
+
+const scriptUsersMax = 1024
 
 // scriptACL checks a command a script calls against the user it runs as
 // (name, then rules) and returns redis's error if it is refused.
@@ -236,6 +243,10 @@ func (s *Server) scriptACL(user [][]byte, spec *cmdSpec, args [][]byte) string {
 		u = v.(*aclUser)
 	} else {
 		u = compileUser(s.cmds, string(user[0]), user[1:])
+		if scriptUsersLen.Add(1) > scriptUsersMax {
+			scriptUsers.Clear()
+			scriptUsersLen.Store(1)
+		}
 		scriptUsers.Store(key, u)
 	}
 	switch r, _, _ := u.canRun(s.cmds, spec, args); r {
