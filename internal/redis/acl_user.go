@@ -234,9 +234,11 @@ func (u *aclUser) apply(t *table, rule []byte) aclError {
 			return aclErrNoSuchPass
 		}
 		u.passwords = slices.Delete(u.passwords, i, i+1)
-	case rule[0] == '(' || is("clearselectors"):
+	case rule[0] == '(':
 		// Selectors are not supported.
 		return aclErrSyntax
+	case is("clearselectors"):
+		// A user has no selectors: nothing to clear.
 	case is("reset"):
 		u.nopass, u.passwords = false, nil
 		u.allKeys, u.keys = false, nil
@@ -288,6 +290,9 @@ func (u *aclUser) applySelector(t *table, op string) aclError {
 				}
 			}
 		done:
+			if perm == 0 {
+				return aclErrSyntax
+			}
 		}
 		pat := op[off:]
 		if hasSpaces([]byte(pat)) {
