@@ -186,3 +186,45 @@ func TestACLCatMatchesRedis(t *testing.T) {
 		}
 	}
 }
+
+// CLIENT INFO and LIST show the user a connection authenticated as, and
+// CLIENT KILL USER closes its connections.
+func TestClientListShowsTheUser(t *testing.T) {
+	srv := servertest.Start(t)
+	ctx := context.Background()
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.RedisAddr(), PoolSize: 1})
+	defer admin.Close()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "app1", "on", ">pw", "~*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	app := goredis.NewClient(&goredis.Options{Addr: srv.RedisAddr(), Username: "app1", Password: "pw", PoolSize: 1, MaxRetries: -1})
+	defer app.Close()
+	info, err := app.Do(ctx, "CLIENT", "INFO").Text()
+	if err != nil || !strings.Contains(info, " user=app1 ") {
+		t.Fatalf("CLIENT INFO as app1: %q %v", info, err)
+	}
+	if info, _ := admin.Do(ctx, "CLIENT", "INFO").Text(); !strings.Contains(info, " user=default ") {
+		t.Fatalf("CLIENT INFO as default: %q", info)
+	}
+	app.Close()
+	raw, err := net.Dial("tcp", srv.RedisAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	r := bufio.NewReader(raw)
+	req, _ := encodeInline("AUTH app1 pw")
+	_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := raw.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := ReadReply(r); err != nil || string(reply) != "+OK\r\n" {
+		t.Fatalf("AUTH app1: %q %v", reply, err)
+	}
+	if n, err := admin.Do(ctx, "CLIENT", "KILL", "USER", "app1").Int(); err != nil || n != 1 {
+		t.Fatalf("CLIENT KILL USER app1: %d %v", n, err)
+	}
+	if b, err := r.ReadByte(); err == nil {
+		t.Fatalf("app1's connection survived CLIENT KILL USER (read %q)", b)
+	}
+}
