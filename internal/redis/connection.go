@@ -102,7 +102,7 @@ func runHello(c *conn, a [][]byte) {
 			return
 		}
 	}
-	if !c.authed {
+	if !c.authed && !c.srv.DefaultUserOpen() {
 		c.out = resp.AppendError(c.out, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
 		return
 	}
