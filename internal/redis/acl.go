@@ -146,8 +146,14 @@ func (s *Server) Authenticate(user, pass []byte) bool {
 func (s *Server) HasUser(user []byte) bool { return s.users.Load().byName[string(user)] != nil }
 
 // DefaultUserOpen reports whether the default user is on and needs no
-// password: then only loopback clients are accepted.
-func (s *Server) DefaultUserOpen() bool { return s.users.Load().open }
+// password: then only loopback clients are accepted. Not before the
+// node knows its users (Config.UsersReady).
+func (s *Server) DefaultUserOpen() bool { return s.users.Load().open && s.usersReady() }
+
+func (s *Server) usersReady() bool { return s.cfg.UsersReady == nil || s.cfg.UsersReady() }
+
+// errLoadingUsers is redis's reply while it loads its data.
+const errLoadingUsers = "LOADING Redis is loading the dataset in memory"
 
 // refreshUser picks up a change of users: the connection's user as it is
 // now. A user that no longer exists denies everything (its connection is

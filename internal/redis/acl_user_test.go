@@ -1,8 +1,12 @@
 package redis
 
 import (
+	"bufio"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Users built from ACL SETUSER rules describe themselves as redis-server
@@ -118,5 +122,42 @@ func TestACLUserChecks(t *testing.T) {
 		if r, _, _ := dangerous.canRun(tb, tb.lookup(args[0]), args); r != aclOK {
 			t.Errorf("-@dangerous: %s refused", line)
 		}
+	}
+}
+
+// Until the node has replayed its log (and so knows its users), AUTH
+// answers LOADING and no connection is the open default user.
+func TestAuthWaitsForTheUsers(t *testing.T) {
+	var ready atomic.Bool
+	cfg := testConfig()
+	cfg.UsersReady = ready.Load
+	_, addr := serve(t, cfg, nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	ask := func(req string) string {
+		t.Helper()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		return line
+	}
+	if got := ask("PING\r\n"); got != "-NOAUTH Authentication required.\r\n" {
+		t.Fatalf("PING before the users are known: %q", got)
+	}
+	if got := ask("AUTH default x\r\n"); got != "-LOADING Redis is loading the dataset in memory\r\n" {
+		t.Fatalf("AUTH before the users are known: %q", got)
+	}
+	ready.Store(true)
+	if got := ask("PING\r\n"); got != "+PONG\r\n" {
+		t.Fatalf("PING once they are: %q", got)
 	}
 }

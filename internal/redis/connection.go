@@ -49,6 +49,9 @@ func runAuth(c *conn, a [][]byte) {
 // the ACL users; a failure is logged to ACL LOG (reason auth) as redis
 // does. cmd is the command's name as the client sent it.
 func (c *conn) authenticate(cmd []byte, a [][]byte) string {
+	if !c.srv.usersReady() {
+		return errLoadingUsers
+	}
 	ut := c.srv.users.Load()
 	name, pass := []byte("default"), a[len(a)-1]
 	if len(a) == 2 {

@@ -91,6 +91,11 @@ type Config struct {
 	Logger        *slog.Logger
 	// Metrics, if set, is told about every command.
 	Metrics Metrics
+	// UsersReady, if set, reports whether the node has replayed the log
+	// it had at start, and so knows its ACL users. Until then AUTH
+	// answers LOADING and no connection is authenticated as an open
+	// default user (which the log may have changed).
+	UsersReady func() bool
 	// Loops serves plain TCP clients; nil means netserve.DefaultLoops.
 	Loops *netserve.Loops
 }

@@ -172,6 +172,7 @@ func Start(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		QueryBufLimit: int(cfg.QueryBufferLimit), MaxKeySize: int(cfg.MaxKeySize), MaxValueSize: int64(cfg.MaxValueSize),
 		Databases: cfg.Databases, Version: Version, SentinelName: cfg.SentinelName,
 		Logger: logger.With("frontend", "redis"), Metrics: redisMetrics, Loops: s.loops,
+		UsersReady: node.Replayed,
 	}, adapter)
 	node.SetEvents(s.redis)
 	announceLeaders(node, adapter, s.redis, cfg.SentinelName, logger)
