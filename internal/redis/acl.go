@@ -146,9 +146,8 @@ func (s *Server) Authenticate(user, pass []byte) bool {
 func (s *Server) HasUser(user []byte) bool { return s.users.Load().byName[string(user)] != nil }
 
 // DefaultUserOpen reports whether the default user is on and needs no
-// password: then only loopback clients are accepted. Not before the
-// node knows its users (Config.UsersReady).
-func (s *Server) DefaultUserOpen() bool { return s.users.Load().open && s.usersReady() }
+// password: then only loopback clients are accepted.
+func (s *Server) DefaultUserOpen() bool { return s.users.Load().open }
 
 func (s *Server) usersReady() bool { return s.cfg.UsersReady == nil || s.cfg.UsersReady() }
 

@@ -127,7 +127,7 @@ func newConn(s *Server, l netserve.Link) *conn {
 	c := &conn{srv: s, link: l, id: s.nextID.Add(1), addr: l.RemoteAddr().String(), created: time.Now()}
 	c.Waiter.Link = l
 	ut := s.users.Load()
-	c.user, c.userGen, c.authed = ut.byName["default"], ut.gen, ut.open && s.usersReady()
+	c.user, c.userGen, c.authed = ut.byName["default"], ut.gen, ut.open
 	c.proto.Store(2)
 	c.name.Store("")
 	c.libName.Store("")

@@ -49,9 +49,6 @@ func runAuth(c *conn, a [][]byte) {
 // the ACL users; a failure is logged to ACL LOG (reason auth) as redis
 // does. cmd is the command's name as the client sent it.
 func (c *conn) authenticate(cmd []byte, a [][]byte) string {
-	if !c.srv.usersReady() {
-		return errLoadingUsers
-	}
 	ut := c.srv.users.Load()
 	name, pass := []byte("default"), a[len(a)-1]
 	if len(a) == 2 {
@@ -61,6 +58,9 @@ func (c *conn) authenticate(cmd []byte, a [][]byte) string {
 	}
 	u := ut.byName[string(name)]
 	if u == nil || !u.on || !u.checkPassword(pass) {
+		if !c.srv.usersReady() {
+			return errLoadingUsers // the log may not have set the user up yet
+		}
 		c.srv.log.Warn("authentication failed", "conn", c.id, "addr", c.addr)
 		ctx := "toplevel"
 		if c.multi {

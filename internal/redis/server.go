@@ -92,9 +92,9 @@ type Config struct {
 	// Metrics, if set, is told about every command.
 	Metrics Metrics
 	// UsersReady, if set, reports whether the node has replayed the log
-	// it had at start, and so knows its ACL users. Until then AUTH
-	// answers LOADING and no connection is authenticated as an open
-	// default user (which the log may have changed).
+	// it had at start, and so knows its ACL users. Until then an AUTH
+	// that fails answers LOADING (the user may not be known yet), not
+	// WRONGPASS.
 	UsersReady func() bool
 	// Loops serves plain TCP clients; nil means netserve.DefaultLoops.
 	Loops *netserve.Loops
