@@ -891,6 +891,10 @@ func (n *Node) Healthy() error {
 	return nil
 }
 
+// Replayed reports whether the node has applied the log it had at start
+// (what it knew when it stopped: its ACL users among the rest).
+func (n *Node) Replayed() bool { return n.group.AppliedIndex() >= n.replayUntil }
+
 // Ready reports whether the node can serve linearizable reads and writes:
 // it leads and has applied everything committed before its term, or it
 // knows a leader to forward to.

@@ -451,7 +451,8 @@ func writeKeys(tx command.Tx, key func([]byte), all func()) {
 			if len(c.Args) > 0 {
 				key(c.Args[0]) // the destination
 			}
-		case command.OpScriptLoad, command.OpScriptFlush, command.OpPublish, command.OpWatchCheck:
+		case command.OpScriptLoad, command.OpScriptFlush, command.OpPublish, command.OpWatchCheck,
+			command.OpACLSetUser, command.OpACLDelUser:
 			// No key changes.
 		default:
 			if c.Op.IsWrite() || !c.Op.Valid() {

@@ -37,6 +37,8 @@ func TestWriteKeysNamesWhatAWriteChanges(t *testing.T) {
 		{"mg N (meta get)", command.Cmd{Op: command.OpMCMetaGet, Key: b("k"), Args: [][]byte{b("30"), b(""), b("N")}}, []string{"k"}, false},
 		{"md I", command.Cmd{Op: command.OpMCInvalidate, Key: b("k")}, []string{"k"}, false},
 		{"ms I", command.Cmd{Op: command.OpMCStoreStale, Key: b("k"), Args: [][]byte{b("v")}, CAS: 1}, []string{"k"}, false},
+		{"ACL SETUSER", command.Cmd{Op: command.OpACLSetUser, Args: [][]byte{b("app1"), b("on")}}, nil, false},
+		{"ACL DELUSER", command.Cmd{Op: command.OpACLDelUser, Args: [][]byte{b("app1")}}, nil, false},
 		{"GET (a read)", command.Cmd{Op: command.OpGet, Key: b("k")}, nil, false},
 	}
 	for _, tc := range cases {
@@ -54,7 +56,8 @@ func TestWriteKeysNamesWhatAWriteChanges(t *testing.T) {
 		}
 		called := false
 		writeKeys(command.Tx{{Op: o, Key: b("k"), Args: [][]byte{b("a"), b("b")}}}, func([]byte) { called = true }, func() { called = true })
-		if !called && o != command.OpScriptLoad && o != command.OpScriptFlush && o != command.OpPublish && o != command.OpWatchCheck && o != command.OpFunction {
+		if !called && o != command.OpScriptLoad && o != command.OpScriptFlush && o != command.OpPublish && o != command.OpWatchCheck && o != command.OpFunction &&
+			o != command.OpACLSetUser && o != command.OpACLDelUser {
 			t.Errorf("write op %d names no key and does not fall back to every key", o)
 		}
 	}

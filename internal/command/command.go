@@ -170,6 +170,10 @@ const (
 	OpMCMetaGet    // Key, Args[0] = N's exptime or "" (no N), Args[1] = R's seconds or "", Args[2] = the order of T N R as given; Flags NoBump, SetTTL (T) with N expiry (none: T0)
 	OpMCInvalidate // Key; CAS ≠ 0 compares; Flags SetTTL (T) with N expiry: md's I
 	OpMCStoreStale // as OpMCStore (set, CAS ≠ 0): ms's I, which stores a lower CAS as a stale value
+	// ACL users (appended; see acl.go)
+	OpACLSetUser // Args[0] = user name, Args[1:1+N] = rules that seed a new user, then the rules (passwords hashed)
+	OpACLDelUser // Args = user names
+	OpACLAs      // Args[0] = user name, Args[1:] = its rules: the scripts after it in the transaction run as that user (redis.call is checked)
 	opEnd
 )
 
@@ -291,6 +295,9 @@ type Header struct {
 	// local is set by Read (not encoded): the command runs on this node
 	// alone, so its random choices may use this node's random source.
 	local bool
+	// scriptUser is set by an OpACLAs of the transaction (not encoded):
+	// the user the scripts after it run as (its Args: name, then rules).
+	scriptUser *Cmd
 }
 
 const batchVersion = 1

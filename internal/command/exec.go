@@ -66,6 +66,9 @@ func (x *Executor) Apply(ks *keyspace.Keyspace, h Header, tx Tx) TxResult {
 	}
 	res := make([]Result, len(tx))
 	for i := range tx {
+		if tx[i].Op == OpACLAs {
+			h.scriptUser = &tx[i]
+		}
 		res[i] = x.exec(ks, h, &tx[i])
 	}
 	return TxResult{Results: res}

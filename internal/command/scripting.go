@@ -57,7 +57,10 @@ var ErrNoScript = ReplyError("NOSCRIPT No matching script. Please use EVAL.")
 // refuses (unknown or disallowed command, wrong arity, syntax). The Redis
 // front end provides it (redis.ScriptCalls); the composition root passes it
 // to every node's executor (NewExecutor), since followers run scripts too.
-type CallBuilder func(db uint8, args [][]byte) (cmd Cmd, render func(r Result, proto int) []byte, msg string)
+//
+// user, if not nil, is the ACL user the script runs as (its name, then
+// its rules, from OpACLAs): the builder refuses what the user may not run.
+type CallBuilder func(db uint8, user [][]byte, args [][]byte) (cmd Cmd, render func(r Result, proto int) []byte, msg string)
 
 // Scripting: EVAL, EVALSHA and the SCRIPT subcommands that change or read
 // the replicated script cache.
@@ -429,7 +432,11 @@ func (r *scriptRun) call(L *lua.LState, raise bool) int {
 	if r.x.calls == nil {
 		return fail("ERR Unknown Redis command called from script")
 	}
-	cmd, render, msg := r.x.calls(r.db, args)
+	var user [][]byte
+	if r.h.scriptUser != nil {
+		user = r.h.scriptUser.Args
+	}
+	cmd, render, msg := r.x.calls(r.db, user, args)
 	if msg != "" {
 		return fail(msg)
 	}

@@ -119,6 +119,8 @@ func TestNewOpRows(t *testing.T) {
 
 		OpMCMetaGet: {true, false, true, argShape{3, 3}}, OpMCInvalidate: {true, false, true, argShape{0, 1}},
 		OpMCStoreStale: {true, true, true, argShape{1, 1}},
+		OpACLSetUser: {true, false, false, argShape{1, 1}}, OpACLDelUser: {true, false, false, argShape{1, 1}},
+		OpACLAs: {false, false, false, argShape{1, 1}},
 	}
 	for o := OpWatchCheck + 1; o < opEnd; o++ {
 		p, ok := want[o]

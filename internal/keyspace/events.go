@@ -28,7 +28,11 @@ type Events interface {
 }
 
 // SetEvents sets the receiver of events (nil: none).
-func (ks *Keyspace) SetEvents(e Events) { ks.events = e }
+// A receiver that watches users (UserWatcher) is told the current ones.
+func (ks *Keyspace) SetEvents(e Events) {
+	ks.events = e
+	ks.notifyUsers()
+}
 
 // Notify passes an event to the receiver, if any.
 func (ks *Keyspace) Notify(db int, class EventClass, event, key string) {

@@ -44,6 +44,7 @@ type Keyspace struct {
 
 	libraries map[string]*Library // see functions.go
 	functions map[string]*Library // function name → its library
+	users     map[string][][]byte // ACL users' rules (see users.go)
 }
 
 // casShift leaves room for 16M modifications in one log entry: CAS values

@@ -250,3 +250,52 @@ func BenchmarkView(b *testing.B) {
 		ks.View()
 	}
 }
+
+// ACL users travel in snapshots (version 4); a snapshot without users is
+// written as before, so that older nodes read it.
+func TestSnapshotCarriesUsers(t *testing.T) {
+	b := func(s ...string) [][]byte {
+		var out [][]byte
+		for _, x := range s {
+			out = append(out, []byte(x))
+		}
+		return out
+	}
+	ks := New(16)
+	var buf bytes.Buffer
+	if err := ks.View().Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Bytes()[4] != 2 {
+		t.Fatalf("empty snapshot written as version %d", buf.Bytes()[4])
+	}
+	ks.SetUser("app1", nil, b("on", "#00", "~app1:*"))
+	ks.SetUser("app1", nil, b("+get"))
+	ks.SetUser("bob", b("seed"), b("off"))
+	ks.SetUser("bob", b("ignored"), b("on", "RESET", "+set"))
+	v := ks.View()
+	ks.SetUser("late", nil, b("on"))
+	buf.Reset()
+	if err := v.Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Bytes()[4] != 4 {
+		t.Fatalf("snapshot with users written as version %d", buf.Bytes()[4])
+	}
+	got, err := Decode(bytes.NewReader(buf.Bytes()), 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprintf("%q", got.UserNames()) != `["app1" "bob"]` {
+		t.Fatalf("users %q", got.UserNames())
+	}
+	if r, _ := got.UserRules("app1"); fmt.Sprintf("%q", r) != `["on" "#00" "~app1:*" "+get"]` {
+		t.Fatalf("app1 %q", r)
+	}
+	if r, _ := got.UserRules("bob"); fmt.Sprintf("%q", r) != `["RESET" "+set"]` {
+		t.Fatalf("bob %q", r)
+	}
+	if !got.DeleteUser("bob") || got.DeleteUser("bob") {
+		t.Fatal("DeleteUser")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"runtime"
 	"slices"
@@ -28,6 +29,7 @@ type View struct {
 	stamp     int64
 	scripts   map[string][]byte
 	libraries []*Library
+	users     map[string][][]byte
 }
 
 // viewToken counts a view as live until it is released.
@@ -58,6 +60,7 @@ func (ks *Keyspace) View() *View {
 		stamp:     ks.stamp,
 		scripts:   ks.scriptsView(),
 		libraries: ks.Libraries(),
+		users:     ks.Users(),
 	}
 	for i, d := range ks.dbs {
 		if d.keys == 0 {
@@ -81,9 +84,10 @@ func (v *View) Libraries() []*Library { return v.libraries }
 // from any goroutine.
 func (v *View) Release() { v.tok.release() }
 
-// Version 2 added script records, version 3 function library records;
-// older snapshots are still read. A snapshot without libraries is written
-// as version 2, so that nodes of the release before read it.
+// Version 2 added script records, version 3 function library records,
+// version 4 ACL user records; older snapshots are still read. A snapshot
+// is written with the lowest version that holds what it has (no users: 3;
+// no libraries either: 2), so that nodes of the releases before read it.
 //
 // A key record's first byte is its value type; memcached's replicated item
 // bits (ItemBits: stale, win sent) ride in its high nibble, which is zero
@@ -95,7 +99,8 @@ func (v *View) Release() { v.tok.release() }
 const recordBitsShift = 4
 const (
 	snapshotMagic   = "HCKS"
-	snapshotVersion = 3
+	snapshotVersion = 4
+	recordUser      = 0xfc // name, rule count, rules
 	recordLibrary   = 0xfd // name, code, function count, function names
 	recordScript    = 0xfe // sha, body
 	recordEnd       = 0xff
@@ -111,7 +116,11 @@ func (v *View) Encode(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	buf := []byte(snapshotMagic)
 	version := byte(snapshotVersion)
-	if len(v.libraries) == 0 {
+	switch {
+	case len(v.users) > 0:
+	case len(v.libraries) > 0:
+		version = 3
+	default:
 		version = 2
 	}
 	buf = append(buf, version)
@@ -192,6 +201,18 @@ func (v *View) Encode(w io.Writer) error {
 			return err
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(v.users)) {
+		rules := v.users[name]
+		buf = append(buf[:0], recordUser)
+		buf = appendBytes(buf, []byte(name))
+		buf = binary.AppendUvarint(buf, uint64(len(rules)))
+		for _, r := range rules {
+			buf = appendBytes(buf, r)
+		}
+		if _, err := bw.Write(buf); err != nil {
+			return err
+		}
+	}
 	if err := bw.WriteByte(recordEnd); err != nil {
 		return err
 	}
@@ -237,6 +258,22 @@ func Decode(r io.Reader, maxDBs int) (*Keyspace, error) {
 				return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, d.err)
 			}
 			ks.StoreScript(sha, body)
+			continue
+		}
+		if t == recordUser {
+			name := string(d.bytes())
+			n := d.uvarint()
+			var rules [][]byte
+			for i := uint64(0); i < n && d.err == nil; i++ {
+				rules = append(rules, d.bytes())
+			}
+			if d.err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, d.err)
+			}
+			if ks.users == nil {
+				ks.users = map[string][][]byte{}
+			}
+			ks.users[name] = rules
 			continue
 		}
 		if t == recordLibrary {

@@ -358,10 +358,10 @@ func (c *conn) runBinary(r binReq) error {
 	case opSASLList:
 		ok(0, nil, nil, []byte("PLAIN"))
 	case opSASLAuth:
-		// PLAIN: [authzid] NUL authcid NUL passwd. Any user name is accepted;
-		// the password is the server's one password.
+		// PLAIN: [authzid] NUL authcid NUL passwd: an ACL user and its
+		// password (see Server.login).
 		parts := bytes.SplitN(r.value, []byte{0}, 3)
-		if string(r.key) != "PLAIN" || len(parts) != 3 || len(parts[1]) == 0 || !c.srv.checkPassword(parts[2]) {
+		if string(r.key) != "PLAIN" || len(parts) != 3 || len(parts[1]) == 0 || !c.srv.login(parts[1], parts[2]) {
 			c.srv.log.Warn("memcache SASL authentication failed", "addr", c.link.RemoteAddr().String())
 			c.binError(op, r.opaque, stAuthError)
 			return nil

@@ -68,7 +68,7 @@ func (c *conn) Run(in []byte) ([]byte, bool) {
 	c.out = c.out[:0]
 	if !c.opened {
 		c.opened = true
-		if c.srv.cfg.RequirePass == "" && !isLoopback(c.link.RemoteAddr()) {
+		if c.srv.open() && !isLoopback(c.link.RemoteAddr()) {
 			return append(c.out, "SERVER_ERROR hatcheck is in protected mode: no password is set, so only loopback clients are served; set --requirepass to accept others\r\n"...), true
 		}
 	}

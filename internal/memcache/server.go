@@ -42,6 +42,9 @@ const Version = "1.6.18"
 // Config holds the front end's settings.
 type Config struct {
 	RequirePass string // enables SASL PLAIN (binary) and "set"-based login (text)
+	// Users, if set, are the ACL users (the Redis front end's): logins
+	// check a user's password, and RequirePass is not used.
+	Users       Users
 	MaxClients  int
 	Timeout     time.Duration // idle connections are closed; 0 = never
 	MaxItemSize int           // largest value, like memcached -I (default 1 MB)
@@ -49,6 +52,19 @@ type Config struct {
 	Metrics     Metrics
 	// Loops serves plain TCP clients; nil means netserve.DefaultLoops.
 	Loops *netserve.Loops
+}
+
+// Users checks logins against the ACL users.
+type Users interface {
+	// Authenticate reports whether pass is a password of user, an
+	// enabled user.
+	Authenticate(user, pass []byte) bool
+	// HasUser reports whether a user of that name exists.
+	HasUser(user []byte) bool
+	// DefaultUserOpen reports whether the default user is on and needs
+	// no password: then no login is needed (and only loopback clients
+	// are served).
+	DefaultUserOpen() bool
 }
 
 // Server serves the memcached protocols.
@@ -93,7 +109,7 @@ func New(cfg Config, node Node) *Server {
 func (s *Server) Serve(ln net.Listener) error {
 	return s.conns.Serve(ln, func(l netserve.Link) *conn {
 		c := newConn(s, l)
-		c.authed = s.cfg.RequirePass == ""
+		c.authed = s.open()
 		return c
 	})
 }
@@ -110,8 +126,25 @@ func (s *Server) Close(ctx context.Context) error {
 	return s.conns.Close(ctx)
 }
 
-func (s *Server) checkPassword(p []byte) bool {
-	return subtle.ConstantTimeCompare(p, []byte(s.cfg.RequirePass)) == 1
+// open reports whether clients need no login.
+func (s *Server) open() bool {
+	if s.cfg.Users != nil {
+		return s.cfg.Users.DefaultUserOpen()
+	}
+	return s.cfg.RequirePass == ""
+}
+
+// login checks a SASL or text login. With ACL users, a user name that is
+// no user's at all means the default user (memcached clients must send some
+// name; before ACL users any was accepted with the one password).
+func (s *Server) login(user, pass []byte) bool {
+	if u := s.cfg.Users; u != nil {
+		if !u.HasUser(user) {
+			user = []byte("default")
+		}
+		return u.Authenticate(user, pass)
+	}
+	return subtle.ConstantTimeCompare(pass, []byte(s.cfg.RequirePass)) == 1
 }
 
 // scheduleFlush runs flush_all with a delay: memcached invalidates items at

@@ -142,6 +142,51 @@ func TestSASLPlain(t *testing.T) {
 	expectClose(t, c2)
 }
 
+// TestSASLWithACLUsers: SASL PLAIN (binary) and the text login check an
+// ACL user's password (the user must be on); a name that is no user's
+// means the default user.
+func TestSASLWithACLUsers(t *testing.T) {
+	s := servertest.Start(t, func(c *servertest.Config) { c.RequirePass = "s3cret" })
+	rc := goredis.NewClient(&goredis.Options{Addr: s.RedisAddr(), Password: "s3cret"})
+	defer rc.Close()
+	ctx := context.Background()
+	for _, rules := range [][]any{{"app1", "on", ">pw1", "~*", "+@all"}, {"off1", "off", ">pw2", "~*", "+@all"}} {
+		if err := rc.Do(ctx, append([]any{"ACL", "SETUSER"}, rules...)...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sasl := func(plain string) uint16 {
+		c := dial(t, s.MemcacheAddr())
+		st, _ := binExchange(t, c, binRequest(0x21, []byte("PLAIN"), nil, []byte(plain), 0, 1))
+		return st
+	}
+	for _, tc := range []struct {
+		plain string
+		ok    bool
+	}{
+		{"\x00app1\x00pw1", true},
+		{"\x00app1\x00s3cret", false}, // another user's password
+		{"\x00off1\x00pw2", false},    // a disabled user
+		{"\x00default\x00s3cret", true},
+		{"\x00someone\x00s3cret", true}, // no such user: the default user
+		{"\x00someone\x00pw1", false},
+	} {
+		if st := sasl(tc.plain); (st == 0) != tc.ok {
+			t.Errorf("SASL PLAIN %q: status %#x, want ok %v", tc.plain, st, tc.ok)
+		}
+	}
+	c := dial(t, s.MemcacheAddr())
+	if got := exchange(t, c, "set x 0 0 8\r\napp1 bad\r\n", "\r\n"); got != "CLIENT_ERROR authentication failure\r\n" {
+		t.Fatalf("text login with a wrong password: %q", got)
+	}
+	if got := exchange(t, c, "set x 0 0 8\r\napp1 pw1\r\n", "\r\n"); got != "STORED\r\n" {
+		t.Fatalf("text login as app1: %q", got)
+	}
+	if got := exchange(t, c, "set k 0 0 1\r\nv\r\n", "\r\n"); got != "STORED\r\n" {
+		t.Fatalf("set after login: %q", got)
+	}
+}
+
 // TestSharedKeyspace: memcached and Redis clients see the same database 0.
 func TestSharedKeyspace(t *testing.T) {
 	s := servertest.Start(t)

@@ -55,7 +55,7 @@ func (c *conn) textLogin(r textReq) {
 		return
 	}
 	user, pass, ok := bytes.Cut(r.data, []byte(" "))
-	if !ok || len(user) == 0 || !c.srv.checkPassword(bytes.TrimRight(pass, "\r\n")) {
+	if !ok || len(user) == 0 || !c.srv.login(user, bytes.TrimRight(pass, "\r\n")) {
 		c.srv.log.Warn("memcache authentication failed", "addr", c.link.RemoteAddr().String())
 		c.line("CLIENT_ERROR authentication failure")
 		return

@@ -320,11 +320,18 @@ func (c *conn) clientKill(opts [][]byte) {
 			}
 			match = append(match, func(o *conn) bool { return o.isType(t) })
 		case eq(opts[i], "user"):
-			// Only the default user exists.
-			if string(v) != "default" {
-				c.out = resp.AppendError(c.out, "ERR No such user '"+string(v)+"'")
+			name := string(v)
+			if c.srv.users.Load().byName[name] == nil {
+				c.out = resp.AppendError(c.out, "ERR No such user '"+name+"'")
 				return
 			}
+			match = append(match, func(o *conn) bool {
+				user := "default"
+				if p := o.userName.Load(); p != nil {
+					user = *p
+				}
+				return user == name
+			})
 		case eq(opts[i], "skipme"):
 			switch {
 			case eq(v, "yes"):
@@ -455,7 +462,11 @@ func (o *conn) describe() string {
 	}
 	field("events", "r")
 	field("cmd", *o.lastCmd.Load())
-	field("user", "default")
+	user := "default"
+	if p := o.userName.Load(); p != nil {
+		user = *p
+	}
+	field("user", user)
 	num("redir", o.redirView.Load())
 	num("resp", int64(o.protocol()))
 	field("lib-name", o.libName.Load().(string))

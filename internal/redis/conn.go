@@ -53,14 +53,20 @@ type conn struct {
 
 	// Fields CLIENT LIST reads from other connections' goroutines are
 	// atomics; only this connection's goroutine writes them.
-	db      atomic.Int32
-	proto   atomic.Int32 // 2 or 3 (HELLO); the pub/sub hub reads it to frame messages
-	authed  bool
-	name    atomic.Value // string
-	libName atomic.Value // string
-	libVer  atomic.Value // string
-	created time.Time
-	lastCmd atomic.Pointer[string] // a cmdSpec's name (no allocation per command)
+	db     atomic.Int32
+	proto  atomic.Int32 // 2 or 3 (HELLO); the pub/sub hub reads it to frame messages
+	authed bool
+	// The ACL user (acl.go): as of users generation userGen; userName
+	// is its name for CLIENT LIST and for finding it again after a
+	// change (nil: default).
+	user     *aclUser
+	userGen  uint64
+	userName atomic.Pointer[string]
+	name     atomic.Value // string
+	libName  atomic.Value // string
+	libVer   atomic.Value // string
+	created  time.Time
+	lastCmd  atomic.Pointer[string] // a cmdSpec's name (no allocation per command)
 
 	multi      bool
 	multiDirty bool
@@ -121,7 +127,8 @@ var noCommandYet = "NULL"
 func newConn(s *Server, l netserve.Link) *conn {
 	c := &conn{srv: s, link: l, id: s.nextID.Add(1), addr: l.RemoteAddr().String(), created: time.Now()}
 	c.Waiter.Link = l
-	c.authed = s.cfg.RequirePass == ""
+	ut := s.users.Load()
+	c.user, c.userGen, c.authed = ut.byName["default"], ut.gen, ut.open
 	c.proto.Store(2)
 	c.name.Store("")
 	c.libName.Store("")
@@ -168,9 +175,12 @@ func (c *conn) Run(in []byte) ([]byte, bool) {
 	c.out = c.out[:0]
 	if !c.opened {
 		c.opened = true
-		if c.srv.cfg.RequirePass == "" && !isLoopback(c.link.RemoteAddr()) {
+		if c.srv.DefaultUserOpen() && !isLoopback(c.link.RemoteAddr()) {
 			return resp.AppendError(c.out, deniedMsg), true
 		}
+	}
+	if c.subscribed() && c.userGen != c.srv.users.Load().gen && !c.subscriptionsAllowed() {
+		return c.out, true
 	}
 	if len(in) > 0 {
 		c.srv.stats.netIn.Add(int64(len(in)))
@@ -239,7 +249,7 @@ func (c *conn) process() {
 			continue
 		}
 		spec := c.srv.cmds.lookup(args[0])
-		if len(c.batch) > 0 && !c.joinsBatch(spec, len(args)) && c.runBatch() {
+		if len(c.batch) > 0 && !c.joinsBatch(spec, args) && c.runBatch() {
 			return // this request runs once the batch is answered
 		}
 		if c.srv.pause.mode.Load() != pauseOff && c.pausedIn(c.srv.pause.mode.Load(), spec, args) {
@@ -336,7 +346,7 @@ func (c *conn) run(spec *cmdSpec, args [][]byte) {
 		}
 		return
 	}
-	if !c.authed && spec.flags&flagNoAuth == 0 {
+	if !c.authed && spec.flags&flagNoAuth == 0 && !c.srv.DefaultUserOpen() {
 		c.abortMulti()
 		c.out = resp.AppendError(c.out, "NOAUTH Authentication required.")
 		return
@@ -344,6 +354,10 @@ func (c *conn) run(spec *cmdSpec, args [][]byte) {
 	if !spec.arityOK(len(args)) {
 		c.abortMulti()
 		c.out = resp.AppendError(c.out, arityError(spec.name))
+		return
+	}
+	if !c.checkACL(spec, args) {
+		c.abortMulti()
 		return
 	}
 	if c.subscribed() && !c.resp3() {
@@ -379,8 +393,23 @@ func (c *conn) run(spec *cmdSpec, args [][]byte) {
 
 // joinsBatch reports whether a request will reach runData, which decides
 // whether it joins the pending batch, rather than answer by itself.
-func (c *conn) joinsBatch(spec *cmdSpec, nargs int) bool {
-	return spec != nil && spec.data && spec.flags&flagBlocking == 0 && c.authed && spec.arityOK(nargs) && !c.subscribed() && !c.multi && c.replyMode == replyOn
+// A request its user may not run is answered at once: not with a batch
+// pending.
+func (c *conn) joinsBatch(spec *cmdSpec, args [][]byte) bool {
+	return spec != nil && spec.data && spec.flags&flagBlocking == 0 && c.authed && spec.arityOK(len(args)) && !c.subscribed() && !c.multi && c.replyMode == replyOn && c.allowed(spec, args)
+}
+
+// allowed reports whether the connection's user may run the request, with
+// no side effect (checkACL logs and answers a refusal).
+func (c *conn) allowed(spec *cmdSpec, args [][]byte) bool {
+	if c.userGen != c.srv.users.Load().gen {
+		return false // checkACL picks the change up first
+	}
+	if c.user.free {
+		return true
+	}
+	r, _, _ := c.user.canRun(c.srv.cmds, spec, args)
+	return r == aclOK
 }
 
 // maxBatch bounds the commands of one pipeline batch.
@@ -505,6 +534,17 @@ func (c *conn) abortMulti() {
 // write proposes a transaction; k gets its result, or the node's error
 // (the transaction's own error is in res.Err), on the connection's driver.
 func (c *conn) write(tx command.Tx, k func(res command.TxResult, err error)) {
+	if as, ok := c.asUser(tx); ok {
+		// The scripts run as the user; OpACLAs's own result is dropped.
+		tx = as
+		inner := k
+		k = func(res command.TxResult, err error) {
+			if len(res.Results) > 0 {
+				res.Results = res.Results[1:]
+			}
+			inner(res, err)
+		}
+	}
 	loop := c.loopMarked
 	c.Await(func(done func(func())) {
 		c.srv.node.WriteAsync(tx, func(res command.TxResult, err error) {

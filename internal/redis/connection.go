@@ -38,33 +38,38 @@ func runAuth(c *conn, a [][]byte) {
 		c.out = resp.AppendError(c.out, errSyntax)
 		return
 	}
-	if msg := c.authenticate(a[1:]); msg != "" {
+	if msg := c.authenticate(a[0], a[1:]); msg != "" {
 		c.out = resp.AppendError(c.out, msg)
 		return
 	}
 	c.out = resp.AppendSimple(c.out, "OK")
 }
 
-// authenticate checks AUTH's [user] password. Only the "default" user
-// exists, as in a redis-server configured with requirepass.
-func (c *conn) authenticate(a [][]byte) string {
-	if c.srv.cfg.RequirePass == "" {
-		if len(a) == 1 {
-			return "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
-		}
-		if string(a[0]) == "default" {
-			c.authed = true
-			return ""
-		}
-		return errWrongPass
+// authenticate checks AUTH's (or HELLO AUTH's) [user] password against
+// the ACL users; a failure is logged to ACL LOG (reason auth) as redis
+// does. cmd is the command's name as the client sent it.
+func (c *conn) authenticate(cmd []byte, a [][]byte) string {
+	ut := c.srv.users.Load()
+	name, pass := []byte("default"), a[len(a)-1]
+	if len(a) == 2 {
+		name = a[0]
+	} else if ut.byName["default"].nopass {
+		return "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
 	}
-	pass := a[len(a)-1]
-	userOK := len(a) == 1 || string(a[0]) == "default"
-	if !c.srv.checkPassword(pass) || !userOK {
+	u := ut.byName[string(name)]
+	if u == nil || !u.on || !u.checkPassword(pass) {
+		if !c.srv.usersReady() {
+			return errLoadingUsers // the log may not have set the user up yet
+		}
 		c.srv.log.Warn("authentication failed", "conn", c.id, "addr", c.addr)
+		ctx := "toplevel"
+		if c.multi {
+			ctx = "multi"
+		}
+		c.srv.acllog.add(c, "auth", ctx, string(cmd), string(name))
 		return errWrongPass
 	}
-	c.authed = true
+	c.login(u, ut.gen)
 	return ""
 }
 
@@ -87,7 +92,7 @@ func runHello(c *conn, a [][]byte) {
 	for i := 2; i < len(a); i++ {
 		switch {
 		case eq(a[i], "AUTH") && i+2 < len(a):
-			if msg := c.authenticate(a[i+1 : i+3]); msg != "" {
+			if msg := c.authenticate(a[0], a[i+1:i+3]); msg != "" {
 				c.out = resp.AppendError(c.out, msg)
 				return
 			}
@@ -100,7 +105,7 @@ func runHello(c *conn, a [][]byte) {
 			return
 		}
 	}
-	if !c.authed {
+	if !c.authed && !c.srv.DefaultUserOpen() {
 		c.out = resp.AppendError(c.out, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
 		return
 	}

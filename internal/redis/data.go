@@ -40,7 +40,9 @@ func runData(c *conn, spec *cmdSpec, args [][]byte) {
 
 // runOne executes one data command on its own.
 func (c *conn) runOne(spec *cmdSpec, cmd command.Cmd) {
-	if cmd.Op.IsWrite() {
+	// A restricted user's read-only script goes through the log too, to
+	// run as the user (see conn.asUser).
+	if cmd.Op.IsWrite() || (!c.user.free && isScriptOp(cmd.Op)) {
 		c.writeOK(command.Tx{cmd}, func(res command.TxResult) { c.replyResult(spec, res.Results[0]) })
 		return
 	}

@@ -77,7 +77,7 @@ func ScriptCalls() command.CallBuilder {
 	return srv.scriptCall
 }
 
-func (s *Server) scriptCall(db uint8, args [][]byte) (command.Cmd, func(command.Result, int) []byte, string) {
+func (s *Server) scriptCall(db uint8, user [][]byte, args [][]byte) (command.Cmd, func(command.Result, int) []byte, string) {
 	spec := s.cmds.lookup(args[0])
 	switch {
 	case spec == nil:
@@ -86,6 +86,11 @@ func (s *Server) scriptCall(db uint8, args [][]byte) (command.Cmd, func(command.
 		return command.Cmd{}, nil, "ERR This Redis command is not allowed from script"
 	case !spec.arityOK(len(args)):
 		return command.Cmd{}, nil, "ERR Wrong number of args calling Redis command from script"
+	}
+	if user != nil {
+		if msg := s.scriptACL(user, spec, args); msg != "" {
+			return command.Cmd{}, nil, msg
+		}
 	}
 	c := &conn{srv: s}
 	c.db.Store(int32(db))

@@ -22,7 +22,6 @@ package redis
 
 import (
 	"context"
-	"crypto/subtle"
 	"log/slog"
 	"net"
 	"sync"
@@ -92,6 +91,11 @@ type Config struct {
 	Logger        *slog.Logger
 	// Metrics, if set, is told about every command.
 	Metrics Metrics
+	// UsersReady, if set, reports whether the node has replayed the log
+	// it had at start, and so knows its ACL users. Until then an AUTH
+	// that fails answers LOADING (the user may not be known yet), not
+	// WRONGPASS.
+	UsersReady func() bool
 	// Loops serves plain TCP clients; nil means netserve.DefaultLoops.
 	Loops *netserve.Loops
 }
@@ -125,6 +129,12 @@ type Server struct {
 	totalCmds atomic.Int64
 	stats     stats // INFO's stats (stats.go)
 
+	// ACL users (acl.go): the table of this node's users, replaced
+	// whole when they change; usersMu orders the replacements.
+	users   atomic.Pointer[userTable]
+	usersMu sync.Mutex
+	acllog  aclLog
+
 	slowlog       slowlog
 	slowlogSlower atomic.Int64 // slowlog-log-slower-than, µs (-1: off)
 	slowlogMaxLen atomic.Int64 // slowlog-max-len
@@ -141,6 +151,7 @@ func New(cfg Config, node Node) *Server {
 	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(), cmds: newTable(), hub: newHub(), track: newTracker()}
 	s.blocking = newBlocking(s)
 	s.pause = newPause()
+	s.users.Store(s.buildUsers(0, nil))
 	s.hub.out = &s.stats.netOut
 	s.slowlogSlower.Store(10000) // redis's defaults
 	s.slowlogMaxLen.Store(128)
@@ -173,9 +184,3 @@ func (s *Server) Close(ctx context.Context) error {
 
 // Clients is the number of connected clients.
 func (s *Server) Clients() int { return s.conns.Len() }
-
-// checkPassword compares in constant time (for equal lengths; the length
-// itself is not secret enough to matter and subtle handles it).
-func (s *Server) checkPassword(p []byte) bool {
-	return subtle.ConstantTimeCompare(p, []byte(s.cfg.RequirePass)) == 1
-}

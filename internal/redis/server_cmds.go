@@ -302,7 +302,7 @@ func (c *conn) configParams() map[string]string {
 		"appendonly":                "yes",
 		"appendfsync":               "always",
 		"save":                      "",
-		"protected-mode":            yesNo(s.cfg.RequirePass == ""),
+		"protected-mode":            yesNo(s.DefaultUserOpen()),
 		"cluster-enabled":           "no",
 		"slowlog-log-slower-than":   strconv.FormatInt(s.slowlogSlower.Load(), 10),
 		"slowlog-max-len":           strconv.FormatInt(s.slowlogMaxLen.Load(), 10),

@@ -123,6 +123,9 @@ type cmdSpec struct {
 	// perKey: the reply has an element per key (MGET); INFO's
 	// keyspace_hits and _misses count each.
 	perKey bool
+	// id is the command's index in the table (its bit in an ACL user's
+	// bitmap of allowed commands), set by newTable.
+	id int
 }
 
 func (s *cmdSpec) arityOK(n int) bool { return arityOK(s.arity, n) }
@@ -151,7 +154,13 @@ func (c *conn) subcommand(a [][]byte, name string, arities map[string]int) (stri
 // table is a server's commands by lower-case name.
 type table struct {
 	byName map[string]*cmdSpec
-	names  []string // sorted
+	names  []string   // sorted
+	specs  []*cmdSpec // by id: in the order of names
+	// subs are the subcommands of container commands (config|get), for
+	// ACL rules only (see aclSubcommands): ids after the commands'.
+	subs    map[string]*cmdSpec
+	subsOf  map[int][]*cmdSpec // a container's id → its subcommands
+	aclBits int                // commands and subcommands
 }
 
 // newTable builds the command table from every family's rows.
@@ -163,12 +172,34 @@ func newTable() *table {
 		bitmapCommands(),
 		listCommands(),
 		zsetCommands(),
+		aclCommands(),
 	} {
 		for _, s := range family {
 			t.add(s)
 		}
 	}
 	slices.Sort(t.names)
+	for i, name := range t.names {
+		s := t.byName[name]
+		s.id = i
+		t.specs = append(t.specs, s)
+	}
+	t.subs, t.subsOf = map[string]*cmdSpec{}, map[int][]*cmdSpec{}
+	id := len(t.specs)
+	for _, name := range t.names {
+		for _, sub := range aclSubcommands[name] {
+			s := &cmdSpec{name: name + "|" + sub.name, id: id}
+			for _, c := range strings.Fields(sub.categories) {
+				cat, _ := categoryByName(c)
+				s.acl |= cat
+			}
+			t.subs[s.name] = s
+			container := t.byName[name]
+			t.subsOf[container.id] = append(t.subsOf[container.id], s)
+			id++
+		}
+	}
+	t.aclBits = id
 	return t
 }
 

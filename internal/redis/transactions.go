@@ -96,6 +96,11 @@ func runExec(c *conn, _ [][]byte) {
 func (c *conn) execQueue(queue []queued, local [][]byte, tx command.Tx, watched []command.Cmd, i int) {
 	for ; i < len(queue); i++ {
 		q := queue[i]
+		// Users may have changed since the command was queued.
+		if msg := c.aclRefusal(q.spec, q.args, "multi", true); msg != "" {
+			local[i] = resp.AppendError(nil, msg)
+			continue
+		}
 		if q.spec.build == nil {
 			mark := len(c.out)
 			q.spec.run(c, q.args)

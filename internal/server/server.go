@@ -187,6 +187,7 @@ func StartContext(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 		QueryBufLimit: int(cfg.QueryBufferLimit), MaxKeySize: int(cfg.MaxKeySize), MaxValueSize: int64(cfg.MaxValueSize),
 		Databases: cfg.Databases, Version: Version, SentinelName: cfg.SentinelName,
 		Logger: logger.With("frontend", "redis"), Metrics: redisMetrics, Loops: s.loops,
+		UsersReady: node.Replayed,
 	}, adapter)
 	s.redis.SetSlowlogSlowerThan(cfg.SlowlogLogSlowerThan)
 	// The dashboard's slow commands follow slowlog-log-slower-than, for
@@ -199,7 +200,7 @@ func StartContext(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 		mcMetrics = admin.NewMetrics(reg, "memcache")
 		mcMetrics.SetSlowThreshold(s.redis.SlowThreshold)
 		s.mc = memcache.New(memcache.Config{
-			RequirePass: cfg.RequirePass, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
+			RequirePass: cfg.RequirePass, Users: s.redis, MaxClients: cfg.MaxClients, Timeout: time.Duration(cfg.Timeout) * time.Second,
 			MaxItemSize: int(cfg.MaxItemSize), Logger: logger.With("frontend", "memcache"),
 			Metrics: mcMetrics, Loops: s.loops,
 		}, node)
