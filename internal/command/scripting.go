@@ -265,6 +265,7 @@ func (r *scriptRun) sandbox(keys, argv [][]byte) {
 	math.RawSetString("random", L.NewFunction(r.random))
 	math.RawSetString("randomseed", L.NewFunction(func(L *lua.LState) int { r.seed = uint64(L.CheckInt64(1)) | 1; return 0 }))
 	g.RawSetString("error", L.NewFunction(r.raise))
+	g.RawSetString("pcall", L.NewFunction(pcallErrString(g.RawGetString("pcall").(*lua.LFunction).GFunction)))
 
 	redis := L.NewTable()
 	redis.RawSetString("call", L.NewFunction(func(L *lua.LState) int { return r.call(L, true) }))
@@ -386,10 +387,37 @@ func (r *scriptRun) raise(L *lua.LState) int {
 	r.line = whereLine(L.Where(1))
 	v := L.Get(1)
 	if s, ok := v.(lua.LString); ok && L.OptInt(2, 1) > 0 {
-		L.Error(lua.LString(L.Where(1)+" "+string(s)), 0)
+		// C Lua's luaL_where names no position for a C function
+		// (pcall(error, "x") raises "x"); gopher-lua's Where says "[G]:".
+		if w := L.Where(1); w != "[G]:" {
+			L.Error(lua.LString(w+" "+string(s)), 0)
+		}
+		L.Error(s, 0)
 	}
 	L.Error(v, 0)
 	return 0
+}
+
+// pcallErrString wraps Lua's pcall as redis 7.0 does (script_lua.c's
+// luaRedisPcall): an error object that is a table with a string (or
+// number) err field, as redis.call raises its refusals, is returned as
+// that field, so that scripts written for older redis, whose errors were
+// strings, see the message. Other error objects come back as they are.
+func pcallErrString(pcall lua.LGFunction) lua.LGFunction {
+	return func(L *lua.LState) int {
+		n := pcall(L)
+		if n != 2 || L.Get(-2) != lua.LFalse {
+			return n
+		}
+		if t, ok := L.Get(-1).(*lua.LTable); ok {
+			switch e := L.GetField(t, "err").(type) {
+			case lua.LString, lua.LNumber:
+				L.Pop(1)
+				L.Push(e)
+			}
+		}
+		return n
+	}
 }
 
 // whereLine extracts N from gopher-lua's "user_script:N:" position.

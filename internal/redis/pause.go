@@ -105,10 +105,18 @@ func (p *pause) endLocked() {
 }
 
 // wait holds c until the pause ends, then runs k on c's driver; if the
-// pause ended meanwhile (holds no longer reports true), k runs at once.
+// pause ended meanwhile (holds no longer reports true), k runs at once. A
+// closing connection is let go without running k: Shutdown marks it
+// closing before it releases it, so one that comes here after its
+// release would otherwise stay held (and its driver, and the server's
+// Close, wait) until the pause ends.
 func (p *pause) wait(c *conn, holds func(mode int32) bool, done func(func()), k func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if c.closing.Load() {
+		done(func() {})
+		return
+	}
 	if !holds(p.mode.Load()) {
 		done(k)
 		return

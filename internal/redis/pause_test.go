@@ -172,3 +172,26 @@ func (c *client) expectBlockedClients(n int) {
 		c.t.Fatalf("INFO clients %q, want %q", body, want)
 	}
 }
+
+// A connection that the server's shutdown has already let go (Shutdown
+// ran pause.release) is not held again by a command it was about to run
+// (its driver was past the closing check, or a held command's
+// continuation found a new pause): it would stay busy, its driver waiting
+// for a wake that never comes, and the server's Close would wait for it
+// for as long as the pause lasts.
+func TestClientPauseDoesNotHoldAClosingConnection(t *testing.T) {
+	p := newPause()
+	p.start(time.Hour, pauseAll)
+	defer p.stop()
+	c := &conn{}
+	c.closing.Store(true) // Shutdown: closing, then release (nothing held yet)
+	p.release(c)
+	let, ran := false, false
+	p.wait(c, func(int32) bool { return true }, func(k func()) { let = true; k() }, func() { ran = true })
+	if p.heldCount() != 0 || !let {
+		t.Fatalf("a closing connection is held (held %d, let go %v)", p.heldCount(), let)
+	}
+	if ran {
+		t.Fatal("a closing connection's held command ran")
+	}
+}

@@ -203,14 +203,21 @@ func newTable() *table {
 	return t
 }
 
-// BlockingCommands are the names of the commands that wait for data by
-// design (redis's "blocking" flag: BLPOP, BZPOPMIN, …), sorted: the
-// dashboard's load meter counts their wait as neither latency nor slow.
-func BlockingCommands() []string {
+// BlockingCommands are the names of the commands that wait by design,
+// sorted: those with redis's "blocking" flag (BLPOP, BZPOPMIN, …) and
+// those that wait for replicas (WAIT, WAITAOF), which redis does not flag
+// so (COMMAND INFO shows redis's flags). The dashboard's load meter counts
+// their wait as neither latency nor slow.
+func BlockingCommands() []string { return newTable().waiting() }
+
+// waitForReplicas are the commands that wait by design without redis's
+// blocking flag.
+var waitForReplicas = []string{"wait", "waitaof"}
+
+func (t *table) waiting() []string {
 	var names []string
-	t := newTable()
 	for _, name := range t.names {
-		if t.byName[name].flags&flagBlocking != 0 {
+		if t.byName[name].flags&flagBlocking != 0 || slices.Contains(waitForReplicas, name) {
 			names = append(names, name)
 		}
 	}
