@@ -33,6 +33,8 @@ func TestWriteKeysNamesWhatAWriteChanges(t *testing.T) {
 		{"ZMPOP", command.Cmd{Op: command.OpZMPop, Args: [][]byte{b("a")}}, nil, true},
 		{"LMPOP", command.Cmd{Op: command.OpLMPop, Args: [][]byte{b("a"), b("b")}}, nil, true},
 		{"FCALL", command.Cmd{Op: command.OpFCall, Args: [][]byte{b("f")}}, nil, true},
+		{"RESTORE", command.Cmd{Op: command.OpRestore, Key: b("k"), Args: [][]byte{b("payload")}}, []string{"k"}, false},
+		{"RESTORE in db 1", command.Cmd{Op: command.OpRestore, DB: 1, Key: b("k"), Args: [][]byte{b("payload")}}, nil, false},
 		{"FLUSHALL", command.Cmd{Op: command.OpFlushAll}, nil, true},
 		{"GET (a read)", command.Cmd{Op: command.OpGet, Key: b("k")}, nil, false},
 	}

@@ -165,6 +165,9 @@ const (
 	OpZRandMember // Key, Args[0] = count or empty, Args[1] = "withscores" or empty (read)
 	OpZScan       // Key, N = cursor, Args = options as sent (read)
 	OpZMPop       // Args = keys; N = count; Flags Left (MIN)
+	// keys (appended)
+	OpDump    // Key (read): redis's DUMP payload of the value
+	OpRestore // Key, Args[0] = payload (verified), or Args = "", error when the front end refused it (redis checks the key first); N = TTL ms (0: none), Flags ExpireRel/ExpireAbs, XX (REPLACE)
 	opEnd
 )
 

@@ -116,6 +116,8 @@ func TestNewOpRows(t *testing.T) {
 		OpZDiffStore: {true, true, false, argShape{1, 1}}, OpZInterCard: {false, false, false, argShape{1, 1}},
 		OpZRandMember: {false, false, false, argShape{2, 2}}, OpZScan: {false, false, false, argShape{0, 1}},
 		OpZMPop: {true, false, false, argShape{1, 1}},
+
+		OpDump: {false, false, false, argShape{0, 1}}, OpRestore: {true, true, false, argShape{1, 1}},
 	}
 	for o := OpWatchCheck + 1; o < opEnd; o++ {
 		p, ok := want[o]

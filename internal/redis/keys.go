@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/rdb"
 	"github.com/hatcheck/hatcheck/internal/resp"
 )
 
@@ -38,6 +39,8 @@ func keyCommands() []*cmdSpec {
 		{name: "move", arity: 3, flags: w | flagFast, acl: acl, keys: oneKey, build: buildMove},
 		{name: "randomkey", arity: 1, flags: r, acl: acl, tips: []string{policyAllShards, "nondeterministic_output"}, build: buildNoKey(command.OpRandomKey)},
 		{name: "touch", arity: -2, flags: r | flagFast, acl: acl, keys: allKeys, tips: tipsMultiShardSum, build: buildKeys(command.OpTouchKeys)},
+		{name: "dump", arity: 2, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildOneKey(command.OpDump)},
+		{name: "restore", arity: -4, flags: w | flagDenyOOM, acl: acl | aclDangerous, keys: oneKey, build: buildRestore},
 		// A container command: its subcommands' flags are not reported.
 		{name: "object", arity: -2, build: buildObject, reply: replyObject},
 	}
@@ -276,4 +279,78 @@ func replyObject(c *conn, r command.Result) {
 	for _, l := range lines {
 		c.out = resp.AppendSimple(c.out, l)
 	}
+}
+
+// buildRestore checks RESTORE's options, TTL and payload in redis's order.
+// Redis looks at the key between the options and the rest: an existing
+// key without REPLACE is BUSYKEY whatever follows. An error found after
+// that point is therefore proposed in place of the payload (the executor
+// answers BUSYKEY or it), unless REPLACE makes the key's state moot; a
+// payload that fails its checks never reaches the log.
+func buildRestore(c *conn, a [][]byte) (command.Cmd, string) {
+	cmd := c.cmd(command.OpRestore, a[1], a[3])
+	if msg := c.keyValueCheck(a[1], a[3]); msg != "" {
+		return cmd, msg
+	}
+	abs, idle, freq := false, false, false
+	for j := 4; j < len(a); j++ {
+		more := len(a) - j - 1
+		switch {
+		case eq(a[j], "replace"):
+			cmd.Flags |= command.FlagXX
+		case eq(a[j], "absttl"):
+			abs = true
+		case eq(a[j], "idletime") && more >= 1 && !freq:
+			n, ok := parseInt(a[j+1])
+			if !ok {
+				return cmd, errNotInteger
+			}
+			if n < 0 {
+				return cmd, "ERR Invalid IDLETIME value, must be >= 0"
+			}
+			idle = true
+			j++
+		case eq(a[j], "freq") && more >= 1 && !idle:
+			n, ok := parseInt(a[j+1])
+			if !ok {
+				return cmd, errNotInteger
+			}
+			if n < 0 || n > 255 {
+				return cmd, "ERR Invalid FREQ value, must be >= 0 and <= 255"
+			}
+			freq = true
+			j++
+		default:
+			return cmd, errSyntax
+		}
+	}
+	refuse := func(msg string) (command.Cmd, string) {
+		if cmd.Has(command.FlagXX) {
+			return cmd, msg
+		}
+		cmd.Args = [][]byte{{}, []byte(msg)}
+		return cmd, ""
+	}
+	ttl, ok := parseInt(a[2])
+	switch {
+	case !ok:
+		return refuse(errNotInteger)
+	case ttl < 0:
+		return refuse("ERR Invalid TTL value, must be >= 0")
+	}
+	if err := rdb.VerifyDump(a[3]); err != nil {
+		return refuse("ERR " + err.Error())
+	}
+	if _, err := rdb.DecodeDump(a[3]); err != nil {
+		return refuse("ERR " + err.Error())
+	}
+	if ttl != 0 {
+		cmd.N = ttl
+		if abs {
+			cmd.Flags |= command.FlagExpireAbs
+		} else {
+			cmd.Flags |= command.FlagExpireRel
+		}
+	}
+	return cmd, ""
 }

@@ -1,0 +1,61 @@
+package clustertest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// RESTORE sent through a follower of three (a payload DUMP gave on
+// another node) leaves the same value, expiry and accounted memory on
+// every node; a corrupt payload is refused before the log.
+func TestRestoreReplicates(t *testing.T) {
+	c := Start(t, 3)
+	ctx := Ctx(t, 60*time.Second)
+	leader := c.Leader()
+	follower := c.Others(leader)[0].Client()
+	other := c.Others(leader)[1].Client()
+	if err := follower.RPush(ctx, "l", "a", "b", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := follower.HSet(ctx, "h", "f", "v").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"l", "h"} {
+		p, err := other.Dump(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := follower.Restore(ctx, k+"2", time.Hour, p).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := follower.Restore(ctx, "bad", 0, "garbage").Err(); err == nil || err.Error() != "ERR DUMP payload version or checksum are wrong" {
+		t.Fatalf("a corrupt payload: %v", err)
+	}
+	read := func(n *Node) string {
+		cl := n.Client()
+		return fmt.Sprint(cl.LRange(ctx, "l2", 0, -1).Val(), cl.HGetAll(ctx, "h2").Val(),
+			cl.PExpireTime(ctx, "l2").Val() > 0, cl.Exists(ctx, "bad").Val())
+	}
+	want := "[a b 1] map[f:v] true 0"
+	for _, n := range c.Nodes {
+		deadline := time.Now().Add(10 * time.Second)
+		for read(n) != want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := read(n); got != want {
+			t.Errorf("%s: %s, want %s", n.ID, got, want)
+		}
+	}
+	used := leader.Server().Node().Stats().UsedMemory
+	for _, n := range c.Nodes {
+		deadline := time.Now().Add(10 * time.Second)
+		for n.Server().Node().Stats().UsedMemory != used && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := n.Server().Node().Stats().UsedMemory; got != used {
+			t.Errorf("%s accounts %d bytes, the leader %d", n.ID, got, used)
+		}
+	}
+}
