@@ -35,6 +35,7 @@ func TestWriteKeysNamesWhatAWriteChanges(t *testing.T) {
 		{"FCALL", command.Cmd{Op: command.OpFCall, Args: [][]byte{b("f")}}, nil, true},
 		{"RESTORE", command.Cmd{Op: command.OpRestore, Key: b("k"), Args: [][]byte{b("payload")}}, []string{"k"}, false},
 		{"RESTORE in db 1", command.Cmd{Op: command.OpRestore, DB: 1, Key: b("k"), Args: [][]byte{b("payload")}}, nil, false},
+		{"SORT … STORE", command.Cmd{Op: command.OpSortStore, Key: b("dst"), Args: [][]byte{b("src"), b("w_*"), b("0"), b("-1"), b("g_*")}}, []string{"dst"}, false},
 		{"FLUSHALL", command.Cmd{Op: command.OpFlushAll}, nil, true},
 		{"GET (a read)", command.Cmd{Op: command.OpGet, Key: b("k")}, nil, false},
 	}

@@ -59,3 +59,43 @@ func TestRestoreReplicates(t *testing.T) {
 		}
 	}
 }
+
+// SORT … STORE sent through a follower (BY and GET reading keys it does
+// not declare, ties among them) stores the same list on every node; SORT
+// without STORE reads on the follower.
+func TestSortStoreReplicates(t *testing.T) {
+	c := Start(t, 3)
+	ctx := Ctx(t, 60*time.Second)
+	leader := c.Leader()
+	follower := c.Others(leader)[0].Client()
+	steps := [][]any{
+		{"RPUSH", "ids", 4, 3, 2, 1, 5},
+		{"MSET", "w_1", 3, "w_2", 1, "w_3", 1, "w_4", 2, "n_1", "one", "n_2", "two", "n_4", "four"},
+		{"SADD", "s", "b", "c", "a"},
+		{"SORT", "ids", "BY", "w_*", "GET", "#", "GET", "n_*", "STORE", "dst"},
+		{"SORT", "s", "BY", "nosort", "STORE", "dst2"},
+		{"SORT", "ids", "BY", "w_*", "ALPHA", "DESC", "STORE", "dst3"},
+	}
+	for _, s := range steps {
+		if err := follower.Do(ctx, s...).Err(); err != nil {
+			t.Fatalf("%v: %v", s, err)
+		}
+	}
+	if got, err := follower.Do(ctx, "SORT", "ids", "BY", "w_*", "LIMIT", 0, 2).StringSlice(); err != nil || fmt.Sprint(got) != "[5 2]" {
+		t.Fatalf("SORT on the follower: %v %v", got, err)
+	}
+	read := func(n *Node) string {
+		cl := n.Client()
+		return fmt.Sprint(cl.LRange(ctx, "dst", 0, -1).Val(), cl.LRange(ctx, "dst2", 0, -1).Val(), cl.LRange(ctx, "dst3", 0, -1).Val())
+	}
+	want := "[5  2 two 3  4 four 1 one] [a b c] [1 4 3 2 5]" // as redis-server 7.0 stores them
+	for _, n := range c.Nodes {
+		deadline := time.Now().Add(10 * time.Second)
+		for read(n) != want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := read(n); got != want {
+			t.Errorf("%s: %s, want %s", n.ID, got, want)
+		}
+	}
+}

@@ -41,6 +41,8 @@ func keyCommands() []*cmdSpec {
 		{name: "touch", arity: -2, flags: r | flagFast, acl: acl, keys: allKeys, tips: tipsMultiShardSum, build: buildKeys(command.OpTouchKeys)},
 		{name: "dump", arity: 2, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildOneKey(command.OpDump)},
 		{name: "restore", arity: -4, flags: w | flagDenyOOM, acl: acl | aclDangerous, keys: oneKey, build: buildRestore},
+		{name: "sort", arity: -2, flags: w | flagDenyOOM | flagMovableKeys, acl: aclSet | aclSortedSet | aclList | aclDangerous, keys: oneKey, keysOf: sortKeys, build: buildSort(false)},
+		{name: "sort_ro", arity: -2, flags: r | flagMovableKeys, acl: aclSet | aclSortedSet | aclList | aclDangerous, keys: oneKey, keysOf: func(a [][]byte) ([][]byte, bool) { return a[1:2], true }, build: buildSort(true)},
 		// A container command: its subcommands' flags are not reported.
 		{name: "object", arity: -2, build: buildObject, reply: replyObject},
 	}
@@ -353,4 +355,80 @@ func buildRestore(c *conn, a [][]byte) (command.Cmd, string) {
 		}
 	}
 	return cmd, ""
+}
+
+// buildSort parses SORT's (or SORT_RO's: no STORE) options as redis does,
+// before it looks at the key. A SORT with STORE is a write
+// (OpSortStore), any other a read. The keys BY and GET patterns name are
+// not declared, as in redis.
+func buildSort(ro bool) func(c *conn, a [][]byte) (command.Cmd, string) {
+	return func(c *conn, a [][]byte) (command.Cmd, string) {
+		var by, store []byte
+		var gets [][]byte
+		var flags uint32
+		start, count := int64(0), int64(-1)
+		for j := 2; j < len(a); j++ {
+			left := len(a) - j - 1
+			switch {
+			case eq(a[j], "asc"):
+				flags &^= command.FlagRev
+			case eq(a[j], "desc"):
+				flags |= command.FlagRev
+			case eq(a[j], "alpha"):
+				flags |= command.FlagByLex
+			case eq(a[j], "limit") && left >= 2:
+				var ok1, ok2 bool
+				start, ok1 = parseInt(a[j+1])
+				count, ok2 = parseInt(a[j+2])
+				if !ok1 || !ok2 {
+					return command.Cmd{}, errNotInteger
+				}
+				j += 2
+			case !ro && eq(a[j], "store") && left >= 1:
+				store = a[j+1]
+				j++
+			case eq(a[j], "by") && left >= 1:
+				by = a[j+1]
+				flags |= command.FlagByScore
+				j++
+			case eq(a[j], "get") && left >= 1:
+				gets = append(gets, a[j+1])
+				j++
+			default:
+				return command.Cmd{}, errSyntax
+			}
+		}
+		args := append([][]byte{a[1], by, strconv.AppendInt(nil, start, 10), strconv.AppendInt(nil, count, 10)}, gets...)
+		cmd := c.cmd(command.OpSort, a[1], args...)
+		if store != nil {
+			cmd.Op, cmd.Key = command.OpSortStore, store
+			if msg := c.keyCheck(store); msg != "" {
+				return cmd, msg
+			}
+		}
+		cmd.Flags = flags
+		return cmd, c.keyCheck(a[1])
+	}
+}
+
+// sortKeys are SORT's declared keys, as redis's sortGetKeys finds them:
+// the key sorted and STORE's destination (LIMIT's, GET's and BY's
+// arguments skipped).
+func sortKeys(a [][]byte) ([][]byte, bool) {
+	keys := [][]byte{a[1]}
+	var store []byte
+	for i := 2; i < len(a); i++ {
+		switch {
+		case eq(a[i], "limit"):
+			i += 2
+		case eq(a[i], "get"), eq(a[i], "by"):
+			i++
+		case eq(a[i], "store") && i+1 < len(a):
+			store = a[i+1]
+		}
+	}
+	if store != nil {
+		keys = append(keys, store)
+	}
+	return keys, true
 }
