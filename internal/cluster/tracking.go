@@ -415,6 +415,13 @@ func writeKeys(tx command.Tx, key func([]byte), all func()) {
 				key(c.Key)
 			}
 			continue
+		case command.OpSwapDB:
+			// Every key of database 0 may change.
+			if c.DB == 0 || c.N == 0 {
+				all()
+				return
+			}
+			continue
 		}
 		if c.DB != 0 {
 			continue

@@ -36,6 +36,9 @@ func TestWriteKeysNamesWhatAWriteChanges(t *testing.T) {
 		{"RESTORE", command.Cmd{Op: command.OpRestore, Key: b("k"), Args: [][]byte{b("payload")}}, []string{"k"}, false},
 		{"RESTORE in db 1", command.Cmd{Op: command.OpRestore, DB: 1, Key: b("k"), Args: [][]byte{b("payload")}}, nil, false},
 		{"SORT … STORE", command.Cmd{Op: command.OpSortStore, Key: b("dst"), Args: [][]byte{b("src"), b("w_*"), b("0"), b("-1"), b("g_*")}}, []string{"dst"}, false},
+		{"SWAPDB 0 3", command.Cmd{Op: command.OpSwapDB, N: 3}, nil, true},
+		{"SWAPDB 3 0", command.Cmd{Op: command.OpSwapDB, DB: 3, N: 0}, nil, true},
+		{"SWAPDB 2 3", command.Cmd{Op: command.OpSwapDB, DB: 2, N: 3}, nil, false},
 		{"FLUSHALL", command.Cmd{Op: command.OpFlushAll}, nil, true},
 		{"GET (a read)", command.Cmd{Op: command.OpGet, Key: b("k")}, nil, false},
 	}

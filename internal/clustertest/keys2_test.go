@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // RESTORE sent through a follower of three (a payload DUMP gave on
@@ -89,6 +91,37 @@ func TestSortStoreReplicates(t *testing.T) {
 		return fmt.Sprint(cl.LRange(ctx, "dst", 0, -1).Val(), cl.LRange(ctx, "dst2", 0, -1).Val(), cl.LRange(ctx, "dst3", 0, -1).Val())
 	}
 	want := "[5  2 two 3  4 four 1 one] [a b c] [1 4 3 2 5]" // as redis-server 7.0 stores them
+	for _, n := range c.Nodes {
+		deadline := time.Now().Add(10 * time.Second)
+		for read(n) != want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := read(n); got != want {
+			t.Errorf("%s: %s, want %s", n.ID, got, want)
+		}
+	}
+}
+
+// SWAPDB sent through a follower swaps the databases on every node.
+func TestSwapDBReplicates(t *testing.T) {
+	c := Start(t, 3)
+	ctx := Ctx(t, 60*time.Second)
+	leader := c.Leader()
+	follower := c.Others(leader)[0].Client()
+	for _, s := range [][]any{{"SET", "a", "zero"}, {"SELECT", 0}, {"SWAPDB", 0, 4}, {"SET", "b", "new"}} {
+		if err := follower.Do(ctx, s...).Err(); err != nil {
+			t.Fatalf("%v: %v", s, err)
+		}
+	}
+	read := func(n *Node) string {
+		cl := n.Client()
+		opts := *cl.Options()
+		opts.DB = 4
+		db4 := goredis.NewClient(&opts)
+		defer db4.Close()
+		return fmt.Sprintln(cl.Exists(ctx, "a").Val(), cl.Get(ctx, "b").Val(), db4.Get(ctx, "a").Val())
+	}
+	want := "0 new zero\n"
 	for _, n := range c.Nodes {
 		deadline := time.Now().Add(10 * time.Second)
 		for read(n) != want && time.Now().Before(deadline) {

@@ -170,6 +170,7 @@ const (
 	OpRestore   // Key, Args[0] = payload (verified), or Args = "", error when the front end refused it (redis checks the key first); N = TTL ms (0: none), Flags ExpireRel/ExpireAbs, XX (REPLACE)
 	OpSort      // Key = the key sorted, Args = that key, BY pattern, LIMIT offset, count (decimal), GET patterns…; Flags Rev (DESC), ByLex (ALPHA), ByScore (a BY was given) (read)
 	OpSortStore // Key = STORE's destination, then as OpSort
+	OpSwapDB    // DB, N = the two databases
 	opEnd
 )
 

@@ -43,6 +43,7 @@ func keyCommands() []*cmdSpec {
 		{name: "restore", arity: -4, flags: w | flagDenyOOM, acl: acl | aclDangerous, keys: oneKey, build: buildRestore},
 		{name: "sort", arity: -2, flags: w | flagDenyOOM | flagMovableKeys, acl: aclSet | aclSortedSet | aclList | aclDangerous, keys: oneKey, keysOf: sortKeys, build: buildSort(false)},
 		{name: "sort_ro", arity: -2, flags: r | flagMovableKeys, acl: aclSet | aclSortedSet | aclList | aclDangerous, keys: oneKey, keysOf: func(a [][]byte) ([][]byte, bool) { return a[1:2], true }, build: buildSort(true)},
+		{name: "swapdb", arity: 3, flags: w | flagFast, acl: acl | aclDangerous, build: buildSwapDB},
 		// A container command: its subcommands' flags are not reported.
 		{name: "object", arity: -2, build: buildObject, reply: replyObject},
 	}
@@ -431,4 +432,30 @@ func sortKeys(a [][]byte) ([][]byte, bool) {
 		keys = append(keys, store)
 	}
 	return keys, true
+}
+
+// buildSwapDB parses SWAPDB's indexes as redis does: each an int, then both
+// in range.
+func buildSwapDB(c *conn, a [][]byte) (command.Cmd, string) {
+	var ids [2]int64
+	for i, what := range []string{"first", "second"} {
+		n, ok := parseInt(a[i+1])
+		if !ok || n < math.MinInt32 || n > math.MaxInt32 {
+			return command.Cmd{}, "ERR invalid " + what + " DB index"
+		}
+		ids[i] = n
+	}
+	// Scripts' commands are built without a server's configuration: the
+	// executor checks the range then.
+	dbs := int64(c.srv.cfg.Databases)
+	if dbs == 0 {
+		dbs = math.MaxUint8 + 1
+	}
+	for _, n := range ids {
+		if n < 0 || n >= dbs {
+			return command.Cmd{}, errDBRange
+		}
+	}
+	cmd := command.Cmd{Op: command.OpSwapDB, DB: uint8(ids[0]), N: ids[1]}
+	return cmd, ""
 }
