@@ -132,3 +132,48 @@ func TestSwapDBReplicates(t *testing.T) {
 		}
 	}
 }
+
+// WAIT counts the voters other than the leader that applied the writes
+// acknowledged before it: both of a three-node cluster's, asked on the
+// leader or on a follower (which counts itself); with one follower
+// stopped, WAIT 2 gives up after its timeout with 1.
+func TestWaitCountsReplicas(t *testing.T) {
+	c := Start(t, 3)
+	ctx := Ctx(t, 60*time.Second)
+	leader := c.Leader()
+	others := c.Others(leader)
+	lc, fc := leader.Client(), others[0].Client()
+	wait := func(cl *goredis.Client, want int, timeout time.Duration) int64 {
+		t.Helper()
+		n, err := cl.Wait(ctx, want, timeout).Result()
+		if err != nil {
+			t.Fatalf("WAIT: %v", err)
+		}
+		return n
+	}
+	if err := lc.Set(ctx, "k", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n := wait(lc, 2, 0); n != 2 {
+		t.Fatalf("WAIT 2 0 on the leader: %d", n)
+	}
+	if err := fc.Set(ctx, "k", "2", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n := wait(fc, 2, 0); n != 2 {
+		t.Fatalf("WAIT 2 0 on a follower: %d", n)
+	}
+	others[1].Stop()
+	if err := lc.Set(ctx, "k", "3", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n := wait(lc, 2, 100*time.Millisecond); n != 1 {
+		t.Fatalf("WAIT 2 100 with a follower stopped, on the leader: %d", n)
+	}
+	if n := wait(fc, 2, 100*time.Millisecond); n != 1 {
+		t.Fatalf("WAIT 2 100 with a follower stopped, on the other follower: %d", n)
+	}
+	if n := wait(fc, 1, 0); n != 1 {
+		t.Fatalf("WAIT 1 0: %d", n)
+	}
+}
