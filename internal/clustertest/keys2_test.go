@@ -50,6 +50,12 @@ func TestRestoreReplicates(t *testing.T) {
 			t.Errorf("%s: %s, want %s", n.ID, got, want)
 		}
 	}
+	sameMemory(t, c, leader)
+}
+
+// sameMemory checks that every node accounts the memory the leader does.
+func sameMemory(t *testing.T, c *Cluster, leader *Node) {
+	t.Helper()
 	used := leader.Server().Node().Stats().UsedMemory
 	for _, n := range c.Nodes {
 		deadline := time.Now().Add(10 * time.Second)
@@ -100,6 +106,7 @@ func TestSortStoreReplicates(t *testing.T) {
 			t.Errorf("%s: %s, want %s", n.ID, got, want)
 		}
 	}
+	sameMemory(t, c, leader)
 }
 
 // SWAPDB sent through a follower swaps the databases on every node.
