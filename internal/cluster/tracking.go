@@ -415,6 +415,13 @@ func writeKeys(tx command.Tx, key func([]byte), all func()) {
 				key(c.Key)
 			}
 			continue
+		case command.OpSwapDB:
+			// Every key of database 0 may change.
+			if c.DB == 0 || c.N == 0 {
+				all()
+				return
+			}
+			continue
 		}
 		if c.DB != 0 {
 			continue
@@ -444,7 +451,8 @@ func writeKeys(tx command.Tx, key func([]byte), all func()) {
 			command.OpHIncrByFloat, command.OpSPop, command.OpSUnionStore, command.OpSInterStore, command.OpSDiffStore,
 			command.OpLPush, command.OpLPop, command.OpLSet, command.OpLInsert, command.OpLRem, command.OpLTrim,
 			command.OpZAdd, command.OpZRem, command.OpZRemRange, command.OpZPop,
-			command.OpZRangeStore, command.OpZUnionStore, command.OpZInterStore, command.OpZDiffStore:
+			command.OpZRangeStore, command.OpZUnionStore, command.OpZInterStore, command.OpZDiffStore,
+			command.OpRestore, command.OpSortStore:
 			key(c.Key) // for the *STORE ops, the destination
 		case command.OpSMove, command.OpLMove:
 			key(c.Key)

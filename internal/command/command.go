@@ -174,6 +174,12 @@ const (
 	OpACLSetUser // Args[0] = user name, Args[1:1+N] = rules that seed a new user, then the rules (passwords hashed)
 	OpACLDelUser // Args = user names
 	OpACLAs      // Args[0] = user name, Args[1:] = its rules: the scripts after it in the transaction run as that user (redis.call is checked)
+	// keys (appended)
+	OpDump      // Key (read): redis's DUMP payload of the value
+	OpRestore   // Key, Args[0] = payload (verified), or Args = "", error when the front end refused it (redis checks the key first); N = TTL ms (0: none), Flags ExpireRel/ExpireAbs, XX (REPLACE)
+	OpSort      // Key = the key sorted, Args = that key, BY pattern, LIMIT offset, count (decimal), GET patterns…; Flags Rev (DESC), ByLex (ALPHA), ByScore (a BY was given) (read)
+	OpSortStore // Key = STORE's destination, then as OpSort
+	OpSwapDB    // DB, N = the two databases
 	opEnd
 )
 
@@ -230,6 +236,12 @@ const (
 	FlagByLex      // sorted sets: the range is of members (lex)
 	FlagRev        // sorted sets: in descending order
 	FlagWithScores // sorted sets: reply scores with the members
+
+	// FlagWriteCommand marks a read built from a command redis counts as
+	// a write (SORT without STORE) when a script calls it: a read-only
+	// script refuses it, as redis does. Script calls are built on every
+	// node and never logged, so the bit is no part of the log format.
+	FlagWriteCommand uint32 = 1 << 31
 )
 
 // Cmd is one command with its options normalized.

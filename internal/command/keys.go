@@ -32,6 +32,7 @@ var keyOps = []opRow{
 	{op: OpRandomKey, name: "randomkey", flags: opItem, exec: execRandomKey},
 	{op: OpTouchKeys, name: "redis-touch", flags: opItem, args: argShape{1, 1}, exec: execTouchKeys},
 	{op: OpObject, name: "object", flags: opItem, args: argShape{2, 1}, exec: execObject},
+	{op: OpSwapDB, name: "swapdb", flags: opWrite, exec: execSwapDB},
 }
 
 func execDel(v env, c *Cmd) Result {
@@ -403,4 +404,20 @@ func setCompact(s *keyspace.Set) bool {
 		}
 	}
 	return true
+}
+
+// execSwapDB is redis's SWAPDB: the two databases exchange their keys;
+// connections stay in the database they selected. No event is published
+// (redis publishes none); WATCH sees every key that exists in either
+// database as changed, since an entry's CAS is its own. Blocked clients
+// look at their keys again: a key they wait for may exist now.
+func execSwapDB(v env, c *Cmd) Result {
+	other, err := targetDB(v, c.N)
+	if err != nil {
+		return resErr(err)
+	}
+	if other != v.db {
+		v.ks.Swap(v.db, other)
+	}
+	return resOK
 }

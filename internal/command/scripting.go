@@ -475,7 +475,7 @@ func (r *scriptRun) call(L *lua.LState, raise bool) int {
 	switch {
 	case row == nil || row.flags&opNoScript != 0:
 		res = resErr(ErrUnknownCommand)
-	case r.readOnly && row.flags&opWrite != 0:
+	case r.readOnly && (row.flags&opWrite != 0 || cmd.Flags&FlagWriteCommand != 0):
 		res = resErr(ErrReadOnlyScript)
 	case row.flags&opDenyOOM != 0 && overMemory(r.ks, r.h):
 		res = resErr(ErrOOM)

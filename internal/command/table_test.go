@@ -121,6 +121,9 @@ func TestNewOpRows(t *testing.T) {
 		OpMCStoreStale: {true, true, true, argShape{1, 1}},
 		OpACLSetUser: {true, false, false, argShape{1, 1}}, OpACLDelUser: {true, false, false, argShape{1, 1}},
 		OpACLAs: {false, false, false, argShape{1, 1}},
+		OpDump: {false, false, false, argShape{0, 1}}, OpRestore: {true, true, false, argShape{1, 1}},
+		OpSort: {false, false, false, argShape{4, 1}}, OpSortStore: {true, true, false, argShape{4, 1}},
+		OpSwapDB: {true, false, false, argShape{0, 1}},
 	}
 	for o := OpWatchCheck + 1; o < opEnd; o++ {
 		p, ok := want[o]

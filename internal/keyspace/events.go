@@ -71,8 +71,8 @@ func (ks *Keyspace) Popped(token []byte, key string, elems [][]byte) {
 }
 
 // ReplaceWatcher is an optional capability of Events: told when the
-// keyspace was replaced whole (a snapshot installed), which changes keys
-// without an event for each. Blocked clients (see PopWatcher) then look at
+// keyspace was replaced whole (a snapshot installed) or two databases were
+// swapped (Swap), which changes keys without an event for each. Blocked clients (see PopWatcher) then look at
 // their keys again.
 type ReplaceWatcher interface {
 	Replaced()

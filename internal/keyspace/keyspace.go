@@ -378,6 +378,16 @@ func (ks *Keyspace) Flush(db int) {
 	}
 }
 
+// Swap exchanges the keys of databases a and b (SWAPDB), and tells the
+// event receiver, if it wants to know, that keys changed without an event
+// for each (see ReplaceWatcher).
+func (ks *Keyspace) Swap(a, b int) {
+	ks.dbs[a], ks.dbs[b] = ks.dbs[b], ks.dbs[a]
+	if w, ok := ks.events.(ReplaceWatcher); ok {
+		w.Replaced()
+	}
+}
+
 // Len is the number of keys stored in db, including expired keys that have
 // not been deleted yet (as redis's DBSIZE counts them).
 func (ks *Keyspace) Len(db int) int { return ks.dbs[db].keys }

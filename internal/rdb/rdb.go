@@ -14,6 +14,9 @@
 // with ErrUnsupported, unless ReadWith is asked to skip them (and count
 // them).
 //
+// DUMP and RESTORE's payloads are one value of such a file with redis's
+// footer (EncodeDump, DecodeDump).
+//
 // What redis does not store — a memcached item's client flags — travels in
 // an auxiliary field before the key ("hatcheck-flags"), which redis-server
 // skips when it loads the file.

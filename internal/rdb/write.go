@@ -58,45 +58,14 @@ func (w *Writer) Write(r *Record) error {
 		b = append(b, opExpireMS)
 		b = binary.LittleEndian.AppendUint64(b, uint64(r.ExpireAt))
 	}
-	switch r.Type {
-	case String:
-		b = append(b, typeString)
-		b = appendString(b, r.Key)
-		b = appendString(b, r.Str)
-	case List, Set:
-		typ := byte(typeList)
-		if r.Type == Set {
-			typ = typeSet
-		}
-		b = append(b, typ)
-		b = appendString(b, r.Key)
-		b = appendLen(b, uint64(len(r.Elems)))
-		for _, e := range r.Elems {
-			b = appendString(b, e)
-		}
-	case Hash:
-		if len(r.Pairs)%2 != 0 {
-			return fmt.Errorf("rdb: hash %q with an odd number of fields and values", r.Key)
-		}
-		b = append(b, typeHash)
-		b = appendString(b, r.Key)
-		b = appendLen(b, uint64(len(r.Pairs)/2))
-		for _, p := range r.Pairs {
-			b = appendString(b, p)
-		}
-	case ZSet:
-		if len(r.Members) != len(r.Scores) {
-			return fmt.Errorf("rdb: zset %q with %d members and %d scores", r.Key, len(r.Members), len(r.Scores))
-		}
-		b = append(b, typeZSet2)
-		b = appendString(b, r.Key)
-		b = appendLen(b, uint64(len(r.Members)))
-		for i, m := range r.Members {
-			b = appendString(b, m)
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(r.Scores[i]))
-		}
-	default:
-		return fmt.Errorf("rdb: key %q of unknown type %d", r.Key, r.Type)
+	typ, err := valueType(r)
+	if err != nil {
+		return err
+	}
+	b = append(b, typ)
+	b = appendString(b, r.Key)
+	if b, err = appendValue(b, r, false); err != nil {
+		return err
 	}
 	w.buf = b
 	w.write(b)
@@ -113,6 +82,67 @@ func (w *Writer) WriteLibrary(code []byte) error {
 	w.buf = b
 	w.write(b)
 	return w.err
+}
+
+// valueType is the file's type byte for r's value, in the plain
+// encodings Writer and EncodeDump write.
+func valueType(r *Record) (byte, error) {
+	switch r.Type {
+	case String:
+		return typeString, nil
+	case List:
+		return typeList, nil
+	case Set:
+		return typeSet, nil
+	case Hash:
+		return typeHash, nil
+	case ZSet:
+		return typeZSet2, nil
+	}
+	return 0, fmt.Errorf("rdb: key %q of unknown type %d", r.Key, r.Type)
+}
+
+// appendValue appends r's value (after its type byte and key) in the plain
+// encodings; with ints, strings that are 32-bit integers take the integer
+// encoding, as redis writes them.
+func appendValue(b []byte, r *Record, ints bool) ([]byte, error) {
+	str := func(b, s []byte) []byte {
+		if ints {
+			if out, ok := appendIntString(b, s); ok {
+				return out
+			}
+		}
+		return appendString(b, s)
+	}
+	switch r.Type {
+	case String:
+		b = str(b, r.Str)
+	case List, Set:
+		b = appendLen(b, uint64(len(r.Elems)))
+		for _, e := range r.Elems {
+			b = str(b, e)
+		}
+	case Hash:
+		if len(r.Pairs)%2 != 0 {
+			return nil, fmt.Errorf("rdb: hash %q with an odd number of fields and values", r.Key)
+		}
+		b = appendLen(b, uint64(len(r.Pairs)/2))
+		for _, p := range r.Pairs {
+			b = str(b, p)
+		}
+	case ZSet:
+		if len(r.Members) != len(r.Scores) {
+			return nil, fmt.Errorf("rdb: zset %q with %d members and %d scores", r.Key, len(r.Members), len(r.Scores))
+		}
+		b = appendLen(b, uint64(len(r.Members)))
+		for i, m := range r.Members {
+			b = str(b, m)
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(r.Scores[i]))
+		}
+	default:
+		return nil, fmt.Errorf("rdb: key %q of unknown type %d", r.Key, r.Type)
+	}
+	return b, nil
 }
 
 // Close writes the end marker and the checksum, and flushes. It does not

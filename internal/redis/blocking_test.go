@@ -327,3 +327,27 @@ var (
 	_ keyspace.PopWatcher     = (*Server)(nil)
 	_ keyspace.ReplaceWatcher = (*Server)(nil)
 )
+
+// SWAPDB serves a client blocked on a key that exists after the swap (as
+// redis's scanDatabaseForReadyKeys does); the client stays in the database
+// it selected.
+func TestBlockedClientServedAfterSwapDB(t *testing.T) {
+	s, addr := serveNode(t, testConfig(), nil, newMemNode())
+	a := dial(t, addr)
+	a.send("SELECT 1\r\n")
+	a.expect("+OK\r\n")
+	a.send("BLPOP q 0\r\n")
+	waitBlocked(t, s, 1)
+	waitArmed(t, s)
+	b := dial(t, addr)
+	b.send("RPUSH q x y\r\n")
+	b.expect(":2\r\n")
+	b.send("SWAPDB 0 1\r\n")
+	b.expect("+OK\r\n")
+	a.expect("*2\r\n$1\r\nq\r\n$1\r\nx\r\n")
+	a.send("LRANGE q 0 -1\r\n")
+	a.expect("*1\r\n$1\r\ny\r\n")
+	b.send("EXISTS q\r\n")
+	b.expect(":0\r\n")
+	waitBlocked(t, s, 0)
+}

@@ -70,6 +70,7 @@ type conn struct {
 
 	multi      bool
 	multiDirty bool
+	inExec     bool // EXEC is running a queued connection or server command
 	queued     []queued
 	watched    []command.Cmd // OpWatchCheck per WATCHed key, sent with EXEC
 

@@ -172,3 +172,22 @@ func TestKeyspaceEventsOfSortedSetsMatchRedis(t *testing.T) {
 		}, 0)
 	})
 }
+
+// The events of DUMP and RESTORE: "restore"; a RESTORE … REPLACE whose
+// TTL is already past deletes the key ("del"), one without REPLACE
+// notifies nothing; DUMP, a read, nothing. SORT … STORE: "sortstore", or
+// "del" when the result is empty and the destination existed. SWAPDB:
+// nothing.
+func TestKeyspaceEventsOfKeyCommandsMatchRedis(t *testing.T) {
+	const payload = `"\x00\x02hi\x09\x00\x7f\x99\xce$\xda\xb7x\xa5"`
+	matchRedisEvents(t, "events_keys.golden", func(t *testing.T, addr string) []byte {
+		return eventSessionOf(t, addr, []string{"PSUBSCRIBE __key*__:*", "SUBSCRIBE news"}, []string{
+			"SET s v", "DUMP s", "RESTORE r 0 " + payload, "RESTORE r 0 " + payload, "RESTORE r 0 " + payload + " REPLACE",
+			"RESTORE r 1 " + payload + " ABSTTL REPLACE", "RESTORE gone 1 " + payload + " ABSTTL",
+			"RESTORE t 100000 " + payload, "SELECT 2", "RESTORE r 0 " + payload, "SELECT 0",
+			"RPUSH l 2 1", "SORT l", "SORT_RO l", "SORT l STORE d", "SORT l STORE d", "SORT l LIMIT 5 1 STORE d",
+			"SORT l LIMIT 5 1 STORE d", "SORT nokey STORE l", "SET x 1", "SWAPDB 0 1", "SWAPDB 1 0",
+			"PUBLISH news end",
+		}, 0)
+	})
+}

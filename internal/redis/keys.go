@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hatcheck/hatcheck/internal/command"
+	"github.com/hatcheck/hatcheck/internal/rdb"
 	"github.com/hatcheck/hatcheck/internal/resp"
 )
 
@@ -38,6 +39,11 @@ func keyCommands() []*cmdSpec {
 		{name: "move", arity: 3, flags: w | flagFast, acl: acl, keys: oneKey, build: buildMove},
 		{name: "randomkey", arity: 1, flags: r, acl: acl, tips: []string{policyAllShards, "nondeterministic_output"}, build: buildNoKey(command.OpRandomKey)},
 		{name: "touch", arity: -2, flags: r | flagFast, acl: acl, keys: allKeys, tips: tipsMultiShardSum, build: buildKeys(command.OpTouchKeys)},
+		{name: "dump", arity: 2, flags: r, acl: acl, keys: oneKey, tips: tipsNondeterministic, build: buildOneKey(command.OpDump)},
+		{name: "restore", arity: -4, flags: w | flagDenyOOM, acl: acl | aclDangerous, keys: oneKey, build: buildRestore},
+		{name: "sort", arity: -2, flags: w | flagDenyOOM | flagMovableKeys, acl: aclSet | aclSortedSet | aclList | aclDangerous, keys: oneKey, keysOf: sortKeys, build: buildSort(false)},
+		{name: "sort_ro", arity: -2, flags: r | flagMovableKeys, acl: aclSet | aclSortedSet | aclList | aclDangerous, keys: oneKey, keysOf: func(a [][]byte) ([][]byte, bool) { return a[1:2], true }, build: buildSort(true)},
+		{name: "swapdb", arity: 3, flags: w | flagFast, acl: acl | aclDangerous, build: buildSwapDB},
 		// A container command: its subcommands' flags are not reported.
 		{name: "object", arity: -2, build: buildObject, reply: replyObject},
 	}
@@ -276,4 +282,180 @@ func replyObject(c *conn, r command.Result) {
 	for _, l := range lines {
 		c.out = resp.AppendSimple(c.out, l)
 	}
+}
+
+// buildRestore checks RESTORE's options, TTL and payload in redis's order.
+// Redis looks at the key between the options and the rest: an existing
+// key without REPLACE is BUSYKEY whatever follows. An error found after
+// that point is therefore proposed in place of the payload (the executor
+// answers BUSYKEY or it), unless REPLACE makes the key's state moot; a
+// payload that fails its checks never reaches the log.
+func buildRestore(c *conn, a [][]byte) (command.Cmd, string) {
+	cmd := c.cmd(command.OpRestore, a[1], a[3])
+	if msg := c.keyValueCheck(a[1], a[3]); msg != "" {
+		return cmd, msg
+	}
+	abs, idle, freq := false, false, false
+	for j := 4; j < len(a); j++ {
+		more := len(a) - j - 1
+		switch {
+		case eq(a[j], "replace"):
+			cmd.Flags |= command.FlagXX
+		case eq(a[j], "absttl"):
+			abs = true
+		case eq(a[j], "idletime") && more >= 1 && !freq:
+			n, ok := parseInt(a[j+1])
+			if !ok {
+				return cmd, errNotInteger
+			}
+			if n < 0 {
+				return cmd, "ERR Invalid IDLETIME value, must be >= 0"
+			}
+			idle = true
+			j++
+		case eq(a[j], "freq") && more >= 1 && !idle:
+			n, ok := parseInt(a[j+1])
+			if !ok {
+				return cmd, errNotInteger
+			}
+			if n < 0 || n > 255 {
+				return cmd, "ERR Invalid FREQ value, must be >= 0 and <= 255"
+			}
+			freq = true
+			j++
+		default:
+			return cmd, errSyntax
+		}
+	}
+	refuse := func(msg string) (command.Cmd, string) {
+		if cmd.Has(command.FlagXX) {
+			return cmd, msg
+		}
+		cmd.Args = [][]byte{{}, []byte(msg)}
+		return cmd, ""
+	}
+	ttl, ok := parseInt(a[2])
+	switch {
+	case !ok:
+		return refuse(errNotInteger)
+	case ttl < 0:
+		return refuse("ERR Invalid TTL value, must be >= 0")
+	}
+	if err := rdb.VerifyDump(a[3]); err != nil {
+		return refuse("ERR " + err.Error())
+	}
+	if _, err := rdb.DecodeDump(a[3]); err != nil {
+		return refuse("ERR " + err.Error())
+	}
+	if ttl != 0 {
+		cmd.N = ttl
+		if abs {
+			cmd.Flags |= command.FlagExpireAbs
+		} else {
+			cmd.Flags |= command.FlagExpireRel
+		}
+	}
+	return cmd, ""
+}
+
+// buildSort parses SORT's (or SORT_RO's: no STORE) options as redis does,
+// before it looks at the key. A SORT with STORE is a write
+// (OpSortStore), any other a read. The keys BY and GET patterns name are
+// not declared, as in redis.
+func buildSort(ro bool) func(c *conn, a [][]byte) (command.Cmd, string) {
+	return func(c *conn, a [][]byte) (command.Cmd, string) {
+		var by, store []byte
+		var gets [][]byte
+		var flags uint32
+		start, count := int64(0), int64(-1)
+		for j := 2; j < len(a); j++ {
+			left := len(a) - j - 1
+			switch {
+			case eq(a[j], "asc"):
+				flags &^= command.FlagRev
+			case eq(a[j], "desc"):
+				flags |= command.FlagRev
+			case eq(a[j], "alpha"):
+				flags |= command.FlagByLex
+			case eq(a[j], "limit") && left >= 2:
+				var ok1, ok2 bool
+				start, ok1 = parseInt(a[j+1])
+				count, ok2 = parseInt(a[j+2])
+				if !ok1 || !ok2 {
+					return command.Cmd{}, errNotInteger
+				}
+				j += 2
+			case !ro && eq(a[j], "store") && left >= 1:
+				store = a[j+1]
+				j++
+			case eq(a[j], "by") && left >= 1:
+				by = a[j+1]
+				flags |= command.FlagByScore
+				j++
+			case eq(a[j], "get") && left >= 1:
+				gets = append(gets, a[j+1])
+				j++
+			default:
+				return command.Cmd{}, errSyntax
+			}
+		}
+		args := append([][]byte{a[1], by, strconv.AppendInt(nil, start, 10), strconv.AppendInt(nil, count, 10)}, gets...)
+		cmd := c.cmd(command.OpSort, a[1], args...)
+		if store != nil {
+			cmd.Op, cmd.Key = command.OpSortStore, store
+			if msg := c.keyCheck(store); msg != "" {
+				return cmd, msg
+			}
+		}
+		cmd.Flags = flags
+		return cmd, c.keyCheck(a[1])
+	}
+}
+
+// sortKeys are SORT's declared keys, as redis's sortGetKeys finds them:
+// the key sorted and STORE's destination (LIMIT's, GET's and BY's
+// arguments skipped).
+func sortKeys(a [][]byte) ([][]byte, bool) {
+	keys := [][]byte{a[1]}
+	var store []byte
+	for i := 2; i < len(a); i++ {
+		switch {
+		case eq(a[i], "limit"):
+			i += 2
+		case eq(a[i], "get"), eq(a[i], "by"):
+			i++
+		case eq(a[i], "store") && i+1 < len(a):
+			store = a[i+1]
+		}
+	}
+	if store != nil {
+		keys = append(keys, store)
+	}
+	return keys, true
+}
+
+// buildSwapDB parses SWAPDB's indexes as redis does: each an int, then both
+// in range.
+func buildSwapDB(c *conn, a [][]byte) (command.Cmd, string) {
+	var ids [2]int64
+	for i, what := range []string{"first", "second"} {
+		n, ok := parseInt(a[i+1])
+		if !ok || n < math.MinInt32 || n > math.MaxInt32 {
+			return command.Cmd{}, "ERR invalid " + what + " DB index"
+		}
+		ids[i] = n
+	}
+	// Scripts' commands are built without a server's configuration: the
+	// executor checks the range then.
+	dbs := int64(c.srv.cfg.Databases)
+	if dbs == 0 {
+		dbs = math.MaxUint8 + 1
+	}
+	for _, n := range ids {
+		if n < 0 || n >= dbs {
+			return command.Cmd{}, errDBRange
+		}
+	}
+	cmd := command.Cmd{Op: command.OpSwapDB, DB: uint8(ids[0]), N: ids[1]}
+	return cmd, ""
 }

@@ -98,6 +98,9 @@ func (s *Server) scriptCall(db uint8, user [][]byte, args [][]byte) (command.Cmd
 	if msg != "" {
 		return cmd, nil, msg
 	}
+	if spec.flags&flagWrite != 0 && !cmd.Op.IsWrite() {
+		cmd.Flags |= command.FlagWriteCommand
+	}
 	render := func(r command.Result, proto int) []byte {
 		c.proto.Store(int32(proto)) // the script's (redis.setresp)
 		c.out = c.out[:0]

@@ -23,6 +23,7 @@ func serverCommands() []*cmdSpec {
 	return []*cmdSpec{
 		{name: "info", arity: -1, flags: flagLoading | flagStale, acl: aclDangerous, tips: []string{"nondeterministic_output", policyAllShards, "response_policy:special"}, run: runInfo},
 		{name: "role", arity: 1, flags: flagNoScript | flagLoading | flagStale | flagFast, acl: aclAdmin | aclDangerous, run: runRole},
+		{name: "wait", arity: 3, flags: flagNoScript, acl: aclConnection, tips: []string{policyAllShards, "response_policy:agg_min"}, run: runWait},
 		{name: "time", arity: 1, flags: flagLoading | flagStale | flagFast, tips: tipsNondeterministic, run: runTime},
 		{name: "config", arity: -2, run: runConfig},
 		{name: "command", arity: -1, flags: flagLoading | flagStale, acl: aclConnection, tips: tipsOutputOrder, run: runCommand},
@@ -699,4 +700,52 @@ func appendBitNames(out []byte, header func([]byte, int) []byte, v uint32, names
 		}
 	}
 	return out
+}
+
+// replicaWaiter is the node's side of WAIT (cluster.Node.WaitReplicas): a
+// node without it has no replicas.
+type replicaWaiter interface {
+	WaitReplicas(ctx context.Context, want int) (int, error)
+}
+
+// runWait is WAIT numreplicas timeout: how many voters other than the
+// leader have applied every write acknowledged before it, waiting up to
+// timeout ms (0: as long as it takes) for numreplicas of them. Inside
+// MULTI it counts without waiting, as redis does.
+func runWait(c *conn, a [][]byte) {
+	want, ok := parseInt(a[1])
+	if !ok {
+		c.out = resp.AppendError(c.out, errNotInteger)
+		return
+	}
+	ms, ok := parseInt(a[2])
+	switch {
+	case !ok:
+		c.out = resp.AppendError(c.out, "ERR timeout is not an integer or out of range")
+		return
+	case ms < 0:
+		c.out = resp.AppendError(c.out, "ERR timeout is negative")
+		return
+	case ms > int64(maxBlock/time.Millisecond):
+		ms = 0 // longer than any wait: as long as it takes
+	}
+	if c.inExec {
+		want = math.MinInt64
+	}
+	offload(c, func() int64 {
+		ctx, cancel := context.Background(), context.CancelFunc(func() {})
+		if ms > 0 {
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		}
+		defer cancel()
+		w, ok := c.srv.node.(replicaWaiter)
+		if !ok {
+			if want > 0 {
+				<-ctx.Done()
+			}
+			return 0
+		}
+		n, _ := w.WaitReplicas(ctx, int(max(min(want, math.MaxInt32), math.MinInt32)))
+		return int64(n)
+	}, func(n int64) { c.out = resp.AppendInt(c.out, n) })
 }

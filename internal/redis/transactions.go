@@ -103,7 +103,9 @@ func (c *conn) execQueue(queue []queued, local [][]byte, tx command.Tx, watched 
 		}
 		if q.spec.build == nil {
 			mark := len(c.out)
+			c.inExec = true
 			q.spec.run(c, q.args)
+			c.inExec = false
 			if c.Busy() {
 				i := i
 				c.next = func() {
