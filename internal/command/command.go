@@ -13,7 +13,7 @@
 // the Executor (Apply, Read) and what the families share; then one file per
 // family holding its rows and their executor functions: strings.go,
 // hashes.go, sets.go, lists.go, keys.go, transactions.go, pubsub.go,
-// scripting.go (with the Lua sandbox) and memcached.go. A new command is an op number, a row
+// scripting.go (with the Lua sandbox), memcached.go, zsets.go and streams.go. A new command is an op number, a row
 // and a function.
 package command
 
@@ -165,6 +165,16 @@ const (
 	OpZRandMember // Key, Args[0] = count or empty, Args[1] = "withscores" or empty (read)
 	OpZScan       // Key, N = cursor, Args = options as sent (read)
 	OpZMPop       // Args = keys; N = count; Flags Left (MIN)
+	// streams (appended). Arguments travel as the client sent them (after
+	// the key); the executor parses them in redis's order (see streams.go).
+	OpXAdd   // Key, Args = XADD's arguments after the key; the ID of "*" is the batch time's
+	OpXTrim  // Key, Args = XTRIM's arguments after the key
+	OpXDel   // Key, Args = IDs
+	OpXSetID // Key, Args = XSETID's arguments after the key
+	OpXLen   // Key (read)
+	OpXRange // Key, Args = XRANGE's arguments after the key (XREVRANGE's: end, start); Flags Rev (read)
+	OpXRead  // Args = XREAD's arguments (read)
+	OpXInfo  // Key, Args[0] = "stream" (read)
 	opEnd
 )
 
@@ -221,6 +231,9 @@ const (
 	FlagByLex      // sorted sets: the range is of members (lex)
 	FlagRev        // sorted sets: in descending order
 	FlagWithScores // sorted sets: reply scores with the members
+
+	// streams (appended)
+	FlagXLast // OpXRead: reply the IDs it would read after, "$" resolved (XREAD BLOCK's start)
 )
 
 // Cmd is one command with its options normalized.

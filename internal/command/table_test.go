@@ -116,6 +116,11 @@ func TestNewOpRows(t *testing.T) {
 		OpZDiffStore: {true, true, false, argShape{1, 1}}, OpZInterCard: {false, false, false, argShape{1, 1}},
 		OpZRandMember: {false, false, false, argShape{2, 2}}, OpZScan: {false, false, false, argShape{0, 1}},
 		OpZMPop: {true, false, false, argShape{1, 1}},
+
+		OpXAdd: {true, true, false, argShape{2, 1}}, OpXTrim: {true, false, false, argShape{2, 1}},
+		OpXDel: {true, false, false, argShape{1, 1}}, OpXSetID: {true, true, false, argShape{1, 1}},
+		OpXLen: {false, false, false, argShape{0, 1}}, OpXRange: {false, false, false, argShape{2, 1}},
+		OpXRead: {false, false, false, argShape{2, 1}}, OpXInfo: {false, false, false, argShape{1, 1}},
 	}
 	for o := OpWatchCheck + 1; o < opEnd; o++ {
 		p, ok := want[o]

@@ -118,6 +118,7 @@ type Server struct {
 	conns    *netserve.Server[*conn]
 	hub      *hub
 	blocking *blocking
+	xreads   *xreads
 	track    *tracker // CLIENT TRACKING (tracking.go)
 
 	nextID    atomic.Int64
@@ -139,6 +140,7 @@ func New(cfg Config, node Node) *Server {
 	}
 	s := &Server{cfg: cfg, node: node, log: cfg.Logger, started: time.Now(), cmds: newTable(), hub: newHub(), track: newTracker()}
 	s.blocking = newBlocking(s)
+	s.xreads = newXReads()
 	s.hub.out = &s.stats.netOut
 	s.slowlogSlower.Store(10000) // redis's defaults
 	s.slowlogMaxLen.Store(128)
