@@ -30,12 +30,14 @@ var streamOps = []opRow{
 
 // Errors of the stream commands, in redis-server's words.
 var (
-	ErrStreamID       = ReplyError("ERR Invalid stream ID specified as stream command argument")
-	errXAddTop        = ReplyError("ERR The ID specified in XADD is equal or smaller than the target stream top item")
-	errXAddZero       = ReplyError("ERR The ID specified in XADD must be greater than 0-0")
-	errXAddExhausted  = ReplyError("ERR The stream has exhausted the last possible ID, unable to add more items")
-	errXAddArity      = ReplyError("ERR wrong number of arguments for 'xadd' command")
-	errStreamSyntax   = ReplyError("ERR syntax error")
+	ErrStreamID      = ReplyError("ERR Invalid stream ID specified as stream command argument")
+	errXAddTop       = ReplyError("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+	errXAddZero      = ReplyError("ERR The ID specified in XADD must be greater than 0-0")
+	errXAddExhausted = ReplyError("ERR The stream has exhausted the last possible ID, unable to add more items")
+	errXAddArity     = ReplyError("ERR wrong number of arguments for 'xadd' command")
+	errStreamSyntax  = ReplyError("ERR syntax error")
+	// ErrStreamSyntax is redis's syntax error.
+	ErrStreamSyntax   = errStreamSyntax
 	errTrimBoth       = ReplyError("ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
 	errTrimMaxLen     = ReplyError("ERR The MAXLEN argument must be >= 0.")
 	errTrimLimit      = ReplyError("ERR The LIMIT argument must be >= 0.")
@@ -515,12 +517,22 @@ type XReadArgs struct {
 // ParseXRead parses XREAD's arguments (after the command name) as redis's
 // xreadCommand does before it looks at any key. BLOCK's timeout errors are
 // the front end's (it parses it again); here it must only be an integer.
-func ParseXRead(a [][]byte) (XReadArgs, error) {
+func ParseXRead(a [][]byte) (XReadArgs, error) { return parseXRead(a, "") }
+
+// ParseXReadInScript parses XREAD's arguments as a script's redis.call
+// sends them, name being the command as the script wrote it: BLOCK is
+// refused there, where redis meets it.
+func ParseXReadInScript(name string, a [][]byte) (XReadArgs, error) { return parseXRead(a, name) }
+
+func parseXRead(a [][]byte, script string) (XReadArgs, error) {
 	x := XReadArgs{Block: -1}
 	for i := 0; i < len(a); i++ {
 		more := len(a) - 1 - i
 		switch o := string(a[i]); {
 		case strings.EqualFold(o, "block") && more > 0:
+			if script != "" {
+				return x, ReplyError("ERR " + script + " command is not allowed with BLOCK option from scripts")
+			}
 			i++
 			n, ok := ParseInt(a[i])
 			if !ok {
@@ -610,13 +622,43 @@ func execXRead(v env, c *Cmd) Result {
 	return Result{Kind: KindArray, Array: out}
 }
 
+// execXInfo is XINFO's subcommands (Args[0], as sent): HELP (OK: the
+// front end writes the text), STREAM (without FULL), and GROUPS and
+// CONSUMERS, which with no consumer groups in hatcheck find none.
 func execXInfo(v env, c *Cmd) Result {
+	sub := strings.ToLower(string(c.Args[0]))
+	if sub == "help" {
+		return resOK
+	}
 	e, err := entryOf(v, keyspace.TypeStream)
 	if err != nil {
 		return resErr(err)
 	}
 	if e == nil {
 		return resErr(ErrNoSuchKey)
+	}
+	switch {
+	case sub == "groups":
+		return Result{Kind: KindArray}
+	case sub == "consumers" && len(c.Args) == 2:
+		return resErr(ReplyError("NOGROUP No such consumer group '" + string(c.Args[1]) + "' for key name '" + v.key + "'"))
+	case sub != "stream":
+		return resErr(ErrStreamSyntax)
+	}
+	if opts := c.Args[1:]; len(opts) > 0 {
+		syntax := ReplyError("ERR unknown subcommand or wrong number of arguments for '" + string(c.Args[0]) + "'. Try XINFO HELP.")
+		if (len(opts) != 1 && len(opts) != 3) || !strings.EqualFold(string(opts[0]), "full") {
+			return resErr(syntax)
+		}
+		if len(opts) == 3 {
+			if !strings.EqualFold(string(opts[1]), "count") {
+				return resErr(syntax)
+			}
+			if _, ok := ParseInt(opts[2]); !ok {
+				return resErr(ErrNotInteger)
+			}
+		}
+		return resErr(ReplyError("ERR XINFO STREAM FULL is not supported by hatcheck"))
 	}
 	s := e.Stream
 	id := func(id keyspace.StreamID) Result { return resBulk(id.Append(nil)) }

@@ -1,6 +1,8 @@
 package redis
 
 import (
+	"strings"
+
 	"github.com/hatcheck/hatcheck/internal/command"
 	"github.com/hatcheck/hatcheck/internal/resp"
 )
@@ -21,7 +23,7 @@ func streamCommands() []*cmdSpec {
 		{name: "xrange", arity: -4, flags: r, acl: acl, keys: oneKey, build: buildOneKey(command.OpXRange)},
 		{name: "xrevrange", arity: -4, flags: r, acl: acl, keys: oneKey, build: buildXRevRange},
 		{name: "xread", arity: -4, flags: r | flagBlocking | flagMovableKeys, acl: acl, keysOf: xreadKeys, build: buildXRead, reply: replyXRead, wait: xreadWait},
-		{name: "xinfo", arity: -2, build: buildXInfo, shape: shapeMap},
+		{name: "xinfo", arity: -2, build: buildXInfo, reply: replyXInfo},
 	}
 }
 
@@ -42,6 +44,13 @@ func xreadKeys(a [][]byte) ([][]byte, bool) {
 
 func buildXRead(c *conn, a [][]byte) (command.Cmd, string) {
 	cmd := c.cmd(command.OpXRead, nil, a[1:]...)
+	if c.srv.node == nil { // a script's redis.call: no BLOCK
+		if _, err := command.ParseXReadInScript(string(a[0]), a[1:]); err != nil {
+			if msg := errorText(err, "xread"); strings.Contains(msg, "BLOCK option") {
+				return cmd, msg
+			}
+		}
+	}
 	if x, err := command.ParseXRead(a[1:]); err == nil {
 		return cmd, c.keyCheck(x.Keys...)
 	}
@@ -62,15 +71,49 @@ func replyXRead(c *conn, r command.Result) {
 	}
 }
 
-// buildXInfo is XINFO STREAM key (without FULL) and HELP.
+// xinfoArities are XINFO's subcommands and their arities.
+var xinfoArities = map[string]int{"help": 2, "stream": -3, "groups": 3, "consumers": 4}
+
+// buildXInfo builds XINFO's subcommands as one read of the key; HELP
+// reads nothing, and replyXInfo writes its text.
 func buildXInfo(c *conn, a [][]byte) (command.Cmd, string) {
+	sub := strings.ToLower(string(a[1]))
+	arity, ok := xinfoArities[sub]
 	switch {
-	case eq(a[1], "stream") && len(a) == 3:
-		return c.cmd(command.OpXInfo, a[2], a[1]), c.keyCheck(a[2])
-	case eq(a[1], "stream") && len(a) > 3:
-		return command.Cmd{}, "ERR XINFO STREAM FULL is not supported by hatcheck"
-	case eq(a[1], "stream"):
-		return command.Cmd{}, "ERR wrong number of arguments for 'xinfo|stream' command"
+	case !ok:
+		return command.Cmd{}, unknownSubcommand(a[1], "XINFO")
+	case !arityOK(arity, len(a)):
+		return command.Cmd{}, arityError("xinfo|" + sub)
+	case sub == "help":
+		return c.cmd(command.OpXInfo, nil, a[1]), ""
 	}
-	return command.Cmd{}, unknownSubcommand(a[1], "XINFO")
+	return c.cmd(command.OpXInfo, a[2], append([][]byte{a[1]}, a[3:]...)...), c.keyCheck(a[2])
+}
+
+// replyXInfo answers XINFO HELP (the executor's OK), and the others as
+// their results (STREAM's a map in RESP3).
+func replyXInfo(c *conn, r command.Result) {
+	if r.Kind != command.KindOK {
+		shape := shapeMap // STREAM's fields
+		if len(r.Array) == 0 {
+			shape = shapeArray // GROUPS: none
+		}
+		c.out = appendReply(c.out, r, c.protocol(), shape)
+		return
+	}
+	lines := []string{
+		"XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+		"CONSUMERS <key> <groupname>",
+		"    Show consumers of <groupname>.",
+		"GROUPS <key>",
+		"    Show the stream consumer groups.",
+		"STREAM <key> [FULL [COUNT <count>]",
+		"    Show information about the stream.",
+		"HELP",
+		"    Prints this help.",
+	}
+	c.out = resp.AppendArray(c.out, len(lines))
+	for _, l := range lines {
+		c.out = resp.AppendSimple(c.out, l)
+	}
 }
