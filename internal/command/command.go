@@ -173,8 +173,8 @@ const (
 	OpXSetID // Key, Args = XSETID's arguments after the key
 	OpXLen   // Key (read)
 	OpXRange // Key, Args = XRANGE's arguments after the key (XREVRANGE's: end, start); Flags Rev (read)
-	OpXRead  // Args = XREAD's arguments (read)
-	OpXInfo  // Key, Args[0] = "stream" (read)
+	OpXRead  // Args = XREAD's arguments; Flags XLast (read)
+	OpXInfo  // Key, Args[0] = the subcommand as sent (help: no key), then its arguments (read)
 	opEnd
 )
 

@@ -30,14 +30,12 @@ var streamOps = []opRow{
 
 // Errors of the stream commands, in redis-server's words.
 var (
-	ErrStreamID      = ReplyError("ERR Invalid stream ID specified as stream command argument")
-	errXAddTop       = ReplyError("ERR The ID specified in XADD is equal or smaller than the target stream top item")
-	errXAddZero      = ReplyError("ERR The ID specified in XADD must be greater than 0-0")
-	errXAddExhausted = ReplyError("ERR The stream has exhausted the last possible ID, unable to add more items")
-	errXAddArity     = ReplyError("ERR wrong number of arguments for 'xadd' command")
-	errStreamSyntax  = ReplyError("ERR syntax error")
-	// ErrStreamSyntax is redis's syntax error.
-	ErrStreamSyntax   = errStreamSyntax
+	ErrStreamID       = ReplyError("ERR Invalid stream ID specified as stream command argument")
+	errXAddTop        = ReplyError("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+	errXAddZero       = ReplyError("ERR The ID specified in XADD must be greater than 0-0")
+	errXAddExhausted  = ReplyError("ERR The stream has exhausted the last possible ID, unable to add more items")
+	errXAddArity      = ReplyError("ERR wrong number of arguments for 'xadd' command")
+	errStreamSyntax   = ReplyError("ERR syntax error")
 	errTrimBoth       = ReplyError("ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
 	errTrimMaxLen     = ReplyError("ERR The MAXLEN argument must be >= 0.")
 	errTrimLimit      = ReplyError("ERR The LIMIT argument must be >= 0.")
@@ -643,7 +641,7 @@ func execXInfo(v env, c *Cmd) Result {
 	case sub == "consumers" && len(c.Args) == 2:
 		return resErr(ReplyError("NOGROUP No such consumer group '" + string(c.Args[1]) + "' for key name '" + v.key + "'"))
 	case sub != "stream":
-		return resErr(ErrStreamSyntax)
+		return resErr(errStreamSyntax)
 	}
 	if opts := c.Args[1:]; len(opts) > 0 {
 		syntax := ReplyError("ERR unknown subcommand or wrong number of arguments for '" + string(c.Args[0]) + "'. Try XINFO HELP.")
