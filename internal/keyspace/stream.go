@@ -140,7 +140,7 @@ func (s *Stream) Search(id StreamID) int {
 	return sort.Search(s.Len(), func(i int) bool { return s.Entry(i).ID.Compare(id) >= 0 })
 }
 
-// with is a copy of s's bookkeeping around other entries.
+// meta is s's bookkeeping without its entries.
 func (s *Stream) meta() Stream {
 	if s == nil {
 		return Stream{}
