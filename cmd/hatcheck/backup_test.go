@@ -285,3 +285,24 @@ func checkFunctions(t *testing.T, who string, c *goredis.Client) {
 		t.Fatalf("%s: FCALL_RO getkey forever = %q, %v", who, v, err)
 	}
 }
+
+// A backup of a keyspace holding a stream fails, naming the key, and
+// leaves no file: the RDB writer has no stream encoding yet.
+func TestBackupRefusesStreams(t *testing.T) {
+	src := servertest.Start(t)
+	rc := goredis.NewClient(&goredis.Options{Addr: src.RedisAddr(), Protocol: 2})
+	defer rc.Close()
+	ctx := context.Background()
+	rc.Set(ctx, "k", "v", 0)
+	if err := rc.XAdd(ctx, &goredis.XAddArgs{Stream: "rq:results:1", Values: []string{"type", "2"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "b.rdb")
+	code, _, stderr := runEnv(t, "", "backup", "--http-addr", src.HTTPAddr(), file)
+	if code != 1 || !strings.Contains(stderr, `"rq:results:1"`) || !strings.Contains(stderr, "stream") {
+		t.Fatalf("backup of a stream: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Fatalf("a failed backup left a file: %v", err)
+	}
+}

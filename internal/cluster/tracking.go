@@ -452,7 +452,8 @@ func writeKeys(tx command.Tx, key func([]byte), all func()) {
 			command.OpLPush, command.OpLPop, command.OpLSet, command.OpLInsert, command.OpLRem, command.OpLTrim,
 			command.OpZAdd, command.OpZRem, command.OpZRemRange, command.OpZPop,
 			command.OpZRangeStore, command.OpZUnionStore, command.OpZInterStore, command.OpZDiffStore,
-			command.OpRestore, command.OpSortStore:
+			command.OpRestore, command.OpSortStore,
+			command.OpXAdd, command.OpXTrim, command.OpXDel, command.OpXSetID:
 			key(c.Key) // for the *STORE ops, the destination
 		case command.OpSMove, command.OpLMove:
 			key(c.Key)

@@ -13,7 +13,7 @@
 // the Executor (Apply, Read) and what the families share; then one file per
 // family holding its rows and their executor functions: strings.go,
 // hashes.go, sets.go, lists.go, keys.go, transactions.go, pubsub.go,
-// scripting.go (with the Lua sandbox) and memcached.go. A new command is an op number, a row
+// scripting.go (with the Lua sandbox), memcached.go, zsets.go and streams.go. A new command is an op number, a row
 // and a function.
 package command
 
@@ -180,6 +180,16 @@ const (
 	OpSort      // Key = the key sorted, Args = that key, BY pattern, LIMIT offset, count (decimal), GET patterns…; Flags Rev (DESC), ByLex (ALPHA), ByScore (a BY was given) (read)
 	OpSortStore // Key = STORE's destination, then as OpSort
 	OpSwapDB    // DB, N = the two databases
+	// streams (appended). Arguments travel as the client sent them (after
+	// the key); the executor parses them in redis's order (see streams.go).
+	OpXAdd   // Key, Args = XADD's arguments after the key; the ID of "*" is the batch time's
+	OpXTrim  // Key, Args = XTRIM's arguments after the key
+	OpXDel   // Key, Args = IDs
+	OpXSetID // Key, Args = XSETID's arguments after the key
+	OpXLen   // Key (read)
+	OpXRange // Key, Args = XRANGE's arguments after the key (XREVRANGE's: end, start); Flags Rev (read)
+	OpXRead  // Args = XREAD's arguments; Flags XLast (read)
+	OpXInfo  // Key, Args[0] = the subcommand as sent (help: no key), then its arguments (read)
 	opEnd
 )
 
@@ -242,6 +252,8 @@ const (
 	// script refuses it, as redis does. Script calls are built on every
 	// node and never logged, so the bit is no part of the log format.
 	FlagWriteCommand uint32 = 1 << 31
+	// streams (appended)
+	FlagXLast // OpXRead: reply the IDs it would read after, "$" resolved (XREAD BLOCK's start)
 )
 
 // Cmd is one command with its options normalized.

@@ -235,7 +235,7 @@ func execCopy(v env, c *Cmd) Result {
 	// A new value (a new CAS); hashes, sets, lists and sorted sets are
 	// immutable, so the copy shares them (a list's buffer too: see
 	// keyspace.List).
-	v.ks.Put(dstDB, dst, &keyspace.Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, List: e.List, ZSet: e.ZSet, ExpireAt: e.ExpireAt, Flags: e.Flags}, v.h.Now)
+	v.ks.Put(dstDB, dst, &keyspace.Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, List: e.List, ZSet: e.ZSet, Stream: e.Stream, ExpireAt: e.ExpireAt, Flags: e.Flags}, v.h.Now)
 	v.ks.Notify(dstDB, keyspace.EventGeneric, "copy_to", dst)
 	return resInt(1)
 }
@@ -376,6 +376,8 @@ func encodingOf(e *keyspace.Entry) string {
 		return "quicklist"
 	case keyspace.TypeZSet:
 		return zsetEncoding(e.ZSet)
+	case keyspace.TypeStream:
+		return "stream"
 	}
 	return "hashtable"
 }

@@ -60,7 +60,7 @@ type opRow struct {
 }
 
 // ops is the op table, indexed by Op.
-var ops = newOpTable(keyOps, stringOps, hashOps, setOps, transactionOps, pubsubOps, scriptingOps, memcachedOps, bitmapOps, listOps, functionOps, zsetOps, aclOps, dumpOps, sortOps)
+var ops = newOpTable(keyOps, stringOps, hashOps, setOps, transactionOps, pubsubOps, scriptingOps, memcachedOps, bitmapOps, listOps, functionOps, zsetOps, aclOps, dumpOps, sortOps, streamOps)
 
 // newOpTable indexes the families' rows by op, and panics on an op listed
 // twice or out of range.

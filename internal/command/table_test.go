@@ -119,11 +119,15 @@ func TestNewOpRows(t *testing.T) {
 
 		OpMCMetaGet: {true, false, true, argShape{3, 3}}, OpMCInvalidate: {true, false, true, argShape{0, 1}},
 		OpMCStoreStale: {true, true, true, argShape{1, 1}},
-		OpACLSetUser: {true, false, false, argShape{1, 1}}, OpACLDelUser: {true, false, false, argShape{1, 1}},
+		OpACLSetUser:   {true, false, false, argShape{1, 1}}, OpACLDelUser: {true, false, false, argShape{1, 1}},
 		OpACLAs: {false, false, false, argShape{1, 1}},
-		OpDump: {false, false, false, argShape{0, 1}}, OpRestore: {true, true, false, argShape{1, 1}},
+		OpDump:  {false, false, false, argShape{0, 1}}, OpRestore: {true, true, false, argShape{1, 1}},
 		OpSort: {false, false, false, argShape{4, 1}}, OpSortStore: {true, true, false, argShape{4, 1}},
 		OpSwapDB: {true, false, false, argShape{0, 1}},
+		OpXAdd:   {true, true, false, argShape{2, 1}}, OpXTrim: {true, false, false, argShape{2, 1}},
+		OpXDel: {true, false, false, argShape{1, 1}}, OpXSetID: {true, true, false, argShape{1, 1}},
+		OpXLen: {false, false, false, argShape{0, 1}}, OpXRange: {false, false, false, argShape{2, 1}},
+		OpXRead: {false, false, false, argShape{2, 1}}, OpXInfo: {false, false, false, argShape{1, 1}},
 	}
 	for o := OpWatchCheck + 1; o < opEnd; o++ {
 		p, ok := want[o]

@@ -3,7 +3,7 @@ package keyspace
 // EventClass is the notify-keyspace-events class of a keyspace event.
 type EventClass uint8
 
-// Classes, as redis's letters: g $ h s x e l z.
+// Classes, as redis's letters: g $ h s x e l z t.
 const (
 	EventGeneric EventClass = iota
 	EventString
@@ -13,6 +13,7 @@ const (
 	EventEvicted
 	EventList
 	EventZSet
+	EventStream
 )
 
 // Events receives what applying the log publishes: PUBLISH messages and

@@ -18,13 +18,14 @@ type DB struct {
 	exp    expiry // keys that have an expiry, by time bucket
 }
 
-// object is the value of a hash, set, list or zset key, which stays a Go value;
+// object is the value of a hash, set, list, zset or stream key, which stays a Go value;
 // the key's slot holds its handle, an index into Keyspace.objs.
 type object struct {
-	hash *Hash
-	set  *Set
-	list *List
-	zset *ZSet
+	hash   *Hash
+	set    *Set
+	list   *List
+	zset   *ZSet
+	stream *Stream
 }
 
 // Keyspace is every database plus the accounting that spans them.
@@ -127,6 +128,8 @@ func (s slot) fill(e *Entry, objs []object) {
 		e.List = objs[s.vlen()].list
 	case TypeZSet:
 		e.ZSet = objs[s.vlen()].zset
+	case TypeStream:
+		e.Stream = objs[s.vlen()].stream
 	}
 }
 
@@ -256,7 +259,7 @@ func (ks *Keyspace) rewrite(ref uint64, key string, e *Entry, access int64) bool
 		s.write(e, key, uint32(len(e.Str)), access)
 		copy(s[hdrSize+len(key):], e.Str)
 	} else {
-		s.write(e, key, ks.newObject(object{hash: e.Hash, set: e.Set, list: e.List, zset: e.ZSet}), access)
+		s.write(e, key, ks.newObject(object{hash: e.Hash, set: e.Set, list: e.List, zset: e.ZSet, stream: e.Stream}), access)
 	}
 	return true
 }
@@ -273,7 +276,7 @@ func (ks *Keyspace) store(key string, e *Entry, access int64) uint64 {
 		s.write(e, key, uint32(len(e.Str)), access)
 		copy(s[hdrSize+len(key):], e.Str)
 	default:
-		s.write(e, key, ks.newObject(object{hash: e.Hash, set: e.Set, list: e.List, zset: e.ZSet}), access)
+		s.write(e, key, ks.newObject(object{hash: e.Hash, set: e.Set, list: e.List, zset: e.ZSet, stream: e.Stream}), access)
 	}
 	return ref
 }
@@ -318,6 +321,8 @@ func (ks *Keyspace) sizeOf(s slot) int64 {
 		n += listSize(ks.objs[s.vlen()].list)
 	case TypeZSet:
 		n += zsetSize(ks.objs[s.vlen()].zset)
+	case TypeStream:
+		n += streamSize(ks.objs[s.vlen()].stream)
 	}
 	return n
 }

@@ -174,6 +174,20 @@ func (v *View) Encode(w io.Writer) error {
 						buf = appendBytes(buf, []byte(el.Member))
 						buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(el.Score))
 					}
+				case TypeStream:
+					st := v.objs[sl.vlen()].stream
+					buf = appendStreamID(buf, st.Last)
+					buf = appendStreamID(buf, st.MaxDeleted)
+					buf = appendStreamID(buf, st.First)
+					buf = binary.AppendUvarint(buf, st.Added)
+					buf = binary.AppendUvarint(buf, uint64(st.Len()))
+					for _, en := range st.Entries(0, st.Len()) {
+						buf = appendStreamID(buf, en.ID)
+						buf = binary.AppendUvarint(buf, uint64(len(en.Fields)))
+						for _, f := range en.Fields {
+							buf = appendBytes(buf, f)
+						}
+					}
 				}
 				if _, err := bw.Write(buf); err != nil {
 					return err
@@ -217,6 +231,39 @@ func (v *View) Encode(w io.Writer) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+func appendStreamID(buf []byte, id StreamID) []byte {
+	buf = binary.AppendUvarint(buf, id.Ms)
+	return binary.AppendUvarint(buf, id.Seq)
+}
+
+func (d *decoder) streamID() StreamID { return StreamID{d.uvarint(), d.uvarint()} }
+
+// stream reads a stream record's payload (see Encode), refusing entries
+// out of order, an odd field count or a last ID below the last entry's.
+func (d *decoder) stream() *Stream {
+	last, maxDel, first, added := d.streamID(), d.streamID(), d.streamID(), d.uvarint()
+	cnt := d.uvarint()
+	var entries []StreamEntry
+	for i := uint64(0); i < cnt && d.err == nil; i++ {
+		e := StreamEntry{ID: d.streamID()}
+		nf := d.uvarint()
+		if nf%2 != 0 || nf == 0 {
+			d.err = fmt.Errorf("stream entry of %d fields and values", nf)
+		}
+		for j := uint64(0); j < nf && d.err == nil; j++ {
+			e.Fields = append(e.Fields, d.bytes())
+		}
+		if len(entries) > 0 && e.ID.Compare(entries[len(entries)-1].ID) <= 0 {
+			d.err = errors.New("stream entries out of order")
+		}
+		entries = append(entries, e)
+	}
+	if d.err == nil && len(entries) > 0 && entries[len(entries)-1].ID.Compare(last) > 0 {
+		d.err = errors.New("stream entry after its last ID")
+	}
+	return NewStream(entries, last, maxDel, first, added)
 }
 
 func appendBytes(buf, b []byte) []byte {
@@ -332,6 +379,8 @@ func Decode(r io.Reader, maxDBs int) (*Keyspace, error) {
 				elems = append(elems, ZElem{m, score})
 			}
 			e.ZSet = NewZSet(elems)
+		case TypeStream:
+			e.Stream = d.stream()
 		default:
 			return nil, fmt.Errorf("%w: value type %d", ErrBadSnapshot, t)
 		}

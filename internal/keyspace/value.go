@@ -1,5 +1,5 @@
 // Package keyspace holds the data: databases of keys whose values are
-// strings, hashes, sets, lists or sorted sets, with absolute expiry times and memory accounting.
+// strings, hashes, sets, lists, sorted sets or streams, with absolute expiry times and memory accounting.
 //
 // Keys and string values live in an arena outside the Go heap, indexed by
 // pointer-free open-addressing tables (see DESIGN.md); hashes, sets,
@@ -42,6 +42,7 @@ const (
 	TypeSet
 	TypeList
 	TypeZSet
+	TypeStream
 )
 
 func (t Type) String() string {
@@ -56,6 +57,8 @@ func (t Type) String() string {
 		return "list"
 	case TypeZSet:
 		return "zset"
+	case TypeStream:
+		return "stream"
 	}
 	return "none"
 }
@@ -72,6 +75,7 @@ type Entry struct {
 	Set      *Set
 	List     *List
 	ZSet     *ZSet
+	Stream   *Stream
 	ExpireAt int64  // Unix ms; 0 means no expiry
 	Flags    uint32 // memcached client flags, opaque
 	CAS      uint64 // memcached CAS, derived from the log index
@@ -124,6 +128,11 @@ func (e *Entry) String() string {
 	case TypeZSet:
 		b = append(b, "members="...)
 		b = strconv.AppendInt(b, int64(e.ZSet.Len()), 10)
+	case TypeStream:
+		b = append(b, "entries="...)
+		b = strconv.AppendInt(b, int64(e.Stream.Len()), 10)
+		b = append(b, " last="...)
+		b = e.Stream.Last.Append(b)
 	}
 	b = append(b, " expire="...)
 	b = strconv.AppendInt(b, e.ExpireAt, 10)
@@ -182,7 +191,7 @@ func (e *Entry) Fetched() bool {
 // WithExpiry returns a copy of e with a new expiry time, for Put. Its Str
 // still aliases e's, which Put may replace: Put copies it first.
 func (e *Entry) WithExpiry(at int64) *Entry {
-	return &Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, List: e.List, ZSet: e.ZSet, ExpireAt: at, Flags: e.Flags, CAS: e.CAS, Bits: e.Bits}
+	return &Entry{Type: e.Type, Str: e.Str, Hash: e.Hash, Set: e.Set, List: e.List, ZSet: e.ZSet, Stream: e.Stream, ExpireAt: at, Flags: e.Flags, CAS: e.CAS, Bits: e.Bits}
 }
 
 // Per-entry overheads used by memory accounting, so that maxmemory means
@@ -212,6 +221,8 @@ func (e *Entry) size(key string) int64 {
 		n += listSize(e.List)
 	case TypeZSet:
 		n += zsetSize(e.ZSet)
+	case TypeStream:
+		n += streamSize(e.Stream)
 	}
 	return n
 }

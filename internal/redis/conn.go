@@ -94,6 +94,7 @@ type conn struct {
 	quit    bool        // close after the replies are written
 
 	blocked *blocked // the blocking pop it waits in; guarded by the server's blocking.mu
+	xwait   *xwait   // the XREAD BLOCK it waits in; guarded by the server's xreads.mu
 	// CLIENT settings.
 	viewFields      // what CLIENT LIST shows of this connection (client.go)
 	noEvict    bool // CLIENT NO-EVICT
@@ -148,12 +149,14 @@ func (c *conn) Shutdown() {
 	c.closing.Store(true)
 	c.srv.blocking.cancel(c, false)
 	c.srv.pause.release(c)
+	c.srv.xreads.cancel(c, false)
 }
 
 // Closed drops the connection's subscriptions once it has ended.
 func (c *conn) Closed() {
 	c.srv.blocking.cancel(c, true)
 	c.srv.pause.release(c)
+	c.srv.xreads.cancel(c, true)
 	c.gone.Store(true)
 	c.disableTracking()
 	c.srv.hub.leave(c)

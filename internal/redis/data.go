@@ -26,6 +26,10 @@ func runData(c *conn, spec *cmdSpec, args [][]byte) {
 		c.out = resp.AppendError(c.out, msg)
 		return
 	}
+	if spec.wait != nil {
+		spec.wait(c, spec, cmd)
+		return
+	}
 	if spec.flags&flagBlocking != 0 {
 		timeout, _ := parseTimeout(blockTimeout(spec, args)) // build checked it
 		c.block(spec, cmd, timeout)

@@ -191,3 +191,22 @@ func TestKeyspaceEventsOfKeyCommandsMatchRedis(t *testing.T) {
 		}, 0)
 	})
 }
+
+// Stream events, as redis 7.0 publishes them (class t): "xadd", then
+// "xtrim" when XADD's MAXLEN or MINID removed entries; "xtrim" and "xdel"
+// only when they removed some; "xsetid"; nothing for NOMKSTREAM on a
+// missing key, a refused ID, or reads; a stream emptied by XDEL or XTRIM
+// stays (no "del").
+func TestKeyspaceEventsOfStreamsMatchRedis(t *testing.T) {
+	matchRedisEvents(t, "events_streams.golden", func(t *testing.T, addr string) []byte {
+		return eventSessionOf(t, addr, []string{"PSUBSCRIBE __key*__:*", "SUBSCRIBE news"}, []string{
+			"XADD s 1-1 a 1", "XADD s 2-1 b 2", "XADD s 1-1 c 3", "XADD s NOMKSTREAM 3-1 c 3",
+			"XADD nokey NOMKSTREAM 1-1 a 1", "XADD s MAXLEN 10 4-1 d 4", "XADD s MAXLEN 2 5-1 e 5",
+			"XADD s MINID 5-1 6-1 f 6", "XTRIM s MAXLEN 5", "XTRIM s MAXLEN 1", "XTRIM nokey MAXLEN 0",
+			"XDEL s 9-9", "XDEL s 6-1", "XDEL nokey 1-1", "XSETID s 10-0", "XSETID s 1-1",
+			"XLEN s", "XRANGE s - +", "XREVRANGE s + -", "XREAD STREAMS s 0", "XINFO STREAM s",
+			"EXISTS s", "COPY s s2", "RENAME s2 s3", "EXPIRE s3 100", "DEL s3",
+			"PUBLISH news end",
+		}, 0)
+	})
+}

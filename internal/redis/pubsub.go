@@ -55,6 +55,9 @@ func (s *Server) Notify(db int, class keyspace.EventClass, event, key string) {
 	if s.blocking.n.Load() > 0 {
 		s.blocking.signal(db, key)
 	}
+	if s.xreads.n.Load() > 0 {
+		s.xreads.signal(db, key)
+	}
 	// Every event is a change of key: tracking connections hear of it.
 	s.track.keyChanged(key)
 	flags := int(s.notify.Load())
@@ -83,8 +86,9 @@ func (s *Server) Applied(uint64) { s.track.applied() }
 var classFlag = map[keyspace.EventClass]int{
 	keyspace.EventGeneric: notifyGeneric, keyspace.EventString: notifyString, keyspace.EventHash: notifyHash,
 	keyspace.EventSet: notifySet, keyspace.EventExpired: notifyExpired, keyspace.EventEvicted: notifyEvicted,
-	keyspace.EventList: notifyList,
-	keyspace.EventZSet: notifyZset,
+	keyspace.EventList:   notifyList,
+	keyspace.EventZSet:   notifyZset,
+	keyspace.EventStream: notifyStream,
 }
 
 // Popped tells the blocking registry what a pop proposed for one of its

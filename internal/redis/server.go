@@ -122,7 +122,8 @@ type Server struct {
 	conns    *netserve.Server[*conn]
 	hub      *hub
 	blocking *blocking
-	pause    *pause   // CLIENT PAUSE (pause.go)
+	pause    *pause // CLIENT PAUSE (pause.go)
+	xreads   *xreads
 	track    *tracker // CLIENT TRACKING (tracking.go)
 
 	nextID    atomic.Int64
@@ -152,6 +153,7 @@ func New(cfg Config, node Node) *Server {
 	s.blocking = newBlocking(s)
 	s.pause = newPause()
 	s.users.Store(s.buildUsers(0, nil))
+	s.xreads = newXReads()
 	s.hub.out = &s.stats.netOut
 	s.slowlogSlower.Store(10000) // redis's defaults
 	s.slowlogMaxLen.Store(128)

@@ -116,7 +116,11 @@ type cmdSpec struct {
 	build  func(c *conn, args [][]byte) (command.Cmd, string)
 	reply  func(c *conn, r command.Result)
 	run    func(c *conn, args [][]byte)
-	data   bool // run is runData: the command becomes one command.Cmd
+	// wait, if set, runs a data command that may wait for a change
+	// without writing (XREAD BLOCK; see xread.go) in place of runData's
+	// blocking pops.
+	wait func(c *conn, spec *cmdSpec, cmd command.Cmd)
+	data bool // run is runData: the command becomes one command.Cmd
 	// shape frames the command's array reply in RESP3 (a map, a set);
 	// zero: an array.
 	shape replyShape
@@ -173,6 +177,7 @@ func newTable() *table {
 		listCommands(),
 		zsetCommands(),
 		aclCommands(),
+		streamCommands(),
 	} {
 		for _, s := range family {
 			t.add(s)

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/hatcheck/hatcheck/internal/clustertest"
 	"github.com/hatcheck/hatcheck/internal/server/servertest"
 	"github.com/hatcheck/hatcheck/internal/transcript"
@@ -147,17 +145,17 @@ func rqLife(t *testing.T, a pyApp, where string, between func()) {
 }
 
 // rqHashResults makes rq keep results in the job's hash, as it does with
-// a server older than Redis 5: hatcheck has no streams, and rq 1.12 and
-// later keep a result in one (XADD … MAXLEN 10, XREVRANGE) when the server
-// says it is Redis 5 or later.
+// a server older than Redis 5; rq 1.12 and later keep a result in a
+// stream (XADD … MAXLEN ~ 10 inside MULTI, XREVRANGE, XLEN) when the
+// server says it is Redis 5 or later, as redis-server and hatcheck do.
 const rqHashResults = "RQ_RESULTS_IN_HASH=1"
 
 // TestRQ runs a python3-rq application (python/rq_app.py): jobs with
 // results, a failing job, retries, a dependency chain, scheduled and
 // canceled jobs, result and job TTLs, a burst worker. redis-server runs
 // it as rq does by default and with results in the job hash; hatcheck
-// with results in the job hash, and as rq does by default once it has
-// streams.
+// with results in the job hash (with and without a password), and as rq
+// does by default, with results in streams.
 func TestRQ(t *testing.T) {
 	py := rqApp(t)
 	t.Run("redis-server", func(t *testing.T) {
@@ -177,36 +175,21 @@ func TestRQ(t *testing.T) {
 	}
 	t.Run("hatcheck streams", func(t *testing.T) {
 		s := servertest.Start(t)
-		if !hasCommand(t, s.RedisAddr(), "xadd") {
-			t.Skip("hatcheck has no XADD: rq keeps results in a stream against Redis 5 or later")
-		}
 		rqLife(t, pyApp{py: py, script: "rq_app.py", addr: s.RedisAddr(), env: []string{"RUN=streams"}}, "hatcheck", nil)
 	})
 }
 
 // TestRQAcrossFailover enqueues through a follower of a three-node
 // cluster, kills the leader, then runs the worker and checks the results
-// on the survivors.
+// on the survivors; rq keeps the results in streams, as it does by
+// default.
 func TestRQAcrossFailover(t *testing.T) {
 	py := rqApp(t)
 	c := clustertest.Start(t, 3)
 	leader := c.Leader()
 	via := c.Others(leader)[0]
-	rqLife(t, pyApp{py: py, script: "rq_app.py", addr: via.Cfg.RedisAddr, env: []string{"RUN=fo", rqHashResults}}, "hatcheck", func() {
+	rqLife(t, pyApp{py: py, script: "rq_app.py", addr: via.Cfg.RedisAddr, env: []string{"RUN=fo"}}, "hatcheck", func() {
 		leader.Kill()
 		t.Logf("killed the leader %s", leader.ID)
 	})
-}
-
-// hasCommand reports whether the server at addr knows the command (COMMAND
-// INFO answers a nil for one it does not).
-func hasCommand(t *testing.T, addr, name string) bool {
-	t.Helper()
-	rc := goredis.NewClient(&goredis.Options{Addr: addr})
-	defer rc.Close()
-	v, err := rc.Do(context.Background(), "COMMAND", "INFO", name).Slice()
-	if err != nil {
-		t.Fatalf("COMMAND INFO %s: %v", name, err)
-	}
-	return len(v) == 1 && v[0] != nil
 }
