@@ -34,33 +34,12 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) (int, error) {
 		}
 	}
 	v.Each(time.Now().UnixMilli(), func(db int, key []byte, e *keyspace.Entry) bool {
-		r := &rdb.Record{DB: db, Key: key, ExpireAt: e.ExpireAt, Flags: e.Flags}
-		switch e.Type {
-		case keyspace.TypeString:
-			r.Type, r.Str = rdb.String, e.Str
-		case keyspace.TypeHash:
-			r.Type = rdb.Hash
-			e.Hash.Each(func(f string, val []byte) bool {
-				r.Pairs = append(r.Pairs, []byte(f), val)
-				return true
-			})
-		case keyspace.TypeSet:
-			r.Type = rdb.Set
-			for _, m := range e.Set.Members() {
-				r.Elems = append(r.Elems, []byte(m))
-			}
-		case keyspace.TypeList:
-			r.Type, r.Elems = rdb.List, e.List.Range(0, e.List.Len())
-		case keyspace.TypeZSet:
-			r.Type = rdb.ZSet
-			for _, el := range e.ZSet.Range(0, e.ZSet.Len()) {
-				r.Members = append(r.Members, []byte(el.Member))
-				r.Scores = append(r.Scores, el.Score)
-			}
-		default:
+		r, ok := command.RecordOf(e)
+		if !ok {
 			err = fmt.Errorf("backup: key %q has type %v, which the backup cannot write yet", key, e.Type)
 			return false
 		}
+		r.DB, r.Key, r.ExpireAt, r.Flags = db, key, e.ExpireAt, e.Flags
 		if err = out.Write(r); err != nil {
 			return false
 		}

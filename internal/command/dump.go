@@ -17,6 +17,10 @@ var dumpOps = []opRow{
 	{op: OpRestore, name: "restore", flags: opWrite | opDenyOOM, args: argShape{1, 1}, check: checkRestore, exec: execRestore},
 }
 
+// ErrDumpType is DUMP of a value hatcheck cannot serialize yet (a
+// stream), where redis would give its payload.
+var ErrDumpType = ReplyError("ERR DUMP of a stream is not supported by hatcheck yet")
+
 // ErrBusyKey is RESTORE onto an existing key without REPLACE.
 var ErrBusyKey = ReplyError("BUSYKEY Target key name already exists.")
 
@@ -37,16 +41,22 @@ func execDump(v env, _ *Cmd) Result {
 	if e == nil {
 		return resNil
 	}
-	p, err := rdb.EncodeDump(recordOf(e))
+	r, ok := RecordOf(e)
+	if !ok {
+		return resErr(ErrDumpType)
+	}
+	p, err := rdb.EncodeDump(r)
 	if err != nil {
 		return resErr(err)
 	}
 	return resBulk(p)
 }
 
-// recordOf is e's value as package rdb holds it.
-func recordOf(e *keyspace.Entry) *rdb.Record {
-	r := &rdb.Record{}
+// RecordOf is e's value as package rdb holds it (key, database and
+// expiry unset), for DUMP and for backups. Streams have no RDB encoding in
+// hatcheck yet: ok is false for them.
+func RecordOf(e *keyspace.Entry) (r *rdb.Record, ok bool) {
+	r = &rdb.Record{}
 	switch e.Type {
 	case keyspace.TypeString:
 		r.Type, r.Str = rdb.String, e.Str
@@ -69,8 +79,10 @@ func recordOf(e *keyspace.Entry) *rdb.Record {
 			r.Members = append(r.Members, []byte(el.Member))
 			r.Scores = append(r.Scores, el.Score)
 		}
+	default:
+		return nil, false
 	}
-	return r
+	return r, true
 }
 
 // entryFromRecord is the entry holding a decoded payload's value.

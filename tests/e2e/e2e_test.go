@@ -31,7 +31,7 @@ type proc struct {
 	mcAddr    string
 	httpAddr  string
 	banner    chan string
-	stderr    *strings.Builder
+	stderr    *testbin.LockedBuffer
 }
 
 // start runs hatcheck serve with the data dir and fresh ports, plus extra
@@ -53,7 +53,7 @@ func startOn(t *testing.T, dataDir, redisAddr, peerAddr string, args ...string) 
 // PING.
 func (p *proc) run(t *testing.T, dataDir, peerAddr string, env []string, args ...string) *proc {
 	t.Helper()
-	p.banner, p.stderr = make(chan string, 10), &strings.Builder{}
+	p.banner, p.stderr = make(chan string, 10), &testbin.LockedBuffer{}
 	all := append([]string{"serve", "--data-dir", dataDir, "--redis-addr", p.redisAddr, "--memcache-addr", p.mcAddr,
 		"--http-addr", p.httpAddr, "--peer-addr", peerAddr}, args...)
 	p.cmd = exec.Command(binary, all...)

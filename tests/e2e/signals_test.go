@@ -28,7 +28,7 @@ func serveArgs(dir, redisAddr, peerAddr string, extra ...string) []string {
 
 // waitExit waits up to stopBound for cmd to exit and returns its exit
 // code; the test fails if it does not.
-func waitExit(t *testing.T, cmd *exec.Cmd, stderr *strings.Builder) int {
+func waitExit(t *testing.T, cmd *exec.Cmd, stderr *testbin.LockedBuffer) int {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -54,7 +54,7 @@ func TestSIGTERMDuringStartup(t *testing.T) {
 	}
 	redisAddr, peerAddr := testbin.FreeAddr(t), testbin.FreeAddr(t)
 	cmd := exec.Command(binary, serveArgs(dir, redisAddr, peerAddr)...)
-	stderr := &strings.Builder{}
+	stderr := &testbin.LockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestSecondNodeOnLockedDataDir(t *testing.T) {
 	dir := t.TempDir()
 	p := start(t, dir, nil)
 	cmd := exec.Command(binary, serveArgs(dir, testbin.FreeAddr(t), testbin.FreeAddr(t))...)
-	stderr := &strings.Builder{}
+	stderr := &testbin.LockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
