@@ -8,6 +8,9 @@
 // Request file syntax, one step per line:
 //
 //	#! name value          a directive for the whole transcript (e.g. requirepass)
+//	#! single-node REASON  the whole file is replayed on a single node only
+//	                       (a protocol's follower replay skips it, logging
+//	                       REASON)
 //	#! mask REGEXP         replies are compared with every match of REGEXP
 //	                       blanked out: values that differ by nature (a
 //	                       connection id), in both the golden file and the reply
