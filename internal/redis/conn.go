@@ -550,8 +550,20 @@ func (c *conn) write(tx command.Tx, k func(res command.TxResult, err error)) {
 		}
 	}
 	loop := c.loopMarked
+	follower := loop && c.srv.node.Role() != "master"
 	c.Await(func(done func(func())) {
 		c.srv.node.WriteAsync(tx, func(res command.TxResult, err error) {
+			if follower && err == nil {
+				// A follower hears the leader's answer before it has
+				// applied the write itself: NOLOOP's marks stay until it
+				// has (a read barrier), or the write's own invalidations
+				// would come back to the connection.
+				c.srv.node.ReadAsync(&command.Cmd{Op: command.OpDBSize}, func(command.Result, error) {
+					c.clearLoop()
+					done(func() { k(res, err) })
+				})
+				return
+			}
 			if loop {
 				// Applied here (or failed): later changes of its keys
 				// are other clients'. Cleared as early as the node tells.

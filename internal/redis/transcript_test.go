@@ -30,6 +30,15 @@ import (
 // A request line is written inline (SET k "a b") and sent as a RESP
 // multibulk request; "raw" lines are sent as they are. A first line
 // "#! requirepass PASS" starts both servers with a password.
+//
+// TestTranscriptsThroughAFollower (follower_transcript_test.go) replays
+// every transcript again through a follower of a three-node cluster,
+// against the same golden file: a reply that differs there only because
+// the command went through a follower is a bug to fix, never a reason to
+// leave the step out. Only what a follower answers differently by design
+// (WAIT counts replicas, ROLE says slave) is marked "#@ single-node
+// REASON" before its request; "#! single-node REASON" would leave out a
+// whole file (none needs it).
 var update = flag.Bool("update", false, "re-record golden transcripts from redis-server")
 
 func TestTranscripts(t *testing.T) {

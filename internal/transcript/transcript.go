@@ -8,9 +8,17 @@
 // Request file syntax, one step per line:
 //
 //	#! name value          a directive for the whole transcript (e.g. requirepass)
+//	#! single-node REASON  the whole file is replayed on a single node only
+//	                       (a protocol's follower replay skips it, logging
+//	                       REASON)
 //	#! mask REGEXP         replies are compared with every match of REGEXP
 //	                       blanked out: values that differ by nature (a
 //	                       connection id), in both the golden file and the reply
+//	#@ single-node REASON  the next request's reply is compared on a single
+//	                       node only; replayed through a follower of a
+//	                       cluster the request is sent but its reply, which
+//	                       differs there by design (WAIT counts the replicas,
+//	                       ROLE says slave), is not compared
 //	# comment
 //	sleep 1100ms           a pause (for expiry)
 //	raw "..."              Go-quoted bytes sent exactly as they are
@@ -25,6 +33,7 @@ package transcript
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -45,6 +54,9 @@ type Step struct {
 	Wait      time.Duration // pause length
 	Reconnect bool          // close the connection and open a new one
 	Read      bool          // read one more reply, sending nothing
+	// SingleNode is the reason given by a "#@ single-node" line before
+	// the step: its reply is compared on a single node only.
+	SingleNode string
 }
 
 // Replied reports whether the step has a reply of its own in the golden
@@ -60,10 +72,16 @@ type File struct {
 // Parse reads a request file; encode turns a request line into bytes.
 func Parse(src string, encode func(line string) ([]byte, error)) (File, error) {
 	f := File{Directives: map[string]string{}}
+	singleNode := ""
 	for i, line := range strings.Split(src, "\n") {
 		line = strings.TrimRight(line, "\r")
 		fail := func(err error) (File, error) { return File{}, fmt.Errorf("line %d: %w", i+1, err) }
+		n := len(f.Steps)
 		switch {
+		case strings.HasPrefix(line, "#@ single-node "):
+			singleNode = strings.TrimPrefix(line, "#@ single-node ")
+		case strings.HasPrefix(line, "#@ "):
+			return fail(fmt.Errorf("unknown step marker %q", line))
 		case strings.HasPrefix(line, "#! "):
 			name, value, _ := strings.Cut(strings.TrimPrefix(line, "#! "), " ")
 			f.Directives[name] = value
@@ -91,6 +109,15 @@ func Parse(src string, encode func(line string) ([]byte, error)) (File, error) {
 			}
 			f.Steps = append(f.Steps, Step{Line: line, Req: b})
 		}
+		if len(f.Steps) > n && singleNode != "" {
+			if !f.Steps[n].Replied() {
+				return fail(errors.New("#@ single-node must come before a request"))
+			}
+			f.Steps[n].SingleNode, singleNode = singleNode, ""
+		}
+	}
+	if singleNode != "" {
+		return File{}, errors.New("#@ single-node at the end of the file")
 	}
 	return f, nil
 }
@@ -153,6 +180,11 @@ func ReadGolden(t testing.TB, path string) [][]byte {
 // the golden replies in want (one per request).
 func Compare(t testing.TB, who string, steps []Step, want, got [][]byte) {
 	t.Helper()
+	compare(t, who, steps, want, got, false)
+}
+
+func compare(t testing.TB, who string, steps []Step, want, got [][]byte, follower bool) {
+	t.Helper()
 	j := 0
 	for i, s := range steps {
 		if !s.Replied() {
@@ -161,7 +193,7 @@ func Compare(t testing.TB, who string, steps []Step, want, got [][]byte) {
 		if j >= len(want) {
 			t.Fatalf("golden file has fewer replies than the transcript has requests; re-record with -update")
 		}
-		if !bytes.Equal(got[i], want[j]) {
+		if !(follower && s.SingleNode != "") && !bytes.Equal(got[i], want[j]) {
 			t.Errorf("%s: %s\n got: %q\nwant: %q", who, s.Line, got[i], want[j])
 		}
 		j++
@@ -194,14 +226,32 @@ func Run(t *testing.T, update bool, encode func(line string) ([]byte, error), ha
 				WriteGolden(t, golden, f.Steps, reference(t, f))
 				return
 			}
-			mask := masker(t, f.Directives["mask"])
-			want := mask(ReadGolden(t, golden))
-			Compare(t, "hatcheck", f.Steps, want, mask(hatcheck(t, f)))
+			Check(t, "hatcheck", f, golden, hatcheck(t, f))
 			if reference != nil {
-				Compare(t, "reference server", f.Steps, want, mask(reference(t, f)))
+				Check(t, "reference server", f, golden, reference(t, f))
 			}
 		})
 	}
+}
+
+// Check compares got (indexed like f.Steps) with the golden file's
+// replies, both with f's mask applied.
+func Check(t testing.TB, who string, f File, golden string, got [][]byte) {
+	t.Helper()
+	check(t, who, f, golden, got, false)
+}
+
+// CheckFollower is Check for replies got through a follower of a cluster:
+// the steps marked "#@ single-node" are left out of the comparison.
+func CheckFollower(t testing.TB, who string, f File, golden string, got [][]byte) {
+	t.Helper()
+	check(t, who, f, golden, got, true)
+}
+
+func check(t testing.TB, who string, f File, golden string, got [][]byte, follower bool) {
+	t.Helper()
+	mask := masker(t, f.Directives["mask"])
+	compare(t, who, f.Steps, mask(ReadGolden(t, golden)), mask(got), follower)
 }
 
 // masker returns a function that blanks out every match of expr in
