@@ -179,10 +179,11 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 }
 
 // TestRestoreFromRedisServer: the way in, from a file redis-server saved,
-// sorted sets included. A stream, which hatcheck does not hold, fails the
-// restore, naming the key, its type and the flag; with --skip-unsupported
-// the rest is restored and the streams are counted. The function
-// libraries redis-server saved are restored: FCALL runs them.
+// sorted sets and streams included. A stream's consumer groups, which
+// hatcheck does not hold, fail the restore, naming the key and the flag;
+// with --skip-unsupported everything else is restored — that stream's
+// entries too — and the groups are counted. The function libraries
+// redis-server saved are restored: FCALL runs them.
 func TestRestoreFromRedisServer(t *testing.T) {
 	bin := transcript.Reference(t, "redis-server", "redis-server", false)
 	if bin == "" {
@@ -207,7 +208,12 @@ func TestRestoreFromRedisServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rc.XAdd(ctx, &goredis.XAddArgs{Stream: "events", Values: []string{"k", "v"}})
+	for i := range 250 {
+		rc.XAdd(ctx, &goredis.XAddArgs{Stream: "events", Values: []any{"k", i, "other", "v"}})
+	}
+	rc.XTrimMaxLen(ctx, "events", 170)
+	rc.XAdd(ctx, &goredis.XAddArgs{Stream: "xids", ID: "5-5", Values: []string{"k", "v"}})
+	rc.Do(ctx, "XSETID", "xids", "80-0", "ENTRIESADDED", "12", "MAXDELETEDID", "4-0")
 	rc.XAdd(ctx, &goredis.XAddArgs{Stream: "audit", Values: []string{"k", "v"}})
 	rc.XGroupCreate(ctx, "audit", "g", "0")
 	rc.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{"audit", ">"}})
@@ -218,15 +224,14 @@ func TestRestoreFromRedisServer(t *testing.T) {
 
 	dir := filepath.Join(t.TempDir(), "d")
 	code, _, stderr := runEnv(t, "", "restore", "--data-dir", dir, file)
-	if code != 1 || !strings.Contains(stderr, `is a stream`) || !strings.Contains(stderr, "--skip-unsupported") ||
-		(!strings.Contains(stderr, `key "events"`) && !strings.Contains(stderr, `key "audit"`)) {
-		t.Fatalf("restore with a stream: exit %d, %q", code, stderr)
+	if code != 1 || !strings.Contains(stderr, `key "audit" is a stream with consumer groups`) || !strings.Contains(stderr, "--skip-unsupported") {
+		t.Fatalf("restore with a stream's consumer group: exit %d, %q", code, stderr)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("a failed restore left its data dir: %v", err)
 	}
 	code, stdout, stderr := runEnv(t, "", "restore", "--skip-unsupported", "--data-dir", dir, file)
-	if code != 0 || stdout != "restored 7 keys into "+dir+" (0 had expired)\nrestored 2 function libraries\nskipped 2: stream\n" {
+	if code != 0 || stdout != "restored 10 keys into "+dir+" (0 had expired)\nrestored 2 function libraries\nskipped 1: stream consumer group\n" {
 		t.Fatalf("restore --skip-unsupported: exit %d, %q, %q", code, stdout, stderr)
 	}
 	s := servertest.Start(t, func(c *config.Config) { c.DataDir = dir })
@@ -247,11 +252,13 @@ func TestRestoreFromRedisServer(t *testing.T) {
 	if z := hc.ZRangeWithScores(ctx, "ranks", 0, -1).Val(); fmt.Sprint(z) != "[{0.5 b} {1 a}]" {
 		t.Fatalf("the sorted set = %v", z)
 	}
-	if n := hc.Exists(ctx, "events", "audit").Val(); n != 0 {
-		t.Fatalf("%d skipped streams exist", n)
+	for _, k := range []string{"events", "xids", "audit"} {
+		if got, want := streamState(t, hc, k), streamState(t, rc, k); got != want {
+			t.Errorf("restored %s is\n%.1000s\nwant %.1000s", k, got, want)
+		}
 	}
-	if n := hc.DBSize(ctx).Val(); n != 7 {
-		t.Fatalf("DBSIZE %d after the restore, want 7", n)
+	if n := hc.DBSize(ctx).Val(); n != 10 {
+		t.Fatalf("DBSIZE %d after the restore, want 10", n)
 	}
 	checkFunctions(t, "hatcheck restored from redis-server", hc)
 }
@@ -286,23 +293,102 @@ func checkFunctions(t *testing.T, who string, c *goredis.Client) {
 	}
 }
 
-// A backup of a keyspace holding a stream fails, naming the key, and
-// leaves no file: the RDB writer has no stream encoding yet.
-func TestBackupRefusesStreams(t *testing.T) {
+// streamState is what a stream holds, as XLEN, XRANGE and XINFO STREAM
+// (its bookkeeping) give it.
+func streamState(t *testing.T, c *goredis.Client, key string) string {
+	t.Helper()
+	ctx := context.Background()
+	var b strings.Builder
+	for _, cmd := range [][]any{{"TYPE", key}, {"XLEN", key}, {"XRANGE", key, "-", "+"}} {
+		v, err := c.Do(ctx, cmd...).Result()
+		fmt.Fprint(&b, v, err, "\n")
+	}
+	info, err := c.Do(ctx, "XINFO", "STREAM", key).Slice()
+	if err != nil {
+		t.Fatalf("XINFO STREAM %s: %v", key, err)
+	}
+	for i := 0; i+1 < len(info); i += 2 {
+		switch info[i] {
+		case "length", "last-generated-id", "max-deleted-entry-id", "entries-added", "recorded-first-entry-id", "first-entry", "last-entry":
+			fmt.Fprint(&b, info[i], " ", info[i+1], "\n")
+		}
+	}
+	return b.String()
+}
+
+// A backup carries streams (python3-rq keeps its job results in them):
+// redis-server loads the backup with the streams as hatcheck held them
+// (XLEN, XRANGE, XINFO STREAM's last-generated-id and the rest of its
+// bookkeeping), and so does a hatcheck restored from it, expiry included.
+func TestBackupCarriesStreams(t *testing.T) {
 	src := servertest.Start(t)
 	rc := goredis.NewClient(&goredis.Options{Addr: src.RedisAddr(), Protocol: 2})
 	defer rc.Close()
 	ctx := context.Background()
-	rc.Set(ctx, "k", "v", 0)
-	if err := rc.XAdd(ctx, &goredis.XAddArgs{Stream: "rq:results:1", Values: []string{"type", "2"}}).Err(); err != nil {
-		t.Fatal(err)
+	do := func(args ...any) {
+		t.Helper()
+		if err := rc.Do(ctx, args...).Err(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
 	}
+	do("SET", "k", "v")
+	do("XADD", "rq:results:1", "*", "type", "2", "return_value", "gAVLAS4=")
+	do("PEXPIRE", "rq:results:1", "3600000")
+	for i := range 300 {
+		do("XADD", "events", fmt.Sprintf("%d-%d", 1700000000000+i/2, i%2), "n", i, "payload", strings.Repeat("p", i%30))
+	}
+	do("XDEL", "events", "1700000000000-0", "1700000000050-1", "1700000000149-1")
+	do("XADD", "ids", "3-0", "f", "v")
+	do("XSETID", "ids", "90-9", "ENTRIESADDED", "33", "MAXDELETEDID", "2-2")
+	do("XADD", "emptied", "1-0", "f", "v")
+	do("XDEL", "emptied", "1-0")
+	streams := []string{"rq:results:1", "events", "ids", "emptied"}
+	want := map[string]string{}
+	for _, k := range streams {
+		want[k] = streamState(t, rc, k)
+	}
+
 	file := filepath.Join(t.TempDir(), "b.rdb")
-	code, _, stderr := runEnv(t, "", "backup", "--http-addr", src.HTTPAddr(), file)
-	if code != 1 || !strings.Contains(stderr, `"rq:results:1"`) || !strings.Contains(stderr, "stream") {
-		t.Fatalf("backup of a stream: exit %d, %q", code, stderr)
+	code, stdout, stderr := runEnv(t, "", "backup", "--http-addr", src.HTTPAddr(), file)
+	if code != 0 || !strings.HasPrefix(stdout, "backed up 5 keys") {
+		t.Fatalf("backup with streams: exit %d, %q, %q", code, stdout, stderr)
 	}
-	if _, err := os.Stat(file); !os.IsNotExist(err) {
-		t.Fatalf("a failed backup left a file: %v", err)
+
+	bin := transcript.Reference(t, "redis-server", "redis-server", false)
+	if bin != "" {
+		port := transcript.FreePort(t)
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		transcript.StartServer(t, addr, bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", filepath.Dir(file),
+			"--dbfilename", filepath.Base(file), "--save", "", "--appendonly", "no", "--sanitize-dump-payload", "yes")
+		redis := goredis.NewClient(&goredis.Options{Addr: addr, Protocol: 2})
+		defer redis.Close()
+		if n := redis.DBSize(ctx).Val(); n != 5 {
+			t.Fatalf("redis-server loaded %d keys, want 5", n)
+		}
+		for _, k := range streams {
+			if got := streamState(t, redis, k); got != want[k] {
+				t.Errorf("redis-server: %s is\n%.1000s\nwant %.1000s", k, got, want[k])
+			}
+		}
+		if ttl := redis.PTTL(ctx, "rq:results:1").Val(); ttl < 59*time.Minute || ttl > time.Hour {
+			t.Errorf("redis-server: PTTL rq:results:1 = %v", ttl)
+		}
+	}
+
+	dir := filepath.Join(t.TempDir(), "restored")
+	code, stdout, stderr = runEnv(t, "", "restore", "--data-dir", dir, file)
+	if code != 0 || !strings.HasPrefix(stdout, "restored 5 keys into "+dir) {
+		t.Fatalf("restore: exit %d, %q, %q", code, stdout, stderr)
+	}
+	dst := servertest.Start(t, func(c *config.Config) { c.DataDir = dir })
+	dc := goredis.NewClient(&goredis.Options{Addr: dst.RedisAddr(), Protocol: 2})
+	defer dc.Close()
+	for _, k := range streams {
+		if got := streamState(t, dc, k); got != want[k] {
+			t.Errorf("restored hatcheck: %s is\n%.1000s\nwant %.1000s", k, got, want[k])
+		}
+	}
+	if ttl := dc.PTTL(ctx, "rq:results:1").Val(); ttl < 59*time.Minute || ttl > time.Hour {
+		t.Errorf("restored hatcheck: PTTL rq:results:1 = %v", ttl)
 	}
 }

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"time"
 
@@ -34,11 +33,7 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) (int, error) {
 		}
 	}
 	v.Each(time.Now().UnixMilli(), func(db int, key []byte, e *keyspace.Entry) bool {
-		r, ok := command.RecordOf(e)
-		if !ok {
-			err = fmt.Errorf("backup: key %q has type %v, which the backup cannot write yet", key, e.Type)
-			return false
-		}
+		r := command.RecordOf(e)
 		r.DB, r.Key, r.ExpireAt, r.Flags = db, key, e.ExpireAt, e.Flags
 		if err = out.Write(r); err != nil {
 			return false

@@ -17,10 +17,6 @@ var dumpOps = []opRow{
 	{op: OpRestore, name: "restore", flags: opWrite | opDenyOOM, args: argShape{1, 1}, check: checkRestore, exec: execRestore},
 }
 
-// ErrDumpType is DUMP of a value hatcheck cannot serialize yet (a
-// stream), where redis would give its payload.
-var ErrDumpType = ReplyError("ERR DUMP of a stream is not supported by hatcheck yet")
-
 // ErrBusyKey is RESTORE onto an existing key without REPLACE.
 var ErrBusyKey = ReplyError("BUSYKEY Target key name already exists.")
 
@@ -41,11 +37,7 @@ func execDump(v env, _ *Cmd) Result {
 	if e == nil {
 		return resNil
 	}
-	r, ok := RecordOf(e)
-	if !ok {
-		return resErr(ErrDumpType)
-	}
-	p, err := rdb.EncodeDump(r)
+	p, err := rdb.EncodeDump(RecordOf(e))
 	if err != nil {
 		return resErr(err)
 	}
@@ -53,10 +45,9 @@ func execDump(v env, _ *Cmd) Result {
 }
 
 // RecordOf is e's value as package rdb holds it (key, database and
-// expiry unset), for DUMP and for backups. Streams have no RDB encoding in
-// hatcheck yet: ok is false for them.
-func RecordOf(e *keyspace.Entry) (r *rdb.Record, ok bool) {
-	r = &rdb.Record{}
+// expiry unset), for DUMP and for backups.
+func RecordOf(e *keyspace.Entry) *rdb.Record {
+	r := &rdb.Record{}
 	switch e.Type {
 	case keyspace.TypeString:
 		r.Type, r.Str = rdb.String, e.Str
@@ -79,10 +70,19 @@ func RecordOf(e *keyspace.Entry) (r *rdb.Record, ok bool) {
 			r.Members = append(r.Members, []byte(el.Member))
 			r.Scores = append(r.Scores, el.Score)
 		}
-	default:
-		return nil, false
+	case keyspace.TypeStream:
+		s := e.Stream
+		r.Type = rdb.Stream
+		r.Stream = &rdb.StreamValue{Last: rdb.StreamID(s.Last), First: rdb.StreamID(s.First),
+			MaxDeleted: rdb.StreamID(s.MaxDeleted), Added: s.Added}
+		if n := s.Len(); n > 0 {
+			r.Stream.Entries = make([]rdb.StreamEntry, n)
+			for i, se := range s.Entries(0, n) {
+				r.Stream.Entries[i] = rdb.StreamEntry{ID: rdb.StreamID(se.ID), Fields: se.Fields}
+			}
+		}
 	}
-	return r, true
+	return r
 }
 
 // entryFromRecord is the entry holding a decoded payload's value.
@@ -104,6 +104,19 @@ func entryFromRecord(r *rdb.Record) *keyspace.Entry {
 			elems[i] = keyspace.ZElem{Member: string(m), Score: r.Scores[i]}
 		}
 		return &keyspace.Entry{Type: keyspace.TypeZSet, ZSet: keyspace.NewZSet(elems)}
+	case rdb.Stream:
+		s := r.Stream
+		if s == nil {
+			return nil
+		}
+		entries := make([]keyspace.StreamEntry, len(s.Entries))
+		for i, se := range s.Entries {
+			// rdb hands over entries in increasing ID order, the last
+			// no later than Last: what keyspace.NewStream keeps.
+			entries[i] = keyspace.StreamEntry{ID: keyspace.StreamID(se.ID), Fields: se.Fields}
+		}
+		st := keyspace.NewStream(entries, keyspace.StreamID(s.Last), keyspace.StreamID(s.MaxDeleted), keyspace.StreamID(s.First), s.Added)
+		return &keyspace.Entry{Type: keyspace.TypeStream, Stream: st}
 	}
 	return nil
 }

@@ -206,16 +206,17 @@ func listpackElems(b []byte) ([][]byte, error) {
 }
 
 // backLenSize is how many bytes a listpack entry's back-length takes for
-// an entry (encoding and data) of n bytes: 7 bits per byte.
+// an entry (encoding and data) of n bytes: 7 bits per byte, with redis's
+// bounds (lpEncodeBacklen: one byte up to 127, two below 16383, …).
 func backLenSize(n int) int {
 	switch {
-	case n < 1<<7:
+	case n <= 127:
 		return 1
-	case n < 1<<14:
+	case n < 16383:
 		return 2
-	case n < 1<<21:
+	case n < 2097151:
 		return 3
-	case n < 1<<28:
+	case n < 268435455:
 		return 4
 	}
 	return 5

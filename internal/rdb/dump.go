@@ -22,9 +22,12 @@ var (
 	// ErrDumpFooter: the payload names a newer RDB version, or its
 	// checksum is wrong.
 	ErrDumpFooter = errors.New("DUMP payload version or checksum are wrong")
-	// ErrDumpData: the value itself cannot be read (or is a stream, a
-	// module's type, an empty collection).
+	// ErrDumpData: the value itself cannot be read (or is a module's
+	// type, an empty collection).
 	ErrDumpData = errors.New("Bad data format")
+	// ErrDumpGroups: the value is a stream with consumer groups, which
+	// hatcheck does not hold.
+	ErrDumpGroups = errors.New("DUMP payload holds a stream with consumer groups, which hatcheck does not support")
 )
 
 // EncodeDump returns the payload of r's value (its key, database, expiry
@@ -75,8 +78,11 @@ func DecodeDump(p []byte) (*Record, error) {
 	if d.err != nil || rec.Type == 0 {
 		return nil, ErrDumpData
 	}
-	if rec.Type != String && len(rec.Elems) == 0 && len(rec.Pairs) == 0 && len(rec.Members) == 0 {
-		return nil, ErrDumpData // redis refuses empty collections
+	if d.groups > 0 {
+		return nil, ErrDumpGroups
+	}
+	if rec.Type != String && rec.Type != Stream && len(rec.Elems) == 0 && len(rec.Pairs) == 0 && len(rec.Members) == 0 {
+		return nil, ErrDumpData // redis refuses empty collections (an empty stream is a stream)
 	}
 	return rec, nil
 }

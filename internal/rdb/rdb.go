@@ -5,14 +5,17 @@
 // Writer produces version 9 files (loaded by redis-server 5.0 and later)
 // with the plain encodings — a string is its bytes, a hash its field and
 // value strings — which every redis-server reads; function libraries
-// (WriteLibrary) are redis 7.0's opcode, which only 7.0 and later load. Read accepts what
-// redis-server 7.0 writes (versions 1 to 11): integer and LZF-compressed
-// strings; lists as quicklists of ziplists or listpacks; sets as intsets,
-// listpacks or plain; hashes and sorted sets as ziplists, listpacks or
-// plain; function libraries through ReadWith's Library. Streams, modules'
-// values and data (and function libraries without Library) are refused
-// with ErrUnsupported, unless ReadWith is asked to skip them (and count
-// them).
+// (WriteLibrary) are redis 7.0's opcode and streams redis 7.0's type
+// (RDB_TYPE_STREAM_LISTPACKS_2, see stream.go), which only 7.0 and later
+// load. Read accepts what redis-server 7.0 writes (versions 1 to 11):
+// integer and LZF-compressed strings; lists as quicklists of ziplists or
+// listpacks; sets as intsets, listpacks or plain; hashes and sorted sets
+// as ziplists, listpacks or plain; streams of redis 5 to 7.2 (their
+// consumer groups are not held: refused, or skipped and counted);
+// function libraries through ReadWith's Library. Modules' values and data
+// (and function libraries without Library, streams' consumer groups) are
+// refused with ErrUnsupported, unless ReadWith is asked to skip them (and
+// count them).
 //
 // DUMP and RESTORE's payloads are one value of such a file with redis's
 // footer (EncodeDump, DecodeDump).
@@ -37,6 +40,7 @@ const (
 	Set
 	Hash
 	ZSet
+	Stream
 )
 
 func (t Type) String() string {
@@ -51,6 +55,8 @@ func (t Type) String() string {
 		return "hash"
 	case ZSet:
 		return "zset"
+	case Stream:
+		return "stream"
 	}
 	return "unknown"
 }
@@ -67,6 +73,7 @@ type Record struct {
 	Pairs    [][]byte // Hash: field, value, field, value …
 	Members  [][]byte // ZSet members, with Scores
 	Scores   []float64
+	Stream   *StreamValue // Stream
 }
 
 // Errors.
@@ -74,7 +81,7 @@ var (
 	// ErrBadFile: the data is not an RDB file, or it is corrupt.
 	ErrBadFile = errors.New("rdb: not an RDB file, or a corrupt one")
 	// ErrUnsupported: the file holds something hatcheck cannot take (a
-	// stream, a module's value, a function library).
+	// module's value, a function library, a stream's consumer groups).
 	ErrUnsupported = errors.New("rdb: unsupported content")
 )
 

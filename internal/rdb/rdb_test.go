@@ -117,7 +117,7 @@ func TestCorruptFilesAreRefused(t *testing.T) {
 	}
 }
 
-func startRedis(t *testing.T, dir, file string) *goredis.Client {
+func startRedis(t *testing.T, dir, file string, extra ...string) *goredis.Client {
 	t.Helper()
 	bin := transcript.Reference(t, "redis-server", "redis-server", false)
 	if bin == "" {
@@ -125,7 +125,7 @@ func startRedis(t *testing.T, dir, file string) *goredis.Client {
 	}
 	port := transcript.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	transcript.StartServer(t, addr, bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--dbfilename", file, "--appendonly", "no", "--save", "")
+	transcript.StartServer(t, addr, bin, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--dbfilename", file, "--appendonly", "no", "--save", ""}, extra...)...)
 	c := goredis.NewClient(&goredis.Options{Addr: addr, Protocol: 2})
 	t.Cleanup(func() { c.Close() })
 	return c
@@ -355,11 +355,12 @@ func FuzzRead(f *testing.F) {
 }
 
 // TestSkipUnsupportedWithRedisServer: redis-server 7.0 saves streams (one
-// bare, one with a consumer group, pending entries and consumers, one
+// bare, one with two consumer groups, pending entries and consumers, one
 // with an expiry) and a function library beside ordinary keys. Read
-// refuses the file, naming the first stream key; ReadWith with
-// SkipUnsupported reads past them all, hands over the ordinary keys and
-// counts what it skipped; with Library it hands over the library's code.
+// refuses the file for its library; ReadWith with SkipUnsupported hands
+// over every key, the streams with their entries, and counts the
+// consumer groups it read past; with Library it hands over the library's
+// code and refuses the stream with consumer groups, naming it.
 func TestSkipUnsupportedWithRedisServer(t *testing.T) {
 	dir := t.TempDir()
 	c := startRedis(t, dir, "dump.rdb")
@@ -413,10 +414,10 @@ func TestSkipUnsupportedWithRedisServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(keys)
-	if !slices.Equal(keys, []string{"a", "h", "l"}) {
-		t.Errorf("keys read past the streams: %v", keys)
+	if !slices.Equal(keys, []string{"a", "events", "grouped", "h", "l", "ttl-stream"}) {
+		t.Errorf("keys read: %v", keys)
 	}
-	if want := map[string]int{"stream": 3, "function library": 1}; !reflect.DeepEqual(st.Skipped, want) {
+	if want := map[string]int{"stream consumer group": 2, "function library": 1}; !reflect.DeepEqual(st.Skipped, want) {
 		t.Errorf("skipped %v, want %v", st.Skipped, want)
 	}
 
@@ -425,8 +426,9 @@ func TestSkipUnsupportedWithRedisServer(t *testing.T) {
 		libs = append(libs, string(code))
 		return nil
 	}}, func(*Record) error { return nil })
-	if !errors.As(err, &ue) || ue.What != "stream" {
-		t.Fatalf("with Library only: %v, want the first stream refused", err)
+	if !errors.As(err, &ue) || ue.What != "stream consumer group" || string(ue.Key) != "grouped" ||
+		!strings.Contains(err.Error(), `key "grouped" is a stream with consumer groups`) {
+		t.Fatalf("with Library only: %v, want the stream with consumer groups refused", err)
 	}
 	if !slices.Equal(libs, []string{lib}) {
 		t.Errorf("libraries %q, want %q", libs, lib)

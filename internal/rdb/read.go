@@ -28,9 +28,10 @@ func Read(r io.Reader, fn func(*Record) error) error {
 // ReadOptions adjust ReadWith.
 type ReadOptions struct {
 	// SkipUnsupported skips what hatcheck cannot hold instead of failing
-	// with an *UnsupportedError: keys whose values are streams or a
-	// module's type, modules' auxiliary data, and function libraries when
-	// Library is nil. ReadStats counts what was skipped.
+	// with an *UnsupportedError: keys whose values are a module's type,
+	// modules' auxiliary data, function libraries when Library is nil,
+	// and streams' consumer groups (the stream itself, its entries, is
+	// handed over). ReadStats counts what was skipped.
 	SkipUnsupported bool
 	// Library, when set, is called with each function library in the
 	// file: its code, as FUNCTION LOAD takes it (the first line names the
@@ -39,9 +40,9 @@ type ReadOptions struct {
 }
 
 // ReadStats is what ReadWith skipped (ReadOptions.SkipUnsupported), by
-// kind: "stream", "module type NAME" (a module's value, by the module
-// type's name), "module data" (a module's auxiliary data), "function
-// library".
+// kind: "module type NAME" (a module's value, by the module type's name),
+// "module data" (a module's auxiliary data), "function library", "stream
+// consumer group" (each group of a stream that was read).
 type ReadStats struct {
 	Skipped map[string]int
 }
@@ -53,7 +54,13 @@ type UnsupportedError struct {
 	What string // as ReadStats names it
 }
 
+// whatGroup is the kind of a stream's consumer group.
+const whatGroup = "stream consumer group"
+
 func (e *UnsupportedError) Error() string {
+	if e.Key != nil && e.What == whatGroup {
+		return fmt.Sprintf("%v: key %q is a stream with consumer groups", ErrUnsupported, e.Key)
+	}
 	if e.Key != nil {
 		return fmt.Sprintf("%v: key %q is a %s", ErrUnsupported, e.Key, e.What)
 	}
@@ -78,6 +85,9 @@ type reader struct {
 	err   error // the first read error
 	opts  ReadOptions
 	stats ReadStats
+	// groups is the number of consumer groups of the stream value last
+	// read (read past).
+	groups int
 }
 
 // unsupported skips what (counting it) when asked to, else returns the
@@ -307,6 +317,12 @@ func (d *reader) run(fn func(*Record) error) error {
 			if d.err != nil {
 				return d.err
 			}
+			if rec.Type == Stream && d.groups > 0 {
+				if !d.opts.SkipUnsupported {
+					return &UnsupportedError{Key: rec.Key, What: whatGroup}
+				}
+				d.stats.Skipped[whatGroup] += d.groups
+			}
 			if rec.Type == 0 {
 				if what == "" {
 					return fmt.Errorf("%w: key %q has value type %d, which this does not know", ErrUnsupported, rec.Key, op)
@@ -324,14 +340,15 @@ func (d *reader) run(fn func(*Record) error) error {
 }
 
 // value reads a value of RDB type typ into rec. For a value of a type
-// hatcheck does not hold (a stream, a module's type), it reads past it and
-// says what it was, with rec.Type 0; for a type it does not know, it reads
-// nothing and returns "".
+// hatcheck does not hold (a module's type), it reads past it and says
+// what it was, with rec.Type 0; for a type it does not know, it reads
+// nothing and returns "". A stream's consumer groups are read past and
+// counted in d.groups.
 func (d *reader) value(typ byte, rec *Record) (unsupported string) {
+	d.groups = 0
 	switch typ {
 	case typeStreamListpacks, typeStreamListpacks2, typeStreamListpacks3:
-		d.skipStream(typ)
-		return "stream"
+		d.groups = d.stream(typ, rec)
 	case typeModule2:
 		id, _ := d.length()
 		d.skipModuleValue()
@@ -413,47 +430,6 @@ func (d *reader) value(typ byte, rec *Record) (unsupported string) {
 		d.fail("key %q: the zipmap encoding of redis before 2.6 is not read", rec.Key)
 	}
 	return ""
-}
-
-// skipStream reads past a stream (redis's rdbLoadObject for the stream
-// types): its listpacks, its metadata, its consumer groups with their
-// pending entries and consumers.
-func (d *reader) skipStream(typ byte) {
-	for n := d.count(); n > 0 && d.err == nil; n-- {
-		d.string() // the node's master ID
-		d.string() // the listpack
-	}
-	d.length() // entries
-	d.length() // last ID: ms, seq
-	d.length()
-	if typ >= typeStreamListpacks2 {
-		for range 5 { // first ID, max deleted ID, entries added
-			d.length()
-		}
-	}
-	for groups := d.count(); groups > 0 && d.err == nil; groups-- {
-		d.string() // name
-		d.length() // last delivered ID
-		d.length()
-		if typ >= typeStreamListpacks2 {
-			d.length() // entries read
-		}
-		for pel := d.count(); pel > 0 && d.err == nil; pel-- {
-			d.bytes(16) // the entry's ID
-			d.bytes(8)  // delivery time
-			d.length()  // delivery count
-		}
-		for consumers := d.count(); consumers > 0 && d.err == nil; consumers-- {
-			d.string() // name
-			d.bytes(8) // seen time
-			if typ >= typeStreamListpacks3 {
-				d.bytes(8) // active time
-			}
-			for pel := d.count(); pel > 0 && d.err == nil; pel-- {
-				d.bytes(16)
-			}
-		}
-	}
 }
 
 // Module value opcodes (redis's RDB_MODULE_OPCODE_*).

@@ -98,6 +98,8 @@ func valueType(r *Record) (byte, error) {
 		return typeHash, nil
 	case ZSet:
 		return typeZSet2, nil
+	case Stream:
+		return typeStreamListpacks2, nil
 	}
 	return 0, fmt.Errorf("rdb: key %q of unknown type %d", r.Key, r.Type)
 }
@@ -139,6 +141,8 @@ func appendValue(b []byte, r *Record, ints bool) ([]byte, error) {
 			b = str(b, m)
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(r.Scores[i]))
 		}
+	case Stream:
+		return appendStream(b, r.Key, r.Stream)
 	default:
 		return nil, fmt.Errorf("rdb: key %q of unknown type %d", r.Key, r.Type)
 	}

@@ -70,12 +70,3 @@ func TestXReadBlockWokenByXAdd(t *testing.T) {
 	c.c.Close()
 	waitXReads(t, s, 0)
 }
-
-// DUMP of a stream, which hatcheck cannot serialize yet, is a clear error
-// (not a payload of another type), and the connection goes on.
-func TestDumpOfAStreamIsRefused(t *testing.T) {
-	_, addr := serveNode(t, testConfig(), nil, newMemNode())
-	p := dial(t, addr)
-	p.send("XADD s 1-1 f v\r\nDUMP s\r\nPING\r\n")
-	p.expect("$3\r\n1-1\r\n-ERR DUMP of a stream is not supported by hatcheck yet\r\n+PONG\r\n")
-}

@@ -19,9 +19,9 @@ import (
 type RestoreOptions struct {
 	NodeID    string // default: generated
 	Databases int    // default 16; the file's databases must fit
-	// SkipUnsupported skips what hatcheck does not hold (streams,
-	// modules' values and data; see rdb.ReadOptions), counting it in
-	// RestoreStats.Skipped, instead of failing.
+	// SkipUnsupported skips what hatcheck does not hold (modules'
+	// values and data, streams' consumer groups; see rdb.ReadOptions),
+	// counting it in RestoreStats.Skipped, instead of failing.
 	SkipUnsupported bool
 	Logger          *slog.Logger
 }
@@ -166,6 +166,18 @@ func restoreCmds(rec *rdb.Record) ([]command.Cmd, bool) {
 		c = command.Cmd{Op: command.OpSAdd, DB: db, Key: rec.Key, Args: rec.Elems}
 	case rdb.List:
 		c = command.Cmd{Op: command.OpLPush, DB: db, Key: rec.Key, Args: rec.Elems} // without FlagLeft: RPUSH, in order
+	case rdb.Stream:
+		// A stream, its bookkeeping too, is one RESTORE of its payload
+		// (with the absolute expiry, which RESTORE sets itself).
+		p, err := rdb.EncodeDump(rec)
+		if err != nil {
+			return nil, false
+		}
+		c = command.Cmd{Op: command.OpRestore, DB: db, Key: rec.Key, Args: [][]byte{p}}
+		if rec.ExpireAt != 0 {
+			c.Flags, c.N = command.FlagExpireAbs, rec.ExpireAt
+		}
+		return []command.Cmd{c}, true
 	case rdb.ZSet:
 		// ZADD of score, member pairs; the shortest decimal that parses
 		// back to the same double, so scores survive exactly.
