@@ -105,7 +105,7 @@ func runRestore(args []string, stdout, stderr io.Writer) int {
 	dataDir := fs.String("data-dir", "", "the new node's data dir")
 	fs.StringVar(&opts.NodeID, "node-id", "", "the new node's id (default: generated)")
 	fs.IntVar(&opts.Databases, "databases", 16, "databases (as --databases of serve); the file's must fit")
-	fs.BoolVar(&opts.SkipUnsupported, "skip-unsupported", false, "leave out what hatcheck does not hold (streams, modules' values and data), counted, instead of failing")
+	fs.BoolVar(&opts.SkipUnsupported, "skip-unsupported", false, "leave out what hatcheck does not hold (modules' values and data, streams' consumer groups), counted, instead of failing")
 	rest, code, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
 		return code
