@@ -251,6 +251,28 @@ func TestStreamNodes(t *testing.T) {
 		t.Error("entries out of order were encoded")
 	}
 
+	// The other stream types: redis 5 and 6's (no first ID, largest
+	// deleted ID, entries added: redis takes the first entry's ID and the
+	// length) and redis 7.2's (as 7.0's, consumers apart).
+	v := &StreamValue{Entries: s.Entries[:3], Last: StreamID{50, 1}, First: StreamID{0, 7}, MaxDeleted: StreamID{0, 9}, Added: 40}
+	p19, _ := EncodeDump(&Record{Type: Stream, Stream: v})
+	body19 := p19[:len(p19)-10]
+	p21 := append([]byte{typeStreamListpacks3}, body19[1:]...)
+	if got, err := DecodeDump(appendCRC(append(p21, dumpVersion, 0))); err != nil {
+		t.Errorf("type 21: %v", err)
+	} else {
+		sameStream(t, "type 21", got.Stream, v)
+	}
+	// 19's tail: length, last ID (2), first ID (2), max deleted (2),
+	// added, groups: one byte each here.
+	p15 := append([]byte{typeStreamListpacks}, body19[1:len(body19)-6]...)
+	p15 = append(p15, 0) // no groups
+	if got, err := DecodeDump(appendCRC(append(p15, dumpVersion, 0))); err != nil {
+		t.Errorf("type 15: %v", err)
+	} else {
+		sameStream(t, "type 15", got.Stream, &StreamValue{Entries: v.Entries, Last: v.Last, First: v.Entries[0].ID, Added: 3})
+	}
+
 	// A payload with one consumer group (no pending entries, no
 	// consumers), as redis writes it.
 	p, _ := EncodeDump(&Record{Type: Stream, Stream: &StreamValue{Entries: s.Entries[:1], Last: StreamID{1, 0}, First: StreamID{1, 0}, Added: 1}})
