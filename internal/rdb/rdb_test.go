@@ -348,6 +348,15 @@ func FuzzRead(f *testing.F) {
 	}
 	_ = w.Close()
 	f.Add(b.Bytes())
+	var bs bytes.Buffer
+	w = NewWriter(&bs)
+	_ = w.Write(&Record{Key: []byte("x"), Type: Stream, Stream: &StreamValue{Last: StreamID{9, 9}, Added: 3, Entries: []StreamEntry{
+		{ID: StreamID{1, 5}, Fields: [][]byte{[]byte("f"), []byte("12")}},
+		{ID: StreamID{2, 0}, Fields: [][]byte{[]byte("f"), []byte("v")}},
+		{ID: StreamID{3, 0}, Fields: [][]byte{[]byte("g"), []byte("w")}},
+	}}})
+	_ = w.Close()
+	f.Add(bs.Bytes())
 	f.Add([]byte("REDIS0011\xfe\x00\x0d\x01k\x0b\x0b\x00\x00\x00\x01\x00\x02\x00\x00\x00\xff\xff"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_ = Read(bytes.NewReader(data), func(*Record) error { return nil })
