@@ -550,16 +550,21 @@ func (c *conn) write(tx command.Tx, k func(res command.TxResult, err error)) {
 		}
 	}
 	loop := c.loopMarked
-	follower := loop && c.srv.node.Role() != "master"
+	// A follower may hear the leader's answer before it has applied the
+	// write itself, or after. For a tracking connection the reply waits
+	// until it has (a read barrier), as on a single node: NOLOOP's marks
+	// stay until then, or the write's own invalidations would come back
+	// to the connection; and a read sent after the reply registers its
+	// keys only once the write is applied here, or the write's apply would
+	// invalidate what that read is about to return.
+	barrier := c.tracking != nil && c.srv.node.Role() != "master"
 	c.Await(func(done func(func())) {
 		c.srv.node.WriteAsync(tx, func(res command.TxResult, err error) {
-			if follower && err == nil {
-				// A follower hears the leader's answer before it has
-				// applied the write itself: NOLOOP's marks stay until it
-				// has (a read barrier), or the write's own invalidations
-				// would come back to the connection.
+			if barrier && err == nil {
 				c.srv.node.ReadAsync(&command.Cmd{Op: command.OpDBSize}, func(command.Result, error) {
-					c.clearLoop()
+					if loop {
+						c.clearLoop()
+					}
 					done(func() { k(res, err) })
 				})
 				return
