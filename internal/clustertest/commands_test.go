@@ -68,14 +68,5 @@ func TestNewWritesReplicateAlike(t *testing.T) {
 		t.Errorf("INCRBYFLOAT: %q", got)
 	}
 	// Every node has applied everything once the reads above answered.
-	used := leader.Server().Node().Stats().UsedMemory
-	for _, n := range c.Nodes {
-		deadline := time.Now().Add(10 * time.Second)
-		for n.Server().Node().Stats().UsedMemory != used && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if got := n.Server().Node().Stats().UsedMemory; got != used {
-			t.Errorf("%s accounts %d bytes, the leader %d", n.ID, got, used)
-		}
-	}
+	sameMemory(t, c, leader)
 }

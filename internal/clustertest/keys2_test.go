@@ -41,6 +41,14 @@ func TestRestoreReplicates(t *testing.T) {
 			cl.PExpireTime(ctx, "l2").Val() > 0, cl.Exists(ctx, "bad").Val())
 	}
 	want := "[a b 1] map[f:v] true 0"
+	everyNodeReads(t, c, read, want)
+	sameMemory(t, c, leader)
+}
+
+// everyNodeReads waits until read gives want on every node (each applies
+// the log in its own time), and reports the nodes where it never does.
+func everyNodeReads(t *testing.T, c *Cluster, read func(*Node) string, want string) {
+	t.Helper()
 	for _, n := range c.Nodes {
 		deadline := time.Now().Add(10 * time.Second)
 		for read(n) != want && time.Now().Before(deadline) {
@@ -50,22 +58,13 @@ func TestRestoreReplicates(t *testing.T) {
 			t.Errorf("%s: %s, want %s", n.ID, got, want)
 		}
 	}
-	sameMemory(t, c, leader)
 }
 
 // sameMemory checks that every node accounts the memory the leader does.
 func sameMemory(t *testing.T, c *Cluster, leader *Node) {
 	t.Helper()
-	used := leader.Server().Node().Stats().UsedMemory
-	for _, n := range c.Nodes {
-		deadline := time.Now().Add(10 * time.Second)
-		for n.Server().Node().Stats().UsedMemory != used && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if got := n.Server().Node().Stats().UsedMemory; got != used {
-			t.Errorf("%s accounts %d bytes, the leader %d", n.ID, got, used)
-		}
-	}
+	used := func(n *Node) string { return fmt.Sprint(n.Server().Node().Stats().UsedMemory, " bytes") }
+	everyNodeReads(t, c, used, used(leader))
 }
 
 // SORT … STORE sent through a follower (BY and GET reading keys it does
@@ -97,15 +96,7 @@ func TestSortStoreReplicates(t *testing.T) {
 		return fmt.Sprint(cl.LRange(ctx, "dst", 0, -1).Val(), cl.LRange(ctx, "dst2", 0, -1).Val(), cl.LRange(ctx, "dst3", 0, -1).Val())
 	}
 	want := "[5  2 two 3  4 four 1 one] [a b c] [1 4 3 2 5]" // as redis-server 7.0 stores them
-	for _, n := range c.Nodes {
-		deadline := time.Now().Add(10 * time.Second)
-		for read(n) != want && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if got := read(n); got != want {
-			t.Errorf("%s: %s, want %s", n.ID, got, want)
-		}
-	}
+	everyNodeReads(t, c, read, want)
 	sameMemory(t, c, leader)
 }
 
@@ -129,15 +120,7 @@ func TestSwapDBReplicates(t *testing.T) {
 		return fmt.Sprintln(cl.Exists(ctx, "a").Val(), cl.Get(ctx, "b").Val(), db4.Get(ctx, "a").Val())
 	}
 	want := "0 new zero\n"
-	for _, n := range c.Nodes {
-		deadline := time.Now().Add(10 * time.Second)
-		for read(n) != want && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if got := read(n); got != want {
-			t.Errorf("%s: %s, want %s", n.ID, got, want)
-		}
-	}
+	everyNodeReads(t, c, read, want)
 }
 
 // WAIT counts the voters other than the leader that applied the writes

@@ -68,16 +68,7 @@ func TestSortedSetsReplicateAlike(t *testing.T) {
 			t.Errorf("%s: %s, the leader %s", n.ID, got, want)
 		}
 	}
-	used := leader.Server().Node().Stats().UsedMemory
-	for _, n := range c.Nodes {
-		deadline := time.Now().Add(10 * time.Second)
-		for n.Server().Node().Stats().UsedMemory != used && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if got := n.Server().Node().Stats().UsedMemory; got != used {
-			t.Errorf("%s accounts %d bytes, the leader %d", n.ID, got, used)
-		}
-	}
+	sameMemory(t, c, leader)
 }
 
 // A sliding-window rate limiter, as applications write it on sorted sets:
